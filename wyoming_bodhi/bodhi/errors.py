@@ -1,0 +1,161 @@
+"""Everything that can go wrong talking to Bodhi, as a small typed hierarchy.
+
+Each error carries a message a user can act on, a short machine ``code`` (used as the
+Wyoming error code, e.g. ``bodhi-401``) and whether retrying the same request can help.
+No error text ever contains the API key or the customer id: messages are built from fixed
+strings and from what the *server* said, never from our own request headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+_CREDENTIALS_HINT = "check BODHI_API_KEY and BODHI_CUSTOMER_ID"
+
+
+class BodhiError(Exception):
+    """Base class: a Bodhi session failed."""
+
+    code: str = "bodhi-error"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BodhiAuthenticationError(BodhiError):
+    code = "bodhi-401"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Bodhi rejected the API key or customer id (401): {_CREDENTIALS_HINT}"
+        )
+
+
+class BodhiInsufficientBalanceError(BodhiError):
+    code = "bodhi-402"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "Bodhi refused the request: insufficient balance (402); "
+            "top up the account on the Navana dashboard"
+        )
+
+
+class BodhiInactiveCustomerError(BodhiError):
+    code = "bodhi-403"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "Bodhi refused the request: the customer account is deactivated (403); "
+            "contact Navana support"
+        )
+
+
+class BodhiBadRequestError(BodhiError):
+    """An in-socket 400: Bodhi did not accept the config (model, transaction id, …)."""
+
+    code = "bodhi-400"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Bodhi rejected the request (400): {detail}")
+        self.detail = detail
+
+
+class BodhiServerError(BodhiError):
+    code = "bodhi-500"
+    retryable = True
+
+    def __init__(self, detail: str | None = None) -> None:
+        text = "Bodhi had an internal error (500)"
+        super().__init__(f"{text}: {detail}" if detail else f"{text}; try again shortly")
+        self.detail = detail
+
+
+class BodhiUnavailableError(BodhiError):
+    code = "bodhi-503"
+    retryable = True
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Bodhi is unavailable or overloaded (503); try again shortly")
+
+
+class BodhiHandshakeError(BodhiError):
+    """The upgrade was refused with a status Bodhi does not document."""
+
+    retryable = False
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"Bodhi refused the WebSocket connection with HTTP {status}")
+        self.status = status
+        self.code = f"bodhi-{status}"
+        # 5xx are the server's trouble; 4xx will not change on a retry.
+        self.retryable = status >= 500
+
+
+class BodhiConnectionError(BodhiError):
+    """The server could not be reached at all (refused, name resolution, TLS)."""
+
+    code = "bodhi-unreachable"
+    retryable = True
+
+
+class BodhiTLSError(BodhiConnectionError):
+    code = "bodhi-tls"
+    retryable = False
+
+
+class BodhiConnectionLostError(BodhiError):
+    """The WebSocket closed before Bodhi signalled end of stream."""
+
+    code = "bodhi-connection-lost"
+    retryable = True
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "the connection to Bodhi closed before the transcript was complete"
+            + (f" ({detail})" if detail else "")
+        )
+
+
+class BodhiTimeoutError(BodhiError):
+    code = "bodhi-timeout"
+    retryable = True
+
+
+class BodhiProtocolError(BodhiError):
+    """Bodhi sent something that is not a message we understand."""
+
+    code = "bodhi-protocol"
+
+
+_BY_STATUS: dict[int, Callable[[], BodhiError]] = {
+    401: BodhiAuthenticationError,
+    402: BodhiInsufficientBalanceError,
+    403: BodhiInactiveCustomerError,
+    500: BodhiServerError,
+    503: BodhiUnavailableError,
+}
+
+
+def error_for_status(status: int) -> BodhiError:
+    """The error for an HTTP status refusing the WebSocket upgrade."""
+    make_error = _BY_STATUS.get(status)
+    return BodhiHandshakeError(status) if make_error is None else make_error()
+
+
+def error_for_server_message(code: int | None, detail: str) -> BodhiError:
+    """The error for an in-socket ``{"error": ..., "code": ...}`` message."""
+    if code == 400 or code is None:
+        return BodhiBadRequestError(detail)
+    if code == 500:
+        return BodhiServerError(detail)
+    error = error_for_status(code)
+    error.message = f"{error.message}; Bodhi said: {detail}"
+    return error

@@ -1,0 +1,257 @@
+"""Bodhi's streaming protocol as plain data: messages in, messages out, no sockets.
+
+The shapes follow ``shared/bodhi-protocol.md``. Parsing is tolerant where the vendor is
+vague (unknown keys, missing optional keys, ``segment_id`` as int or string) and strict
+where a message could not mean anything (not JSON, not an object, no text, unknown type).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from .errors import BodhiError, BodhiProtocolError, error_for_server_message
+
+EOF_MESSAGE: Final = '{"eof": 1}'
+"""Sent as a text frame once the last audio frame has gone."""
+
+SAMPLE_RATE: Final = 8000
+"""Bodhi's models are built for 8 kHz telephone audio; everything is converted to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hotword:
+    """A phrase to bias recognition towards; ``score`` left out means Bodhi's default (1.5)."""
+
+    phrase: str
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # The vendor omits a missing score rather than sending null.
+        if self.score is None:
+            return {"phrase": self.phrase}
+        return {"phrase": self.phrase, "score": self.score}
+
+
+def new_transaction_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class BodhiConfig:
+    """The one ``{"config": {...}}`` message a session starts with.
+
+    Optional fields left as ``None`` (or an empty hotword list) are left out of the message,
+    so the server applies its own defaults.
+    """
+
+    model: str
+    transaction_id: str = field(default_factory=new_transaction_id)
+    sample_rate: int = SAMPLE_RATE
+    parse_number: bool | None = None
+    hotwords: tuple[Hotword, ...] = ()
+    exclude_partial: bool | None = None
+    aux: bool | None = None
+    endpoint_silence_duration: float | None = None
+    at_start_lid: bool | None = None
+    transliterate: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "model": self.model,
+            "transaction_id": self.transaction_id,
+            "sample_rate": self.sample_rate,
+        }
+        for name in (
+            "parse_number",
+            "exclude_partial",
+            "aux",
+            "endpoint_silence_duration",
+            "at_start_lid",
+            "transliterate",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                config[name] = value
+        if self.hotwords:
+            config["hotwords"] = [hotword.to_dict() for hotword in self.hotwords]
+        return config
+
+    def message(self) -> str:
+        return json.dumps({"config": self.to_dict()}, ensure_ascii=False)
+
+
+class ResultType(StrEnum):
+    PARTIAL = "partial"
+    COMPLETE = "complete"
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    word: str
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMeta:
+    tokens: tuple[str, ...] = ()
+    timestamps: tuple[float, ...] = ()
+    """Seconds, aligned index by index with ``tokens``."""
+    start_time: float | None = None
+    """Start of the segment in the whole stream, in seconds."""
+    confidence: float | None = None
+    """0–1; absent or null for some languages (Telugu, Odia, English)."""
+    words: tuple[Word, ...] = ()
+    """Filled only on ``complete`` results."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodhiResult:
+    """One recognition result: a ``partial`` or the ``complete`` of a segment.
+
+    ``text`` is cumulative within the segment and a later partial may revise it; the
+    ``complete`` is authoritative. ``eos`` marks the last message of the session.
+    """
+
+    type: ResultType
+    text: str
+    segment_id: int | str | None = None
+    eos: bool = False
+    call_id: str | None = None
+    segment_meta: SegmentMeta = SegmentMeta()
+    language_code: str | None = None
+    aux_info: dict[str, Any] | None = None
+
+    @property
+    def is_complete(self) -> bool:
+        return self.type is ResultType.COMPLETE
+
+
+@dataclass(frozen=True, slots=True)
+class BodhiErrorMessage:
+    """An in-socket ``{"error": ..., "code": ...}``: fatal for the session."""
+
+    error: str
+    code: int | None = None
+    message: str | None = None
+
+    def to_exception(self) -> BodhiError:
+        detail = self.error
+        if self.message and self.message != self.error:
+            detail = f"{self.error}: {self.message}"
+        return error_for_server_message(self.code, detail)
+
+
+BodhiMessage = BodhiResult | BodhiErrorMessage
+
+
+def _fail(reason: str, text: str | bytes) -> BodhiProtocolError:
+    shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
+    return BodhiProtocolError(f"unexpected message from Bodhi ({reason}): {shown!r}")
+
+
+def _optional_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _parse_segment_meta(raw: Any) -> SegmentMeta:
+    if not isinstance(raw, dict):
+        return SegmentMeta()
+    tokens = raw.get("tokens")
+    timestamps = raw.get("timestamps")
+    words = raw.get("words")
+    return SegmentMeta(
+        tokens=tuple(str(t) for t in tokens) if isinstance(tokens, list) else (),
+        timestamps=(
+            tuple(f for f in map(_optional_float, timestamps) if f is not None)
+            if isinstance(timestamps, list)
+            else ()
+        ),
+        start_time=_optional_float(raw.get("start_time")),
+        confidence=_optional_float(raw.get("confidence")),
+        words=(
+            tuple(
+                Word(str(w.get("word", "")), _optional_float(w.get("confidence")))
+                for w in words
+                if isinstance(w, dict)
+            )
+            if isinstance(words, list)
+            else ()
+        ),
+    )
+
+
+def _parse_code(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def parse_message(text: str | bytes) -> BodhiMessage:
+    """Parse one text frame from Bodhi.
+
+    Raises :class:`BodhiProtocolError` for anything that is neither a result nor an error.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise _fail("not JSON", text) from None
+    if not isinstance(data, dict):
+        raise _fail("not a JSON object", text)
+
+    error = data.get("error")
+    if error:
+        message = data.get("message")
+        return BodhiErrorMessage(
+            error=str(error),
+            code=_parse_code(data.get("code")),
+            message=str(message) if message else None,
+        )
+
+    eos = data.get("eos") is True or data.get("eos") in (1, "true", "1")
+    raw_type = data.get("type")
+    if raw_type is None and eos:
+        # A bare end-of-stream marker: tolerated, it carries no text.
+        raw_type = ResultType.COMPLETE.value
+    try:
+        result_type = ResultType(str(raw_type))
+    except ValueError:
+        raise _fail(f"unknown result type {raw_type!r}", text) from None
+
+    result_text = data.get("text")
+    if result_text is None and (eos or "text" in data):
+        # An end-of-stream marker may carry no text, and a null text is an empty one.
+        result_text = ""
+    if not isinstance(result_text, str):
+        raise _fail("result without text", text)
+
+    segment_id = data.get("segment_id")
+    if isinstance(segment_id, str) and segment_id.isdigit():
+        segment_id = int(segment_id)
+    elif isinstance(segment_id, bool) or not isinstance(segment_id, int | str):
+        segment_id = None
+
+    call_id = data.get("call_id")
+    language_code = data.get("language_code")
+    aux_info = data.get("aux_info")
+    return BodhiResult(
+        type=result_type,
+        text=result_text,
+        segment_id=segment_id,
+        eos=eos,
+        call_id=call_id if isinstance(call_id, str) else None,
+        segment_meta=_parse_segment_meta(data.get("segment_meta")),
+        language_code=language_code if isinstance(language_code, str) else None,
+        aux_info=aux_info if isinstance(aux_info, dict) else None,
+    )
