@@ -1,0 +1,147 @@
+"""One voluptuous schema: flags, environment, secret files; clear one-line errors."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from wyoming_bodhi.settings import SettingsError, load
+
+KEY = "sk-test-0123456789abcdef"
+CUSTOMER = str(uuid.uuid4())
+BASE_ENV = {"BODHI_API_KEY": KEY, "BODHI_CUSTOMER_ID": CUSTOMER}
+
+
+def test_defaults() -> None:
+    settings = load([], BASE_ENV)
+    assert settings.uri == "tcp://0.0.0.0:10300"
+    assert settings.bodhi_url == "wss://bodhi.navana.ai"
+    assert settings.model == "hi-general-v2-8khz"
+    assert settings.domain == "general"
+    assert settings.chunk_ms == 100
+    assert settings.lead == 1.0
+    assert settings.response_timeout == 5.0
+    assert not settings.debug
+    assert settings.is_legacy_platform
+
+
+def test_flags_override_environment() -> None:
+    env = {**BASE_ENV, "BODHI_MODEL": "ta-general-v2-8khz", "BODHI_CHUNK_MS": "200"}
+    settings = load(["--model", "bn-banking-v2-8khz", "--lead", "0", "--debug"], env)
+    assert settings.model == "bn-banking-v2-8khz"
+    assert settings.chunk_ms == 200
+    assert settings.lead == 0.0
+    assert settings.debug
+
+
+def test_every_flag_has_an_environment_variable() -> None:
+    env = {
+        **BASE_ENV,
+        "WYOMING_URI": "unix:///tmp/bodhi.sock",
+        "BODHI_URL": "ws://127.0.0.1:8765",
+        "BODHI_MODEL": "pa-general-v3-8khz",
+        "BODHI_EXTRA_MODELS": "pa-general-v3-8khz, as-general-v3-8khz",
+        "BODHI_DOMAIN": "banking",
+        "BODHI_CHUNK_MS": "50",
+        "BODHI_LEAD": "0.5",
+        "BODHI_CONNECT_TIMEOUT": "2",
+        "BODHI_RESPONSE_TIMEOUT": "3",
+        "WYOMING_DEBUG": "true",
+        "WYOMING_LOG_FORMAT": "%(message)s",
+    }
+    settings = load([], env)
+    assert settings.uri == "unix:///tmp/bodhi.sock"
+    assert settings.bodhi_url == "ws://127.0.0.1:8765"
+    assert settings.model == "pa-general-v3-8khz"
+    assert settings.extra_models == ("pa-general-v3-8khz", "as-general-v3-8khz")
+    assert settings.domain == "banking"
+    assert (settings.chunk_ms, settings.lead) == (50, 0.5)
+    assert (settings.connect_timeout, settings.response_timeout) == (2.0, 3.0)
+    assert settings.debug and settings.log_format == "%(message)s"
+
+
+def test_newer_platform_needs_no_customer_id() -> None:
+    settings = load(["--bodhi-url", "wss://stt.navana.ai"], {"BODHI_API_KEY": KEY})
+    assert settings.customer_id is None
+
+
+def test_secret_files(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text(KEY + "\n")
+    (tmp_path / "customer").write_text(CUSTOMER)
+    env = {
+        "BODHI_API_KEY_FILE": str(tmp_path / "key"),
+        "BODHI_CUSTOMER_ID_FILE": str(tmp_path / "customer"),
+    }
+    settings = load([], env)
+    assert (settings.api_key, settings.customer_id) == (KEY, CUSTOMER)
+
+
+def test_secrets_are_not_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        load(["--api-key", KEY], {})
+
+
+def test_settings_repr_hides_secrets() -> None:
+    text = repr(load([], BASE_ENV))
+    assert KEY not in text and CUSTOMER not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        ([], {"BODHI_CUSTOMER_ID": CUSTOMER}, "missing api_key (BODHI_API_KEY)"),
+        ([], {"BODHI_API_KEY": KEY}, "missing customer_id (BODHI_CUSTOMER_ID)"),
+        (
+            [],
+            {"BODHI_API_KEY": KEY, "BODHI_CUSTOMER_ID": "not-a-uuid"},
+            "invalid customer_id (BODHI_CUSTOMER_ID): is not a UUID",
+        ),
+        (
+            ["--model", "zz-general-v2-8khz"],
+            BASE_ENV,
+            "invalid model (--model / BODHI_MODEL): unknown Bodhi model 'zz-general-v2-8khz'; valid models: hi-general-v2-8khz",
+        ),
+        (
+            ["--chunk-ms", "20"],
+            BASE_ENV,
+            "invalid chunk_ms (--chunk-ms / BODHI_CHUNK_MS) '20': value must be at least 50",
+        ),
+        (["--chunk-ms", "501"], BASE_ENV, "value must be at most 500"),
+        (
+            ["--bodhi-url", "https://bodhi.navana.ai"],
+            BASE_ENV,
+            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'https://bodhi.navana.ai': 'https://bodhi.navana.ai' is not a ws:// or wss:// URL",
+        ),
+        (["--uri", "http://0.0.0.0:10300"], BASE_ENV, "invalid uri (--uri / WYOMING_URI)"),
+        (["--uri", "tcp://0.0.0.0"], BASE_ENV, "needs a host and a port"),
+        (["--domain", "medical"], BASE_ENV, "invalid domain (--domain / BODHI_DOMAIN)"),
+        (["--extra-model", "punjabi"], BASE_ENV, "'punjabi' is not a Bodhi model name"),
+        (["--lead", "-1"], BASE_ENV, "invalid lead"),
+    ],
+)
+def test_validation_errors_name_the_setting(
+    argv: list[str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        load(argv, env)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+    assert KEY not in text and CUSTOMER not in text
+
+
+def test_customer_id_value_is_never_echoed() -> None:
+    secret_looking = "my-secret-customer"
+    with pytest.raises(SettingsError) as info:
+        load([], {"BODHI_API_KEY": KEY, "BODHI_CUSTOMER_ID": secret_looking})
+    assert secret_looking not in str(info.value)
+
+
+def test_secret_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read BODHI_API_KEY_FILE="):
+        load([], {"BODHI_API_KEY_FILE": str(tmp_path / "missing"), "BODHI_CUSTOMER_ID": CUSTOMER})
+    (tmp_path / "key").write_text(KEY)
+    with pytest.raises(SettingsError, match="not both"):
+        load([], {**BASE_ENV, "BODHI_API_KEY_FILE": str(tmp_path / "key")})
