@@ -1,0 +1,73 @@
+"""Bodhi results → Wyoming transcript deltas."""
+
+from __future__ import annotations
+
+from wyoming_bodhi.bodhi.protocol import BodhiResult, ResultType
+from wyoming_bodhi.transcript import TranscriptAssembler
+
+
+def partial(segment: int, text: str) -> BodhiResult:
+    return BodhiResult(ResultType.PARTIAL, text, segment_id=segment)
+
+
+def complete(segment: int | None, text: str, eos: bool = False) -> BodhiResult:
+    return BodhiResult(ResultType.COMPLETE, text, segment_id=segment, eos=eos)
+
+
+def run(results: list[BodhiResult]) -> tuple[list[str], TranscriptAssembler]:
+    assembler = TranscriptAssembler()
+    chunks = [delta for r in results if (delta := assembler.feed(r)) is not None]
+    return chunks, assembler
+
+
+def test_partials_never_become_chunks_and_completes_are_deltas() -> None:
+    chunks, assembler = run(
+        [
+            partial(0, ""),
+            partial(0, "namaste"),
+            partial(0, "namaste duniye"),  # revised below
+            complete(0, "namaste  duniya "),
+            partial(1, "batti"),
+            complete(1, "batti jalao", eos=True),
+        ]
+    )
+    assert chunks == ["namaste duniya", " batti jalao"]
+    assert assembler.text == "namaste duniya batti jalao"
+    assert "".join(chunks) == assembler.text
+    assert assembler.ended
+
+
+def test_separate_empty_eos_and_empty_segments_add_nothing() -> None:
+    chunks, assembler = run(
+        [complete(0, ""), complete(1, "rasoi ki batti jalao"), complete(2, "", eos=True)]
+    )
+    assert chunks == ["rasoi ki batti jalao"]
+    assert assembler.text == "rasoi ki batti jalao"
+    assert assembler.segment_count == 1
+
+
+def test_duplicate_complete_is_ignored() -> None:
+    chunks, assembler = run([complete(0, "ek"), complete(0, "ek do")])
+    assert chunks == ["ek"]
+    assert assembler.text == "ek"
+
+
+def test_missing_segment_ids_still_assemble() -> None:
+    chunks, assembler = run([complete(None, "ek"), complete(None, "do")])
+    assert "".join(chunks) == assembler.text == "ek do"
+
+
+def test_language_code_is_kept() -> None:
+    assembler = TranscriptAssembler()
+    assembler.feed(BodhiResult(ResultType.PARTIAL, "x", segment_id=0, language_code="ta"))
+    assert assembler.language_code == "ta"
+
+
+def test_open_partials_can_be_taken_when_bodhi_never_completes() -> None:
+    assembler = TranscriptAssembler()
+    assembler.feed(complete(0, "ek"))
+    assembler.feed(partial(1, "do"))
+    assembler.feed(partial(1, "do teen"))
+    assert assembler.take_open_partials() == [" do teen"]
+    assert assembler.text == "ek do teen"
+    assert assembler.take_open_partials() == []
