@@ -1,0 +1,25 @@
+"""A faithful, local Bodhi-compatible streaming ASR server (for tests, benchmarks and demos).
+
+It never recognises speech: segments are found by energy, and their texts are scripted
+(``texts``) or a phrase that plainly says it comes from the simulator.
+"""
+
+from .options import SimulatorOptions
+from .record import ConnectionRecord, FrameRecord
+from .segmenter import EnergySegmenter, SegmentComplete, SegmentOpened, SegmentProgress
+from .server import BodhiSimulator
+from .session import BodhiSession, Reply, default_text
+
+__all__ = [
+    "BodhiSession",
+    "BodhiSimulator",
+    "ConnectionRecord",
+    "EnergySegmenter",
+    "FrameRecord",
+    "Reply",
+    "SegmentComplete",
+    "SegmentOpened",
+    "SegmentProgress",
+    "SimulatorOptions",
+    "default_text",
+]
