@@ -1,0 +1,198 @@
+"""Test harness: the Bodhi simulator and the bridge as real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import aiohttp
+from wyoming.asr import Transcribe
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.server import AsyncTcpServer
+
+from wyoming_bodhi.bridge import Bridge
+from wyoming_bodhi.handler import BodhiEventHandler
+from wyoming_bodhi.settings import validate
+from wyoming_bodhi.simulator import BodhiSimulator, SimulatorOptions
+
+API_KEY = "test-key-3f9a1c7e5b2d4a6f"
+CUSTOMER_ID = str(uuid.UUID("0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"))
+EVENT_TIMEOUT = 10.0
+HINDI = Transcribe(language="hi")
+
+
+@dataclass
+class RunningBridge:
+    port: int
+    bridge: Bridge
+    server: AsyncTcpServer
+
+    def client(self) -> AsyncTcpClient:
+        return AsyncTcpClient("127.0.0.1", self.port)
+
+
+@contextlib.asynccontextmanager
+async def running_simulator(**options: Any) -> AsyncIterator[BodhiSimulator]:
+    async with BodhiSimulator(SimulatorOptions(**options)) as simulator:
+        yield simulator
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(bodhi_url: str, **settings: Any) -> AsyncIterator[RunningBridge]:
+    raw = {
+        "api_key": API_KEY,
+        "customer_id": CUSTOMER_ID,
+        "bodhi_url": bodhi_url,
+        "uri": "tcp://127.0.0.1:0",
+        **settings,
+    }
+    async with aiohttp.ClientSession() as http:
+        bridge = Bridge(validate(raw), http)
+        server = AsyncTcpServer("127.0.0.1", 0)
+        await server.start(partial(BodhiEventHandler, bridge=bridge))
+        assert server._server is not None
+        port = server._server.sockets[0].getsockname()[1]
+        try:
+            yield RunningBridge(port, bridge, server)
+        finally:
+            await server.stop()
+
+
+@dataclass
+class Exchange:
+    """What a Wyoming client saw for one request."""
+
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def types(self) -> list[str]:
+        return [event.type for event in self.events]
+
+    def of_type(self, event_type: str) -> list[Event]:
+        return [event for event in self.events if event.type == event_type]
+
+    @property
+    def transcript(self) -> str:
+        (event,) = self.of_type("transcript")
+        return str(event.data["text"])
+
+    @property
+    def chunks(self) -> list[str]:
+        return [str(event.data["text"]) for event in self.of_type("transcript-chunk")]
+
+    @property
+    def error(self) -> Event:
+        (event,) = self.of_type("error")
+        return event
+
+
+async def read_until_final(client: AsyncTcpClient, exchange: Exchange) -> None:
+    """Read events until the request's end: transcript-stop, or an error."""
+    while True:
+        event = await client.read_event()
+        if event is None:
+            raise ConnectionError("the bridge closed the connection")
+        exchange.events.append(event)
+        if event.type in ("transcript-stop", "error"):
+            return
+
+
+async def transcribe(
+    client: AsyncTcpClient,
+    audio: bytes,
+    *,
+    rate: int = 16000,
+    width: int = 2,
+    channels: int = 1,
+    chunk_seconds: float = 0.02,
+    realtime: bool = False,
+    request: Transcribe | None = HINDI,
+    send_audio_start: bool = True,
+) -> Exchange:
+    """Send one request the way Home Assistant does and collect the answer."""
+    exchange = Exchange()
+    reader = asyncio.create_task(read_until_final(client, exchange))
+    try:
+        if request is not None:
+            await client.write_event(request.event())
+        if send_audio_start:
+            await client.write_event(AudioStart(rate, width, channels).event())
+        step = max(1, int(rate * chunk_seconds)) * width * channels
+        for offset in range(0, len(audio), step):
+            if reader.done():
+                break
+            piece = audio[offset : offset + step]
+            await client.write_event(AudioChunk(rate, width, channels, piece).event())
+            if realtime:
+                await asyncio.sleep(len(piece) / (rate * width * channels))
+        if not reader.done():
+            await client.write_event(AudioStop().event())
+        await asyncio.wait_for(asyncio.shield(reader), EVENT_TIMEOUT)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await reader
+    return exchange
+
+
+# -- separate processes, as a user runs them ------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BODHI_", "WYOMING_"))}
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
