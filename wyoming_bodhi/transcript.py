@@ -46,7 +46,7 @@ class TranscriptAssembler:
         text = normalise_whitespace(result.text)
 
         if not result.is_complete:
-            if text:
+            if text and self._open_partials.get(result.segment_id) != text:
                 _LOGGER.debug("Partial (segment %s): %s", result.segment_id, text)
                 self._open_partials[result.segment_id] = text
             return None

@@ -1,0 +1,257 @@
+"""The bridge end to end: a Wyoming client, the bridge and the Bodhi simulator, all on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+from wyoming.asr import Transcribe
+from wyoming.audio import AudioChunk, AudioStart
+from wyoming.info import Describe, Info
+
+from .harness import API_KEY, CUSTOMER_ID, running_bridge, running_simulator, transcribe
+from .signals import encode, utterances
+
+TEXTS = ["namaste duniya", "batti jalao"]
+
+
+async def test_describe_answers_info_with_every_model() -> None:
+    async with running_bridge("ws://127.0.0.1:9") as bridge:
+        # The Bodhi URL points nowhere: Info must not need the cloud.
+        async with bridge.client() as client:
+            await client.write_event(Describe().event())
+            event = await asyncio.wait_for(client.read_event(), 1.0)
+    assert event is not None and Info.is_type(event.type)
+    info = Info.from_event(event)
+    (program,) = info.asr
+    assert program.name == "bodhi"
+    assert program.attribution.name == "Navana"
+    assert program.supports_transcript_streaming
+    assert program.installed
+    names = [model.name for model in program.models]
+    assert len(names) == 21
+    assert "hi-en-general-v2-8khz" in names and "or-general-v3-8khz" in names
+    hindi = next(m for m in program.models if m.name == "hi-general-v2-8khz")
+    assert hindi.installed and hindi.languages == ["hi", "hi-IN"]
+    assert all(model.installed for model in program.models)
+    assert API_KEY not in str(event.data) and CUSTOMER_ID not in str(event.data)
+
+
+async def test_two_segment_utterance_streams_chunks_then_transcript() -> None:
+    async with (
+        running_simulator(texts=TEXTS, revise=True, empty_partials=True) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, encode(utterances(16000)), rate=16000)
+    assert exchange.types == [
+        "transcript-start",
+        "transcript-chunk",
+        "transcript-chunk",
+        "transcript",
+        "transcript-stop",
+    ]
+    assert exchange.transcript == "namaste duniya batti jalao"
+    assert exchange.chunks == ["namaste duniya", " batti jalao"]
+    assert "".join(exchange.chunks) == exchange.transcript
+    (final,) = exchange.of_type("transcript")
+    assert final.data["language"] == "hi"
+    assert exchange.of_type("transcript-start")[0].data["language"] == "hi"
+    (record,) = simulator.connections
+    # Partials were sent (revised and empty ones too) but none became a chunk.
+    assert record.partials
+    assert record.auth_headers and set(record.auth_headers) == {"x-api-key", "x-customer-id"}
+
+
+@pytest.mark.parametrize(
+    ("rate", "width", "channels"),
+    [(44100, 2, 2), (8000, 1, 1), (48000, 4, 6), (22050, 1, 2), (8000, 2, 1)],
+)
+async def test_any_pcm_format_is_transcribed(rate: int, width: int, channels: int) -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        audio = encode(utterances(rate), width, channels)
+        exchange = await transcribe(client, audio, rate=rate, width=width, channels=channels)
+    assert exchange.transcript == "namaste duniya batti jalao"
+    (record,) = simulator.connections
+    assert record.config is not None and record.config["sample_rate"] == 8000
+
+
+@pytest.mark.parametrize("chunk_ms", [50, 100, 320])
+async def test_frames_on_the_wire_are_fixed_size_8khz_and_exactly_the_audio(
+    chunk_ms: int,
+) -> None:
+    seconds = utterances(16000).size / 16000
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, chunk_ms=chunk_ms, lead=30) as bridge,
+        bridge.client() as client,
+    ):
+        # Odd-sized chunks, so nothing lines up with a frame by luck.
+        await transcribe(client, encode(utterances(16000)), chunk_seconds=0.0173)
+    (record,) = simulator.connections
+    frame_bytes = 8000 * 2 * chunk_ms // 1000
+    assert {frame.size for frame in record.frames} == {frame_bytes}
+    assert record.config is not None and record.config["sample_rate"] == 8000
+    # Billing: the client's audio, converted, with at most the last frame padded.
+    expected_frames = math.ceil(seconds * 8000 * 2 / frame_bytes)
+    assert len(record.frames) == expected_frames
+    assert record.eof_received
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected_model"),
+    [
+        (Transcribe(language="ta-IN"), "ta-general-v2-8khz"),
+        (Transcribe(language="bn_IN"), "bn-general-v2-8khz"),
+        (Transcribe(language="hi"), "hi-general-v2-8khz"),
+        (Transcribe(name="mr-banking-v2-8khz", language="hi"), "mr-banking-v2-8khz"),
+        (Transcribe(name="bodhi", language="te"), "te-general-v2-8khz"),
+        (Transcribe(language="fr"), "hi-general-v2-8khz"),
+        (None, "hi-general-v2-8khz"),
+    ],
+)
+async def test_model_choice(request_: Transcribe | None, expected_model: str) -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, encode(utterances(16000, count=1)), request=request_)
+    assert exchange.transcript == "namaste duniya"
+    (record,) = simulator.connections
+    assert record.config is not None and record.config["model"] == expected_model
+
+
+async def test_language_in_the_configured_domain() -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, domain="banking") as bridge,
+        bridge.client() as client,
+    ):
+        await transcribe(
+            client, encode(utterances(16000, count=1)), request=Transcribe(language="kn-IN")
+        )
+    assert simulator.connections[0].config["model"] == "kn-banking-v2-8khz"  # type: ignore[index]
+
+
+async def test_unknown_model_name_gets_an_error_listing_valid_models() -> None:
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(
+            client,
+            encode(utterances(16000, count=1)),
+            request=Transcribe(name="zz-general-v9-8khz"),
+        )
+        # The same connection still serves the next request.
+        again = await transcribe(client, encode(utterances(16000, count=1)))
+    assert exchange.types == ["error"]
+    assert exchange.error.data["code"] == "unknown-model"
+    assert "zz-general-v9-8khz" in exchange.error.data["text"]
+    assert "hi-general-v2-8khz" in exchange.error.data["text"]
+    assert again.types[-2:] == ["transcript", "transcript-stop"]
+    assert len(simulator.connections) == 1
+
+
+async def test_several_utterances_on_one_connection() -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        first = await transcribe(client, encode(utterances(16000, count=1)))
+        second = await transcribe(client, encode(utterances(8000, count=2), 1), rate=8000, width=1)
+        third = await transcribe(
+            client, encode(utterances(48000, count=1), 2, 2), rate=48000, channels=2
+        )
+    assert first.transcript == "namaste duniya"
+    assert second.transcript == "namaste duniya batti jalao"
+    assert third.transcript == "namaste duniya"
+    assert len(simulator.connections) == 3
+    transaction_ids = {record.config["transaction_id"] for record in simulator.connections}  # type: ignore[index]
+    assert len(transaction_ids) == 3
+
+
+async def test_audio_start_without_transcribe_uses_the_default_model() -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, model="gu-general-v2-8khz") as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, encode(utterances(16000, count=1)), request=None)
+    assert exchange.transcript == "namaste duniya"
+    assert exchange.of_type("transcript")[0].data["language"] == "gu"
+    assert simulator.connections[0].config["model"] == "gu-general-v2-8khz"  # type: ignore[index]
+
+
+async def test_slow_handshake_loses_no_audio() -> None:
+    audio = encode(utterances(16000))
+    async with (
+        running_simulator(texts=TEXTS, handshake_delay=0.4) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, audio)
+    assert exchange.transcript == "namaste duniya batti jalao"
+    (record,) = simulator.connections
+    # 16 kHz s16 → 8 kHz s16 halves the bytes; 1600 bytes a 100 ms frame.
+    assert len(record.frames) == math.ceil(len(audio) / 2 / 1600)
+
+
+async def test_burst_is_paced_to_at_most_lead_ahead_of_real_time() -> None:
+    lead = 0.2
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, chunk_ms=50, lead=lead) as bridge,
+        bridge.client() as client,
+    ):
+        # 1.1 s of audio, all at once.
+        await transcribe(client, encode(utterances(16000, count=1, burst=0.9)))
+    (record,) = simulator.connections
+    first = record.frames[0].at
+    for index, frame in enumerate(record.frames):
+        # Frame i may not arrive before its audio exists, less the lead (a little slack
+        # for the loopback).
+        assert frame.at >= first + index * 0.05 - lead - 0.02
+    span = record.frames[-1].at - first
+    audio_span = (len(record.frames) - 1) * 0.05
+    assert audio_span - lead - 0.05 <= span <= audio_span
+
+
+async def test_live_audio_is_not_delayed() -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, chunk_ms=100, lead=0) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(
+            client, encode(utterances(16000, count=1, burst=0.5)), realtime=True
+        )
+    assert exchange.transcript == "namaste duniya"
+    (record,) = simulator.connections
+    # Strict real time (lead 0) and the client sends in real time: each frame leaves as
+    # soon as its audio is complete, so arrivals track the audio clock with no backlog.
+    first = record.frames[0].at
+    for index, frame in enumerate(record.frames[:-1]):
+        assert frame.at - first <= index * 0.1 + 0.08
+
+
+async def test_client_disconnect_closes_the_bodhi_socket_at_once() -> None:
+    async with running_simulator() as simulator, running_bridge(simulator.url) as bridge:
+        client = bridge.client()
+        await client.connect()
+        await client.write_event(Transcribe(language="hi").event())
+        await client.write_event(AudioStart(16000, 2, 1).event())
+        audio = encode(utterances(16000, count=1))
+        await client.write_event(AudioChunk(16000, 2, 1, audio[:16000]).event())
+        (record,) = await simulator.wait_for_connections(1, timeout=5)
+        await client.disconnect()
+        await asyncio.wait_for(record.closed.wait(), 1.0)
+    assert not record.eof_received

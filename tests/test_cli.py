@@ -1,0 +1,91 @@
+"""The command line as a user meets it: real processes, real ports, one clear line on error."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe
+
+from .harness import API_KEY, CUSTOMER_ID, clean_env, free_port, process, transcribe, wait_for_port
+from .signals import encode, utterances
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wyoming_bodhi", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {}, "missing api_key (BODHI_API_KEY)"),
+        ([], {"BODHI_API_KEY": API_KEY}, "missing customer_id (BODHI_CUSTOMER_ID)"),
+        ([], {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": "12345"}, "is not a UUID"),
+        (
+            ["--model", "xx-general-v2-8khz"],
+            {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID},
+            "valid models: hi-general-v2-8khz, hi-banking-v2-8khz",
+        ),
+        (
+            ["--chunk-ms", "1000"],
+            {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID},
+            "invalid chunk_ms (--chunk-ms / BODHI_CHUNK_MS) '1000': value must be at most 500",
+        ),
+        (
+            ["--bodhi-url", "http://example.com"],
+            {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID},
+            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'http://example.com': is not a ws:// or wss:// URL",
+        ),
+    ],
+)
+def test_start_up_validation_is_one_clear_line(
+    args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = run_cli(args, clean_env(**env))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("wyoming-bodhi: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert API_KEY not in result.stderr and CUSTOMER_ID not in result.stderr
+
+
+async def test_readme_flow_simulator_then_bridge_then_a_wyoming_client() -> None:
+    """The README's try-it path, as separate processes: simulator, bridge, client."""
+    bodhi_port, wyoming_port = free_port(), free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+    simulator_args = ["-m", "wyoming_bodhi.simulator", "--port", str(bodhi_port),
+                      "--texts", '["namaste duniya", "batti jalao"]']  # fmt: skip
+    bridge_args = ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{wyoming_port}",
+                   "--bodhi-url", f"ws://127.0.0.1:{bodhi_port}", "--debug"]  # fmt: skip
+    with process(simulator_args, env) as simulator, process(bridge_args, env) as bridge:
+        await wait_for_port(bodhi_port, simulator)
+        await wait_for_port(wyoming_port, bridge)
+        async with AsyncTcpClient("127.0.0.1", wyoming_port) as client:
+            await client.write_event(Describe().event())
+            info = await asyncio.wait_for(client.read_event(), 2)
+            exchange = await transcribe(client, encode(utterances(16000)))
+        bridge.terminate()
+        bridge_output, _ = bridge.communicate(timeout=5)
+        simulator.terminate()
+        simulator_output, _ = simulator.communicate(timeout=5)
+    assert info is not None and info.type == "info"
+    assert exchange.transcript == "namaste duniya batti jalao"
+    assert exchange.types[0] == "transcript-start" and exchange.types[-1] == "transcript-stop"
+    # Even at debug level, neither process ever prints a credential.
+    for output in (bridge_output, simulator_output):
+        assert API_KEY not in output and CUSTOMER_ID not in output
+    assert "…" + API_KEY[-4:] in bridge_output  # a fingerprint is enough to tell keys apart
+    # Nor does the command line: credentials never were flags.
+    assert API_KEY not in " ".join(bridge_args)
