@@ -112,7 +112,7 @@ def test_settings_repr_hides_secrets() -> None:
         (
             ["--bodhi-url", "https://bodhi.navana.ai"],
             BASE_ENV,
-            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'https://bodhi.navana.ai': 'https://bodhi.navana.ai' is not a ws:// or wss:// URL",
+            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'https://bodhi.navana.ai': is not a ws:// or wss:// URL",
         ),
         (["--uri", "http://0.0.0.0:10300"], BASE_ENV, "invalid uri (--uri / WYOMING_URI)"),
         (["--uri", "tcp://0.0.0.0"], BASE_ENV, "needs a host and a port"),

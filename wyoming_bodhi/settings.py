@@ -108,12 +108,12 @@ def _uri(value: Any) -> str:
         except ValueError:
             port = None
         if not parts.hostname or port is None:
-            raise vol.Invalid(f"'{text}' needs a host and a port, e.g. tcp://0.0.0.0:10300")
+            raise vol.Invalid("needs a host and a port, e.g. tcp://0.0.0.0:10300")
     elif parts.scheme == "unix":
         if not parts.path:
-            raise vol.Invalid(f"'{text}' needs a socket path, e.g. unix:///run/wyoming-bodhi.sock")
+            raise vol.Invalid("needs a socket path, e.g. unix:///run/wyoming-bodhi.sock")
     elif text != "stdio://":
-        raise vol.Invalid(f"'{text}' is not tcp://HOST:PORT, unix://PATH or stdio://")
+        raise vol.Invalid("is not tcp://HOST:PORT, unix://PATH or stdio://")
     return text
 
 
@@ -121,7 +121,7 @@ def _websocket_url(value: Any) -> str:
     text = str(value).strip()
     parts = urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise vol.Invalid(f"'{text}' is not a ws:// or wss:// URL")
+        raise vol.Invalid("is not a ws:// or wss:// URL")
     return text
 
 
