@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import math
 
+import numpy as np
 import pytest
 from wyoming.asr import Transcribe
-from wyoming.audio import AudioChunk, AudioStart
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
-from .harness import API_KEY, CUSTOMER_ID, running_bridge, running_simulator, transcribe
-from .signals import encode, utterances
+from .harness import (
+    API_KEY,
+    CUSTOMER_ID,
+    Exchange,
+    read_until_final,
+    running_bridge,
+    running_simulator,
+    transcribe,
+)
+from .signals import decode_s16, encode, level_db, tone, utterances
 
 TEXTS = ["namaste duniya", "batti jalao"]
 
@@ -255,3 +264,51 @@ async def test_client_disconnect_closes_the_bodhi_socket_at_once() -> None:
         await client.disconnect()
         await asyncio.wait_for(record.closed.wait(), 1.0)
     assert not record.eof_received
+
+
+async def received_audio(audio: bytes, rate: int) -> bytes:
+    """What Bodhi receives when a client sends ``audio``."""
+    async with (
+        running_simulator(record_audio=True) as simulator,
+        running_bridge(simulator.url, lead=30) as bridge,
+        bridge.client() as client,
+    ):
+        await transcribe(client, audio, rate=rate)
+    (record,) = simulator.connections
+    return bytes(record.audio)
+
+
+async def test_out_of_band_audio_is_filtered_not_aliased_on_the_wire() -> None:
+    # A 6 kHz tone cannot exist at 8 kHz; a converter without an anti-aliasing filter
+    # folds it to 2 kHz at full level. It must arrive at least 60 dB below a 1 kHz tone.
+    in_band = decode_s16(await received_audio(encode(tone(16000, 1.0, 1000.0, 0.5)), 16000))
+    out_of_band = decode_s16(await received_audio(encode(tone(16000, 1.0, 6000.0, 0.5)), 16000))
+    assert len(in_band) == len(out_of_band) == 8000
+    # Away from the edges, where the resampler's filter settles.
+    assert level_db(in_band[800:-800]) - level_db(out_of_band[800:-800]) >= 60
+    spectrum = np.abs(np.fft.rfft(in_band[800:-800]))
+    peak_hz = np.argmax(spectrum) * 8000 / len(in_band[800:-800])
+    assert abs(peak_hz - 1000) < 10
+
+
+async def test_format_change_within_an_utterance() -> None:
+    first = encode(utterances(16000, count=1, edge=0.5))
+    second = encode(utterances(44100, count=1, edge=0.5), 2, 2)
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, lead=30) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = Exchange()
+        reader = asyncio.create_task(read_until_final(client, exchange))
+        await client.write_event(Transcribe(language="hi").event())
+        await client.write_event(AudioStart(16000, 2, 1).event())
+        await client.write_event(AudioChunk(16000, 2, 1, first).event())
+        # The format changes mid-utterance, without a new audio-start.
+        await client.write_event(AudioChunk(44100, 2, 2, second).event())
+        await client.write_event(AudioStop().event())
+        await asyncio.wait_for(reader, 10)
+    assert exchange.transcript == "namaste duniya batti jalao"
+    (record,) = simulator.connections
+    seconds = len(first) / 32000 + len(second) / (44100 * 4)
+    assert abs(record.audio_bytes / 16000 - seconds) < 0.1 + 0.1  # + at most one padded frame

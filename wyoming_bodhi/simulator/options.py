@@ -73,6 +73,9 @@ class SimulatorOptions:
     """Send a non-JSON text frame and a JSON message of unknown shape before the first result."""
     eos_delay: float = 0.0
     """Processing time between eof and the final results."""
+    record_audio: bool = False
+    """Keep every received audio byte in ``ConnectionRecord.audio`` (off: benchmarks and
+    soaks would otherwise hold all their audio)."""
     close_timeout: float = 2.0
     """How long a server-side close waits for the client's close frame."""
 

@@ -47,6 +47,8 @@ class ConnectionRecord:
     call_id: str | None = None
     config: dict[str, Any] | None = None
     frames: list[FrameRecord] = field(default_factory=list)
+    audio: bytearray = field(default_factory=bytearray, repr=False)
+    """The received PCM, when the simulator was told to ``record_audio``."""
     texts_received: list[str] = field(default_factory=list)
     """Every text frame from the client, raw, in order."""
     eof_received: bool = False

@@ -322,6 +322,8 @@ class _Connection:
                     record.eof_message = self.session.eof_message
             elif msg.type is WSMsgType.BINARY:
                 record.frames.append(FrameRecord(len(msg.data), time.monotonic()))
+                if options.record_audio:
+                    record.audio.extend(msg.data)
                 count = len(record.frames)
                 if options.drop_after_frames == count:
                     self._drop(count)
