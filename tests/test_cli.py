@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
-from wyoming.client import AsyncTcpClient
+from wyoming.client import AsyncTcpClient, AsyncUnixClient
 from wyoming.info import Describe
 
 from .harness import API_KEY, CUSTOMER_ID, clean_env, free_port, process, transcribe, wait_for_port
@@ -89,3 +91,17 @@ async def test_readme_flow_simulator_then_bridge_then_a_wyoming_client() -> None
     assert "…" + API_KEY[-4:] in bridge_output  # a fingerprint is enough to tell keys apart
     # Nor does the command line: credentials never were flags.
     assert API_KEY not in " ".join(bridge_args)
+
+
+async def test_serves_on_a_unix_socket(tmp_path: Path) -> None:
+    socket_path = tmp_path / "bodhi.sock"
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+    with process(["-m", "wyoming_bodhi", "--uri", f"unix://{socket_path}"], env) as bridge:
+        deadline = time.monotonic() + 15
+        while not socket_path.exists():
+            assert bridge.poll() is None and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        async with AsyncUnixClient(str(socket_path)) as client:
+            await client.write_event(Describe().event())
+            event = await asyncio.wait_for(client.read_event(), 2)
+    assert event is not None and event.type == "info"
