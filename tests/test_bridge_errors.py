@@ -100,24 +100,18 @@ async def test_silent_after_eof_times_out_within_response_timeout() -> None:
     assert record.ended_at is not None and record.ended_at - stopped_at < 2
 
 
-async def test_socket_dropped_mid_utterance() -> None:
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [({"drop_after_frames": 3}, "bodhi-connection-lost"), ({"error_after_frames": 3}, "bodhi-500")],
+)
+async def test_failure_mid_utterance(fault: dict[str, int], code: str) -> None:
     async with (
-        running_simulator(drop_after_frames=3) as simulator,
+        running_simulator(**fault) as simulator,
         running_bridge(simulator.url) as bridge,
         bridge.client() as client,
     ):
         exchange = await transcribe(client, AUDIO)
-    assert exchange.error.data["code"] == "bodhi-connection-lost"
-
-
-async def test_in_socket_error_mid_utterance() -> None:
-    async with (
-        running_simulator(error_after_frames=3) as simulator,
-        running_bridge(simulator.url) as bridge,
-        bridge.client() as client,
-    ):
-        exchange = await transcribe(client, AUDIO)
-    assert exchange.error.data["code"] == "bodhi-500"
+    assert exchange.error.data["code"] == code
 
 
 async def test_malformed_results_are_skipped() -> None:

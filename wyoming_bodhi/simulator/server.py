@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from types import TracebackType
 
 from aiohttp import WSMsgType, web
@@ -27,7 +26,7 @@ from .record import (
     ConnectionRecord,
     FrameRecord,
 )
-from .session import CLOSE_NORMAL, BodhiSession, Message, Reply
+from .session import CLOSE_NORMAL, BodhiSession, Message, Reply, is_uuid
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -239,7 +238,7 @@ class BodhiSimulator:
         if customer_id is None:
             if self.options.require_customer_id:
                 return 401, "missing customer id"
-        elif not _is_uuid(customer_id):
+        elif not is_uuid(customer_id):
             return 401, "invalid customer id"
         return None
 
@@ -389,14 +388,6 @@ class _Connection:
         transport = self.request.transport
         if transport is not None:
             transport.abort()
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = ["BodhiSimulator"]

@@ -173,7 +173,7 @@ class BodhiSession:
             shown = model if isinstance(model, str) else ("" if model is None else repr(model))
             return self.error(f"model '{shown}' is not available")
         transaction_id = config.get("transaction_id")
-        if not isinstance(transaction_id, str) or not _is_uuid(transaction_id):
+        if not isinstance(transaction_id, str) or not is_uuid(transaction_id):
             return self.error("transaction_id must be a valid UUID")
         sample_rate = config.get("sample_rate")
         if not isinstance(sample_rate, int) or isinstance(sample_rate, bool):
@@ -313,7 +313,7 @@ def _spread(count: int, seconds: float) -> list[float]:
     return [round((i + 1) * seconds / count, 2) for i in range(count)]
 
 
-def _is_uuid(text: str) -> bool:
+def is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)
     except ValueError:
