@@ -145,3 +145,127 @@ def test_secret_file_problems(tmp_path: Path) -> None:
     (tmp_path / "key").write_text(KEY)
     with pytest.raises(SettingsError, match="not both"):
         load([], {**BASE_ENV, "BODHI_API_KEY_FILE": str(tmp_path / "key")})
+
+
+# -- the config file ---------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).parent.parent / "config" / "wyoming-bodhi.example.yaml"
+
+
+def test_example_config_shows_every_setting_and_loads() -> None:
+    import yaml
+
+    from wyoming_bodhi.settings import SETTINGS
+
+    data = yaml.safe_load(EXAMPLE.read_text())
+    assert set(data) == {setting.name for setting in SETTINGS}
+    text = EXAMPLE.read_text()
+    for name in data:
+        # Each option has a comment right above it.
+        before = text[: text.index(f"\n{name}:")].rstrip().splitlines()[-1]
+        assert before.startswith("#"), name
+    settings = load(["--config", str(EXAMPLE)], {})
+    assert settings.model == "hi-general-v2-8khz" and settings.chunk_ms == 100
+    assert settings.zeroconf is None and not settings.demo
+
+
+def test_precedence_flags_then_environment_then_file_then_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        f"api_key: {KEY}\ncustomer_id: {CUSTOMER}\nmodel: ta-general-v2-8khz\n"
+        "chunk_ms: 200\nlead: 0.5\ndomain: banking\n"
+    )
+    env = {"BODHI_CHUNK_MS": "300", "BODHI_LEAD": "0.25"}
+    settings = load(["--config", str(path), "--lead", "0"], env)
+    assert settings.lead == 0.0  # flag
+    assert settings.chunk_ms == 300  # environment over file
+    assert settings.model == "ta-general-v2-8khz"  # file
+    assert settings.domain == "banking"  # file
+    assert settings.response_timeout == 5.0  # default
+    assert (settings.api_key, settings.customer_id) == (KEY, CUSTOMER)  # secrets from the file
+    env_key = load(["--config", str(path)], {"BODHI_API_KEY": "another-key-123456"})
+    assert env_key.api_key == "another-key-123456"
+
+
+def test_addon_options_json_loads_directly(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "options.json"
+    options = {
+        "api_key": KEY,
+        "customer_id": "",  # the Supervisor leaves unset optional strings empty
+        "bodhi_url": "wss://stt.navana.ai",
+        "model": "bn-general-v2-8khz",
+        "domain": "general",
+        "extra_models": [],
+        "chunk_ms": 100,
+        "lead": 1.0,
+        "debug": True,
+    }
+    path.write_text(json.dumps(options))
+    settings = load(["--config", str(path)], {"BODHI_CONFIG": "/nonexistent"})
+    assert settings.model == "bn-general-v2-8khz" and settings.debug
+    assert settings.customer_id is None
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yml"
+    path.write_text(f"api_key: {KEY}\ncustomer_id: {CUSTOMER}\nchunk_ms: 250\n")
+    assert load([], {"BODHI_CONFIG": str(path)}).chunk_ms == 250
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (
+            "chunk_ms: 20\n",
+            "a.yaml",
+            "invalid chunk_ms (--chunk-ms / BODHI_CHUNK_MS) '20': value must be at least 50",
+        ),
+        (
+            "chunk_size: 100\n",
+            "a.yaml",
+            "unknown setting 'chunk_size'; known settings: uri, bodhi_url",
+        ),
+        ("- a\n- b\n", "a.yaml", "must hold a mapping"),
+        ("model: [unclosed\n", "a.yaml", "is not valid YAML or JSON at line 2"),
+        ('{"model": }', "a.json", "is not valid YAML or JSON at line 1"),
+        (
+            f"customer_id: not-a-uuid-{KEY}\n",
+            "a.yaml",
+            "invalid customer_id (BODHI_CUSTOMER_ID): is not a UUID",
+        ),
+    ],
+)
+def test_bad_config_files_are_rejected_clearly(
+    tmp_path: Path, content: str, name: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(SettingsError) as info:
+        load(["--config", str(path)], {"BODHI_API_KEY": KEY})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value) and KEY not in str(info.value)
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(SettingsError, match="cannot read config file /nonexistent/x.yaml"):
+        load(["--config", "/nonexistent/x.yaml"], BASE_ENV)
+
+
+def test_demo_needs_no_credentials() -> None:
+    settings = load(["--demo"], {})
+    assert settings.demo and settings.api_key
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [([], None), (["--zeroconf"], ""), (["--zeroconf", "kitchen"], "kitchen")],
+)
+def test_zeroconf_flag(argv: list[str], expected: str | None) -> None:
+    assert load(argv, BASE_ENV).zeroconf == expected
+
+
+def test_zeroconf_needs_tcp() -> None:
+    with pytest.raises(SettingsError, match="zeroconf advertises a TCP port"):
+        load(["--zeroconf", "--uri", "unix:///tmp/x.sock"], BASE_ENV)

@@ -1,17 +1,20 @@
 """All configuration, validated by one voluptuous schema.
 
 Settings come in layers, the first that sets a value wins: command-line flags, then
-environment variables, then built-in defaults. Secrets (the API key and customer id) are
-never flags, because flags show in process listings: they come from the environment,
-directly or through ``*_FILE`` (Docker and add-on secrets).
+environment variables, then a YAML or JSON file (``--config``), then built-in defaults.
+Secrets (the API key and customer id) are never flags, because flags show in process
+listings: they come from the environment, directly or through ``*_FILE`` (Docker and
+add-on secrets), or from the config file.
 
 The setting names (``bodhi_url``, ``chunk_ms``, …) are the names users write in files and
-add-on options, so they are the schema's keys.
+add-on options (the add-on's ``/data/options.json`` loads directly), so they are the
+schema's keys.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import uuid
@@ -22,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import voluptuous as vol
+import yaml
 
 from .catalog import DEFAULT_DOMAIN, DEFAULT_MODEL, DOMAINS, BodhiModel, Catalog, UnknownModelError
 
@@ -32,6 +36,7 @@ CHUNK_MS_RANGE = (50, 500)
 DEFAULT_LOG_FORMAT = logging.BASIC_FORMAT
 
 SECRETS = ("api_key", "customer_id")
+DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
 
 
 class SettingsError(Exception):
@@ -80,6 +85,18 @@ SETTINGS: tuple[Setting, ...] = (
         "BODHI_RESPONSE_TIMEOUT",
         "--response-timeout",
         "seconds to wait for Bodhi's final result after the audio ends",
+    ),
+    Setting(
+        "zeroconf",
+        "WYOMING_ZEROCONF",
+        "--zeroconf",
+        "advertise over mDNS for Home Assistant discovery, optionally under NAME",
+    ),
+    Setting(
+        "demo",
+        "BODHI_DEMO",
+        "--demo",
+        "serve through the bundled Bodhi simulator: no account needed",
     ),
     Setting("debug", "WYOMING_DEBUG", "--debug", "log debug messages"),
     Setting("log_format", "WYOMING_LOG_FORMAT", "--log-format", "Python logging format"),
@@ -152,6 +169,20 @@ def _boolean(value: Any) -> bool:
     return vol.Boolean()(value)  # type: ignore[no-any-return]
 
 
+def _zeroconf(value: Any) -> str | None:
+    """Off (None), on under the default name (""), or on under a given name."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ""
+    text = str(value).strip()
+    if text.lower() in ("false", "no", "off", "0"):
+        return None
+    if text.lower() in ("true", "yes", "on", "1"):
+        return ""
+    return text
+
+
 def _model_names(value: Any) -> list[str]:
     if value is None:
         return []
@@ -185,6 +216,8 @@ SCHEMA = vol.Schema(
         vol.Optional("response_timeout", default=5.0): vol.All(
             vol.Coerce(float), vol.Range(min=0.1, max=120.0)
         ),
+        vol.Optional("zeroconf", default=None): _zeroconf,
+        vol.Optional("demo", default=False): _boolean,
         vol.Optional("debug", default=False): _boolean,
         vol.Optional("log_format", default=DEFAULT_LOG_FORMAT): vol.Coerce(str),
     }
@@ -204,6 +237,8 @@ class Settings:
     lead: float
     connect_timeout: float
     response_timeout: float
+    zeroconf: str | None
+    demo: bool
     debug: bool
     log_format: str
 
@@ -218,8 +253,12 @@ class Settings:
 
 def validate(raw: Mapping[str, Any]) -> Settings:
     """Validate merged raw settings; raises :class:`SettingsError` naming the first problem."""
+    raw = dict(raw)
+    if raw.get("demo") not in (None, "") and _boolean(raw["demo"]):
+        # The demo talks to the bundled simulator, which takes any key.
+        raw.setdefault("api_key", DEMO_API_KEY)
     try:
-        data = SCHEMA(dict(raw))
+        data = SCHEMA(raw)
     except vol.MultipleInvalid as err:
         first = err.errors[0]
         name = str(first.path[0]) if first.path else "settings"
@@ -239,7 +278,12 @@ def validate(raw: Mapping[str, Any]) -> Settings:
             f"valid models: {', '.join(catalog.names)} (add others with --extra-model)"
         )
     settings = Settings(**{**data, "extra_models": tuple(data["extra_models"])})
-    if settings.is_legacy_platform and not settings.customer_id:
+    if settings.zeroconf is not None and not settings.uri.startswith("tcp://"):
+        raise SettingsError(
+            f"invalid {_describe('zeroconf')}: zeroconf advertises a TCP port, "
+            f"but {_describe('uri')} is {settings.uri}"
+        )
+    if settings.is_legacy_platform and not settings.customer_id and not settings.demo:
         raise SettingsError(
             f"missing {_describe('customer_id')}: {settings.bodhi_url} needs the customer id "
             "as well as the API key (or BODHI_CUSTOMER_ID_FILE)"
@@ -278,19 +322,65 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
+def read_config_file(path: str) -> dict[str, Any]:
+    """Settings from a YAML or JSON file (JSON is YAML, so one parser serves both)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise SettingsError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}"
+        elif isinstance(err, json.JSONDecodeError):
+            where = f" at line {err.lineno}"
+        raise SettingsError(f"config file {path} is not valid YAML or JSON{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of setting: value")
+    unknown = sorted(str(key) for key in data if key not in _BY_NAME)
+    if unknown:
+        raise SettingsError(
+            f"config file {path}: unknown setting '{unknown[0]}'; "
+            f"known settings: {', '.join(setting.name for setting in SETTINGS)}"
+        )
+    # Add-on options leave optional strings empty rather than absent.
+    return {key: value for key, value in data.items() if value != ""}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wyoming-bodhi",
         description="Wyoming speech-to-text server for Bodhi (Navana) real-time ASR. "
-        "Credentials come only from the environment: BODHI_API_KEY and BODHI_CUSTOMER_ID, "
-        "or BODHI_API_KEY_FILE and BODHI_CUSTOMER_ID_FILE.",
+        "Credentials come only from the environment (BODHI_API_KEY and BODHI_CUSTOMER_ID, "
+        "or BODHI_API_KEY_FILE and BODHI_CUSTOMER_ID_FILE) or from the --config file.",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="YAML or JSON settings file, e.g. the add-on's /data/options.json (env BODHI_CONFIG)",
+    )
+    parser.add_argument(
+        "--health-check",
+        action="store_true",
+        help="exit 0 if the server at --uri answers Describe with the bodhi program within 2 s",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     for setting in SETTINGS:
         if setting.flag is None:
             continue
         help_text = f"{setting.help} (env {setting.env})"
-        if setting.name == "debug":
+        if setting.name in ("debug", "demo"):
             parser.add_argument(setting.flag, action="store_true", default=None, help=help_text)
+        elif setting.name == "zeroconf":
+            parser.add_argument(
+                setting.flag, nargs="?", const=True, default=None, metavar="NAME", help=help_text
+            )
         elif setting.name == "extra_models":
             parser.add_argument(
                 setting.flag,
@@ -305,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def from_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return {
         setting.name: getattr(args, setting.name)
@@ -313,8 +409,19 @@ def from_arguments(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The raw layers, unvalidated: flags over environment over the config file."""
+    config_path = args.config or environ.get("BODHI_CONFIG")
+    raw = read_config_file(config_path) if config_path else {}
+    raw.update(from_environment(environ))
+    raw.update(from_arguments(args))
+    return raw
+
+
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse flags, read the environment, validate. Raises :class:`SettingsError`."""
+    """Parse flags, read the environment and config file, validate.
+
+    Raises :class:`SettingsError`.
+    """
     args = build_parser().parse_args(argv)
-    raw = {**from_environment(os.environ if environ is None else environ), **from_arguments(args)}
-    return validate(raw)
+    return validate(merge(args, os.environ if environ is None else environ))
