@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 
 import aiohttp
@@ -15,7 +17,8 @@ from wyoming.server import AsyncServer
 from . import __version__
 from .bridge import Bridge
 from .handler import BodhiEventHandler
-from .settings import Settings, SettingsError, load
+from .health import check
+from .settings import DEFAULT_URI, Settings, SettingsError, build_parser, merge, validate
 
 _LOGGER = logging.getLogger("wyoming_bodhi")
 
@@ -27,12 +30,48 @@ def configure_logging(settings: Settings) -> None:
         force=True,
     )
     if settings.debug:
-        # aiohttp's client debug logs can include request headers: keep them out.
-        logging.getLogger("aiohttp").setLevel(logging.INFO)
+        # Third-party debug logs are noise here, and a client library's may show headers.
+        for name in ("aiohttp", "asyncio", "zeroconf"):
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
+@contextlib.asynccontextmanager
+async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
+    """In demo mode, a bundled simulator stands in for Bodhi; otherwise nothing changes."""
+    if not settings.demo:
+        yield settings
+        return
+    from .simulator import BodhiSimulator, SimulatorOptions
+
+    async with BodhiSimulator(SimulatorOptions(extra_models=settings.extra_models)) as simulator:
+        _LOGGER.warning(
+            "DEMO MODE: transcripts come from the bundled Bodhi simulator at %s, not from "
+            "Bodhi. It finds speech by loudness and answers each phrase with a placeholder "
+            "text; set BODHI_API_KEY and drop --demo to transcribe for real.",
+            simulator.url,
+        )
+        yield dataclasses.replace(settings, bodhi_url=simulator.url, customer_id=None)
+
+
+@contextlib.asynccontextmanager
+async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
+    if settings.zeroconf is None:
+        yield
+        return
+    from .mdns import advertise
+
+    advertisement = await advertise(settings.uri, settings.zeroconf or None)
+    try:
+        yield
+    finally:
+        await advertisement.close()
 
 
 async def serve(settings: Settings) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with (
+        demo_backend(settings) as settings,
+        aiohttp.ClientSession() as http,
+    ):
         bridge = Bridge(settings, http)
         server = AsyncServer.from_uri(settings.uri)
         _LOGGER.info(
@@ -44,18 +83,42 @@ async def serve(settings: Settings) -> None:
             len(bridge.catalog),
             bridge.credentials,
         )
-        await server.run(partial(BodhiEventHandler, bridge=bridge))
+        async with zeroconf_advertisement(settings):
+            await server.run(partial(BodhiEventHandler, bridge=bridge))
+
+
+def health_check(uri: str) -> int:
+    problem = asyncio.run(check(uri))
+    if problem is not None:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print(f"healthy: {uri}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        settings = load(argv)
+        raw = merge(args, os.environ)
+        if args.health_check:
+            # Only the address matters: no credentials are needed to ask for Info.
+            return health_check(str(raw.get("uri") or DEFAULT_URI))
+        settings = validate(raw)
     except SettingsError as err:
         print(f"wyoming-bodhi: {err}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as err:
+        # Start-up problems we can name (a missing optional extra, for one).
+        print(f"wyoming-bodhi: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"wyoming-bodhi: cannot serve {settings.uri}: {err.strerror or err}", file=sys.stderr)
+        return 1
     return 0
 
 
