@@ -28,6 +28,18 @@ def _texts(value: str) -> list[str]:
     return texts
 
 
+def _confidences(value: str) -> list[float | None]:
+    try:
+        confidences = json.loads(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--confidences must be a JSON list: {err}") from err
+    if not isinstance(confidences, list) or not all(
+        c is None or (isinstance(c, int | float) and 0 <= c <= 1) for c in confidences
+    ):
+        raise argparse.ArgumentTypeError("--confidences must be a JSON list of 0-1 or null")
+    return [None if c is None else float(c) for c in confidences]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m wyoming_bodhi.simulator",
@@ -54,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="accept an extra model name (repeatable)",
+    )
+    add(
+        "--confidences",
+        type=_confidences,
+        default=[],
+        help="per-segment confidence in order, as JSON: '[0.9, 0.3, null]'",
     )
     add("--final", choices=FINAL_FORMS, default="last-complete", help="final-message form")
     add("--no-partials", dest="partials", action="store_false", help="send completes only")
@@ -91,6 +109,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         require_customer_id=args.require_customer_id,
         extra_models=args.models,
         texts=args.texts,
+        confidences=args.confidences,
         partials=args.partials,
         revise=args.revise,
         empty_partials=args.empty_partials,

@@ -38,6 +38,8 @@ class SimulatorOptions:
     # --- results ---
     texts: Sequence[str] = ()
     """Segment texts in order, per connection; the default phrase once exhausted."""
+    confidences: Sequence[float | None] = ()
+    """Per-segment confidence, in order (then the language's usual: 0.9, or null)."""
     partials: bool = True
     """Send partial results (a client can still turn them off with ``exclude_partial``)."""
     revise: bool = False
@@ -80,6 +82,7 @@ class SimulatorOptions:
     """How long a server-side close waits for the client's close frame."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "confidences", tuple(self.confidences))
         for name in ("texts", "extra_models"):
             value = getattr(self, name)
             # A bare string is a sequence of characters: almost certainly a mistake.

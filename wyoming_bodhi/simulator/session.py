@@ -272,6 +272,9 @@ class BodhiSession:
         eos: bool,
     ) -> Message:
         confidence = None if self._language in NO_CONFIDENCE_LANGUAGES else CONFIDENCE
+        scripted = self._options.confidences
+        if segment.index < len(scripted):
+            confidence = scripted[segment.index]
         message: Message = {
             "call_id": self.call_id,
             "segment_id": segment.index,
