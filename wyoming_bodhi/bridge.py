@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
-from wyoming.asr import Transcribe
+from wyoming.asr import Transcribe, VadSensitivity
 from wyoming.event import Event
 
 from .bodhi.client import BodhiCredentials
+from .bodhi.protocol import BodhiConfig
 from .catalog import BodhiModel, Catalog, UnknownModelError
+from .hotwords import merge_hotwords
 from .info import PROGRAM_NAME, build_info
 from .settings import Settings
 
@@ -24,10 +27,32 @@ class ModelChoice:
     """The language to report on the transcript: the client's tag, else the model's."""
 
 
+# Home Assistant's vad_sensitivity, as Bodhi's trailing silence that ends a phrase. The
+# endpoints of Bodhi's accepted range: aggressive answers fastest, relaxed lets people pause.
+VAD_ENDPOINT_SILENCE: dict[str, float] = {
+    VadSensitivity.AGGRESSIVE.value: 0.44,
+    VadSensitivity.RELAXED.value: 1.2,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Everything one utterance needs to know about what was asked."""
+
+    choice: ModelChoice
+    config: BodhiConfig
+
+
+def _no_names() -> Sequence[str]:
+    return ()
+
+
 @dataclass
 class Bridge:
     settings: Settings
     http: aiohttp.ClientSession
+    hass_names: Callable[[], Sequence[str]] = _no_names
+    """The latest Home Assistant names (cached; never waits)."""
     catalog: Catalog = field(init=False)
     default_model: BodhiModel = field(init=False)
     credentials: BodhiCredentials = field(init=False, repr=False)
@@ -39,7 +64,7 @@ class Bridge:
         self.credentials = BodhiCredentials(self.settings.api_key, self.settings.customer_id)
         # Built once: Home Assistant waits about a second for Info, so it must never wait
         # on anything.
-        self.info_event = build_info(self.catalog).event()
+        self.info_event = build_info(self.catalog, self.settings.endpointing).event()
 
     def choose_model(self, transcribe: Transcribe | None) -> ModelChoice:
         """``transcribe.name`` if it names a model, else the language's model, else the default.
@@ -65,5 +90,32 @@ class Bridge:
             return ModelChoice(self.default_model, language)
         return ModelChoice(self.default_model, self.default_model.primary_language)
 
+    def request_for(self, transcribe: Transcribe | None) -> Request:
+        """The model and Bodhi config for a request; raises :class:`UnknownModelError`."""
+        settings = self.settings
+        choice = self.choose_model(transcribe)
+        silence = settings.endpoint_silence
+        hotwords = settings.hotwords
+        if transcribe is not None:
+            vad = transcribe.vad_sensitivity
+            vad_name = vad.value if isinstance(vad, VadSensitivity) else vad
+            silence = VAD_ENDPOINT_SILENCE.get(str(vad_name), silence)
+        hotwords = merge_hotwords(
+            names=(transcribe.transcript_names or ()) if transcribe else (),
+            static=settings.hotwords,
+            hass_names=self.hass_names(),
+            terms=(transcribe.transcript_terms or ()) if transcribe else (),
+        )
+        config = BodhiConfig(
+            model=choice.model.name,
+            hotwords=hotwords,
+            endpoint_silence_duration=silence,
+            # Flags Bodhi defaults to false are left out unless asked for.
+            parse_number=settings.parse_number or None,
+            at_start_lid=settings.language_id or None,
+            transliterate=settings.transliterate or None,
+        )
+        return Request(choice, config)
 
-__all__ = ["Bridge", "ModelChoice", "UnknownModelError"]
+
+__all__ = ["Bridge", "ModelChoice", "Request", "UnknownModelError"]

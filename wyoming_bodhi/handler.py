@@ -60,26 +60,31 @@ class BodhiEventHandler(AsyncEventHandler):
 
     async def _on_transcribe(self, transcribe: Transcribe) -> None:
         if self._utterance is not None:
-            # A new request replaces one that never got its audio-stop.
-            _LOGGER.warning("transcribe received during an utterance; starting over")
-            await self._utterance.abort(
-                "a new transcribe arrived before audio-stop; the earlier request was dropped",
-                "protocol",
-            )
+            if self._utterance.finished:
+                # Answered early (endpointing): the client need not send audio-stop.
+                await self._utterance.cancel()
+            else:
+                # A new request replaces one that never got its audio-stop.
+                _LOGGER.warning("transcribe received during an utterance; starting over")
+                await self._utterance.abort(
+                    "a new transcribe arrived before audio-stop; the earlier request was dropped",
+                    "protocol",
+                )
             self._utterance = None
         self._refused = False
         await self._start(transcribe)
 
     async def _start(self, transcribe: Transcribe | None) -> None:
         try:
-            choice = self._bridge.choose_model(transcribe)
+            request = self._bridge.request_for(transcribe)
         except UnknownModelError as err:
             _LOGGER.warning("Refusing a request: %s", err)
             self._refused = True
             await self.write_event(Error(text=str(err), code="unknown-model").event())
             return
+        choice = request.choice
         _LOGGER.debug("Utterance with %s (language %s)", choice.model.name, choice.language)
-        self._utterance = Utterance.start(self._bridge, choice, self.write_event)
+        self._utterance = Utterance.start(self._bridge, request, self.write_event)
 
     async def _on_audio_chunk(self, chunk: AudioChunk) -> None:
         if self._refused:
@@ -103,6 +108,10 @@ class BodhiEventHandler(AsyncEventHandler):
                 await self.write_event(
                     Error(text="audio-stop without an utterance", code="protocol").event()
                 )
+            return
+        if utterance.finished:
+            # Already answered (endpointing): only Bodhi's clean-up is left; cut it short.
+            await utterance.cancel()
             return
         await utterance.end_audio()
         # Bounded: the Bodhi connect timeout, the pacing of queued audio, then the

@@ -11,7 +11,7 @@ PROGRAM_NAME = "bodhi"
 NAVANA = Attribution(name="Navana", url="https://navana.ai")
 
 
-def build_info(catalog: Catalog) -> Info:
+def build_info(catalog: Catalog, endpointing: bool = False) -> Info:
     """One ``bodhi`` ASR program with every catalogue model, all installed.
 
     "Installed" means usable right now: the models live in Bodhi's cloud, so there is
@@ -36,5 +36,8 @@ def build_info(catalog: Catalog) -> Info:
         version=__version__,
         models=models,
         supports_transcript_streaming=True,
+        # With endpointing, Bodhi decides when the command has ended, so Home Assistant
+        # must not cut the audio with its own VAD.
+        requires_external_vad=not endpointing,
     )
     return Info(asr=[program])

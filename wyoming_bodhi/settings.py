@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import voluptuous as vol
 import yaml
 
+from .bodhi.protocol import Hotword
 from .catalog import DEFAULT_DOMAIN, DEFAULT_MODEL, DOMAINS, BodhiModel, Catalog, UnknownModelError
 
 DEFAULT_URI = "tcp://0.0.0.0:10300"
@@ -35,8 +36,24 @@ LEGACY_HOSTS = frozenset({"bodhi.navana.ai"})
 CHUNK_MS_RANGE = (50, 500)
 DEFAULT_LOG_FORMAT = logging.BASIC_FORMAT
 
-SECRETS = ("api_key", "customer_id")
+SECRETS = ("api_key", "customer_id", "hass_token")
 DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
+MAX_HOTWORD_SCORE = 10.0
+
+
+def parse_hotword(text: str) -> Hotword:
+    """``batti`` → no score (Bodhi's default); ``batti:2.5`` → 2.5.
+
+    Only a trailing number counts as a score, so ``10:30 alarm`` stays one phrase.
+    """
+    phrase, sep, tail = text.rpartition(":")
+    if sep:
+        try:
+            return Hotword(phrase.strip(), _optional_score(tail.strip()))
+        except ValueError as err:
+            if "score must" in str(err):
+                raise
+    return Hotword(text.strip())
 
 
 class SettingsError(Exception):
@@ -51,6 +68,9 @@ class Setting:
     env: str
     flag: str | None
     help: str
+    kind: str = "value"
+    """How the flag is given: ``value``, ``switch`` (no value), ``list`` (repeatable) or
+    ``optional`` (a value may follow)."""
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -70,7 +90,11 @@ SETTINGS: tuple[Setting, ...] = (
         "domain", "BODHI_DOMAIN", "--domain", "model domain used when a language picks the model"
     ),
     Setting(
-        "extra_models", "BODHI_EXTRA_MODELS", "--extra-model", "model names to add to the catalogue"
+        "extra_models",
+        "BODHI_EXTRA_MODELS",
+        "--extra-model",
+        "model names to add to the catalogue",
+        "list",
     ),
     Setting("chunk_ms", "BODHI_CHUNK_MS", "--chunk-ms", "audio frame length sent to Bodhi, in ms"),
     Setting("lead", "BODHI_LEAD", "--lead", "seconds the audio may run ahead of real time"),
@@ -91,14 +115,89 @@ SETTINGS: tuple[Setting, ...] = (
         "WYOMING_ZEROCONF",
         "--zeroconf",
         "advertise over mDNS for Home Assistant discovery, optionally under NAME",
+        "optional",
     ),
     Setting(
         "demo",
         "BODHI_DEMO",
         "--demo",
         "serve through the bundled Bodhi simulator: no account needed",
+        "switch",
     ),
-    Setting("debug", "WYOMING_DEBUG", "--debug", "log debug messages"),
+    Setting(
+        "endpointing",
+        "BODHI_ENDPOINTING",
+        "--endpointing",
+        "let Bodhi end the voice command (Home Assistant then runs no VAD of its own)",
+        "switch",
+    ),
+    Setting(
+        "endpoint_silence",
+        "BODHI_ENDPOINT_SILENCE",
+        "--endpoint-silence",
+        "seconds of trailing silence that end a phrase, 0.44-1.2 (Bodhi's default: 0.44)",
+    ),
+    Setting(
+        "no_speech_timeout",
+        "BODHI_NO_SPEECH_TIMEOUT",
+        "--no-speech-timeout",
+        "with --endpointing: seconds without any recognised text before an empty transcript",
+    ),
+    Setting(
+        "max_command",
+        "BODHI_MAX_COMMAND",
+        "--max-command",
+        "longest voice command in seconds (with --endpointing), and longest pause in the audio",
+    ),
+    Setting(
+        "hotwords",
+        "BODHI_HOTWORDS",
+        "--hotword",
+        "PHRASE[:SCORE] to bias recognition towards (repeatable; ';'-separated in the env)",
+        "list",
+    ),
+    Setting(
+        "parse_number",
+        "BODHI_PARSE_NUMBER",
+        "--parse-number",
+        "spoken numbers as digits",
+        "switch",
+    ),
+    Setting(
+        "language_id",
+        "BODHI_LANGUAGE_ID",
+        "--language-id",
+        "identify the spoken language; the transcript reports it",
+        "switch",
+    ),
+    Setting(
+        "transliterate",
+        "BODHI_TRANSLITERATE",
+        "--transliterate",
+        "ask Bodhi for transliterated text",
+        "switch",
+    ),
+    Setting(
+        "min_confidence",
+        "BODHI_MIN_CONFIDENCE",
+        "--min-confidence",
+        "leave out completed phrases below this confidence, 0-1 (off by default)",
+    ),
+    Setting(
+        "hass_url",
+        "HASS_URL",
+        "--hass-url",
+        "Home Assistant URL: its exposed entity, area and floor names become hotwords",
+    ),
+    Setting("hass_token", "HASS_TOKEN", None, "Home Assistant long-lived access token"),
+    Setting(
+        "hass_names",
+        "BODHI_HASS_NAMES",
+        "--hass-names",
+        "use Home Assistant's names as hotwords (in an add-on: through the Supervisor)",
+        "switch",
+    ),
+    Setting("debug", "WYOMING_DEBUG", "--debug", "log debug messages", "switch"),
     Setting("log_format", "WYOMING_LOG_FORMAT", "--log-format", "Python logging format"),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -142,6 +241,16 @@ def _websocket_url(value: Any) -> str:
     return text
 
 
+def _http_url(value: Any) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise vol.Invalid("is not an http:// or https:// URL")
+    return text.rstrip("/")
+
+
 def _non_empty(value: Any) -> str:
     text = str(value).strip()
     if not text:
@@ -183,6 +292,47 @@ def _zeroconf(value: Any) -> str | None:
     return text
 
 
+def _hotwords(value: Any) -> list[Hotword]:
+    """``PHRASE[:SCORE]`` strings (or ``{phrase, score}`` mappings in a file)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [part for part in value.replace("\n", ";").split(";") if part.strip()]
+    if not isinstance(value, list):
+        raise vol.Invalid("expected a list of PHRASE[:SCORE]")
+    hotwords = []
+    for item in value:
+        try:
+            if isinstance(item, dict):
+                hotword = Hotword(str(item["phrase"]).strip(), _optional_score(item.get("score")))
+            else:
+                hotword = parse_hotword(str(item))
+        except (KeyError, ValueError) as err:
+            raise vol.Invalid(f"bad hotword {item!r}: {err}") from None
+        if not hotword.phrase:
+            raise vol.Invalid(f"bad hotword {item!r}: empty phrase")
+        hotwords.append(hotword)
+    return hotwords
+
+
+def _optional_score(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    score = float(value)
+    if not 0 < score <= MAX_HOTWORD_SCORE:
+        raise ValueError(f"score must be above 0 and at most {MAX_HOTWORD_SCORE:g}")
+    return score
+
+
+def _optional_float(low: float, high: float) -> Any:
+    def validator(value: Any) -> float | None:
+        if value is None or value == "":
+            return None
+        return vol.All(vol.Coerce(float), vol.Range(min=low, max=high))(value)  # type: ignore[no-any-return]
+
+    return validator
+
+
 def _model_names(value: Any) -> list[str]:
     if value is None:
         return []
@@ -218,6 +368,22 @@ SCHEMA = vol.Schema(
         ),
         vol.Optional("zeroconf", default=None): _zeroconf,
         vol.Optional("demo", default=False): _boolean,
+        vol.Optional("endpointing", default=False): _boolean,
+        vol.Optional("endpoint_silence", default=None): _optional_float(0.44, 1.2),
+        vol.Optional("no_speech_timeout", default=8.0): vol.All(
+            vol.Coerce(float), vol.Range(min=1.0, max=60.0)
+        ),
+        vol.Optional("max_command", default=15.0): vol.All(
+            vol.Coerce(float), vol.Range(min=1.0, max=300.0)
+        ),
+        vol.Optional("hotwords", default=list): _hotwords,
+        vol.Optional("parse_number", default=False): _boolean,
+        vol.Optional("language_id", default=False): _boolean,
+        vol.Optional("transliterate", default=False): _boolean,
+        vol.Optional("min_confidence", default=None): _optional_float(0.0, 1.0),
+        vol.Optional("hass_url", default=None): vol.Any(None, _http_url),
+        vol.Optional("hass_token", default=None): vol.Any(None, _non_empty),
+        vol.Optional("hass_names", default=False): _boolean,
         vol.Optional("debug", default=False): _boolean,
         vol.Optional("log_format", default=DEFAULT_LOG_FORMAT): vol.Coerce(str),
     }
@@ -239,6 +405,18 @@ class Settings:
     response_timeout: float
     zeroconf: str | None
     demo: bool
+    endpointing: bool
+    endpoint_silence: float | None
+    no_speech_timeout: float
+    max_command: float
+    hotwords: tuple[Hotword, ...]
+    parse_number: bool
+    language_id: bool
+    transliterate: bool
+    min_confidence: float | None
+    hass_url: str | None
+    hass_token: str | None = field(repr=False)
+    hass_names: bool
     debug: bool
     log_format: str
 
@@ -277,7 +455,9 @@ def validate(raw: Mapping[str, Any]) -> Settings:
             f"invalid {_describe('model')}: unknown Bodhi model '{data['model']}'; "
             f"valid models: {', '.join(catalog.names)} (add others with --extra-model)"
         )
-    settings = Settings(**{**data, "extra_models": tuple(data["extra_models"])})
+    settings = Settings(
+        **{**data, "extra_models": tuple(data["extra_models"]), "hotwords": tuple(data["hotwords"])}
+    )
     if settings.zeroconf is not None and not settings.uri.startswith("tcp://"):
         raise SettingsError(
             f"invalid {_describe('zeroconf')}: zeroconf advertises a TCP port, "
@@ -375,19 +555,18 @@ def build_parser() -> argparse.ArgumentParser:
         if setting.flag is None:
             continue
         help_text = f"{setting.help} (env {setting.env})"
-        if setting.name in ("debug", "demo"):
+        if setting.kind == "switch":
             parser.add_argument(setting.flag, action="store_true", default=None, help=help_text)
-        elif setting.name == "zeroconf":
+        elif setting.kind == "optional":
             parser.add_argument(
                 setting.flag, nargs="?", const=True, default=None, metavar="NAME", help=help_text
             )
-        elif setting.name == "extra_models":
+        elif setting.kind == "list":
             parser.add_argument(
                 setting.flag,
                 dest=setting.name,
                 action="append",
                 default=None,
-                metavar="MODEL",
                 help=f"{help_text}; repeatable",
             )
         else:

@@ -22,7 +22,8 @@ def normalise_whitespace(text: str) -> str:
 class TranscriptAssembler:
     """Feed it results in arrival order; it says which delta to stream and holds the text."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_confidence: float | None = None) -> None:
+        self._min_confidence = min_confidence
         self._segments: list[str] = []
         self._completed_ids: set[int | str] = set()
         self._open_partials: dict[int | str | None, str] = {}
@@ -60,6 +61,19 @@ class TranscriptAssembler:
             self._completed_ids.add(result.segment_id)
         if not text:
             # Empty completes are normal (noise, the separate end-of-stream form).
+            return None
+        confidence = result.segment_meta.confidence
+        if (
+            self._min_confidence is not None
+            and confidence is not None
+            and confidence < self._min_confidence
+        ):
+            _LOGGER.info(
+                "Left out a phrase with confidence %.2f (below %.2f): %s",
+                confidence,
+                self._min_confidence,
+                text,
+            )
             return None
         return self._append(text)
 
