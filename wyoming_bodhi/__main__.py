@@ -17,6 +17,7 @@ from wyoming.server import AsyncServer
 from . import __version__
 from .bridge import Bridge
 from .handler import BodhiEventHandler
+from .hass import HassNames
 from .health import check
 from .settings import DEFAULT_URI, Settings, SettingsError, build_parser, merge, validate
 
@@ -67,12 +68,44 @@ async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
         await advertisement.close()
 
 
+SUPERVISOR_CORE_URL = "http://supervisor/core"
+
+
+@contextlib.asynccontextmanager
+async def home_assistant_names(
+    settings: Settings, http: aiohttp.ClientSession
+) -> AsyncIterator[HassNames | None]:
+    """Home Assistant's names, fetched and refreshed in the background, if configured."""
+    url, token = settings.hass_url, settings.hass_token
+    supervisor_token = os.environ.get("SUPERVISOR_TOKEN")
+    if not (url and token) and settings.hass_names and supervisor_token:
+        # In the add-on, the Supervisor proxies Home Assistant's API with its own token.
+        url, token = SUPERVISOR_CORE_URL, supervisor_token
+    if not (url and token):
+        if settings.hass_names:
+            _LOGGER.warning(
+                "hass_names is on, but there is no Home Assistant to ask: set hass_url and "
+                "HASS_TOKEN, or run as the add-on"
+            )
+        yield None
+        return
+    names = HassNames(http, url, token)
+    names.start()
+    try:
+        yield names
+    finally:
+        await names.stop()
+
+
 async def serve(settings: Settings) -> None:
     async with (
         demo_backend(settings) as settings,
         aiohttp.ClientSession() as http,
+        home_assistant_names(settings, http) as hass,
     ):
         bridge = Bridge(settings, http)
+        if hass is not None:
+            bridge.hass_names = lambda: hass.names
         server = AsyncServer.from_uri(settings.uri)
         _LOGGER.info(
             "wyoming-bodhi %s serving %s; Bodhi at %s, default model %s, %d models, credentials %r",

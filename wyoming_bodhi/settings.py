@@ -458,6 +458,12 @@ def validate(raw: Mapping[str, Any]) -> Settings:
     settings = Settings(
         **{**data, "extra_models": tuple(data["extra_models"]), "hotwords": tuple(data["hotwords"])}
     )
+    if bool(settings.hass_url) != bool(settings.hass_token):
+        missing = "hass_token" if settings.hass_url else "hass_url"
+        raise SettingsError(
+            f"missing {_describe(missing)}: Home Assistant's names need both hass_url "
+            "and hass_token (a long-lived access token, also HASS_TOKEN_FILE)"
+        )
     if settings.zeroconf is not None and not settings.uri.startswith("tcp://"):
         raise SettingsError(
             f"invalid {_describe('zeroconf')}: zeroconf advertises a TCP port, "
