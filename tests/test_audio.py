@@ -215,8 +215,10 @@ def test_flush_drops_a_partial_sample_and_readies_the_converter_for_reuse() -> N
         (16000, 3, 1, "unsupported audio width 3 bytes: expected 1, 2 or 4"),
         (16000, 0, 1, "unsupported audio width 0 bytes: expected 1, 2 or 4"),
         (16000, True, 1, "unsupported audio width True bytes"),
-        (16000, 2, 0, "unsupported audio channel count 0: expected 1 or more"),
+        (16000, 2, 0, "unsupported audio channel count 0: expected 1 to 64"),
         (16000, 2, None, "unsupported audio channel count None"),
+        (10**9, 2, 1, "unsupported audio rate 1000000000 Hz"),
+        (16000, 2, 65, "unsupported audio channel count 65: expected 1 to 64"),
     ],
 )
 def test_invalid_formats_raise_actionable_errors(

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
@@ -19,6 +20,7 @@ from .bridge import Bridge
 from .handler import BodhiEventHandler
 from .hass import HassNames
 from .health import check
+from .server import BridgeServer
 from .settings import DEFAULT_URI, Settings, SettingsError, build_parser, merge, validate
 
 _LOGGER = logging.getLogger("wyoming_bodhi")
@@ -106,7 +108,6 @@ async def serve(settings: Settings) -> None:
         bridge = Bridge(settings, http)
         if hass is not None:
             bridge.hass_names = lambda: hass.names
-        server = AsyncServer.from_uri(settings.uri)
         _LOGGER.info(
             "wyoming-bodhi %s serving %s; Bodhi at %s, default model %s, %d models, credentials %r",
             __version__,
@@ -116,8 +117,31 @@ async def serve(settings: Settings) -> None:
             len(bridge.catalog),
             bridge.credentials,
         )
+        if settings.uri.startswith("stdio://"):
+            # One client, on our own stdin and stdout: nothing to accept or drain.
+            await AsyncServer.from_uri(settings.uri).run(partial(BodhiEventHandler, bridge=bridge))
+            return
+        server = BridgeServer(bridge)
+        await server.start()
         async with zeroconf_advertisement(settings):
-            await server.run(partial(BodhiEventHandler, bridge=bridge))
+            await until_stopped()
+        _LOGGER.info("Shutting down (SIGTERM)")
+        await server.shutdown(settings.shutdown_timeout)
+
+
+async def until_stopped() -> None:
+    """Until SIGTERM or SIGINT (Docker and the Supervisor stop containers with SIGTERM)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
 
 
 def health_check(uri: str) -> int:

@@ -60,6 +60,11 @@ class UnsupportedAudioFormat(ValueError):
     """The client sent audio in a format that cannot be converted for Bodhi."""
 
 
+# Far beyond any microphone; bounds the resampler's filter and a chunk's downmix.
+MAX_RATE: Final = 384_000
+MAX_CHANNELS: Final = 64
+
+
 class AudioFormat(NamedTuple):
     """PCM format as Wyoming describes it: samples per second, bytes per sample, channels."""
 
@@ -70,19 +75,19 @@ class AudioFormat(NamedTuple):
     def validate(self) -> None:
         """Raise `UnsupportedAudioFormat` with an actionable message if this cannot be converted."""
         rate, width, channels = self
-        if not _is_int(rate) or rate <= 0:
+        if not _is_int(rate) or not 0 < rate <= MAX_RATE:
             raise UnsupportedAudioFormat(
-                f"unsupported audio rate {rate!r} Hz: expected a positive whole number of "
-                "samples per second, e.g. 16000"
+                f"unsupported audio rate {rate!r} Hz: expected a whole number of samples per "
+                f"second from 1 to {MAX_RATE}, e.g. 16000"
             )
         if not _is_int(width) or width not in SUPPORTED_WIDTHS:
             raise UnsupportedAudioFormat(
                 f"unsupported audio width {width!r} bytes: expected 1, 2 or 4 "
                 "(8-bit unsigned, 16-bit or 32-bit signed PCM)"
             )
-        if not _is_int(channels) or channels < 1:
+        if not _is_int(channels) or not 1 <= channels <= MAX_CHANNELS:
             raise UnsupportedAudioFormat(
-                f"unsupported audio channel count {channels!r}: expected 1 or more"
+                f"unsupported audio channel count {channels!r}: expected 1 to {MAX_CHANNELS}"
             )
 
 

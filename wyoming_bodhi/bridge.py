@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -53,10 +54,15 @@ class Bridge:
     http: aiohttp.ClientSession
     hass_names: Callable[[], Sequence[str]] = _no_names
     """The latest Home Assistant names (cached; never waits)."""
+    active_utterances: int = 0
+    """Utterances in flight, across every connection (for max_sessions)."""
+    shutting_down: bool = False
     catalog: Catalog = field(init=False)
     default_model: BodhiModel = field(init=False)
     credentials: BodhiCredentials = field(init=False, repr=False)
     info_event: Event = field(init=False)
+    ssl_context: ssl.SSLContext | None = field(init=False, default=None)
+    """Adds the user's CA (--bodhi-ca) to the system's; verification is never off."""
 
     def __post_init__(self) -> None:
         self.catalog = self.settings.catalog
@@ -65,6 +71,9 @@ class Bridge:
         # Built once: Home Assistant waits about a second for Info, so it must never wait
         # on anything.
         self.info_event = build_info(self.catalog, self.settings.endpointing).event()
+        if self.settings.bodhi_ca:
+            self.ssl_context = ssl.create_default_context()
+            self.ssl_context.load_verify_locations(cafile=self.settings.bodhi_ca)
 
     def choose_model(self, transcribe: Transcribe | None) -> ModelChoice:
         """``transcribe.name`` if it names a model, else the language's model, else the default.

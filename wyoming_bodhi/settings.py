@@ -14,9 +14,11 @@ schema's keys.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
+import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +199,49 @@ SETTINGS: tuple[Setting, ...] = (
         "use Home Assistant's names as hotwords (in an add-on: through the Supervisor)",
         "switch",
     ),
+    Setting(
+        "retries",
+        "BODHI_RETRIES",
+        "--retries",
+        "retries of a failed connection to Bodhi (500, 503, refused, unresolved, timed out)",
+    ),
+    Setting(
+        "retry_budget",
+        "BODHI_RETRY_BUDGET",
+        "--retry-budget",
+        "seconds from the first attempt after which no retry starts",
+    ),
+    Setting(
+        "max_sessions",
+        "BODHI_MAX_SESSIONS",
+        "--max-sessions",
+        "concurrent utterances; more are refused with an error",
+    ),
+    Setting(
+        "max_audio",
+        "BODHI_MAX_AUDIO",
+        "--max-audio",
+        "longest audio of one request, in seconds; longer ends in an error",
+    ),
+    Setting(
+        "shutdown_timeout",
+        "BODHI_SHUTDOWN_TIMEOUT",
+        "--shutdown-timeout",
+        "on SIGTERM, seconds in-flight utterances get to finish",
+    ),
+    Setting(
+        "bodhi_ca",
+        "BODHI_CA",
+        "--bodhi-ca",
+        "a PEM file of CA certificates to trust for Bodhi's TLS, on top of the system's",
+    ),
+    Setting(
+        "allow_insecure",
+        "BODHI_ALLOW_INSECURE",
+        "--allow-insecure",
+        "allow an unencrypted ws:// Bodhi URL to a host other than this machine",
+        "switch",
+    ),
     Setting("debug", "WYOMING_DEBUG", "--debug", "log debug messages", "switch"),
     Setting("log_format", "WYOMING_LOG_FORMAT", "--log-format", "Python logging format"),
 )
@@ -249,6 +294,18 @@ def _http_url(value: Any) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise vol.Invalid("is not an http:// or https:// URL")
     return text.rstrip("/")
+
+
+def _ca_file(value: Any) -> str | None:
+    path = str(value).strip()
+    if not path:
+        return None
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as err:
+        reason = getattr(err, "strerror", None) or err.__class__.__name__
+        raise vol.Invalid(f"cannot load CA certificates from it ({reason})") from None
+    return path
 
 
 def _non_empty(value: Any) -> str:
@@ -384,6 +441,21 @@ SCHEMA = vol.Schema(
         vol.Optional("hass_url", default=None): vol.Any(None, _http_url),
         vol.Optional("hass_token", default=None): vol.Any(None, _non_empty),
         vol.Optional("hass_names", default=False): _boolean,
+        vol.Optional("retries", default=2): vol.All(vol.Coerce(int), vol.Range(min=0, max=10)),
+        vol.Optional("retry_budget", default=3.0): vol.All(
+            vol.Coerce(float), vol.Range(min=0.0, max=60.0)
+        ),
+        vol.Optional("max_sessions", default=20): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=10_000)
+        ),
+        vol.Optional("max_audio", default=300.0): vol.All(
+            vol.Coerce(float), vol.Range(min=1.0, max=3600.0)
+        ),
+        vol.Optional("shutdown_timeout", default=10.0): vol.All(
+            vol.Coerce(float), vol.Range(min=0.0, max=300.0)
+        ),
+        vol.Optional("bodhi_ca", default=None): vol.Any(None, _ca_file),
+        vol.Optional("allow_insecure", default=False): _boolean,
         vol.Optional("debug", default=False): _boolean,
         vol.Optional("log_format", default=DEFAULT_LOG_FORMAT): vol.Coerce(str),
     }
@@ -417,6 +489,13 @@ class Settings:
     hass_url: str | None
     hass_token: str | None = field(repr=False)
     hass_names: bool
+    retries: int
+    retry_budget: float
+    max_sessions: int
+    max_audio: float
+    shutdown_timeout: float
+    bodhi_ca: str | None
+    allow_insecure: bool
     debug: bool
     log_format: str
 
@@ -458,6 +537,16 @@ def validate(raw: Mapping[str, Any]) -> Settings:
     settings = Settings(
         **{**data, "extra_models": tuple(data["extra_models"]), "hotwords": tuple(data["hotwords"])}
     )
+    if (
+        urlsplit(settings.bodhi_url).scheme == "ws"
+        and not _is_loopback(urlsplit(settings.bodhi_url).hostname or "")
+        and not settings.allow_insecure
+    ):
+        raise SettingsError(
+            f"refusing {_describe('bodhi_url')} {settings.bodhi_url}: ws:// would send the API "
+            "key and your audio unencrypted over the network; use wss://, or set "
+            "allow_insecure (--allow-insecure) if you really mean it"
+        )
     if bool(settings.hass_url) != bool(settings.hass_token):
         missing = "hass_token" if settings.hass_url else "hass_url"
         raise SettingsError(
@@ -475,6 +564,15 @@ def validate(raw: Mapping[str, Any]) -> Settings:
             "as well as the API key (or BODHI_CUSTOMER_ID_FILE)"
         )
     return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _shown_value(value: Any) -> str:

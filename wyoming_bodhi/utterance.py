@@ -46,6 +46,9 @@ KEEPALIVE_AFTER = 8.0
 KEEPALIVE_INTERVAL = 5.0
 PAUSE_FLUSH_SECONDS = 1.5
 
+RETRY_BACKOFF = 0.25
+"""Seconds before the first retry; doubled for each one after."""
+
 _END_OF_AUDIO = b""
 """Queued after the last frame; frames themselves are never empty."""
 
@@ -75,6 +78,8 @@ class Utterance:
         self._send_error: BodhiError | None = None
         self._frames_sent = 0
         self._silence_frames_sent = 0
+        self._client_seconds = 0.0
+        self._connected = False
         self._started_at = time.monotonic()
         self._last_audio_at = self._started_at
         self._audio_stopped_at: float | None = None
@@ -84,7 +89,13 @@ class Utterance:
     def start(cls, bridge: Bridge, request: Request, emit: EventSink) -> Utterance:
         utterance = cls(bridge, request, emit)
         utterance._task = asyncio.create_task(utterance._run(), name="bodhi utterance")
+        bridge.active_utterances += 1
+        # A done callback, not a finally: a task cancelled before it ever ran skips finally.
+        utterance._task.add_done_callback(utterance._on_done)
         return utterance
+
+    def _on_done(self, _task: asyncio.Task[None]) -> None:
+        self._bridge.active_utterances -= 1
 
     @property
     def finished(self) -> bool:
@@ -98,6 +109,14 @@ class Utterance:
         if self._closed or self._audio_ended:
             return
         self._last_audio_at = time.monotonic()
+        self._client_seconds += len(audio) / (rate * width * channels) if rate > 0 else 0.0
+        if self._client_seconds > self._settings.max_audio:
+            await self.abort(
+                f"the audio is longer than {self._settings.max_audio:g} s (max_audio); "
+                "send audio-stop at the end of each request",
+                "audio-too-long",
+            )
+            return
         frames = self._framer.push(self._converter.convert(audio, rate, width, channels))
         if frames:
             self._pacer.start()
@@ -167,6 +186,17 @@ class Utterance:
                     # The user already has their transcript; this was only the clean-up.
                     _LOGGER.debug("After the transcript: %s", err)
                     return
+                if self._connected and self._assembler.segment_count:
+                    # Whole phrases Bodhi completed are still what the user said; a voice
+                    # command is usually one phrase, so this is better than an error.
+                    _LOGGER.warning(
+                        "Bodhi failed mid-utterance (%s); answering with the %d phrase(s) it "
+                        "completed",
+                        err,
+                        self._assembler.segment_count,
+                    )
+                    await self._answer()
+                    return
                 _LOGGER.warning("Transcription with %s failed: %s", model.name, err)
                 await self._emit(Error(text=err.message, code=err.code).event())
                 return
@@ -219,13 +249,8 @@ class Utterance:
                 )
             )
         try:
-            stream = await BodhiStream.connect(
-                self._bridge.http,
-                settings.bodhi_url,
-                self._bridge.credentials,
-                config,
-                timeout=settings.connect_timeout,
-            )
+            stream = await self._connect()
+            self._connected = True
             async with stream:
                 _LOGGER.debug(
                     "Bodhi connected after %.0f ms", (time.monotonic() - self._started_at) * 1000
@@ -234,6 +259,45 @@ class Utterance:
         finally:
             for timer in timers:
                 timer.cancel()
+
+    async def _connect(self) -> BodhiStream:
+        """Connect, retrying what a retry can fix, within a bounded budget.
+
+        Nothing is lost meanwhile: the audio waits in the queue, and is all sent once
+        connected.
+        """
+        settings = self._settings
+        bridge = self._bridge
+        first_try = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                return await BodhiStream.connect(
+                    bridge.http,
+                    settings.bodhi_url,
+                    bridge.credentials,
+                    self.request.config,
+                    timeout=settings.connect_timeout,
+                    ssl_context=bridge.ssl_context,
+                )
+            except BodhiError as err:
+                attempt += 1
+                delay = RETRY_BACKOFF * 2 ** (attempt - 1)
+                spent = time.monotonic() - first_try
+                if (
+                    not err.retryable
+                    or attempt > settings.retries
+                    or spent + delay > settings.retry_budget
+                ):
+                    raise
+                _LOGGER.warning(
+                    "Connecting to Bodhi failed (%s); retry %d of %d in %.2f s",
+                    err,
+                    attempt,
+                    settings.retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     async def _exchange(self, stream: BodhiStream) -> None:
         settings = self._settings
