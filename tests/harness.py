@@ -12,18 +12,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
-from wyoming.server import AsyncTcpServer
 
 from wyoming_bodhi.bridge import Bridge
-from wyoming_bodhi.handler import BodhiEventHandler
+from wyoming_bodhi.server import BridgeServer
 from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulator import BodhiSimulator, SimulatorOptions
 
@@ -37,7 +37,7 @@ HINDI = Transcribe(language="hi")
 class RunningBridge:
     port: int
     bridge: Bridge
-    server: AsyncTcpServer
+    server: BridgeServer
 
     def client(self) -> AsyncTcpClient:
         return AsyncTcpClient("127.0.0.1", self.port)
@@ -50,7 +50,10 @@ async def running_simulator(**options: Any) -> AsyncIterator[BodhiSimulator]:
 
 
 @contextlib.asynccontextmanager
-async def running_bridge(bodhi_url: str, **settings: Any) -> AsyncIterator[RunningBridge]:
+async def running_bridge(
+    bodhi_url: str, resolver: aiohttp.abc.AbstractResolver | None = None, **settings: Any
+) -> AsyncIterator[RunningBridge]:
+    """The bridge's own server on 127.0.0.1:0, configured like the command line would."""
     raw = {
         "api_key": API_KEY,
         "customer_id": CUSTOMER_ID,
@@ -58,16 +61,15 @@ async def running_bridge(bodhi_url: str, **settings: Any) -> AsyncIterator[Runni
         "uri": "tcp://127.0.0.1:0",
         **settings,
     }
-    async with aiohttp.ClientSession() as http:
+    connector = aiohttp.TCPConnector(resolver=resolver) if resolver else None
+    async with aiohttp.ClientSession(connector=connector) as http:
         bridge = Bridge(validate(raw), http)
-        server = AsyncTcpServer("127.0.0.1", 0)
-        await server.start(partial(BodhiEventHandler, bridge=bridge))
-        assert server._server is not None
-        port = server._server.sockets[0].getsockname()[1]
+        server = BridgeServer(bridge)
+        await server.start()
         try:
-            yield RunningBridge(port, bridge, server)
+            yield RunningBridge(server.port, bridge, server)
         finally:
-            await server.stop()
+            await server.shutdown(0)
 
 
 @dataclass
@@ -196,3 +198,16 @@ async def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float =
         writer.close()
         await writer.wait_closed()
         return
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and localhost (certificate, key)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key

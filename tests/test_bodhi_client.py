@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from wyoming_bodhi.bodhi import (
     BodhiUnavailableError,
 )
 
-from .harness import API_KEY, CUSTOMER_ID, running_simulator
+from .harness import API_KEY, CUSTOMER_ID, running_simulator, self_signed_certificate
 from .signals import encode, utterances
 
 LEGACY = BodhiCredentials(API_KEY, CUSTOMER_ID)
@@ -162,15 +161,7 @@ async def test_handshake_timeout(http: aiohttp.ClientSession) -> None:
 
 @pytest.fixture
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path)
 
 
 async def test_tls_certificates_are_verified(

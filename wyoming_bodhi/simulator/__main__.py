@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)")
+    add("--tls-cert", metavar="PEM", help="serve wss:// with this certificate")
+    add("--tls-key", metavar="PEM", help="the certificate's private key")
     add("--texts", type=_texts, default=[], help='segment texts in order, as JSON: \'["a", "b"]\'')
     add(
         "--api-key",
@@ -105,6 +107,8 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
     return SimulatorOptions(
         host=args.host,
         port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         api_key=args.api_key or None,
         require_customer_id=args.require_customer_id,
         extra_models=args.models,

@@ -25,6 +25,11 @@ class SimulatorOptions:
     port: int = 0
     """0 picks a free port; read it back from ``BodhiSimulator.port``."""
 
+    tls_cert: str | None = None
+    """Serve wss:// with this PEM certificate chain."""
+    tls_key: str | None = None
+    """Its PEM private key (None: the key is in ``tls_cert``)."""
+
     # --- authentication (checked before the WebSocket upgrade) ---
     api_key: str | None = field(default=None, repr=False)
     """If set, only this key is accepted; otherwise any non-empty key is."""

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from types import TracebackType
 
@@ -79,7 +80,8 @@ class BodhiSimulator:
         host = self.options.host
         if ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.port}"
+        scheme = "wss" if self.options.tls_cert else "ws"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         if self._runner is not None:
@@ -89,7 +91,11 @@ class BodhiSimulator:
         app.router.add_get("/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.options.host, self.options.port)
+        ssl_context = None
+        if self.options.tls_cert:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(self.options.tls_cert, self.options.tls_key)
+        site = web.TCPSite(runner, self.options.host, self.options.port, ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:
