@@ -131,7 +131,8 @@ async def transcribe(
             await client.write_event(request.event())
         if send_audio_start:
             await client.write_event(AudioStart(rate, width, channels).event())
-        step = max(1, int(rate * chunk_seconds)) * width * channels
+        # Bad formats are sent too (misuse tests): keep the step positive whatever they say.
+        step = max(1, int(rate * chunk_seconds)) * max(1, width * channels)
         for offset in range(0, len(audio), step):
             if reader.done():
                 break

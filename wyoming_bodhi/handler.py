@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from wyoming.asr import Transcribe
+from wyoming.asr import Transcribe, TranscriptStart
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -56,6 +56,14 @@ class BodhiEventHandler(AsyncEventHandler):
                 except (KeyError, TypeError, ValueError) as err:
                     _LOGGER.warning("Bad %s event from %s: %r", event.type, self._peer, err)
                     await self._fail_request(f"malformed {event.type} event: {err!r}", "protocol")
+                except (ConnectionError, RuntimeError):
+                    raise
+                except Exception:
+                    # A bug of ours must cost one request, not the connection or the server.
+                    _LOGGER.exception("Internal error handling a %s event", event.type)
+                    await self._fail_request(
+                        "internal error in the speech-to-text server", "internal"
+                    )
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("Connection from %s ended: %s", self._peer, err)
         finally:
@@ -185,6 +193,8 @@ class BodhiEventHandler(AsyncEventHandler):
             return
         choice = request.choice
         _LOGGER.debug("Utterance with %s (language %s)", choice.model.name, choice.language)
+        # Written here, not by the utterance's task, so that it always comes first.
+        await self.write_event(TranscriptStart(language=choice.language).event())
         self._utterance = Utterance.start(bridge, request, self.write_event)
 
     async def _fail_request(self, text: str, code: str) -> None:

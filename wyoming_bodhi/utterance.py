@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
-from wyoming.asr import Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event
 
@@ -109,7 +109,8 @@ class Utterance:
         if self._closed or self._audio_ended:
             return
         self._last_audio_at = time.monotonic()
-        self._client_seconds += len(audio) / (rate * width * channels) if rate > 0 else 0.0
+        converted = self._converter.convert(audio, rate, width, channels)
+        self._client_seconds += len(converted) / BODHI_BYTES_PER_SECOND
         if self._client_seconds > self._settings.max_audio:
             await self.abort(
                 f"the audio is longer than {self._settings.max_audio:g} s (max_audio); "
@@ -117,7 +118,7 @@ class Utterance:
                 "audio-too-long",
             )
             return
-        frames = self._framer.push(self._converter.convert(audio, rate, width, channels))
+        frames = self._framer.push(converted)
         if frames:
             self._pacer.start()
         for frame in frames:
@@ -178,7 +179,6 @@ class Utterance:
     async def _run(self) -> None:
         model = self.request.choice.model
         try:
-            await self._emit(TranscriptStart(language=self.request.choice.language).event())
             try:
                 await self._transcribe()
             except BodhiError as err:
