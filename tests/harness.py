@@ -61,7 +61,7 @@ async def running_bridge(
         "uri": "tcp://127.0.0.1:0",
         **settings,
     }
-    connector = aiohttp.TCPConnector(resolver=resolver) if resolver else None
+    connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
     async with aiohttp.ClientSession(connector=connector) as http:
         bridge = Bridge(validate(raw), http)
         server = BridgeServer(bridge)

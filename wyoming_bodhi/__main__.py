@@ -102,7 +102,8 @@ async def home_assistant_names(
 async def serve(settings: Settings) -> None:
     async with (
         demo_backend(settings) as settings,
-        aiohttp.ClientSession() as http,
+        # No pool limit of aiohttp's own (100): --max-sessions is the limit that counts.
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
         home_assistant_names(settings, http) as hass,
     ):
         bridge = Bridge(settings, http)

@@ -287,7 +287,7 @@ def _websocket_url(value: Any) -> str:
 
 
 def _http_url(value: Any) -> str | None:
-    text = str(value).strip()
+    text = "" if value is None else str(value).strip()
     if not text:
         return None
     parts = urlsplit(text)
@@ -297,7 +297,7 @@ def _http_url(value: Any) -> str | None:
 
 
 def _ca_file(value: Any) -> str | None:
-    path = str(value).strip()
+    path = "" if value is None else str(value).strip()
     if not path:
         return None
     try:
@@ -438,7 +438,7 @@ SCHEMA = vol.Schema(
         vol.Optional("language_id", default=False): _boolean,
         vol.Optional("transliterate", default=False): _boolean,
         vol.Optional("min_confidence", default=None): _optional_float(0.0, 1.0),
-        vol.Optional("hass_url", default=None): vol.Any(None, _http_url),
+        vol.Optional("hass_url", default=None): _http_url,
         vol.Optional("hass_token", default=None): vol.Any(None, _non_empty),
         vol.Optional("hass_names", default=False): _boolean,
         vol.Optional("retries", default=2): vol.All(vol.Coerce(int), vol.Range(min=0, max=10)),
@@ -454,7 +454,7 @@ SCHEMA = vol.Schema(
         vol.Optional("shutdown_timeout", default=10.0): vol.All(
             vol.Coerce(float), vol.Range(min=0.0, max=300.0)
         ),
-        vol.Optional("bodhi_ca", default=None): vol.Any(None, _ca_file),
+        vol.Optional("bodhi_ca", default=None): _ca_file,
         vol.Optional("allow_insecure", default=False): _boolean,
         vol.Optional("debug", default=False): _boolean,
         vol.Optional("log_format", default=DEFAULT_LOG_FORMAT): vol.Coerce(str),
