@@ -1,0 +1,167 @@
+"""One PNG with every section, for a glance (matplotlib: ``pip install matplotlib``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SHORT_LABELS = {
+    "ours": "wyoming-bodhi (soxr)",
+    "audioop_c": "wyoming + C audioop",
+    "pyaudioop": "wyoming + pyaudioop",
+}
+COLORS = {
+    "ours": "#1b9e77",
+    "audioop_c": "#7570b3",
+    "pyaudioop": "#d95f02",
+    "direct": "#7570b3",
+    "bridge": "#1b9e77",
+    "delayed": "#e7298a",
+}
+
+
+def _grouped_bars(ax: Any, conversion: dict[str, Any], value: str, fmt: str) -> None:
+    """One group of bars per input format, one bar per converter."""
+    cases = conversion["cases"]
+    keys = list(cases[0]["converters"])
+    width = 0.8 / len(keys)
+    x = np.arange(len(cases))
+    for i, key in enumerate(keys):
+        values = [max(0.0, case["converters"][key][value]) for case in cases]
+        label, color = SHORT_LABELS.get(key, key), COLORS.get(key)
+        bars = ax.bar(x + i * width, values, width, label=label, color=color)
+        ax.bar_label(bars, fmt=fmt, fontsize=7)
+    ax.set_xticks(x + width * (len(keys) - 1) / 2, [case["label"] for case in cases])
+
+
+def _conversion_cpu(ax: Any, conversion: dict[str, Any]) -> None:
+    _grouped_bars(ax, conversion, "cpu_ms_per_s", "%.2g")
+    ax.set_yscale("log")
+    ax.set_ylabel("CPU ms per second of audio (log)")
+    ax.set_title("a. Conversion CPU (lower is better)")
+    ax.legend(fontsize=7)
+
+
+def _conversion_alias(ax: Any, conversion: dict[str, Any]) -> None:
+    _grouped_bars(ax, conversion, "attenuation_db", "%.0f")
+    target = conversion["targets"]["attenuation_db_min"]
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g} dB")
+    ax.set_ylabel("alias attenuation dB (higher is better)")
+    ax.set_title("a. Out-of-band tone vs 1 kHz")
+    ax.legend(fontsize=7, loc="center right")
+
+
+def _ecdf(ax: Any, samples: list[float], label: str, color: str | None) -> None:
+    if not samples:
+        return
+    values = np.sort(np.asarray(samples))
+    ax.step(
+        values, np.arange(1, len(values) + 1) / len(values), where="post", label=label, color=color
+    )
+
+
+def _latency(ax: Any, results: dict[str, Any], mode: str) -> None:
+    single = results["bridge_overhead"][mode]
+    _ecdf(ax, single["direct"]["samples_ms"], "straight to Bodhi", COLORS["direct"])
+    _ecdf(ax, single["bridge"]["samples_ms"], "through the bridge", COLORS["bridge"])
+    handshake = results.get("handshake") or {"skipped": True}
+    if mode == "realtime" and not handshake.get("skipped"):
+        label = f"bridge, {handshake['handshake_delay_s']:g} s handshake"
+        _ecdf(ax, handshake["delayed"]["samples_ms"], label, COLORS["delayed"])
+    ax.set_xlabel("ms from end of audio to final transcript")
+    ax.set_ylabel("fraction of utterances")
+    title = "b/d. Real-time sending" if mode == "realtime" else "b. Burst sending"
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _concurrency_latency(ax: Any, concurrency: dict[str, Any]) -> None:
+    levels = concurrency["levels"]
+    streams = [level["streams"] for level in levels]
+    for path, style in (("bridge", "-"), ("direct", "--")):
+        for p, marker in ((50, "o"), (99, "^")):
+            values = [level[path][f"p{p}_ms"] for level in levels]
+            ax.plot(streams, values, style, marker=marker, color=COLORS[path], label=f"{path} p{p}")
+    ax.set_xscale("log")
+    ax.set_xticks(streams, [str(s) for s in streams])
+    ax.set_xlabel("concurrent real-time streams")
+    ax.set_ylabel("ms from end of audio to final transcript")
+    ax.set_title("c. Latency under concurrency")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _concurrency_resources(ax: Any, concurrency: dict[str, Any]) -> None:
+    levels = concurrency["levels"]
+    labels = [str(level["streams"]) for level in levels]
+    cores = [100 * level["bridge_cores_for_these_streams"] for level in levels]
+    bars = ax.bar(labels, cores, color=COLORS["bridge"], alpha=0.7, label="bridge CPU % of a core")
+    ax.bar_label(bars, fmt="%.0f%%", fontsize=7)
+    ax.set_xlabel("concurrent real-time streams")
+    ax.set_ylabel("bridge CPU, % of one core")
+    ax.set_title("c. Bridge CPU and peak RSS")
+    memory = ax.twinx()
+    rss = [level["bridge_peak_rss_mb"] for level in levels]
+    memory.plot(labels, rss, "o-", color="black", label="peak RSS MB")
+    target = concurrency["targets"]["rss_100_mb_max"]
+    memory.axhline(target, color="grey", linestyle="--", linewidth=1)
+    memory.text(
+        0.01,
+        target,
+        f"RSS target {target:g} MB",
+        transform=memory.get_yaxis_transform(),
+        ha="left",
+        va="bottom",
+        fontsize=7,
+        color="grey",
+    )
+    memory.set_ylim(0, max([target, *rss]) * 1.15)
+    memory.set_ylabel("bridge peak RSS MB")
+    lines = [bars, *memory.get_lines()[:1]]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="center left")
+
+
+def write_chart(results: dict[str, Any], path: Path) -> Path | None:
+    """Write the PNG; None (and nothing written) when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    panels: list[tuple[str, Callable[[Any], None]]] = [
+        ("conversion", lambda ax: _conversion_cpu(ax, results["conversion"])),
+        ("conversion", lambda ax: _conversion_alias(ax, results["conversion"])),
+        ("bridge_overhead", lambda ax: _latency(ax, results, "realtime")),
+        ("bridge_overhead", lambda ax: _latency(ax, results, "burst")),
+        ("concurrency", lambda ax: _concurrency_latency(ax, results["concurrency"])),
+        ("concurrency", lambda ax: _concurrency_resources(ax, results["concurrency"])),
+    ]
+    for ax, (section, draw) in zip(axes.flat, panels, strict=True):
+        if section in results:
+            draw(ax)
+        else:
+            ax.set_axis_off()
+    startup = results.get("startup")
+    subtitle = (
+        f"e. start-up to first Info {startup['median_ms']:.0f} ms (median), "
+        f"idle RSS {startup['idle_rss_mb']:.0f} MB"
+        if startup
+        else ""
+    )
+    machine = results["machine"]
+    fig.suptitle(
+        f"wyoming-bodhi benchmarks — {machine['cpu_model']}, {machine['usable_cores']} cores, "
+        f"Python {machine['python']}\n{subtitle}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
