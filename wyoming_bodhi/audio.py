@@ -160,7 +160,7 @@ class AudioConverter:
         """Whole frames of `data` → mono float32 samples in int16 units."""
         raw = np.frombuffer(data, self._dtype, count=usable // self._dtype.itemsize)
         channels = self.format.channels
-        samples: Samples = raw[::channels].astype(np.float32)
+        samples: Samples = (raw if channels == 1 else raw[::channels]).astype(np.float32)
         # One strided add per channel: several times faster than reshape(-1, n).sum(axis=1),
         # which numpy runs as many tiny reductions.
         for channel in range(1, channels):
@@ -255,6 +255,10 @@ class Framer:
         """Add audio; return every frame it completes."""
         size = self.frame_bytes
         buffer = self._buffer
+        if len(buffer) + len(data) < size:
+            # Most pushes (a 20 ms chunk into a 100 ms frame) complete nothing.
+            buffer += data
+            return []
         if buffer:
             buffer += data
             end = len(buffer) - len(buffer) % size
