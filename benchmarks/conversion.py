@@ -1,6 +1,7 @@
 """Section a: audio conversion, ours vs wyoming's AudioChunkConverter (C and pure-Python audioop).
 
-Each converter turns s16 PCM in 20 ms chunks into 8 kHz s16 mono. Measured per converter:
+Each converter turns s16 PCM in 20 ms chunks (and, for 16 kHz, also in a satellite's
+64 ms chunks) into 8 kHz s16 mono. Measured per converter:
 
 * CPU milliseconds per second of audio (``time.process_time``, best of N runs, GC off);
 * how far an out-of-band tone is attenuated relative to a 1 kHz tone of equal level, in the
@@ -54,11 +55,14 @@ class Case:
     channels: int
     alias_hz: float
     """An out-of-band tone: above Bodhi's 4 kHz Nyquist, so it must not reach the output."""
+    chunk_seconds: float = CHUNK_SECONDS
 
 
 CASES = (
     Case("16k_mono", "16 kHz mono → 8 kHz", 16000, 1, 6000.0),
     Case("48k_stereo", "48 kHz stereo → 8 kHz", 48000, 2, 5000.0),
+    # What a wyoming-satellite sends: 1024 samples a chunk.
+    Case("16k_mono_64ms", "16 kHz mono → 8 kHz, 64 ms chunks", 16000, 1, 6000.0, 0.064),
 )
 
 
@@ -177,7 +181,7 @@ def _convert_whole(contender: Contender, case: Case, signal: signals.Signal) -> 
     parts: list[bytes] = []
     with audioop_backend(contender.audioop):
         converter = contender.make(case.rate, case.channels)
-        for chunk in signals.split(data, case.rate, case.channels, CHUNK_SECONDS):
+        for chunk in signals.split(data, case.rate, case.channels, case.chunk_seconds):
             out = converter.convert(chunk)
             parts.extend(out) if isinstance(out, list) else parts.append(out)
         parts.extend(converter.finish())
@@ -204,7 +208,7 @@ def attenuation_db(contender: Contender, case: Case) -> tuple[float, bool]:
 
 def run_case(case: Case, seconds: float, repeats: int) -> dict[str, Any]:
     data = signals.pcm16(signals.noise(case.rate, seconds), case.channels)
-    chunks = signals.split(data, case.rate, case.channels, CHUNK_SECONDS)
+    chunks = signals.split(data, case.rate, case.channels, case.chunk_seconds)
     converters: dict[str, Any] = {}
     for contender in contenders():
         runs = cpu_ms_per_second(contender, case, chunks, seconds, repeats)
@@ -223,6 +227,7 @@ def run_case(case: Case, seconds: float, repeats: int) -> dict[str, Any]:
         "rate": case.rate,
         "channels": case.channels,
         "alias_hz": case.alias_hz,
+        "chunk_ms": round(case.chunk_seconds * 1000),
         "converters": converters,
         "ratios_to_ours": {
             key: value["cpu_ms_per_s"] / ours for key, value in converters.items() if ours > 0
