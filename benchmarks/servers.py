@@ -98,8 +98,15 @@ def spawn_simulator(log_dir: Path, name: str = "simulator", handshake_delay: flo
     return _spawn(name, port, args, _child_env(), log_dir)
 
 
+MAX_STREAMS = 100
+
+
 def bridge_command(port: int, bodhi_url: str) -> list[str]:
-    return ["-m", "wyoming_bodhi", "--uri", f"tcp://{HOST}:{port}", "--bodhi-url", bodhi_url]
+    # The default --max-sessions (20) suits a home; the benchmark asks for 100 at once.
+    return [
+        "-m", "wyoming_bodhi", "--uri", f"tcp://{HOST}:{port}", "--bodhi-url", bodhi_url,
+        "--max-sessions", str(MAX_STREAMS + 10),
+    ]  # fmt: skip
 
 
 def bridge_env() -> dict[str, str]:

@@ -50,7 +50,8 @@ async def test_describe_answers_info_with_every_model() -> None:
 async def test_two_segment_utterance_streams_chunks_then_transcript() -> None:
     async with (
         running_simulator(texts=TEXTS, revise=True, empty_partials=True) as simulator,
-        running_bridge(simulator.url) as bridge,
+        # With --debug the bridge asks for partials, to log them.
+        running_bridge(simulator.url, debug=True) as bridge,
         bridge.client() as client,
     ):
         exchange = await transcribe(client, encode(utterances(16000)), rate=16000)

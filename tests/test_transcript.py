@@ -61,13 +61,3 @@ def test_language_code_is_kept() -> None:
     assembler = TranscriptAssembler()
     assembler.feed(BodhiResult(ResultType.PARTIAL, "x", segment_id=0, language_code="ta"))
     assert assembler.language_code == "ta"
-
-
-def test_open_partials_can_be_taken_when_bodhi_never_completes() -> None:
-    assembler = TranscriptAssembler()
-    assembler.feed(complete(0, "ek"))
-    assembler.feed(partial(1, "do"))
-    assembler.feed(partial(1, "do teen"))
-    assert assembler.take_open_partials() == [" do teen"]
-    assert assembler.text == "ek do teen"
-    assert assembler.take_open_partials() == []

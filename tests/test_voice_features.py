@@ -196,8 +196,27 @@ async def test_options_are_left_out_when_off() -> None:
         )
     config = simulator.connections[0].config
     assert config is not None
-    assert set(config) == {"model", "transaction_id", "sample_rate"}
+    # Partials are only needed by endpointing and the debug log.
+    assert config == {
+        "model": "ta-general-v2-8khz",
+        "transaction_id": config["transaction_id"],
+        "sample_rate": 8000,
+        "exclude_partial": True,
+    }
     assert exchange.of_type("transcript")[0].data["language"] == "ta-IN"
+
+
+@pytest.mark.parametrize("setting", ["endpointing", "debug"])
+async def test_partials_are_asked_for_when_they_are_used(setting: str) -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, **{setting: True}) as bridge,
+        bridge.client() as client,
+    ):
+        await transcribe(client, encode(utterances(16000, count=1)))
+    config = simulator.connections[0].config
+    assert config is not None and "exclude_partial" not in config
+    assert simulator.connections[0].partials
 
 
 async def test_min_confidence_leaves_out_unsure_phrases() -> None:

@@ -119,6 +119,9 @@ class Bridge:
             model=choice.model.name,
             hotwords=hotwords,
             endpoint_silence_duration=silence,
+            # Partials are only read by endpointing (has anything been said yet?) and the
+            # debug log; otherwise they are ten messages a second to receive and parse.
+            exclude_partial=None if settings.endpointing or settings.debug else True,
             # Flags Bodhi defaults to false are left out unless asked for.
             parse_number=settings.parse_number or None,
             at_start_lid=settings.language_id or None,

@@ -26,7 +26,7 @@ class TranscriptAssembler:
         self._min_confidence = min_confidence
         self._segments: list[str] = []
         self._completed_ids: set[int | str] = set()
-        self._open_partials: dict[int | str | None, str] = {}
+        self._last_partials: dict[int | str | None, str] = {}
         self.language_code: str | None = None
         self.ended = False
 
@@ -47,12 +47,12 @@ class TranscriptAssembler:
         text = normalise_whitespace(result.text)
 
         if not result.is_complete:
-            if text and self._open_partials.get(result.segment_id) != text:
+            if text and self._last_partials.get(result.segment_id) != text:
                 _LOGGER.debug("Partial (segment %s): %s", result.segment_id, text)
-                self._open_partials[result.segment_id] = text
+                self._last_partials[result.segment_id] = text
             return None
 
-        self._open_partials.pop(result.segment_id, None)
+        self._last_partials.pop(result.segment_id, None)
         if result.segment_id is not None:
             if result.segment_id in self._completed_ids:
                 if text:
@@ -76,16 +76,6 @@ class TranscriptAssembler:
             )
             return None
         return self._append(text)
-
-    def take_open_partials(self) -> list[str]:
-        """Deltas for segments Bodhi never completed, in order, consuming them.
-
-        Used when a session ends without Bodhi finalising a segment it had started
-        showing: its last partial is the best text there is.
-        """
-        deltas = [self._append(text) for text in self._open_partials.values() if text]
-        self._open_partials.clear()
-        return deltas
 
     def _append(self, text: str) -> str:
         delta = f" {text}" if self._segments else text
