@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ def _grouped_bars(ax: Any, conversion: dict[str, Any], value: str, fmt: str) -> 
         label, color = SHORT_LABELS.get(key, key), COLORS.get(key)
         bars = ax.bar(x + i * width, values, width, label=label, color=color)
         ax.bar_label(bars, fmt=fmt, fontsize=7)
-    ax.set_xticks(x + width * (len(keys) - 1) / 2, [case["label"] for case in cases])
+    # Wrapped: three cases side by side would otherwise overlap.
+    labels = [textwrap.fill(case["label"], 22) for case in cases]
+    ax.set_xticks(x + width * (len(keys) - 1) / 2, labels, fontsize=8)
 
 
 def _conversion_cpu(ax: Any, conversion: dict[str, Any]) -> None:

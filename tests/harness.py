@@ -201,6 +201,12 @@ async def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float =
         return
 
 
+def bridge_command(port: int, bodhi_url: str, *extra: str) -> list[str]:
+    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``."""
+    return ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}", "--bodhi-url", bodhi_url,
+            *extra]  # fmt: skip
+
+
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A throwaway certificate for 127.0.0.1 and localhost (certificate, key)."""
     cert, key = directory / "cert.pem", directory / "key.pem"

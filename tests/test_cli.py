@@ -12,7 +12,16 @@ import pytest
 from wyoming.client import AsyncTcpClient, AsyncUnixClient
 from wyoming.info import Describe
 
-from .harness import API_KEY, CUSTOMER_ID, clean_env, free_port, process, transcribe, wait_for_port
+from .harness import (
+    API_KEY,
+    CUSTOMER_ID,
+    bridge_command,
+    clean_env,
+    free_port,
+    process,
+    transcribe,
+    wait_for_port,
+)
 from .signals import encode, utterances
 
 
@@ -69,8 +78,7 @@ async def test_readme_flow_simulator_then_bridge_then_a_wyoming_client() -> None
     env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
     simulator_args = ["-m", "wyoming_bodhi.simulator", "--port", str(bodhi_port),
                       "--texts", '["namaste duniya", "batti jalao"]']  # fmt: skip
-    bridge_args = ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{wyoming_port}",
-                   "--bodhi-url", f"ws://127.0.0.1:{bodhi_port}", "--debug"]  # fmt: skip
+    bridge_args = bridge_command(wyoming_port, f"ws://127.0.0.1:{bodhi_port}", "--debug")
     with process(simulator_args, env) as simulator, process(bridge_args, env) as bridge:
         await wait_for_port(bodhi_port, simulator)
         await wait_for_port(wyoming_port, bridge)

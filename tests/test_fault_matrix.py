@@ -6,9 +6,11 @@ checked against these rows, so the documentation cannot drift from the behaviour
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,16 @@ import aiohttp.abc
 import pytest
 from wyoming.asr import Transcribe
 
-from .harness import HINDI, free_port, running_bridge, running_simulator, transcribe
+from wyoming_bodhi.simulator import BodhiSimulator
+
+from .harness import (
+    HINDI,
+    RunningBridge,
+    free_port,
+    running_bridge,
+    running_simulator,
+    transcribe,
+)
 from .signals import encode, utterances
 
 ONE_PHRASE = encode(utterances(16000, count=1))
@@ -135,27 +146,32 @@ class NoSuchHost(aiohttp.abc.AbstractResolver):
         pass
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
-async def test_fault(fault: Fault) -> None:
-    settings = {"lead": 30, **fault.settings}
-    resolver = None
+@contextlib.asynccontextmanager
+async def serving(
+    fault: Fault, **settings: Any
+) -> AsyncIterator[tuple[BodhiSimulator, RunningBridge]]:
+    """The simulator misbehaving as ``fault`` says, and a bridge pointed at it (or elsewhere)."""
+    settings = {"lead": 30, **fault.settings, **settings}
     async with running_simulator(**fault.simulator) as simulator:
-        url = simulator.url
+        url, resolver = simulator.url, None
         if fault.name == "Connection refused":
             url = f"ws://127.0.0.1:{free_port()}"
         elif fault.name == "Name resolution failure":
             url, resolver = "ws://bodhi.invalid:8765", NoSuchHost()
             settings["allow_insecure"] = True
-        async with (
-            running_bridge(url, resolver=resolver, **settings) as bridge,
-            bridge.client() as client,
-        ):
-            started = time.monotonic()
-            exchange = await transcribe(client, fault.audio, request=fault.request)
-            elapsed = time.monotonic() - started
-            handshakes = len(simulator.connections)
-            # The server carries on: the same connection gets an answer to the next request.
-            again = await transcribe(client, fault.audio, request=fault.request)
+        async with running_bridge(url, resolver=resolver, **settings) as bridge:
+            yield simulator, bridge
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
+async def test_fault(fault: Fault) -> None:
+    async with serving(fault) as (simulator, bridge), bridge.client() as client:
+        started = time.monotonic()
+        exchange = await transcribe(client, fault.audio, request=fault.request)
+        elapsed = time.monotonic() - started
+        handshakes = len(simulator.connections)
+        # The server carries on: the same connection gets an answer to the next request.
+        again = await transcribe(client, fault.audio, request=fault.request)
     assert elapsed <= fault.within
     final = exchange.events[-1]
     if fault.outcome == "transcript":

@@ -9,7 +9,6 @@ import json
 import logging
 import socket
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -685,14 +684,9 @@ async def test_stop_ends_the_task_promptly_between_fetches(
 
 @pytest.fixture
 def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    from .harness import self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
@@ -743,15 +737,22 @@ async def _request_until(port: int, done: Callable[[], bool]) -> None:
 
 
 async def test_home_assistant_names_become_hotwords(fake: FakeHass, url: str) -> None:
-    from .harness import API_KEY, CUSTOMER_ID, clean_env, process, running_simulator, wait_for_port
+    from .harness import (
+        API_KEY,
+        CUSTOMER_ID,
+        bridge_command,
+        clean_env,
+        process,
+        running_simulator,
+        wait_for_port,
+    )
 
     port = free_port()
     async with running_simulator(texts=["batti jalao"]) as simulator:
         env = clean_env(
             BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, HASS_URL=url, HASS_TOKEN=TOKEN
         )
-        args = ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}",
-                "--bodhi-url", simulator.url, "--hotword", "geyser", "--debug"]  # fmt: skip
+        args = bridge_command(port, simulator.url, "--hotword", "geyser", "--debug")
         with process(args, env) as server:
             await wait_for_port(port, server)
 
@@ -770,7 +771,15 @@ async def test_home_assistant_names_become_hotwords(fake: FakeHass, url: str) ->
 
 
 async def test_a_silent_home_assistant_never_delays_a_request(fake: FakeHass, url: str) -> None:
-    from .harness import API_KEY, CUSTOMER_ID, clean_env, process, running_simulator, wait_for_port
+    from .harness import (
+        API_KEY,
+        CUSTOMER_ID,
+        bridge_command,
+        clean_env,
+        process,
+        running_simulator,
+        wait_for_port,
+    )
 
     fake.swallow = True  # takes the commands and never answers
     port = free_port()
@@ -778,14 +787,7 @@ async def test_a_silent_home_assistant_never_delays_a_request(fake: FakeHass, ur
         env = clean_env(
             BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, HASS_URL=url, HASS_TOKEN=TOKEN
         )
-        args = [
-            "-m",
-            "wyoming_bodhi",
-            "--uri",
-            f"tcp://127.0.0.1:{port}",
-            "--bodhi-url",
-            simulator.url,
-        ]
+        args = bridge_command(port, simulator.url)
         with process(args, env) as server:
             await wait_for_port(port, server)
             await asyncio.wait_for(fake.swallowed.wait(), WAIT)

@@ -17,14 +17,13 @@ from .harness import (
     API_KEY,
     CUSTOMER_ID,
     Exchange,
-    free_port,
     running_bridge,
     running_simulator,
     self_signed_certificate,
     transcribe,
 )
 from .signals import encode, utterances
-from .test_fault_matrix import FAULTS, NoSuchHost
+from .test_fault_matrix import FAULTS, serving
 
 AUDIO = encode(utterances(16000, count=1))
 SECRETS = (API_KEY, CUSTOMER_ID)
@@ -43,22 +42,8 @@ async def test_no_path_leaks_the_key_or_customer_id_even_at_debug(
     caplog.set_level(logging.DEBUG)
     seen: list[Exchange] = []
     for fault in FAULTS:
-        async with running_simulator(**fault.simulator) as simulator:
-            url, resolver, settings = (
-                simulator.url,
-                None,
-                {"lead": 30, "debug": True, **fault.settings},
-            )
-            if fault.name == "Connection refused":
-                url = f"ws://127.0.0.1:{free_port()}"
-            elif fault.name == "Name resolution failure":
-                url, resolver = "ws://bodhi.invalid:8765", NoSuchHost()
-                settings["allow_insecure"] = True
-            async with (
-                running_bridge(url, resolver=resolver, **settings) as bridge,
-                bridge.client() as client,
-            ):
-                seen.append(await transcribe(client, fault.audio, request=fault.request))
+        async with serving(fault, debug=True) as (_simulator, bridge), bridge.client() as client:
+            seen.append(await transcribe(client, fault.audio, request=fault.request))
     cert, key = self_signed_certificate(tmp_path)
     async with running_simulator(tls_cert=str(cert), tls_key=str(key)) as simulator:
         async with running_bridge(simulator.url) as bridge, bridge.client() as client:

@@ -13,6 +13,7 @@ from .harness import (
     API_KEY,
     CUSTOMER_ID,
     Exchange,
+    bridge_command,
     clean_env,
     free_port,
     process,
@@ -51,14 +52,7 @@ async def test_sigterm_lets_an_utterance_finish_then_exits_0() -> None:
     port = free_port()
     async with running_simulator(texts=["batti jalao"]) as simulator:
         env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
-        args = [
-            "-m",
-            "wyoming_bodhi",
-            "--uri",
-            f"tcp://127.0.0.1:{port}",
-            "--bodhi-url",
-            simulator.url,
-        ]
+        args = bridge_command(port, simulator.url)
         with process(args, env) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)
@@ -83,8 +77,7 @@ async def test_sigterm_ends_an_unfinished_utterance_with_an_error_within_the_bou
     port = free_port()
     async with running_simulator() as simulator:
         env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
-        args = ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}",
-                "--bodhi-url", simulator.url, "--shutdown-timeout", "0.5"]  # fmt: skip
+        args = bridge_command(port, simulator.url, "--shutdown-timeout", "0.5")
         with process(args, env) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)  # and never sends audio-stop
