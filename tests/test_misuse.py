@@ -220,3 +220,21 @@ async def test_one_failing_client_does_not_disturb_another() -> None:
         exchange = await transcribe(good, AUDIO)
         await good.write_event(Describe().event())
     assert exchange.transcript == "batti jalao"
+
+
+async def test_a_bug_in_an_utterance_still_answers_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wyoming_bodhi.transcript import TranscriptAssembler
+
+    def broken(self: TranscriptAssembler, result: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(TranscriptAssembler, "feed", broken)
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, AUDIO)
+    assert exchange.error.data["code"] == "internal"

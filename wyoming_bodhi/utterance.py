@@ -205,6 +205,16 @@ class Utterance:
         except (ConnectionError, RuntimeError) as err:
             # The Wyoming client went away while we were answering.
             _LOGGER.debug("Could not deliver the transcript: %s", err)
+        except Exception:
+            # A bug of ours: the client still gets an answer, never silence.
+            _LOGGER.exception("Internal error in an utterance with %s", model.name)
+            if not self._answered:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self._emit(
+                        Error(
+                            text="internal error in the speech-to-text server", code="internal"
+                        ).event()
+                    )
         finally:
             self._closed = True
             self._drain_queue()
