@@ -7,7 +7,6 @@ import asyncio
 import copy
 import json
 import logging
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,8 +16,24 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from wyoming.client import AsyncTcpClient
 
 from wyoming_bodhi.hass import HassDataError, HassNames, collect_names, websocket_url
+from wyoming_bodhi.settings import SettingsError, load
+
+from .harness import (
+    API_KEY,
+    CUSTOMER_ID,
+    bridge_command,
+    clean_env,
+    free_port,
+    process,
+    running_simulator,
+    self_signed_certificate,
+    transcribe,
+    wait_for_port,
+)
+from .signals import encode, utterances
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.s3cr3t-long-lived-token.sig"
 WAIT = 5.0  # upper bound on every wait; none of them should come close
@@ -399,14 +414,6 @@ async def failures(names: HassNames, count: int) -> None:
             await names.failed.wait()
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on: bound, then let go."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 # --------------------------------------------------------------------------------------------
 # The fetcher
 
@@ -684,8 +691,6 @@ async def test_stop_ends_the_task_promptly_between_fetches(
 
 @pytest.fixture
 def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    from .harness import self_signed_certificate
-
     cert, key = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -721,11 +726,6 @@ def test_bad_intervals_are_refused() -> None:
 
 
 async def _request_until(port: int, done: Callable[[], bool]) -> None:
-    from wyoming.client import AsyncTcpClient
-
-    from .harness import transcribe
-    from .signals import encode, utterances
-
     audio = encode(utterances(16000, count=1))
     async with asyncio.timeout(WAIT * 2):
         while True:
@@ -737,15 +737,6 @@ async def _request_until(port: int, done: Callable[[], bool]) -> None:
 
 
 async def test_home_assistant_names_become_hotwords(fake: FakeHass, url: str) -> None:
-    from .harness import (
-        API_KEY,
-        CUSTOMER_ID,
-        bridge_command,
-        clean_env,
-        process,
-        running_simulator,
-        wait_for_port,
-    )
 
     port = free_port()
     async with running_simulator(texts=["batti jalao"]) as simulator:
@@ -771,15 +762,6 @@ async def test_home_assistant_names_become_hotwords(fake: FakeHass, url: str) ->
 
 
 async def test_a_silent_home_assistant_never_delays_a_request(fake: FakeHass, url: str) -> None:
-    from .harness import (
-        API_KEY,
-        CUSTOMER_ID,
-        bridge_command,
-        clean_env,
-        process,
-        running_simulator,
-        wait_for_port,
-    )
 
     fake.swallow = True  # takes the commands and never answers
     port = free_port()
@@ -800,8 +782,6 @@ async def test_a_silent_home_assistant_never_delays_a_request(fake: FakeHass, ur
 
 
 def test_hass_url_and_token_go_together() -> None:
-    from wyoming_bodhi.settings import SettingsError, load
-
     env = {"BODHI_API_KEY": "k" * 16, "BODHI_CUSTOMER_ID": "0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"}
     with pytest.raises(SettingsError, match=r"missing hass_token \(HASS_TOKEN\)"):
         load(["--hass-url", "http://homeassistant.local:8123"], env)

@@ -283,7 +283,7 @@ class HassNames:
 
     ``url`` is Home Assistant's base URL (``http://homeassistant.local:8123``) or, in an
     add-on, ``http://supervisor/core`` with the Supervisor token. https certificates are
-    verified (we never pass ``ssl=False``; aiohttp checks against the system's store), unless
+    verified (this module never turns verification off; aiohttp checks the system's store), unless
     the caller's session was itself built to skip that.
     """
 

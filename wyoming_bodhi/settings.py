@@ -381,11 +381,16 @@ def _optional_score(value: Any) -> float | None:
     return score
 
 
+def _ranged(kind: type[int] | type[float], low: float, high: float) -> Any:
+    """A number of ``kind`` (strings from the environment are converted) within [low, high]."""
+    return vol.All(vol.Coerce(kind), vol.Range(min=low, max=high))
+
+
 def _optional_float(low: float, high: float) -> Any:
     def validator(value: Any) -> float | None:
         if value is None or value == "":
             return None
-        return vol.All(vol.Coerce(float), vol.Range(min=low, max=high))(value)  # type: ignore[no-any-return]
+        return float(_ranged(float, low, high)(value))
 
     return validator
 
@@ -413,26 +418,16 @@ SCHEMA = vol.Schema(
         vol.Optional("model", default=DEFAULT_MODEL): _non_empty,
         vol.Optional("domain", default=DEFAULT_DOMAIN): vol.In(DOMAINS),
         vol.Optional("extra_models", default=list): _model_names,
-        vol.Optional("chunk_ms", default=100): vol.All(
-            vol.Coerce(int), vol.Range(min=CHUNK_MS_RANGE[0], max=CHUNK_MS_RANGE[1])
-        ),
-        vol.Optional("lead", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.0, max=30.0)),
-        vol.Optional("connect_timeout", default=5.0): vol.All(
-            vol.Coerce(float), vol.Range(min=0.1, max=120.0)
-        ),
-        vol.Optional("response_timeout", default=5.0): vol.All(
-            vol.Coerce(float), vol.Range(min=0.1, max=120.0)
-        ),
+        vol.Optional("chunk_ms", default=100): _ranged(int, CHUNK_MS_RANGE[0], CHUNK_MS_RANGE[1]),
+        vol.Optional("lead", default=1.0): _ranged(float, 0.0, 30.0),
+        vol.Optional("connect_timeout", default=5.0): _ranged(float, 0.1, 120.0),
+        vol.Optional("response_timeout", default=5.0): _ranged(float, 0.1, 120.0),
         vol.Optional("zeroconf", default=None): _zeroconf,
         vol.Optional("demo", default=False): _boolean,
         vol.Optional("endpointing", default=False): _boolean,
         vol.Optional("endpoint_silence", default=None): _optional_float(0.44, 1.2),
-        vol.Optional("no_speech_timeout", default=8.0): vol.All(
-            vol.Coerce(float), vol.Range(min=1.0, max=60.0)
-        ),
-        vol.Optional("max_command", default=15.0): vol.All(
-            vol.Coerce(float), vol.Range(min=1.0, max=300.0)
-        ),
+        vol.Optional("no_speech_timeout", default=8.0): _ranged(float, 1.0, 60.0),
+        vol.Optional("max_command", default=15.0): _ranged(float, 1.0, 300.0),
         vol.Optional("hotwords", default=list): _hotwords,
         vol.Optional("parse_number", default=False): _boolean,
         vol.Optional("language_id", default=False): _boolean,
@@ -441,19 +436,11 @@ SCHEMA = vol.Schema(
         vol.Optional("hass_url", default=None): _http_url,
         vol.Optional("hass_token", default=None): vol.Any(None, _non_empty),
         vol.Optional("hass_names", default=False): _boolean,
-        vol.Optional("retries", default=2): vol.All(vol.Coerce(int), vol.Range(min=0, max=10)),
-        vol.Optional("retry_budget", default=3.0): vol.All(
-            vol.Coerce(float), vol.Range(min=0.0, max=60.0)
-        ),
-        vol.Optional("max_sessions", default=20): vol.All(
-            vol.Coerce(int), vol.Range(min=1, max=10_000)
-        ),
-        vol.Optional("max_audio", default=300.0): vol.All(
-            vol.Coerce(float), vol.Range(min=1.0, max=3600.0)
-        ),
-        vol.Optional("shutdown_timeout", default=10.0): vol.All(
-            vol.Coerce(float), vol.Range(min=0.0, max=300.0)
-        ),
+        vol.Optional("retries", default=2): _ranged(int, 0, 10),
+        vol.Optional("retry_budget", default=3.0): _ranged(float, 0.0, 60.0),
+        vol.Optional("max_sessions", default=20): _ranged(int, 1, 10_000),
+        vol.Optional("max_audio", default=300.0): _ranged(float, 1.0, 3600.0),
+        vol.Optional("shutdown_timeout", default=10.0): _ranged(float, 0.0, 300.0),
         vol.Optional("bodhi_ca", default=None): _ca_file,
         vol.Optional("allow_insecure", default=False): _boolean,
         vol.Optional("debug", default=False): _boolean,

@@ -60,8 +60,8 @@ class BodhiCredentials:
         return f"…{self.api_key[-4:]}" if len(self.api_key) >= 12 else "…"
 
     def __repr__(self) -> str:
-        customer_id = "set" if self.customer_id else "unset"
-        return f"BodhiCredentials(api_key={self.fingerprint}, customer_id={customer_id})"
+        customer = "set" if self.customer_id else "unset"
+        return f"BodhiCredentials(api_key={self.fingerprint}, customer_id={customer})"
 
 
 def _host(url: str) -> str:
