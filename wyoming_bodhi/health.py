@@ -8,20 +8,20 @@ from urllib.parse import urlsplit, urlunsplit
 from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
+from .addresses import WILDCARD_HOSTS, tcp_host_port
 from .info import PROGRAM_NAME
 
 HEALTH_TIMEOUT = 2.0
 
-# A server bound to every address is reached on the loopback one.
-_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}
-
 
 def client_uri(server_uri: str) -> str:
-    parts = urlsplit(server_uri)
-    if parts.scheme != "tcp" or parts.hostname not in _WILDCARDS:
+    """Where a client reaches the server: a server bound to every address, on loopback."""
+    host_port = tcp_host_port(server_uri)
+    if host_port is None or host_port[0] not in WILDCARD_HOSTS:
         return server_uri
-    host = _WILDCARDS[parts.hostname or ""]
-    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}"))
+    host, port = host_port
+    loopback = "[::1]" if host == "::" else "127.0.0.1"
+    return urlunsplit(urlsplit(server_uri)._replace(netloc=f"{loopback}:{port}"))
 
 
 async def check(server_uri: str, timeout: float = HEALTH_TIMEOUT) -> str | None:

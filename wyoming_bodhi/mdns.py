@@ -6,7 +6,8 @@ import logging
 import socket
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+
+from .addresses import WILDCARD_HOSTS, tcp_host_port
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,13 +29,12 @@ def lan_address() -> str:
 
 def advertised_address(uri: str) -> tuple[str, int]:
     """Address and port to publish for a ``tcp://`` server URI."""
-    parts = urlsplit(uri)
-    if parts.scheme != "tcp" or parts.port is None:
+    host_port = tcp_host_port(uri)
+    if host_port is None:
         raise ValueError(f"zeroconf needs a tcp:// server URI, not {uri}")
-    host = parts.hostname or ""
+    host, port = host_port
     # Bound to every interface: publish the LAN address, never 0.0.0.0.
-    wildcard = host in ("", "0.0.0.0", "::")
-    return (lan_address() if wildcard else socket.gethostbyname(host)), parts.port
+    return (lan_address() if host in WILDCARD_HOSTS else socket.gethostbyname(host)), port
 
 
 class Advertisement:

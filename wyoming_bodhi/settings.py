@@ -14,7 +14,6 @@ schema's keys.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 import voluptuous as vol
 import yaml
 
+from .addresses import is_loopback, tcp_host_port
 from .bodhi.protocol import Hotword
 from .catalog import DEFAULT_DOMAIN, DEFAULT_MODEL, DOMAINS, BodhiModel, Catalog, UnknownModelError
 
@@ -264,11 +264,8 @@ def _uri(value: Any) -> str:
     text = str(value)
     parts = urlsplit(text)
     if parts.scheme == "tcp":
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None:
+        host_port = tcp_host_port(text)
+        if host_port is None or not host_port[0]:
             raise vol.Invalid("needs a host and a port, e.g. tcp://0.0.0.0:10300")
     elif parts.scheme == "unix":
         if not parts.path:
@@ -526,7 +523,7 @@ def validate(raw: Mapping[str, Any]) -> Settings:
     )
     if (
         urlsplit(settings.bodhi_url).scheme == "ws"
-        and not _is_loopback(urlsplit(settings.bodhi_url).hostname or "")
+        and not is_loopback(urlsplit(settings.bodhi_url).hostname or "")
         and not settings.allow_insecure
     ):
         raise SettingsError(
@@ -551,15 +548,6 @@ def validate(raw: Mapping[str, Any]) -> Settings:
             "as well as the API key (or BODHI_CUSTOMER_ID_FILE)"
         )
     return settings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _shown_value(value: Any) -> str:

@@ -19,9 +19,10 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
+
+from .addresses import WILDCARD_HOSTS, tcp_host_port
 
 SERVICE = "wyoming"
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
@@ -48,14 +49,10 @@ def discovery_payload(uri: str) -> dict[str, Any]:
 
 def check_uri(uri: str) -> str:
     """The URI Home Assistant will connect to: ``tcp://HOST:PORT`` with a real host."""
-    parts = urlsplit(uri)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "tcp" or not parts.hostname or port is None:
+    host_port = tcp_host_port(uri)
+    if host_port is None or not host_port[0]:
         raise ValueError(f"'{uri}' is not tcp://HOST:PORT")
-    if parts.hostname in ("0.0.0.0", "::"):
+    if host_port[0] in WILDCARD_HOSTS:
         raise ValueError(
             f"'{uri}' names no host Home Assistant can reach; use the add-on's hostname"
         )
