@@ -28,7 +28,7 @@ Signal = npt.NDArray[np.float64]
 Convert = Callable[[bytes], bytes]
 
 RATES = [8000, 11025, 16000, 22050, 44100, 48000, 96000]
-WIDTHS = [1, 2, 4]
+WIDTHS = [1, 2, 3, 4]
 # Samples at each end of a converted signal skipped when measuring: resampler start-up/tail.
 EDGE = 400
 
@@ -48,6 +48,10 @@ def pcm(signal: Signal, width: int) -> bytes:
         return (np.rint(flat * 127) + 128).astype(np.uint8).tobytes()
     if width == 2:
         return np.rint(flat * 32767).astype("<i2").tobytes()
+    if width == 3:
+        wide = np.rint(flat * 8388607).astype("<i4").tobytes()
+        # The low three bytes of each little-endian int32.
+        return np.frombuffer(wide, np.uint8).reshape(-1, 4)[:, :3].tobytes()
     return np.rint(flat * 2147483647).astype("<i4").tobytes()
 
 
@@ -212,8 +216,11 @@ def test_flush_drops_a_partial_sample_and_readies_the_converter_for_reuse() -> N
         (0, 2, 1, "unsupported audio rate 0 Hz"),
         (-16000, 2, 1, "unsupported audio rate -16000 Hz"),
         (16000.0, 2, 1, "unsupported audio rate 16000.0 Hz"),
-        (16000, 3, 1, "unsupported audio width 3 bytes: expected 1, 2 or 4"),
-        (16000, 0, 1, "unsupported audio width 0 bytes: expected 1, 2 or 4"),
+        (16000, 5, 1, "unsupported audio width 5 bytes: expected 1, 2, 3 or 4"),
+        (16000, 0, 1, "unsupported audio width 0 bytes: expected 1, 2, 3 or 4"),
+        (7999, 2, 1, "unsupported audio rate 7999 Hz: expected .* from 8000 to 192000"),
+        (1, 2, 1, "unsupported audio rate 1 Hz"),
+        (192001, 2, 1, "unsupported audio rate 192001 Hz"),
         (16000, True, 1, "unsupported audio width True bytes"),
         (16000, 2, 0, "unsupported audio channel count 0: expected 1 to 64"),
         (16000, 2, None, "unsupported audio channel count None"),
@@ -300,7 +307,7 @@ def test_an_invalid_chunk_leaves_the_stream_intact() -> None:
     stream = StreamConverter()
     out = stream.convert(data[:10001], 16000, 2, 1)
     with pytest.raises(UnsupportedAudioFormat):
-        stream.convert(data, 16000, 3, 1)
+        stream.convert(data, 16000, 5, 1)
     assert stream.format == AudioFormat(16000, 2, 1)
     out += stream.convert(data[10001:], 16000, 2, 1) + stream.flush()
     assert out == convert_all(AudioConverter(16000, 2, 1), data)

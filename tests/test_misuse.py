@@ -84,7 +84,14 @@ async def test_audio_stop_with_no_request_is_answered() -> None:
     ("rate", "width", "channels", "message"),
     [
         (0, 2, 1, "unsupported audio rate 0 Hz"),
-        (16000, 3, 1, "unsupported audio width 3 bytes: expected 1, 2 or 4"),
+        (
+            1,
+            2,
+            1,
+            "unsupported audio rate 1 Hz: expected a whole number of samples per second "
+            "from 8000 to 192000",
+        ),
+        (16000, 5, 1, "unsupported audio width 5 bytes: expected 1, 2, 3 or 4"),
         (16000, 2, 0, "unsupported audio channel count 0"),
         (10**9, 2, 1, "unsupported audio rate 1000000000 Hz"),
     ],

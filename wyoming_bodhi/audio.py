@@ -36,7 +36,7 @@ BODHI_BYTES_PER_SECOND: Final = BODHI_RATE * BODHI_WIDTH * BODHI_CHANNELS
 MIN_CHUNK_MS: Final = 50
 MAX_CHUNK_MS: Final = 500
 
-SUPPORTED_WIDTHS: Final = (1, 2, 4)
+SUPPORTED_WIDTHS: Final = (1, 2, 3, 4)
 
 # "MQ" rather than soxr's default "HQ", measured from 16/22.05/44.1/48 kHz to 8 kHz: both are
 # flat to 3.6 kHz and put every alias at least 123 dB down, far below the ~96 dB an int16
@@ -46,10 +46,12 @@ SUPPORTED_WIDTHS: Final = (1, 2, 4)
 RESAMPLER_QUALITY: Final = "MQ"
 
 _S16LE: Final = np.dtype("<i2")
-# Wyoming (like WAV) treats width 1 as unsigned 8-bit, silence at 128.
+# Wyoming (like WAV) treats width 1 as unsigned 8-bit, silence at 128. Width 3 (24-bit) has no
+# numpy type: its bytes are read as u1 and assembled in `_decode_24_bit`.
 _INPUT_DTYPES: Final[dict[int, np.dtype[np.integer[Any]]]] = {
     1: np.dtype("u1"),
     2: _S16LE,
+    3: np.dtype("u1"),
     4: np.dtype("<i4"),
 }
 
@@ -60,8 +62,10 @@ class UnsupportedAudioFormat(ValueError):
     """The client sent audio in a format that cannot be converted for Bodhi."""
 
 
-# Far beyond any microphone; bounds the resampler's filter and a chunk's downmix.
-MAX_RATE: Final = 384_000
+# Telephone audio to studio audio. Below 8 kHz nothing intelligible is left, and a tiny rate
+# makes every payload byte hours of audio, which the resampler would have to produce at once.
+MIN_RATE: Final = 8_000
+MAX_RATE: Final = 192_000
 MAX_CHANNELS: Final = 64
 
 
@@ -75,15 +79,15 @@ class AudioFormat(NamedTuple):
     def validate(self) -> None:
         """Raise `UnsupportedAudioFormat` with an actionable message if this cannot be converted."""
         rate, width, channels = self
-        if not _is_int(rate) or not 0 < rate <= MAX_RATE:
+        if not _is_int(rate) or not MIN_RATE <= rate <= MAX_RATE:
             raise UnsupportedAudioFormat(
                 f"unsupported audio rate {rate!r} Hz: expected a whole number of samples per "
-                f"second from 1 to {MAX_RATE}, e.g. 16000"
+                f"second from {MIN_RATE} to {MAX_RATE}, e.g. 16000"
             )
         if not _is_int(width) or width not in SUPPORTED_WIDTHS:
             raise UnsupportedAudioFormat(
-                f"unsupported audio width {width!r} bytes: expected 1, 2 or 4 "
-                "(8-bit unsigned, 16-bit or 32-bit signed PCM)"
+                f"unsupported audio width {width!r} bytes: expected 1, 2, 3 or 4 "
+                "(8-bit unsigned, 16-, 24- or 32-bit signed PCM)"
             )
         if not _is_int(channels) or not 1 <= channels <= MAX_CHANNELS:
             raise UnsupportedAudioFormat(
@@ -116,7 +120,7 @@ class AudioConverter:
         self._passthrough = fmt == BODHI_FORMAT
         # Downmix and rescale to int16 units in one affine step: x * scale - offset. Keeping
         # int16 units (not ±1.0) through the resampler saves a multiply on the common s16 path.
-        self._scale = {1: 256.0, 2: 1.0, 4: 1.0 / 65536.0}[width] / channels
+        self._scale = {1: 256.0, 2: 1.0, 3: 1.0 / 256.0, 4: 1.0 / 65536.0}[width] / channels
         self._offset = 128.0 * 256.0 if width == 1 else 0.0
         self._pending = b""
         self._resampler: soxr.ResampleStream | None = None
@@ -159,6 +163,8 @@ class AudioConverter:
     def _decode(self, data: bytes, usable: int) -> Samples:
         """Whole frames of `data` → mono float32 samples in int16 units."""
         raw = np.frombuffer(data, self._dtype, count=usable // self._dtype.itemsize)
+        if self.format.width == 3:
+            raw = _decode_24_bit(raw)
         channels = self.format.channels
         samples: Samples = (raw if channels == 1 else raw[::channels]).astype(np.float32)
         # One strided add per channel: several times faster than reshape(-1, n).sum(axis=1),
@@ -170,6 +176,13 @@ class AudioConverter:
         if self._offset:
             samples -= self._offset
         return samples
+
+
+def _decode_24_bit(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.int32]:
+    """Little-endian 24-bit samples, as bytes, → int32 with the same values."""
+    triples = raw.reshape(-1, 3).astype(np.int32)
+    # The top byte carries the sign: shifting it into bits 24-31 and back extends it.
+    return ((triples[:, 0] << 8 | triples[:, 1] << 16 | triples[:, 2] << 24) >> 8).astype(np.int32)
 
 
 def _encode(samples: Samples) -> bytes:
