@@ -78,6 +78,13 @@ class SimulatorOptions:
     """Send an in-socket 500 error, then close, on the Nth audio frame."""
     malformed_results: bool = False
     """Send a non-JSON text frame and a JSON message of unknown shape before the first result."""
+    raw_before_results: Sequence[str] = ()
+    """Text frames sent exactly as given before the first result (hostile-server tests)."""
+    raw_repeat: int = 1
+    """How many times ``raw_before_results`` is sent (a flood, without a huge option value)."""
+    leave_open_after_error: bool = False
+    """After an in-socket error message, keep the socket open and unread (the client's close
+    frame goes unanswered) until ``idle_timeout``, instead of closing it."""
     eos_delay: float = 0.0
     """Processing time between eof and the final results."""
     record_audio: bool = False
@@ -85,10 +92,13 @@ class SimulatorOptions:
     soaks would otherwise hold all their audio)."""
     close_timeout: float = 2.0
     """How long a server-side close waits for the client's close frame."""
+    history: int = 1000
+    """Connection records kept (the oldest go first), so a long-running simulator (the
+    demo) holds bounded memory."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "confidences", tuple(self.confidences))
-        for name in ("texts", "extra_models"):
+        for name in ("texts", "extra_models", "raw_before_results"):
             value = getattr(self, name)
             # A bare string is a sequence of characters: almost certainly a mistake.
             if isinstance(value, str) or any(not isinstance(item, str) for item in value):
@@ -105,6 +115,9 @@ class SimulatorOptions:
             value = getattr(self, name)
             if value is not None and value < (0 if name == "refuse_count" else 1):
                 raise ValueError(f"{name} must be positive, got {value}")
+        for name in ("raw_repeat", "history"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("handshake_delay", "eos_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

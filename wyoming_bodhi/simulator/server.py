@@ -21,6 +21,7 @@ from .options import SimulatorOptions
 from .record import (
     ENDED_CLIENT_CLOSED,
     ENDED_DROPPED,
+    ENDED_ERROR,
     ENDED_IDLE,
     ENDED_REFUSED,
     ENDED_SERVER_STOPPED,
@@ -45,6 +46,9 @@ REFUSAL_REASONS = {
 MALFORMED_TEXT = "<simulator: this text frame is not JSON>"
 UNKNOWN_SHAPE: Message = {"status": "processing", "detail": "simulator: message of unknown shape"}
 
+MAX_KEPT_NOISE = 100
+"""A flood of raw messages is sent but not recorded, message by message."""
+
 # 1 s frames at 48 kHz are 96 kB; leave room for clients that send more.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -53,13 +57,15 @@ class BodhiSimulator:
     """A Bodhi-compatible streaming ASR server for tests, benchmarks and demos.
 
     ``async with BodhiSimulator(SimulatorOptions(texts=["namaste"])) as sim:`` serves on
-    ``sim.url`` until the block ends. ``sim.connections`` records every handshake.
+    ``sim.url`` until the block ends. ``sim.connections`` records the latest handshakes (at
+    most ``options.history``); ``sim.connection_count`` counts them all.
     """
 
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         self.options = options or SimulatorOptions()
         self.catalog = Catalog(self.options.extra_models)
         self.connections: list[ConnectionRecord] = []
+        self.connection_count = 0
         self._changed = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -140,17 +146,21 @@ class BodhiSimulator:
     ) -> list[ConnectionRecord]:
         """Wait until ``count`` handshakes (accepted or refused) have been recorded."""
         async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: len(self.connections) >= count)
+            await self._changed.wait_for(lambda: self.connection_count >= count)
         return list(self.connections)
 
     # --- handshake ---
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         record = ConnectionRecord(
-            index=len(self.connections), path=request.path, started_at=time.monotonic()
+            index=self.connection_count, path=request.path, started_at=time.monotonic()
         )
         async with self._changed:
             self.connections.append(record)
+            self.connection_count += 1
+            excess = len(self.connections) - self.options.history
+            if excess > 0:
+                del self.connections[:excess]
             self._changed.notify_all()
         try:
             if self.options.handshake_delay:
@@ -270,12 +280,15 @@ class _Connection:
         record: ConnectionRecord,
     ) -> None:
         self.options = simulator.options
+        self._stopping = simulator._stopping
         self.request = request
         self.ws = ws
         self.record = record
         self.session = BodhiSession(self.options, simulator.catalog)
         record.call_id = self.session.call_id
-        self._malformed_pending = self.options.malformed_results
+        self._noise_pending = self.options.malformed_results or bool(
+            self.options.raw_before_results
+        )
         self._stop_task: asyncio.Task[bool] | None = None
 
     def request_stop(self) -> None:
@@ -362,6 +375,13 @@ class _Connection:
             if not await self._send(message):
                 return False
         if reply.close:
+            if reply.outcome == ENDED_ERROR and options.leave_open_after_error:
+                # A hostile server: the session is over, but the socket stays open, unread,
+                # so the client's close frame goes unanswered, until the idle timeout.
+                self.record.end(reply.outcome, time.monotonic(), None, reply.close_reason)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), options.idle_timeout)
+                return False
             code = reply.close_code or CLOSE_NORMAL
             assert reply.outcome is not None
             self.record.end(reply.outcome, time.monotonic(), code, reply.close_reason)
@@ -370,21 +390,27 @@ class _Connection:
         return True
 
     async def _send(self, message: Message) -> bool:
-        if self._malformed_pending and "type" in message:
-            self._malformed_pending = False
-            for noise in (MALFORMED_TEXT, UNKNOWN_SHAPE):
-                if not await self._send_raw(noise):
+        if self._noise_pending and "type" in message:
+            self._noise_pending = False
+            options = self.options
+            noise: list[Message | str] = []
+            if options.malformed_results:
+                noise += [MALFORMED_TEXT, UNKNOWN_SHAPE]
+            noise += list(options.raw_before_results) * options.raw_repeat
+            for item in noise:
+                if not await self._send_raw(item, keep=len(noise) <= MAX_KEPT_NOISE):
                     return False
         return await self._send_raw(message)
 
-    async def _send_raw(self, message: Message | str) -> bool:
+    async def _send_raw(self, message: Message | str, keep: bool = True) -> bool:
         text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
         try:
             await self.ws.send_str(text)
         except (ConnectionError, RuntimeError) as err:
             self.record.end(ENDED_CLIENT_CLOSED, time.monotonic(), self.ws.close_code, str(err))
             return False
-        self.record.sent.append(message)
+        if keep:
+            self.record.sent.append(message)
         return True
 
     def _drop(self, count: int) -> None:
