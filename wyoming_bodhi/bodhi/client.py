@@ -76,6 +76,8 @@ class BodhiStream:
         self._url = url
         self._eos = False
         self.call_id: str | None = None
+        self.skipped_messages = 0
+        """Messages that were not results, skipped (the first one is logged)."""
 
     @classmethod
     async def connect(
@@ -178,8 +180,8 @@ class BodhiStream:
     async def receive(self) -> BodhiResult | None:
         """The next result, or None after end of stream. Raises :class:`BodhiError`.
 
-        Malformed messages are logged and skipped: one bad frame from the cloud should not
-        cost the user the whole command.
+        Malformed messages are skipped: one bad frame from the cloud should not cost the user
+        the whole command. The first is logged; a flood of them is counted, not logged.
         """
         while not self._eos:
             message = await self._ws.receive()
@@ -187,7 +189,7 @@ class BodhiStream:
                 try:
                     parsed = parse_message(message.data)
                 except BodhiProtocolError as err:
-                    _LOGGER.warning("Skipping a message from Bodhi: %s", err)
+                    self._skipped(str(err))
                     continue
                 if isinstance(parsed, BodhiErrorMessage):
                     await self.close()
@@ -197,7 +199,7 @@ class BodhiStream:
                 self._eos = parsed.eos
                 return parsed
             if message.type is aiohttp.WSMsgType.BINARY:
-                _LOGGER.warning("Skipping an unexpected binary message from Bodhi")
+                self._skipped("an unexpected binary message")
                 continue
             if message.type in (
                 aiohttp.WSMsgType.CLOSE,
@@ -213,6 +215,11 @@ class BodhiStream:
                 await self.close()
                 raise BodhiConnectionLostError(f"WebSocket error {message.data.__class__.__name__}")
         return None
+
+    def _skipped(self, what: str) -> None:
+        self.skipped_messages += 1
+        level = logging.WARNING if self.skipped_messages == 1 else logging.DEBUG
+        _LOGGER.log(level, "Skipping a message from Bodhi: %s", what)
 
     async def results(self) -> AsyncIterator[BodhiResult]:
         """Every result up to and including the end-of-stream one."""
