@@ -1,9 +1,14 @@
-"""The Wyoming server: accepts connections, and stops gracefully.
+"""The Wyoming server: accepts connections within bounds, and stops gracefully.
 
 ``wyoming.server.AsyncServer`` closes every connection at once on SIGTERM, dropping
 utterances in flight without a word to their clients. Here a shutdown stops accepting,
 gives in-flight utterances ``shutdown_timeout`` seconds to finish, ends the rest with an
 ``error`` event, and only then closes the connections.
+
+At most ``max_connections`` clients are served at once; one more is told ``busy`` and
+closed, never left waiting. Out of file descriptors, asyncio's accept loop pauses for a
+second and reports it through the loop's exception handler, with a traceback each time; here
+that becomes one warning line per interval.
 """
 
 from __future__ import annotations
@@ -11,14 +16,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+from wyoming.error import Error
+from wyoming.event import async_write_event
 
 from .bridge import Bridge
 from .handler import BodhiEventHandler
 from .wire import MAX_LINE_BYTES
 
 _LOGGER = logging.getLogger(__name__)
+
+_ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
+WARN_INTERVAL = 10.0
+"""At most one warning per this many seconds for a condition that repeats (per kind)."""
+
+
+class Throttled:
+    """Logs a repeating warning at most once per ``interval``, counting the rest."""
+
+    def __init__(self, interval: float = WARN_INTERVAL) -> None:
+        self._interval = interval
+        self._last = -interval
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += f" (and {self._suppressed} more times in the last {now - self._last:.0f} s)"
+        _LOGGER.warning(message, *args)
+        self._last = now
+        self._suppressed = 0
 
 
 class BridgeServer:
@@ -29,6 +63,9 @@ class BridgeServer:
         self._server: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[None], BodhiEventHandler] = {}
         self._unix_path: Path | None = None
+        self._busy_warning = Throttled()
+        self._fd_warning = Throttled()
+        self._previous_exception_handler: Any = None
 
     @property
     def port(self) -> int:
@@ -41,6 +78,9 @@ class BridgeServer:
         return len(self._handlers)
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._previous_exception_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._on_loop_exception)
         uri = urlsplit(self._bridge.settings.uri)
         if uri.scheme == "tcp":
             self._server = await asyncio.start_server(
@@ -55,8 +95,28 @@ class BridgeServer:
         else:
             raise ValueError(f"BridgeServer cannot serve {uri.scheme}://")
 
+    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == _ACCEPT_OUT_OF_RESOURCES:
+            self._fd_warning.warning(
+                "Cannot accept connections: %s; pausing for a second. Raise the open-file "
+                "limit (ulimit -n) or lower max_connections (now %d)",
+                context.get("exception"),
+                self._bridge.settings.max_connections,
+            )
+            return
+        if self._previous_exception_handler is not None:
+            self._previous_exception_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        handler = BodhiEventHandler(reader, writer, self._bridge)
+        settings = self._bridge.settings
+        if len(self._handlers) >= settings.max_connections:
+            await self._turn_away(writer, settings.max_connections)
+            return
+        handler = BodhiEventHandler(
+            reader, writer, self._bridge, idle_timeout=settings.idle_timeout
+        )
         task = asyncio.current_task()
         assert task is not None
         self._handlers[task] = handler
@@ -64,6 +124,23 @@ class BridgeServer:
             await handler.run()
         finally:
             self._handlers.pop(task, None)
+
+    async def _turn_away(self, writer: asyncio.StreamWriter, limit: int) -> None:
+        """Tell one client too many that the server is busy, and close: never leave it hanging."""
+        self._busy_warning.warning(
+            "Turning away a connection from %s: %d connections open (max_connections)",
+            writer.get_extra_info("peername"),
+            limit,
+        )
+        error = Error(
+            text=f"the speech-to-text server has {limit} connections open (max_connections); "
+            "try again shortly",
+            code="busy",
+        )
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                await async_write_event(error.event(), writer)
+        writer.close()
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, let utterances finish within ``grace`` s, end the rest, close."""
@@ -84,4 +161,5 @@ class BridgeServer:
         if self._unix_path is not None:
             with contextlib.suppress(OSError):
                 self._unix_path.unlink(missing_ok=True)
+        asyncio.get_running_loop().set_exception_handler(self._previous_exception_handler)
         _LOGGER.info("Stopped")

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import voluptuous as vol
 import yaml
@@ -218,6 +218,18 @@ SETTINGS: tuple[Setting, ...] = (
         "concurrent utterances; more are refused with an error",
     ),
     Setting(
+        "max_connections",
+        "WYOMING_MAX_CONNECTIONS",
+        "--max-connections",
+        "concurrent client connections; more are told the server is busy and closed",
+    ),
+    Setting(
+        "idle_timeout",
+        "WYOMING_IDLE_TIMEOUT",
+        "--idle-timeout",
+        "seconds a connection with no request in progress may stay silent before it is closed",
+    ),
+    Setting(
         "max_audio",
         "BODHI_MAX_AUDIO",
         "--max-audio",
@@ -260,10 +272,18 @@ def _describe(name: str) -> str:
 # -- validators -------------------------------------------------------------------------------
 
 
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        raise vol.Invalid("has a port out of range: use 1-65535") from None
+
+
 def _uri(value: Any) -> str:
     text = str(value)
     parts = urlsplit(text)
     if parts.scheme == "tcp":
+        _port(parts)
         host_port = tcp_host_port(text)
         if host_port is None or not host_port[0]:
             raise vol.Invalid("needs a host and a port, e.g. tcp://0.0.0.0:10300")
@@ -280,6 +300,12 @@ def _websocket_url(value: Any) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise vol.Invalid("is not a ws:// or wss:// URL")
+    if "@" in parts.netloc or "\\" in text or any(c.isspace() or not c.isprintable() for c in text):
+        # Parsers disagree on such URLs (which host is it?), and credentials belong in
+        # BODHI_API_KEY, never in a URL that is logged.
+        raise vol.Invalid("must be a plain ws[s]://HOST[:PORT][/PATH] URL, with no user part")
+    if _port(parts) == 0:
+        raise vol.Invalid("has a port out of range: use 1-65535")
     return text
 
 
@@ -290,6 +316,7 @@ def _http_url(value: Any) -> str | None:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise vol.Invalid("is not an http:// or https:// URL")
+    _port(parts)
     return text.rstrip("/")
 
 
@@ -436,6 +463,8 @@ SCHEMA = vol.Schema(
         vol.Optional("retries", default=2): _ranged(int, 0, 10),
         vol.Optional("retry_budget", default=3.0): _ranged(float, 0.0, 60.0),
         vol.Optional("max_sessions", default=20): _ranged(int, 1, 10_000),
+        vol.Optional("max_connections", default=100): _ranged(int, 1, 100_000),
+        vol.Optional("idle_timeout", default=120.0): _ranged(float, 1.0, 86_400.0),
         vol.Optional("max_audio", default=300.0): _ranged(float, 1.0, 3600.0),
         vol.Optional("shutdown_timeout", default=10.0): _ranged(float, 0.0, 300.0),
         vol.Optional("bodhi_ca", default=None): _ca_file,
@@ -476,6 +505,8 @@ class Settings:
     retries: int
     retry_budget: float
     max_sessions: int
+    max_connections: int
+    idle_timeout: float
     max_audio: float
     shutdown_timeout: float
     bodhi_ca: str | None

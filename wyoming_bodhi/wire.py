@@ -1,9 +1,13 @@
 """Reading Wyoming events with bounds: one client cannot make the server hold unbounded data.
 
 ``wyoming.event.async_read_event`` trusts the lengths a client announces
-(``data_length``, ``payload_length``) and reads them whole, and treats garbage as a normal
-end of stream. Here every length is checked first, and garbage is an error that closes that
-client's connection, reported in the log.
+(``data_length``, ``payload_length``), reads them whole however slowly they come, and treats
+garbage as a normal end of stream. Here every length is checked first, the rest of an event
+must follow its header within a deadline, and garbage is an error that closes that client's
+connection, reported in the log.
+
+Waiting for the *next* header is left to the caller (:func:`read_header` may be cancelled at
+any time without losing data), so that it can apply its own idle policy.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ MAX_LINE_BYTES: Final = 64 * 1024
 """The JSON header line; also the StreamReader's limit."""
 MAX_DATA_BYTES: Final = 64 * 1024
 """Event data (a transcribe with many names is a few kB)."""
-MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024
-"""Audio payload: 4 MiB is over 10 s of 96 kHz stereo 32-bit audio in one chunk."""
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+"""Audio payload. Home Assistant sends 320-byte chunks (4 KiB from its HTTP API), satellites a
+few KiB; 256 KiB is 8 s of 16 kHz audio, or 0.7 s of 96 kHz stereo 32-bit, in one chunk."""
+BODY_TIMEOUT: Final = 10.0
+"""Seconds for an event's data and payload to arrive once its header has: 256 KiB in 10 s is
+a 26 kB/s link, far below any network a voice assistant runs on."""
 
 
 class WireError(Exception):
@@ -37,21 +45,35 @@ def _length(header: dict[str, Any], key: str, limit: int) -> int:
     return value
 
 
-async def read_event(reader: asyncio.StreamReader) -> Event | None:
-    """The next event, or None at the end of the stream. Raises :class:`WireError`."""
+async def read_header(reader: asyncio.StreamReader) -> bytes:
+    """The next header line, b"" at the end of the stream. Raises :class:`WireError`.
+
+    Cancelling it loses nothing: a partly received line stays in the reader's buffer.
+    """
     try:
         line = await reader.readline()
     except ValueError:
         # StreamReader turns an over-long line into ValueError.
         raise WireError(f"event header longer than {MAX_LINE_BYTES} bytes") from None
-    if not line:
-        return None
     if not line.endswith(b"\n"):
-        # The stream ended mid-line.
-        return None
+        # The stream ended, possibly mid-line.
+        return b""
+    return line
+
+
+async def read_body(
+    reader: asyncio.StreamReader, line: bytes, timeout: float | None = None
+) -> Event | None:
+    """The event whose header is ``line``, its data and payload read within ``timeout``
+    (default :data:`BODY_TIMEOUT`).
+
+    None when the stream ends first. Raises :class:`WireError`.
+    """
+    if timeout is None:
+        timeout = BODY_TIMEOUT
     try:
         header = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WireError("event header is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise WireError("event header has no type")
@@ -63,14 +85,27 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
     data_length = _length(header, "data_length", MAX_DATA_BYTES)
     payload_length = _length(header, "payload_length", MAX_PAYLOAD_BYTES)
     try:
-        if data_length:
-            extra = json.loads(await reader.readexactly(data_length))
-            if not isinstance(extra, dict):
-                raise WireError("event data is not an object")
-            data.update(extra)
-        payload = await reader.readexactly(payload_length) if payload_length else None
+        async with asyncio.timeout(timeout):
+            extra = await reader.readexactly(data_length) if data_length else None
+            payload = await reader.readexactly(payload_length) if payload_length else None
     except asyncio.IncompleteReadError:
         return None
-    except ValueError:
-        raise WireError("event data is not JSON") from None
+    except TimeoutError:
+        raise WireError(
+            f"the {header['type']} event's body did not arrive within {timeout:g} s"
+        ) from None
+    if extra is not None:
+        try:
+            extra_data = json.loads(extra)
+        except (ValueError, RecursionError):
+            raise WireError("event data is not JSON") from None
+        if not isinstance(extra_data, dict):
+            raise WireError("event data is not an object")
+        data.update(extra_data)
     return Event(type=header["type"], data=data, payload=payload)
+
+
+async def read_event(reader: asyncio.StreamReader) -> Event | None:
+    """The next event, or None at the end of the stream. Raises :class:`WireError`."""
+    line = await read_header(reader)
+    return await read_body(reader, line) if line else None
