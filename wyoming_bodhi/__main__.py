@@ -46,7 +46,9 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
         return
     from .simulator import BodhiSimulator, SimulatorOptions
 
-    async with BodhiSimulator(SimulatorOptions(extra_models=settings.extra_models)) as simulator:
+    # A short history: the demo may run for months, and nobody reads its records.
+    options = SimulatorOptions(extra_models=settings.extra_models, history=DEMO_HISTORY)
+    async with BodhiSimulator(options) as simulator:
         _LOGGER.warning(
             "DEMO MODE: transcripts come from the bundled Bodhi simulator at %s, not from "
             "Bodhi. It finds speech by loudness and answers each phrase with a placeholder "
@@ -71,6 +73,7 @@ async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
 
 
 SUPERVISOR_CORE_URL = "http://supervisor/core"
+DEMO_HISTORY = 20
 
 
 @contextlib.asynccontextmanager
@@ -120,25 +123,33 @@ async def serve(settings: Settings) -> None:
         )
         if settings.uri.startswith("stdio://"):
             # One client, on our own stdin and stdout: nothing to accept or drain.
-            await AsyncServer.from_uri(settings.uri).run(partial(BodhiEventHandler, bridge=bridge))
+            await AsyncServer.from_uri(settings.uri).run(
+                partial(BodhiEventHandler, bridge=bridge, wait_at_end=True)
+            )
             return
         server = BridgeServer(bridge)
         await server.start()
         async with zeroconf_advertisement(settings):
-            await until_stopped()
-        _LOGGER.info("Shutting down (SIGTERM)")
+            signum = await until_stopped()
+        _LOGGER.info("Shutting down (%s)", signal.Signals(signum).name)
         await server.shutdown(settings.shutdown_timeout)
 
 
-async def until_stopped() -> None:
-    """Until SIGTERM or SIGINT (Docker and the Supervisor stop containers with SIGTERM)."""
-    stop = asyncio.Event()
+async def until_stopped() -> int:
+    """Until SIGTERM or SIGINT (Docker and the Supervisor stop containers with SIGTERM);
+    returns the signal's number."""
+    stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        if not stopped.done():
+            stopped.set_result(signum)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop, signum)
     try:
-        await stop.wait()
+        return await stopped
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):

@@ -92,7 +92,7 @@ class Bridge:
             if spoken is not None:
                 return ModelChoice(spoken, language)
             _LOGGER.warning(
-                "No Bodhi model for language '%s'; using the default model %s",
+                "No Bodhi model for language %r; using the default model %s",
                 language,
                 self.default_model.name,
             )

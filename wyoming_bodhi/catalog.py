@@ -59,7 +59,7 @@ class BodhiModel:
         match = _MODEL_NAME.match(name)
         if match is None:
             raise UnknownModelError(
-                f"'{name}' is not a Bodhi model name (expected <lang>-<domain>-v<N>-8khz, "
+                f"{name!r} is not a Bodhi model name (expected <lang>-<domain>-v<N>-8khz, "
                 "for example hi-general-v2-8khz)"
             )
         return cls(
@@ -143,7 +143,7 @@ class Catalog:
             return self._models[name]
         except KeyError:
             raise UnknownModelError(
-                f"unknown Bodhi model '{name}'; valid models: {', '.join(self._models)}"
+                f"unknown Bodhi model {name!r}; valid models: {', '.join(self._models)}"
             ) from None
 
     def for_language(self, tag: str, domain: str, default: BodhiModel) -> BodhiModel | None:

@@ -5,10 +5,18 @@ converted and queued, so the handshake overlaps the user's speech. A sender task
 queued frames out; the utterance task reads results and writes transcript events. Every
 utterance ends in exactly one ``transcript`` or ``error`` event, within a bounded time.
 
-The audio usually ends when the client sends ``audio-stop``. It can also end from this side:
-with endpointing, when Bodhi completes the first phrase (the transcript goes out at once);
-when no speech is heard in time, or the command runs too long; or when the client's audio
-pauses for longer than the longest command.
+Taking audio never waits: the client's audio is converted and queued as it arrives, up to
+``max_audio`` seconds, so the connection is always being read and a client that goes away
+is noticed at once, whatever state its request is in.
+
+The audio usually ends when the client sends ``audio-stop``. It can also end from this side,
+in one of two ways:
+
+* *finished*, as if ``audio-stop`` had arrived: what is queued is still sent, then eof. When
+  the client's audio pauses, or falls behind real time, by more than ``max_command``.
+* *cut*: queued audio is dropped and eof goes out next; at most the one frame already being
+  sent reaches Bodhi. With endpointing, once Bodhi completes the first phrase (the transcript
+  goes out at once); when no speech is heard in time; when the command runs too long.
 """
 
 from __future__ import annotations
@@ -24,19 +32,23 @@ from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event
 
-from .audio import BODHI_BYTES_PER_SECOND, Framer, Pacer, StreamConverter, frame_bytes_for
+from .audio import (
+    BODHI_BYTES_PER_SECOND,
+    AudioFormat,
+    Framer,
+    Pacer,
+    StreamConverter,
+    frame_bytes_for,
+)
 from .bodhi.client import BodhiStream
-from .bodhi.errors import BodhiError, BodhiTimeoutError
+from .bodhi.errors import BodhiConnectionLostError, BodhiError, BodhiTimeoutError
 from .bridge import Bridge, Request
+from .riff import WAVE_FORMAT_EXTENSIBLE, WAVE_FORMAT_PCM, WavHeader, WavHeaderStripper
 from .transcript import TranscriptAssembler
 
 _LOGGER = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], Awaitable[None]]
-
-MAX_BUFFERED_SECONDS = 30.0
-"""Audio held while Bodhi is slow to take it; past this the client is made to wait
-(TCP backpressure), so memory stays bounded whatever the client sends."""
 
 # Bodhi closes a session after 15 s without a client message and only finalises a phrase
 # on received audio. When the client's audio pauses, keep the session alive the way the
@@ -46,11 +58,18 @@ KEEPALIVE_AFTER = 8.0
 KEEPALIVE_INTERVAL = 5.0
 PAUSE_FLUSH_SECONDS = 1.5
 
+ANSWER_WRITE_TIMEOUT = 1.0
+"""How long ending an utterance waits for its answer, already being written, to go out."""
+
 RETRY_BACKOFF = 0.25
 """Seconds before the first retry; doubled for each one after."""
 
 _END_OF_AUDIO = b""
 """Queued after the last frame; frames themselves are never empty."""
+
+
+class ClientGone(Exception):
+    """The Wyoming client can no longer be written to: nobody is waiting for the answer."""
 
 
 class Utterance:
@@ -61,19 +80,29 @@ class Utterance:
         self._bridge = bridge
         self._settings = settings
         self.request = request
-        self._emit = emit
+        self._write = emit
         self._converter = StreamConverter()
+        self._wav_header = WavHeaderStripper()
         self._frame_bytes = frame_bytes_for(settings.chunk_ms)
         self._framer = Framer(self._frame_bytes)
         self._pacer = Pacer(settings.chunk_ms / 1000, settings.lead)
-        max_frames = max(1, int(MAX_BUFFERED_SECONDS * 1000 / settings.chunk_ms))
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=max_frames)
+        # Unbounded here, bounded by max_audio in add_audio: a client far ahead of real time
+        # is still read, so that its going away is seen.
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._assembler = TranscriptAssembler(settings.min_confidence)
         self._audio_ended = False
+        """No more audio will be queued."""
+        self._cut = False
+        """Queued audio is dropped: nothing more is sent but eof."""
         self._ended_by: str | None = None
         """Why the audio ended on this side (None: the client's audio-stop)."""
         self._closed = False
+        self._answering = False
+        """The final event is being written: nothing else may be."""
         self._answered = False
+        """The final events have been written."""
+        self._answer_written = asyncio.Event()
+        """Set once the final events are written, or the utterance is over without them."""
         self._heard_text = False
         self._send_error: BodhiError | None = None
         self._frames_sent = 0
@@ -84,6 +113,7 @@ class Utterance:
         self._last_audio_at = self._started_at
         self._audio_stopped_at: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
     def start(cls, bridge: Bridge, request: Request, emit: EventSink) -> Utterance:
@@ -92,23 +122,31 @@ class Utterance:
         bridge.active_utterances += 1
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
         utterance._task.add_done_callback(utterance._on_done)
+        utterance._arm_watchdog(utterance._started_at + bridge.settings.max_command)
         return utterance
 
     def _on_done(self, _task: asyncio.Task[None]) -> None:
         self._bridge.active_utterances -= 1
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
     @property
     def finished(self) -> bool:
-        """True once the utterance's final event has been sent (or it was abandoned)."""
-        return self._task is None or self._task.done() or self._answered
+        """True once the utterance's final event is being or has been sent (or it was
+        abandoned): nothing else may be written for it."""
+        return self._task is None or self._task.done() or self._answering
 
     # -- the client side (called from the Wyoming handler) ------------------------------------
 
     async def add_audio(self, audio: bytes, rate: int, width: int, channels: int) -> None:
-        """Convert and queue one chunk. Raises ``UnsupportedAudioFormat``."""
+        """Convert and queue one chunk; never waits. Raises ``UnsupportedAudioFormat``."""
         if self._closed or self._audio_ended:
             return
         self._last_audio_at = time.monotonic()
+        if self._wav_header.header is None:
+            audio = self._wav_header.feed(audio)
+            if self._wav_header.header is not None:
+                self._on_wav_header(self._wav_header.header, AudioFormat(rate, width, channels))
         converted = self._converter.convert(audio, rate, width, channels)
         self._client_seconds += len(converted) / BODHI_BYTES_PER_SECOND
         if self._client_seconds > self._settings.max_audio:
@@ -122,35 +160,39 @@ class Utterance:
         if frames:
             self._pacer.start()
         for frame in frames:
-            if self._audio_ended:
-                return
-            await self._put(frame)
+            self._queue.put_nowait(frame)
 
-    async def end_audio(self) -> None:
-        """The client's audio has ended: flush everything and let eof follow it."""
+    def end_audio(self) -> None:
+        """The client's audio has ended (``audio-stop``): eof follows the queued audio."""
         if self._audio_ended:
             return
-        self._audio_ended = True
         self._audio_stopped_at = time.monotonic()
-        frames = self._framer.push(self._converter.flush())
-        last = self._framer.flush()
-        if last is not None:
-            frames.append(last)
-        for frame in frames:
-            await self._put(frame)
-        await self._put(_END_OF_AUDIO)
+        self._finish_audio(None)
 
     async def wait(self) -> None:
+        """Until the utterance is over, Bodhi's clean-up after the answer included."""
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._task)
 
-    async def cancel(self) -> None:
-        """Abandon the utterance (client gone): closes the Bodhi socket, sends nothing."""
+    async def wait_answered(self) -> None:
+        """Until the final events are written (or the utterance is over without them)."""
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._answer_written.wait()
+
+    async def cancel(self) -> None:
+        """End the utterance now: closes the Bodhi socket. An answer being written is let
+        finish (briefly); nothing else is sent."""
+        task = self._task
+        if task is None or task.done():
+            return
+        if self._answering and not self._answered:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ANSWER_WRITE_TIMEOUT):
+                    await self._answer_written.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def abort(self, text: str, code: str) -> None:
         """End the utterance now with an error event, unless it has already answered."""
@@ -158,23 +200,93 @@ class Utterance:
             return
         await self.cancel()
         _LOGGER.warning("Utterance aborted: %s", text)
-        await self._emit(Error(text=text, code=code).event())
+        await self._write(Error(text=text, code=code).event())
 
-    async def _put(self, frame: bytes) -> None:
-        if not self._closed:
-            await self._queue.put(frame)
+    def _on_wav_header(self, header: WavHeader, declared: AudioFormat) -> None:
+        _LOGGER.debug("Skipped a %d-byte WAV header at the start of the audio", header.data_offset)
+        described = AudioFormat(header.rate or 0, (header.bits or 0) // 8, header.channels or 0)
+        if header.format_tag not in (WAVE_FORMAT_PCM, WAVE_FORMAT_EXTENSIBLE) or (
+            header.format_tag is not None and described != declared
+        ):
+            _LOGGER.warning(
+                "The audio starts with a WAV header describing %s Hz, %s-bit, %s channel(s) "
+                "(format tag %s), but audio-start announced %d Hz, %d-bit, %d channel(s); the "
+                "audio is read as announced",
+                header.rate,
+                header.bits,
+                header.channels,
+                header.format_tag,
+                declared.rate,
+                declared.width * 8,
+                declared.channels,
+            )
 
-    def _end_audio_here(self, reason: str) -> None:
-        """End the audio from this side: nothing more is sent but eof."""
+    # -- ending the audio from this side --------------------------------------------------------
+
+    def _finish_audio(self, reason: str | None) -> None:
+        """No more client audio: flush the converter and framer, eof after the queued frames."""
         if self._audio_ended:
             return
-        _LOGGER.debug("Ending the audio: %s", reason)
+        if reason is not None:
+            _LOGGER.debug("Ending the audio: %s", reason)
+            self._ended_by = reason
         self._audio_ended = True
-        self._ended_by = reason
-        self._drain_queue()
+        frames = self._framer.push(self._converter.flush())
+        last = self._framer.flush()
+        if last is not None:
+            frames.append(last)
+        for frame in frames:
+            self._queue.put_nowait(frame)
         self._queue.put_nowait(_END_OF_AUDIO)
 
+    def _cut_audio(self, reason: str) -> None:
+        """Drop what is queued; eof goes out next. Also after the client's own audio-stop."""
+        if self._cut:
+            return
+        if not self._audio_ended:
+            _LOGGER.debug("Ending the audio: %s", reason)
+            self._ended_by = reason
+            self._audio_ended = True
+        self._cut = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(_END_OF_AUDIO)
+
+    def _arm_watchdog(self, when: float) -> None:
+        loop = asyncio.get_running_loop()
+        # call_at takes the loop's clock; ours is time.monotonic (the same clock on Linux,
+        # but do not rely on it).
+        self._watchdog = loop.call_at(
+            loop.time() + max(0.0, when - time.monotonic()), self._on_watchdog
+        )
+
+    def _on_watchdog(self) -> None:
+        """Finish the audio once the client's audio pauses, or falls behind real time, by
+        more than max_command. Re-armed lazily: taking audio never touches the timer."""
+        self._watchdog = None
+        if self._audio_ended or self._closed:
+            return
+        limit = self._settings.max_command
+        now = time.monotonic()
+        behind_from = self._started_at + self._client_seconds
+        deadline = min(behind_from, self._last_audio_at) + limit
+        if now < deadline:
+            self._arm_watchdog(deadline)
+        elif self._last_audio_at + limit <= now:
+            self._finish_audio(f"the audio paused for {now - self._last_audio_at:.0f} s")
+        else:
+            self._finish_audio(
+                f"the client's audio fell {now - behind_from:.0f} s behind real time"
+            )
+
     # -- the Bodhi side ------------------------------------------------------------------------
+
+    async def _emit(self, event: Event) -> None:
+        """Write an event; a failed write means the client is gone, and nothing else does."""
+        try:
+            await self._write(event)
+        except (ConnectionError, RuntimeError) as err:
+            raise ClientGone(str(err) or err.__class__.__name__) from None
 
     async def _run(self) -> None:
         model = self.request.choice.model
@@ -182,34 +294,18 @@ class Utterance:
             try:
                 await self._transcribe()
             except BodhiError as err:
-                if self._answered:
-                    # The user already has their transcript; this was only the clean-up.
-                    _LOGGER.debug("After the transcript: %s", err)
-                    return
-                if self._connected and self._assembler.segment_count:
-                    # Whole phrases Bodhi completed are still what the user said; a voice
-                    # command is usually one phrase, so this is better than an error.
-                    _LOGGER.warning(
-                        "Bodhi failed mid-utterance (%s); answering with the %d phrase(s) it "
-                        "completed",
-                        err,
-                        self._assembler.segment_count,
-                    )
-                    await self._answer()
-                    return
-                _LOGGER.warning("Transcription with %s failed: %s", model.name, err)
-                await self._emit(Error(text=err.message, code=err.code).event())
+                await self._on_bodhi_error(err)
                 return
             if not self._answered:
                 await self._answer()
-        except (ConnectionError, RuntimeError) as err:
-            # The Wyoming client went away while we were answering.
-            _LOGGER.debug("Could not deliver the transcript: %s", err)
+        except ClientGone as err:
+            _LOGGER.debug("The client went away before its answer was written: %s", err)
         except Exception:
-            # A bug of ours: the client still gets an answer, never silence.
+            # A bug of ours, or something Bodhi sent that we could not handle: the client
+            # still gets an answer, never silence.
             _LOGGER.exception("Internal error in an utterance with %s", model.name)
             if not self._answered:
-                with contextlib.suppress(ConnectionError, RuntimeError):
+                with contextlib.suppress(ClientGone):
                     await self._emit(
                         Error(
                             text="internal error in the speech-to-text server", code="internal"
@@ -217,14 +313,36 @@ class Utterance:
                     )
         finally:
             self._closed = True
-            self._drain_queue()
+            self._answer_written.set()
+            while not self._queue.empty():
+                self._queue.get_nowait()
+
+    async def _on_bodhi_error(self, err: BodhiError) -> None:
+        if self._answered:
+            # The user already has their transcript; this was only the clean-up.
+            _LOGGER.debug("After the transcript: %s", err)
+            return
+        if self._connected and self._assembler.segment_count:
+            # Whole phrases Bodhi completed are still what the user said; a voice command is
+            # usually one phrase, so this is better than an error.
+            _LOGGER.warning(
+                "Bodhi failed mid-utterance (%s); answering with the %d phrase(s) it completed",
+                err,
+                self._assembler.segment_count,
+            )
+            await self._answer()
+            return
+        _LOGGER.warning("Transcription with %s failed: %s", self.request.choice.model.name, err)
+        await self._emit(Error(text=err.message, code=err.code).event())
 
     async def _answer(self) -> None:
-        self._answered = True
+        self._answering = True
         text = self._assembler.text
         language = self._assembler.language_code or self.request.choice.language
         await self._emit(Transcript(text=text, language=language).event())
         await self._emit(TranscriptStop().event())
+        self._answered = True
+        self._answer_written.set()
         _LOGGER.info(
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
             self.request.choice.model.name,
@@ -233,9 +351,14 @@ class Utterance:
             f" (+{self._silence_frames_sent * self._settings.chunk_ms / 1000:.1f} s keepalive)"
             if self._silence_frames_sent
             else "",
-            self._ended_by or f"{self._ms_since_audio_stop():.0f} ms after audio-stop",
+            self._timing(),
         )
-        _LOGGER.debug("Transcript text: %s", text)
+        _LOGGER.debug("Transcript text: %r", text)
+
+    def _timing(self) -> str:
+        if self._audio_stopped_at is not None:
+            return f"{(time.monotonic() - self._audio_stopped_at) * 1000:.0f} ms after audio-stop"
+        return f"{self._ended_by or 'ended here'}, before any audio-stop"
 
     async def _transcribe(self) -> None:
         settings = self._settings
@@ -254,7 +377,7 @@ class Utterance:
             timers.append(
                 loop.call_later(
                     settings.max_command,
-                    self._end_audio_here,
+                    self._cut_audio,
                     f"the command reached the {settings.max_command:g} s limit",
                 )
             )
@@ -265,7 +388,14 @@ class Utterance:
                 _LOGGER.debug(
                     "Bodhi connected after %.0f ms", (time.monotonic() - self._started_at) * 1000
                 )
-                await self._exchange(stream)
+                try:
+                    await self._exchange(stream)
+                finally:
+                    if stream.skipped_messages > 1:
+                        _LOGGER.warning(
+                            "Skipped %d messages from Bodhi that were not results",
+                            stream.skipped_messages,
+                        )
         finally:
             for timer in timers:
                 timer.cancel()
@@ -320,20 +450,23 @@ class Utterance:
                     if result.text.strip():
                         self._heard_text = True
                     delta = self._assembler.feed(result)
-                    if delta is None or self._answered:
+                    if delta is None or self._answering:
                         continue
+                    if settings.endpointing:
+                        # Bodhi has completed the first phrase: that is the command. Stop the
+                        # audio before writing anything, so no more of it is sent meanwhile.
+                        self._cut_audio("Bodhi ended the command")
                     await self._emit(TranscriptChunk(text=delta).event())
                     if settings.endpointing:
-                        # Bodhi has completed the first phrase: that is the command.
                         await self._answer()
-                        self._end_audio_here("Bodhi ended the command")
         except TimeoutError:
             raise BodhiTimeoutError(
                 f"Bodhi sent no final result within {settings.response_timeout:g} s "
                 "of the end of the audio"
             ) from None
-        except BodhiError:
-            # A failed send closes the socket; report why it failed, not the close.
+        except BodhiConnectionLostError:
+            # A failed send closes the socket; report why it failed, not the close. Anything
+            # else Bodhi said (an in-socket error) is the better reason, and stands.
             if self._send_error is not None:
                 raise self._send_error from None
             raise
@@ -344,9 +477,7 @@ class Utterance:
 
     def _on_no_speech(self) -> None:
         if not self._heard_text:
-            self._end_audio_here(
-                f"no speech recognised within {self._settings.no_speech_timeout:g} s"
-            )
+            self._cut_audio(f"no speech recognised within {self._settings.no_speech_timeout:g} s")
 
     async def _send(self, stream: BodhiStream, deadline: asyncio.Timeout) -> None:
         settings = self._settings
@@ -362,11 +493,8 @@ class Utterance:
                     async with asyncio.timeout(max(0.0, wait)):
                         frame = await self._queue.get()
                 except TimeoutError:
-                    # The client's audio has paused without audio-stop.
-                    paused = time.monotonic() - self._last_audio_at
-                    if paused >= settings.max_command:
-                        self._end_audio_here(f"the audio paused for {paused:.0f} s")
-                        continue
+                    # The client's audio has paused without audio-stop (the watchdog ends
+                    # it after max_command).
                     seconds = 0.0 if paused_flush_done else PAUSE_FLUSH_SECONDS
                     await self._send_silence(stream, seconds)
                     paused_flush_done = True
@@ -381,6 +509,9 @@ class Utterance:
                 delay = self._pacer.delay()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if self._cut:
+                    # Cut while this frame waited for its turn: eof is next in the queue.
+                    continue
                 await stream.send_audio(frame)
                 self._pacer.sent()
                 self._frames_sent += 1
@@ -398,13 +529,3 @@ class Utterance:
             await stream.send_audio(silence)
             self._pacer.sent()
         self._silence_frames_sent += frames
-
-    def _drain_queue(self) -> None:
-        # Unblocks a client waiting on a full queue; it then sees the flags and stops.
-        while not self._queue.empty():
-            self._queue.get_nowait()
-
-    def _ms_since_audio_stop(self) -> float:
-        if self._audio_stopped_at is None:
-            return 0.0
-        return (time.monotonic() - self._audio_stopped_at) * 1000
