@@ -306,7 +306,10 @@ async def test_format_change_within_an_utterance() -> None:
         await client.write_event(AudioStart(16000, 2, 1).event())
         await client.write_event(AudioChunk(16000, 2, 1, first).event())
         # The format changes mid-utterance, without a new audio-start.
-        await client.write_event(AudioChunk(44100, 2, 2, second).event())
+        for offset in range(0, len(second), 44100 * 4):
+            await client.write_event(
+                AudioChunk(44100, 2, 2, second[offset : offset + 44100 * 4]).event()
+            )
         await client.write_event(AudioStop().event())
         await asyncio.wait_for(reader, 10)
     assert exchange.transcript == "namaste duniya batti jalao"
