@@ -20,6 +20,7 @@ import voluptuous as vol
 import yaml
 
 from wyoming_bodhi import catalog, settings
+from wyoming_bodhi.bodhi import errors as bodhi_errors
 from wyoming_bodhi.catalog import Catalog
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
@@ -335,7 +336,7 @@ def test_the_store_finds_one_add_on_at_the_root() -> None:
     assert (ROOT / "config").is_dir()
     assert store_files(ROOT, "repository") == [Path("repository.yaml")]
     assert store_files(ROOT, "build") == [Path("build.yaml")]
-    for name in ("Dockerfile", "README.md", "icon.png", "logo.png"):
+    for name in ("Dockerfile", "DOCS.md", "CHANGELOG.md", "README.md", "icon.png", "logo.png"):
         assert (ROOT / name).is_file(), name
     assert (ROOT / "translations" / "en.yaml").is_file()
 
@@ -427,3 +428,58 @@ def test_the_drawing_script_reproduces_the_committed_images(tmp_path: Path) -> N
         assert (tmp_path / name).read_bytes() == (ROOT / name).read_bytes(), (
             f"{name} is not what scripts/draw_icons.py draws: run it and commit the result"
         )
+
+
+def test_the_license_is_mit_as_pyproject_says() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert project["license"] == {"text": "MIT"}
+    assert license_text.splitlines()[0] == "MIT License"
+    assert "Permission is hereby granted, free of charge" in license_text
+    assert 'org.opencontainers.image.licenses="MIT"' in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_changelog_describes_this_version() -> None:
+    # The Supervisor shows CHANGELOG.md when it offers an update.
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    versions = re.findall(r"^## \[?(\d+\.\d+\.\d+)", changelog, re.MULTILINE)
+    assert versions and versions[0] == ADDON["version"]
+
+
+DOCS = (ROOT / "DOCS.md").read_text(encoding="utf-8")
+
+
+def docs_options_table() -> dict[str, str]:
+    """DOCS.md's option table: option name → the rest of its row."""
+    section = DOCS[DOCS.index("\n## Options\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = re.findall(r"^\| `([a-z_]+)` \| (.+) \|$", section, re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_documentation_tab_describes_every_option() -> None:
+    assert list(docs_options_table()) == list(ADDON["schema"])
+
+
+def test_the_documentation_tab_gives_every_default() -> None:
+    for name, row in docs_options_table().items():
+        default = row.split(" | ")[0]
+        value = ADDON["options"].get(name)
+        if isinstance(value, bool):
+            assert default == ("on" if value else "off"), name
+        elif isinstance(value, int | float) or value:
+            assert default == f"`{value}`", name
+
+
+def test_the_documentation_tab_covers_every_bodhi_error() -> None:
+    codes = {
+        cls.code
+        for cls in vars(bodhi_errors).values()
+        if isinstance(cls, type) and issubclass(cls, bodhi_errors.BodhiError)
+    }
+    # The base class's placeholder, and a message Bodhi sent that we could not read, which is
+    # skipped rather than reported.
+    codes -= {"bodhi-error", "bodhi-protocol"}
+    assert codes, "no error codes found"
+    for code in sorted(codes):
+        assert f"`{code}`" in DOCS, code
