@@ -21,6 +21,7 @@ import yaml
 
 from wyoming_bodhi import catalog, settings
 from wyoming_bodhi.bodhi import errors as bodhi_errors
+from wyoming_bodhi.bridge import VAD_ENDPOINT_SILENCE
 from wyoming_bodhi.catalog import Catalog
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
@@ -483,3 +484,24 @@ def test_the_documentation_tab_covers_every_bodhi_error() -> None:
     assert codes, "no error codes found"
     for code in sorted(codes):
         assert f"`{code}`" in DOCS, code
+
+
+def test_every_text_agrees_on_vad_sensitivity() -> None:
+    # Home Assistant sends only Transcribe(language=...); other clients may send a
+    # sensitivity, mapped to Bodhi's endpoint silence by the bridge.
+    endpoint = TRANSLATIONS["configuration"]["endpoint_silence"]["description"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### How quickly a command ends") :]
+    section = section[: section.index("\n#")]
+    aggressive, relaxed = VAD_ENDPOINT_SILENCE["aggressive"], VAD_ENDPOINT_SILENCE["relaxed"]
+    for text in (endpoint, DOCS, section):
+        flat = " ".join(text.split())
+        assert "vad_sensitivity" in flat
+        for name, seconds in (("aggressive", aggressive), ("relaxed", relaxed)):
+            # The name, then its number, within the same clause.
+            assert re.search(rf"\b{name}\b[^.;:]{{0,20}}\b{re.escape(str(seconds))}\b", flat), (
+                name,
+                flat,
+            )
+        assert "2026.11" in flat  # the Home Assistant version this was checked against
+        assert re.search(r"Home Assistant\b.{0,60}?\bsends (only|no)\b", flat), flat
