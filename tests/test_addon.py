@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import re
+import struct
+import subprocess
+import sys
 import tomllib
+import zlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import voluptuous as vol
 import yaml
 
 from wyoming_bodhi import catalog, settings
+from wyoming_bodhi.bodhi import errors as bodhi_errors
+from wyoming_bodhi.bridge import VAD_ENDPOINT_SILENCE
 from wyoming_bodhi.catalog import Catalog
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
@@ -275,3 +284,224 @@ def test_a_bad_option_is_one_line_naming_it(
     assert CUSTOMER_ID not in message and API_KEY not in message
     if "customer_id" in changes:
         assert changes["customer_id"] not in message  # a credential is never echoed
+
+
+# -- the add-on store ---------------------------------------------------------------------
+# How the Supervisor reads an add-on repository (home-assistant/supervisor, read at 090ef31,
+# August 2026):
+# - supervisor/store/repository.py, RepositoryGit.validate: the clone must hold
+#   repository.(yaml|yml|json) at its root, valid under SCHEMA_REPOSITORY_CONFIG
+#   (supervisor/store/validate.py: name required; url a URL and maintainer a string, optional;
+#   other keys dropped).
+# - supervisor/store/data.py, StoreData._find_app_configs: an add-on is every file matching
+#   path.glob("**/config.*") whose suffix is .yaml/.yml/.json and none of whose path parts
+#   starts with "." or is "rootfs"; "**" includes the root itself. Its folder is the add-on's
+#   location: translations/ there (_read_app_translations), and supervisor/apps/model.py reads
+#   icon.png, logo.png, CHANGELOG.md, DOCS.md and README.md from it.
+# - supervisor/utils/common.py, find_one_filetype: repository.* and build.* are the first
+#   match of a recursive glob, so no other file may carry those names.
+# Our add-on lives at the root, beside the Dockerfile its build needs as its context.
+
+PROJECT_URL = "https://github.com/wyoming-bodhi/wyoming-bodhi"
+CONFIGURATION_SUFFIXES = {".yaml", ".yml", ".json"}
+
+
+def store_files(root: Path, stem: str) -> list[Path]:
+    """What the Supervisor's glob for ``**/STEM.*`` keeps under ``root`` (_find_app_configs).
+
+    Hidden folders are pruned rather than walked and filtered, as .venv is large; the
+    Supervisor drops everything under them all the same.
+    """
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        if "rootfs" in Path(folder).relative_to(root).parts:
+            continue
+        for name in files:
+            path = Path(folder, name)
+            if fnmatch.fnmatchcase(name, f"{stem}.*") and path.suffix in CONFIGURATION_SUFFIXES:
+                found.append(path.relative_to(root))
+    return sorted(found)
+
+
+def test_config_yaml_is_addon_yaml() -> None:
+    # The Supervisor reads only config.yaml; addon.yaml is the same manifest under its own name.
+    assert (ROOT / "config.yaml").read_bytes() == (ROOT / "addon.yaml").read_bytes(), (
+        "config.yaml differs from addon.yaml: cp addon.yaml config.yaml"
+    )
+
+
+def test_the_store_finds_one_add_on_at_the_root() -> None:
+    assert store_files(ROOT, "config") == [Path("config.yaml")]
+    # The example config folder is not mistaken for an add-on: "config.*" needs the dot.
+    assert (ROOT / "config").is_dir()
+    assert store_files(ROOT, "repository") == [Path("repository.yaml")]
+    assert store_files(ROOT, "build") == [Path("build.yaml")]
+    for name in ("Dockerfile", "DOCS.md", "CHANGELOG.md", "README.md", "icon.png", "logo.png"):
+        assert (ROOT / name).is_file(), name
+    assert (ROOT / "translations" / "en.yaml").is_file()
+
+
+def test_the_store_search_finds_what_the_supervisor_would(tmp_path: Path) -> None:
+    # The rule above, on a tree where it must find a second add-on and skip the rest.
+    for name in (
+        "config.yaml",
+        "sub/config.json",
+        "sub/config.txt",
+        "config/example.yaml",
+        ".hidden/config.yaml",
+        "rootfs/etc/config.yaml",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    assert store_files(tmp_path, "config") == [Path("config.yaml"), Path("sub/config.json")]
+
+
+def test_repository_yaml_is_what_the_supervisor_requires() -> None:
+    repository = yaml.safe_load((ROOT / "repository.yaml").read_text(encoding="utf-8"))
+    # name is required; url and maintainer are all else it keeps.
+    assert set(repository) == {"name", "url", "maintainer"}
+    assert isinstance(repository["name"], str) and repository["name"].strip()
+    assert isinstance(repository["maintainer"], str) and repository["maintainer"].strip()
+    url = urlsplit(repository["url"])
+    assert url.scheme == "https" and url.netloc and not url.query
+
+
+def test_the_project_url_is_the_same_everywhere() -> None:
+    repository = yaml.safe_load((ROOT / "repository.yaml").read_text(encoding="utf-8"))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert repository["url"] == ADDON["url"] == project["urls"]["Homepage"] == PROJECT_URL
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The chunks of a PNG, each checked against its CRC."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    chunks, position = [], 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
+        assert crc == zlib.crc32(kind + body), f"bad CRC in {kind!r}"
+        chunks.append((kind, body))
+        position += 12 + length
+    assert position == len(data)
+    return chunks
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    chunks = png_chunks(path.read_bytes())
+    kind, header = chunks[0]
+    assert kind == b"IHDR" and len(header) == 13
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert (depth, color, interlace) == (8, 6, 0)  # 8-bit RGBA, not interlaced
+    assert chunks[-1] == (b"IEND", b"")
+    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    assert len(pixels) == height * (1 + width * 4)
+    return width, height
+
+
+def test_the_icon_and_logo_have_the_documented_sizes() -> None:
+    # Home Assistant's developer docs (docs/apps/presentation.md): icon.png square, 128×128
+    # recommended; logo.png about 250×100.
+    assert png_size(ROOT / "icon.png") == (128, 128)
+    assert png_size(ROOT / "logo.png") == (250, 100)
+
+
+def test_png_size_rejects_a_damaged_file(tmp_path: Path) -> None:
+    data = bytearray((ROOT / "icon.png").read_bytes())
+    data[20] ^= 1  # the width, inside IHDR: its CRC no longer matches
+    (tmp_path / "icon.png").write_bytes(bytes(data))
+    with pytest.raises(AssertionError, match="bad CRC"):
+        png_size(tmp_path / "icon.png")
+
+
+def test_the_drawing_script_reproduces_the_committed_images(tmp_path: Path) -> None:
+    # The script is the source of truth: a hand-edited PNG, or a script change whose output
+    # was not committed, fails here.
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "draw_icons.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    for name in ("icon.png", "logo.png"):
+        assert (tmp_path / name).read_bytes() == (ROOT / name).read_bytes(), (
+            f"{name} is not what scripts/draw_icons.py draws: run it and commit the result"
+        )
+
+
+def test_the_license_is_mit_as_pyproject_says() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert project["license"] == {"text": "MIT"}
+    assert license_text.splitlines()[0] == "MIT License"
+    assert "Permission is hereby granted, free of charge" in license_text
+    assert 'org.opencontainers.image.licenses="MIT"' in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_changelog_describes_this_version() -> None:
+    # The Supervisor shows CHANGELOG.md when it offers an update.
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    versions = re.findall(r"^## \[?(\d+\.\d+\.\d+)", changelog, re.MULTILINE)
+    assert versions and versions[0] == ADDON["version"]
+
+
+DOCS = (ROOT / "DOCS.md").read_text(encoding="utf-8")
+
+
+def docs_options_table() -> dict[str, str]:
+    """DOCS.md's option table: option name → the rest of its row."""
+    section = DOCS[DOCS.index("\n## Options\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = re.findall(r"^\| `([a-z_]+)` \| (.+) \|$", section, re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_documentation_tab_describes_every_option() -> None:
+    assert list(docs_options_table()) == list(ADDON["schema"])
+
+
+def test_the_documentation_tab_gives_every_default() -> None:
+    for name, row in docs_options_table().items():
+        default = row.split(" | ")[0]
+        value = ADDON["options"].get(name)
+        if isinstance(value, bool):
+            assert default == ("on" if value else "off"), name
+        elif isinstance(value, int | float) or value:
+            assert default == f"`{value}`", name
+
+
+def test_the_documentation_tab_covers_every_bodhi_error() -> None:
+    codes = {
+        cls.code
+        for cls in vars(bodhi_errors).values()
+        if isinstance(cls, type) and issubclass(cls, bodhi_errors.BodhiError)
+    }
+    # The base class's placeholder, and a message Bodhi sent that we could not read, which is
+    # skipped rather than reported.
+    codes -= {"bodhi-error", "bodhi-protocol"}
+    assert codes, "no error codes found"
+    for code in sorted(codes):
+        assert f"`{code}`" in DOCS, code
+
+
+def test_every_text_agrees_on_vad_sensitivity() -> None:
+    # Home Assistant sends only Transcribe(language=...); other clients may send a
+    # sensitivity, mapped to Bodhi's endpoint silence by the bridge.
+    endpoint = TRANSLATIONS["configuration"]["endpoint_silence"]["description"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### How quickly a command ends") :]
+    section = section[: section.index("\n#")]
+    aggressive, relaxed = VAD_ENDPOINT_SILENCE["aggressive"], VAD_ENDPOINT_SILENCE["relaxed"]
+    for text in (endpoint, DOCS, section):
+        flat = " ".join(text.split())
+        assert "vad_sensitivity" in flat
+        for name, seconds in (("aggressive", aggressive), ("relaxed", relaxed)):
+            # The name, then its number, within the same clause.
+            assert re.search(rf"\b{name}\b[^.;:]{{0,20}}\b{re.escape(str(seconds))}\b", flat), (
+                name,
+                flat,
+            )
+        assert "2026.11" in flat  # the Home Assistant version this was checked against
+        assert re.search(r"Home Assistant\b.{0,60}?\bsends (only|no)\b", flat), flat
