@@ -84,14 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send a WAV file to a Wyoming speech-to-text server and print the transcript.",
         epilog="Exit status: 0 transcript printed, 1 server unreachable or no transcript, "
         "2 bad file or option.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "wav",
         help="a WAV file: 8/16/24/32-bit integer or 32/64-bit float, any rate and channel count",
     )
     parser.add_argument(
-        "--uri", default=DEFAULT_URI, help="the server: tcp://HOST:PORT or unix://PATH"
+        "--uri",
+        default=DEFAULT_URI,
+        help="the server: tcp://HOST:PORT or unix://PATH (default: %(default)s)",
     )
     parser.add_argument("--language", help="language tag to request, e.g. hi, ta-IN")
     parser.add_argument("--model", help="model name to request, e.g. ta-general-v2-8khz")
@@ -108,15 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds(allow_zero=False),
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="give up when no transcript has come this long after the audio was sent",
+        help="give up when no transcript has come this long after the audio was sent "
+        "(default: %(default)g)",
     )
     parser.add_argument(
         "--wait",
         type=_seconds(allow_zero=True),
         default=0.0,
         metavar="SECONDS",
-        help="if the server refuses the connection, keep trying this long "
-        "(for a server just started in the background)",
+        help="if the server refuses the connection, keep trying this long, for a server "
+        "just started in the background (default: %(default)g, do not wait)",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
