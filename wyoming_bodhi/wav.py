@@ -1,0 +1,354 @@
+"""WAV files for a Wyoming client: parse RIFF/WAVE, then stream the audio in Wyoming's PCM.
+
+Sans-I/O: everything reads through a ``read(n) -> bytes`` callable the caller supplies (a
+file's ``read``, a socket's, ``io.BytesIO``'s), and never opens, seeks or sleeps itself. The
+header is parsed chunk by chunk and the audio is then read a piece at a time, so a two-hour
+recording needs no more memory than a twenty-millisecond one.
+
+Why not the standard library's ``wave``: on Python 3.11 it refuses float and
+WAVE_FORMAT_EXTENSIBLE files (3.12 added the latter), and it cannot say *why* a file is
+unusable in words a user can act on. Why not ``soundfile``: it bundles libsndfile only in its
+manylinux_2_28 x86_64/aarch64 wheels (about 1.3 MB, plus cffi); elsewhere (musl, armv7) it
+needs a system library, and a client that only ever reads WAV does not need it.
+
+What goes over Wyoming for each input (the ``width`` of ``audio-start``/``audio-chunk``):
+
+====================================  =========================================================
+WAV samples                           sent as
+====================================  =========================================================
+8-bit integer (unsigned in WAV)       width 1, bytes unchanged (Wyoming's width 1 is unsigned)
+16-bit integer                        width 2, bytes unchanged
+24-bit integer                        width 3, bytes unchanged
+32-bit integer                        width 4, bytes unchanged
+32- or 64-bit float                   width 2: ×32768, rounded, clipped to the int16 range
+====================================  =========================================================
+
+Integers go through untouched, so the server sees exactly the recording. Floats become 16-bit
+rather than 32-bit: width 2 is the one format every Wyoming speech-to-text server accepts,
+it halves the bytes on the wire, and speech recognisers (Bodhi included) work on 16-bit audio
+anyway, so the extra precision would be thrown away by the server. Scaling by 32768 is the
+exact inverse of the usual int16 → float (÷32768), so a float file made from 16-bit PCM comes
+back bit for bit; anything beyond ±1.0 (legal in a float file) is clipped, never wrapped.
+
+WAVE_FORMAT_EXTENSIBLE is read by its sub-format (PCM or IEEE float) and its container size;
+its valid-bits field is informational, since samples are stored left-justified in the
+container (20 valid bits in 24 are read, and sent, as 24-bit). Channel masks are ignored: the
+server downmixes all channels.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Final, Literal, NamedTuple
+
+Read = Callable[[int], bytes]
+"""Returns up to ``n`` bytes; fewer only at the end of the input (like a buffered file)."""
+
+Encoding = Literal["int", "float"]
+
+WAVE_FORMAT_PCM: Final = 0x0001
+WAVE_FORMAT_IEEE_FLOAT: Final = 0x0003
+WAVE_FORMAT_EXTENSIBLE: Final = 0xFFFE
+
+# A KSDATAFORMAT_SUBTYPE_* GUID as stored: the 16-bit format tag, then this fixed tail.
+_SUBTYPE_GUID_TAIL: Final = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+
+# Formats people meet in the wild, named so the refusal says what the file actually is.
+_FORMAT_NAMES: Final = {
+    0x0002: "Microsoft ADPCM",
+    0x0006: "A-law (G.711)",
+    0x0007: "μ-law (G.711)",
+    0x0011: "IMA ADPCM",
+    0x0031: "GSM 6.10",
+    0x0050: "MPEG audio",
+    0x0055: "MP3",
+    0x0161: "Windows Media Audio",
+    0x00FF: "AAC",
+    0x1610: "AAC",
+    0x2000: "Dolby AC-3",
+    0xF1AC: "FLAC",
+}
+
+# Other containers, recognised by their first bytes, so "not a WAV file" can say what it is.
+_MAGIC: Final = (
+    (b"fLaC", "FLAC"),
+    (b"OggS", "Ogg (Vorbis or Opus)"),
+    (b"ID3", "MP3"),
+    (b"\xff\xfb", "MP3"),
+    (b"\xff\xf3", "MP3"),
+    (b"\xff\xf2", "MP3"),
+    (b"\xff\xf1", "AAC (ADTS)"),
+    (b"\xff\xf9", "AAC (ADTS)"),
+    (b"FORM", "AIFF"),
+    (b"caff", "Core Audio (CAF)"),
+    (b"\x1aE\xdf\xa3", "Matroska/WebM"),
+    (b"#!AMR", "AMR"),
+    (b"RIFX", "a big-endian RIFX WAV"),
+    (b"RF64", "an RF64 WAV (over 4 GB)"),
+    (b"BW64", "a BW64 WAV (over 4 GB)"),
+)
+
+# A data size of 0 or 0xFFFFFFFF means "unknown": the writer was streaming and never came back
+# to fill it in (arecord to a pipe, some recorders on crash). The audio then runs to the end.
+_STREAMING_SIZES: Final = frozenset({0, 0xFFFFFFFF})
+
+SUPPORTED: Final = "8/16/24/32-bit integer PCM or 32/64-bit float"
+
+# Unknown chunks are skipped through a bounded buffer: a huge LIST or cover-art chunk must not
+# be held in memory.
+_SKIP_PIECE: Final = 64 * 1024
+# A fmt chunk is 16-40 bytes; anything far larger is not a fmt chunk worth reading.
+_MAX_FMT_SIZE: Final = 4096
+
+
+class WavError(ValueError):
+    """The input is not a WAV file this module can read; the message says why, for a user."""
+
+
+class WireFormat(NamedTuple):
+    """What Wyoming's ``audio-start`` says: samples per second, bytes per sample, channels."""
+
+    rate: int
+    width: int
+    channels: int
+
+
+@dataclass(frozen=True, slots=True)
+class WavFormat:
+    """The audio encoding a WAV's fmt chunk describes."""
+
+    encoding: Encoding
+    rate: int
+    channels: int
+    bits: int
+    """Container size of one sample, in bits (8, 16, 24, 32 or 64)."""
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample for every channel."""
+        return self.bits // 8 * self.channels
+
+    @property
+    def wire(self) -> WireFormat:
+        """How this audio is sent over Wyoming (see the module's table)."""
+        width = 2 if self.encoding == "float" else self.bits // 8
+        return WireFormat(self.rate, width, self.channels)
+
+    def describe(self) -> str:
+        """E.g. ``16-bit PCM, 16000 Hz, mono``."""
+        kind = "float" if self.encoding == "float" else "PCM"
+        layout = {1: "mono", 2: "stereo"}.get(self.channels, f"{self.channels} channels")
+        return f"{self.bits}-bit {kind}, {self.rate} Hz, {layout}"
+
+
+@dataclass(frozen=True, slots=True)
+class WavHeader:
+    """A parsed header; the ``read`` it came from is left at the first byte of audio."""
+
+    format: WavFormat
+    data_offset: int
+    """Where the audio starts in the file."""
+    data_size: int | None
+    """Bytes of audio the data chunk declares; None when it runs to the end of the input."""
+
+    def audio_bytes(self, file_size: int | None) -> int | None:
+        """Bytes of audio actually there, given the file's size if it is known."""
+        available = None if file_size is None else max(0, file_size - self.data_offset)
+        if self.data_size is None:
+            return available
+        return self.data_size if available is None else min(self.data_size, available)
+
+    def truncated(self, file_size: int) -> bool:
+        """True when the data chunk declares more audio than the file holds."""
+        return self.data_size is not None and self.data_size > file_size - self.data_offset
+
+    def frames(self, file_size: int | None) -> int | None:
+        """Whole frames of audio (a partial one at the end is dropped), if that is known."""
+        size = self.audio_bytes(file_size)
+        return None if size is None else size // self.format.frame_bytes
+
+
+def sniff(prefix: bytes) -> str | None:
+    """What kind of non-WAV file starts with ``prefix``, if it is a well-known one."""
+    if prefix[4:8] == b"ftyp":
+        return "MP4/M4A"
+    return next((name for magic, name in _MAGIC if prefix.startswith(magic)), None)
+
+
+def parse_format(body: bytes) -> WavFormat:
+    """A fmt chunk's body → its `WavFormat`; `WavError` if it is one this module refuses."""
+    if len(body) < 16:
+        raise WavError(f"truncated WAV header: the fmt chunk has {len(body)} bytes, expected 16")
+    tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", body)
+    described = "WAVE_FORMAT_EXTENSIBLE" if tag == WAVE_FORMAT_EXTENSIBLE else None
+    if tag == WAVE_FORMAT_EXTENSIBLE:
+        if len(body) < 40:
+            raise WavError(
+                f"truncated WAV header: a WAVE_FORMAT_EXTENSIBLE fmt chunk has 40 bytes, "
+                f"this one {len(body)}"
+            )
+        sub_format = body[24:40]
+        if sub_format[2:] != _SUBTYPE_GUID_TAIL:
+            raise WavError(
+                f"unsupported WAV encoding: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format "
+                f"{_guid(sub_format)}; expected {SUPPORTED}"
+            )
+        (tag,) = struct.unpack_from("<H", sub_format)
+        described = f"WAVE_FORMAT_EXTENSIBLE {_FORMAT_NAMES.get(tag, f'format {tag:#06x}')}"
+
+    if tag == WAVE_FORMAT_PCM:
+        encoding: Encoding = "int"
+        allowed: tuple[int, ...] = (8, 16, 24, 32)
+    elif tag == WAVE_FORMAT_IEEE_FLOAT:
+        encoding = "float"
+        allowed = (32, 64)
+    else:
+        name = described or _FORMAT_NAMES.get(tag, f"format tag {tag:#06x}")
+        raise WavError(f"unsupported WAV encoding: {name}; expected {SUPPORTED}")
+    if bits not in allowed:
+        kind = "integer PCM" if encoding == "int" else "float"
+        raise WavError(f"unsupported WAV encoding: {bits}-bit {kind}; expected {SUPPORTED}")
+    if channels == 0:
+        raise WavError("invalid WAV header: the fmt chunk says 0 channels")
+    if rate == 0:
+        raise WavError("invalid WAV header: the fmt chunk says 0 samples per second")
+    # Block align is not checked: the sample size and channel count already define a frame,
+    # and some writers get block align wrong.
+    return WavFormat(encoding, rate, channels, bits)
+
+
+def _guid(raw: bytes) -> str:
+    a, b, c = struct.unpack_from("<IHH", raw)
+    return f"{{{a:08X}-{b:04X}-{c:04X}-{raw[8:10].hex().upper()}-{raw[10:16].hex().upper()}}}"
+
+
+def read_header(read: Read) -> WavHeader:
+    """Parse up to the start of the audio; `WavError` says what is wrong with anything else."""
+    riff = read(12)
+    if not riff:
+        raise WavError("the file is empty")
+    if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+        if riff[:4] == b"RIFF" and len(riff) == 12:
+            raise WavError(
+                f"not a WAV file: a RIFF file of type {_printable(riff[8:12])}, not WAVE"
+            )
+        kind = sniff(riff)
+        if kind is not None:
+            raise WavError(f"not a WAV file: this is {kind}; convert it to WAV first")
+        if riff[:4] == b"RIFF" or (len(riff) < 4 and b"RIFF".startswith(riff)):
+            raise WavError(f"truncated WAV header: the file has only {len(riff)} bytes")
+        raise WavError("not a WAV file: it does not start with RIFF…WAVE")
+
+    offset = 12
+    fmt: WavFormat | None = None
+    while True:
+        chunk = read(8)
+        if len(chunk) < 8:
+            if fmt is None:
+                raise WavError("truncated WAV header: the file ends before the fmt chunk")
+            raise WavError("no audio: the file ends before the data chunk")
+        chunk_id, size = struct.unpack("<4sI", chunk)
+        offset += 8
+        if chunk_id == b"fmt ":
+            if size > _MAX_FMT_SIZE:
+                raise WavError(f"invalid WAV header: a fmt chunk of {size} bytes")
+            body = read(size)
+            if len(body) < size:
+                raise WavError("truncated WAV header: the file ends inside the fmt chunk")
+            fmt = parse_format(body)
+            _skip(read, size & 1)
+            offset += size + (size & 1)
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise WavError("invalid WAV header: the data chunk comes before the fmt chunk")
+            data_size = None if size in _STREAMING_SIZES else size
+            return WavHeader(fmt, offset, data_size)
+        else:
+            # LIST, fact, PEAK, bext, JUNK, cue…: nothing the audio depends on. Chunks are
+            # padded to an even size.
+            padded = size + (size & 1)
+            if _skip(read, padded) < padded:
+                raise WavError(
+                    f"truncated WAV header: the file ends inside a {_printable(chunk_id)} chunk"
+                )
+            offset += padded
+
+
+def _skip(read: Read, count: int) -> int:
+    """Read and drop ``count`` bytes; returns how many there were."""
+    skipped = 0
+    while skipped < count:
+        piece = read(min(_SKIP_PIECE, count - skipped))
+        if not piece:
+            break
+        skipped += len(piece)
+    return skipped
+
+
+def _printable(chunk_id: bytes) -> str:
+    text = chunk_id.decode("latin-1")
+    return repr(text.strip()) if text.isprintable() else chunk_id.hex()
+
+
+class Transcoder:
+    """One WAV format's audio → bytes in its Wyoming `WireFormat` (see the module's table)."""
+
+    def __init__(self, fmt: WavFormat) -> None:
+        self.format: Final = fmt
+        self.wire: Final = fmt.wire
+
+    def convert(self, raw: bytes) -> bytes:
+        """Whole frames of WAV audio → the same frames for Wyoming."""
+        if self.format.encoding == "int":
+            return raw
+        return floats_to_s16(raw, self.format.bits)
+
+
+def floats_to_s16(raw: bytes, bits: int) -> bytes:
+    """Little-endian float32 (``bits`` 32) or float64 samples → s16le, rounded and clipped."""
+    # Imported here, not at the top: integer files (nearly all) and every refusal then skip
+    # numpy's import, a good part of the client's start-up on a small board.
+    import numpy as np
+
+    samples = np.frombuffer(raw, "<f4" if bits == 32 else "<f8").astype(np.float64)
+    # A float file may hold NaN or infinities (a broken plug-in, say): silence and full
+    # scale are the only readings a recogniser can use.
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    samples *= 32768.0
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768.0, 32767.0, out=samples)
+    return samples.astype("<i2").tobytes()
+
+
+def audio_chunks(
+    read: Read, header: WavHeader, frames_per_chunk: int, limit: int | None = None
+) -> Iterator[bytes]:
+    """The audio after `read_header`, in Wyoming's format, ``frames_per_chunk`` frames a piece.
+
+    Reads at most ``limit`` bytes of audio (by default what the data chunk declares, or up to
+    the end of the input) and drops a partial frame at the end.
+    """
+    if frames_per_chunk < 1:
+        raise ValueError(f"frames_per_chunk must be positive, got {frames_per_chunk}")
+    transcoder = Transcoder(header.format)
+    frame_bytes = header.format.frame_bytes
+    remaining = header.data_size if limit is None else limit
+    piece = frames_per_chunk * frame_bytes
+    pending = b""
+    while remaining is None or remaining > 0:
+        want = piece - len(pending)
+        if remaining is not None:
+            want = min(want, remaining)
+        data = read(want)
+        if not data:
+            return
+        if remaining is not None:
+            remaining -= len(data)
+        if pending:
+            data = pending + data
+        usable = len(data) - len(data) % frame_bytes
+        pending = data[usable:]
+        if usable:
+            yield transcoder.convert(data[:usable] if pending else data)
