@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import socket
@@ -24,8 +25,8 @@ from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe
 
 from wyoming_bodhi import wire
-from wyoming_bodhi.riff import NotWav, WavHeaderStripper, parse_wav_header
 from wyoming_bodhi.simulator import BodhiSimulator
+from wyoming_bodhi.wav import WavHeaderStripper, WavTruncated, find_data
 
 from .harness import (
     Exchange,
@@ -442,27 +443,29 @@ async def test_audio_falling_behind_real_time_ends_the_request_like_audio_stop()
 # -- 8. a WAV header is not audio ----------------------------------------------------------
 
 
-def test_wav_header_is_parsed_and_stripped_across_chunk_boundaries() -> None:
+def test_wav_header_is_found_and_stripped_across_chunk_boundaries() -> None:
     pcm = bytes(range(256)) * 4
     data = wav_file(pcm)
-    header = parse_wav_header(data)
-    assert header is not None
-    assert (header.data_offset, header.data_size, header.rate, header.channels, header.bits) == (
-        44, len(pcm), 16000, 1, 16
-    )  # fmt: skip
+    header = find_data(io.BytesIO(data).read)
+    assert (header.data_offset, header.data_size, len(header.fmt or b"")) == (44, len(pcm), 16)
     for split in (1, 4, 11, 12, 20, 43, 44, 45, 300):
         stripper = WavHeaderStripper()
         out = stripper.feed(data[:split]) + stripper.feed(data[split:])
         assert out == pcm, split
+        assert stripper.header == header
     plain = WavHeaderStripper()
-    assert plain.feed(b"RIFX") + plain.feed(pcm) == b"RIFX" + pcm
+    assert plain.feed(b"RIF") + plain.feed(b"X") + plain.feed(pcm) == b"RIFX" + pcm
     assert plain.header is None
-    with pytest.raises(NotWav):
-        parse_wav_header(b"RIFF\x00\x00\x00\x00AVI ")
     # Metadata before the samples is skipped too; an odd-sized chunk is padded.
     listed = data[:12] + b"LIST" + struct.pack("<I", 3) + b"abc\x00" + data[12:]
-    header = parse_wav_header(listed)
-    assert header is not None and listed[header.data_offset :] == pcm
+    stripper = WavHeaderStripper()
+    assert stripper.feed(listed) == pcm
+    # A header that never ends within the bound is let through as it is.
+    endless = data[:12] + b"LIST" + struct.pack("<I", 1 << 20) + bytes(70_000)
+    with pytest.raises(WavTruncated):
+        find_data(io.BytesIO(endless).read)
+    stripper = WavHeaderStripper()
+    assert stripper.feed(endless) == endless
 
 
 @pytest.mark.parametrize("endpointing", [False, True])

@@ -518,18 +518,7 @@ def expected_at_bodhi(case: Case) -> np.ndarray:
     return decode_s16(converter.convert(case.reference.tobytes()) + converter.flush())
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(strict=True, reason="server width 3 lands separately"),
-        )
-        if CASES[name].width == 3
-        else name
-        for name in CASES
-    ],
-)
+@pytest.mark.parametrize("name", list(CASES))
 async def test_every_encoding_reaches_bodhi_intact(tmp_path: Path, name: str) -> None:
     case = CASES[name]
     path = write(tmp_path / "in.wav", case.wav)

@@ -43,8 +43,8 @@ from .audio import (
 from .bodhi.client import BodhiStream
 from .bodhi.errors import BodhiConnectionLostError, BodhiError, BodhiTimeoutError
 from .bridge import Bridge, Request
-from .riff import WAVE_FORMAT_EXTENSIBLE, WAVE_FORMAT_PCM, WavHeader, WavHeaderStripper
 from .transcript import TranscriptAssembler
+from .wav import Chunks, WavError, WavHeaderStripper, parse_format
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Utterance:
         if self._closed or self._audio_ended:
             return
         self._last_audio_at = time.monotonic()
-        if self._wav_header.header is None:
+        if not self._wav_header.decided:
             audio = self._wav_header.feed(audio)
             if self._wav_header.header is not None:
                 self._on_wav_header(self._wav_header.header, AudioFormat(rate, width, channels))
@@ -202,20 +202,20 @@ class Utterance:
         _LOGGER.warning("Utterance aborted: %s", text)
         await self._write(Error(text=text, code=code).event())
 
-    def _on_wav_header(self, header: WavHeader, declared: AudioFormat) -> None:
+    def _on_wav_header(self, header: Chunks, declared: AudioFormat) -> None:
         _LOGGER.debug("Skipped a %d-byte WAV header at the start of the audio", header.data_offset)
-        described = AudioFormat(header.rate or 0, (header.bits or 0) // 8, header.channels or 0)
-        if header.format_tag not in (WAVE_FORMAT_PCM, WAVE_FORMAT_EXTENSIBLE) or (
-            header.format_tag is not None and described != declared
+        try:
+            described = parse_format(header.fmt) if header.fmt is not None else None
+        except WavError as err:
+            _LOGGER.warning("The audio starts with a WAV header of another kind (%s)", err)
+            return
+        if described is not None and (
+            described.encoding != "int" or AudioFormat(*described.wire) != declared
         ):
             _LOGGER.warning(
-                "The audio starts with a WAV header describing %s Hz, %s-bit, %s channel(s) "
-                "(format tag %s), but audio-start announced %d Hz, %d-bit, %d channel(s); the "
-                "audio is read as announced",
-                header.rate,
-                header.bits,
-                header.channels,
-                header.format_tag,
+                "The audio starts with a WAV header for %s, but audio-start announced "
+                "%d Hz, %d-bit, %d channel(s); the audio is read as announced",
+                described.describe(),
                 declared.rate,
                 declared.width * 8,
                 declared.channels,

@@ -1,9 +1,14 @@
-"""WAV files for a Wyoming client: parse RIFF/WAVE, then stream the audio in Wyoming's PCM.
+"""WAV files, sans-I/O: parse RIFF/WAVE, then stream the audio in Wyoming's PCM.
 
-Sans-I/O: everything reads through a ``read(n) -> bytes`` callable the caller supplies (a
-file's ``read``, a socket's, ``io.BytesIO``'s), and never opens, seeks or sleeps itself. The
-header is parsed chunk by chunk and the audio is then read a piece at a time, so a two-hour
-recording needs no more memory than a twenty-millisecond one.
+Two users: the file client (``transcribe``) reads WAV files; the server drops a WAV header
+found at the start of an utterance's audio (:class:`WavHeaderStripper`), because Home
+Assistant's speech-to-text HTTP API forwards an uploaded file, header and all, as audio, and
+those 44 bytes are a loud click a recogniser may take for a word.
+
+Everything reads through a ``read(n) -> bytes`` callable the caller supplies (a file's
+``read``, a socket's, ``io.BytesIO``'s), and never opens, seeks or sleeps itself. The header is
+parsed chunk by chunk and the audio is then read a piece at a time, so a two-hour recording
+needs no more memory than a twenty-millisecond one.
 
 Why not the standard library's ``wave``: on Python 3.11 it refuses float and
 WAVE_FORMAT_EXTENSIBLE files (3.12 added the latter), and it cannot say *why* a file is
@@ -38,6 +43,7 @@ server downmixes all channels.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -105,6 +111,10 @@ _MAX_FMT_SIZE: Final = 4096
 
 class WavError(ValueError):
     """The input is not a WAV file this module can read; the message says why, for a user."""
+
+
+class WavTruncated(WavError):
+    """The input ends inside the header: with more bytes, it might still be a WAV file."""
 
 
 class WireFormat(NamedTuple):
@@ -224,11 +234,25 @@ def _guid(raw: bytes) -> str:
     return f"{{{a:08X}-{b:04X}-{c:04X}-{raw[8:10].hex().upper()}-{raw[10:16].hex().upper()}}}"
 
 
-def read_header(read: Read) -> WavHeader:
-    """Parse up to the start of the audio; `WavError` says what is wrong with anything else."""
+@dataclass(frozen=True, slots=True)
+class Chunks:
+    """Where a RIFF/WAVE file's audio starts, and its fmt chunk, unchecked."""
+
+    fmt: bytes | None
+    """The fmt chunk's body (the last one, if there were several), or None if none came
+    before the data."""
+    data_offset: int
+    data_size: int | None
+    """None when the data chunk runs to the end of the input (a streamed file)."""
+
+
+def find_data(read: Read, on_fmt: Callable[[bytes], object] | None = None) -> Chunks:
+    """Read up to the start of the audio, calling ``on_fmt`` with each fmt chunk's body (it
+    may raise to refuse it). `WavTruncated` if the input ends first, `WavError` if it is not
+    a RIFF/WAVE file."""
     riff = read(12)
     if not riff:
-        raise WavError("the file is empty")
+        raise WavTruncated("the file is empty")
     if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
         if riff[:4] == b"RIFF" and len(riff) == 12:
             raise WavError(
@@ -238,42 +262,49 @@ def read_header(read: Read) -> WavHeader:
         if kind is not None:
             raise WavError(f"not a WAV file: this is {kind}; convert it to WAV first")
         if riff[:4] == b"RIFF" or (len(riff) < 4 and b"RIFF".startswith(riff)):
-            raise WavError(f"truncated WAV header: the file has only {len(riff)} bytes")
+            raise WavTruncated(f"truncated WAV header: the file has only {len(riff)} bytes")
         raise WavError("not a WAV file: it does not start with RIFF…WAVE")
 
     offset = 12
-    fmt: WavFormat | None = None
+    fmt: bytes | None = None
     while True:
         chunk = read(8)
         if len(chunk) < 8:
             if fmt is None:
-                raise WavError("truncated WAV header: the file ends before the fmt chunk")
-            raise WavError("no audio: the file ends before the data chunk")
+                raise WavTruncated("truncated WAV header: the file ends before the fmt chunk")
+            raise WavTruncated("no audio: the file ends before the data chunk")
         chunk_id, size = struct.unpack("<4sI", chunk)
         offset += 8
         if chunk_id == b"fmt ":
             if size > _MAX_FMT_SIZE:
                 raise WavError(f"invalid WAV header: a fmt chunk of {size} bytes")
-            body = read(size)
-            if len(body) < size:
-                raise WavError("truncated WAV header: the file ends inside the fmt chunk")
-            fmt = parse_format(body)
+            fmt = read(size)
+            if len(fmt) < size:
+                raise WavTruncated("truncated WAV header: the file ends inside the fmt chunk")
+            if on_fmt is not None:
+                on_fmt(fmt)
             _skip(read, size & 1)
             offset += size + (size & 1)
         elif chunk_id == b"data":
-            if fmt is None:
-                raise WavError("invalid WAV header: the data chunk comes before the fmt chunk")
-            data_size = None if size in _STREAMING_SIZES else size
-            return WavHeader(fmt, offset, data_size)
+            return Chunks(fmt, offset, None if size in _STREAMING_SIZES else size)
         else:
             # LIST, fact, PEAK, bext, JUNK, cue…: nothing the audio depends on. Chunks are
             # padded to an even size.
             padded = size + (size & 1)
             if _skip(read, padded) < padded:
-                raise WavError(
+                raise WavTruncated(
                     f"truncated WAV header: the file ends inside a {_printable(chunk_id)} chunk"
                 )
             offset += padded
+
+
+def read_header(read: Read) -> WavHeader:
+    """Parse up to the start of the audio; `WavError` says what is wrong with anything else."""
+    formats: list[WavFormat] = []
+    chunks = find_data(read, lambda body: formats.append(parse_format(body)))
+    if not formats:
+        raise WavError("invalid WAV header: the data chunk comes before the fmt chunk")
+    return WavHeader(formats[-1], chunks.data_offset, chunks.data_size)
 
 
 def _skip(read: Read, count: int) -> int:
@@ -352,3 +383,46 @@ def audio_chunks(
         pending = data[usable:]
         if usable:
             yield transcoder.convert(data[:usable] if pending else data)
+
+
+MAX_STRIPPED_HEADER: Final = 64 * 1024
+"""A header with more metadata than this is not looked through: its bytes pass as audio."""
+
+
+class WavHeaderStripper:
+    """Drops a WAV header from the start of a byte stream; everything else passes through.
+
+    Bytes that might still be the start of a header are held back until they can be told
+    apart (at most :data:`MAX_STRIPPED_HEADER`; in practice the 12-byte preamble decides). If
+    the stream ends first, they were an unfinished header, not audio, and are dropped.
+    """
+
+    def __init__(self) -> None:
+        self._head: bytearray | None = bytearray()
+        self.header: Chunks | None = None
+        """The header that was dropped, if there was one."""
+
+    @property
+    def decided(self) -> bool:
+        """Whether the start of the stream has been told apart (header or not)."""
+        return self._head is None
+
+    def feed(self, data: bytes) -> bytes:
+        """The audio in ``data`` (possibly empty while a header is still being read)."""
+        head = self._head
+        if head is None:
+            return data
+        head += data
+        try:
+            header = find_data(io.BytesIO(head).read)
+        except WavTruncated:
+            if len(head) < MAX_STRIPPED_HEADER:
+                return b""
+            header = None
+        except WavError:
+            header = None
+        self._head = None
+        if header is None:
+            return bytes(head)
+        self.header = header
+        return bytes(head[header.data_offset :])
