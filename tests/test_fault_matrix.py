@@ -81,6 +81,14 @@ FAULTS = [
         handshakes=3,
         within=4,
     ),
+    Fault(
+        "Handshake timeout longer than the retry budget",
+        "bodhi-timeout",
+        {"handshake_delay": 10},
+        {"connect_timeout": 1.0, "retry_budget": 0.5},
+        handshakes=1,
+        within=2,
+    ),
     Fault("Connection refused", "bodhi-unreachable", within=4),
     Fault("Name resolution failure", "bodhi-unreachable", within=4),
     Fault(
@@ -94,6 +102,13 @@ FAULTS = [
         "In-socket 400 (model not available)",
         "bodhi-400",
         settings={"extra_models": ["pa-general-v3-8khz"]},
+        request=Transcribe(name="pa-general-v3-8khz"),
+    ),
+    Fault(
+        "In-socket 400, the socket left open",
+        "bodhi-400",
+        {"leave_open_after_error": True},
+        {"extra_models": ["pa-general-v3-8khz"]},
         request=Transcribe(name="pa-general-v3-8khz"),
     ),
     Fault(

@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import resource
 import socket
 import struct
 import time
@@ -29,11 +30,18 @@ from wyoming_bodhi.simulator import BodhiSimulator
 from wyoming_bodhi.wav import WavHeaderStripper, WavTruncated, find_data
 
 from .harness import (
+    API_KEY,
+    CUSTOMER_ID,
     Exchange,
+    bridge_command,
+    clean_env,
+    free_port,
+    process,
     read_until_final,
     running_bridge,
     running_simulator,
     transcribe,
+    wait_for_port,
 )
 from .signals import encode, silence, utterances
 
@@ -410,6 +418,40 @@ async def test_idle_connections_are_closed_but_requests_in_progress_are_not() ->
     assert [event.type for event in events if event] == [
         "transcript-start", "transcript-chunk", "transcript", "transcript-stop",
     ]  # fmt: skip
+
+
+async def test_out_of_file_descriptors_is_one_warning_and_the_server_recovers() -> None:
+    # A real server process with a small open-file limit it cannot raise, and more clients
+    # than it can take: asyncio's accept loop hits EMFILE over and over.
+    port = free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+
+    def small_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    command = bridge_command(port, "ws://127.0.0.1:9", "--max-connections", "1000")
+    with process(command, env, preexec_fn=small_limit) as server:
+        await wait_for_port(port, server)
+        clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(80)]
+        await asyncio.sleep(2.5)  # several turns of asyncio's one-second accept retry
+        for _reader, writer in clients:
+            writer.close()
+        async with asyncio.timeout(10):
+            while True:
+                with contextlib.suppress(OSError, TimeoutError):
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    await async_write_event(Describe().event(), writer)
+                    answer = await asyncio.wait_for(async_read_event(reader), 1)
+                    writer.close()
+                    if answer is not None and answer.type == "info":
+                        break
+                await asyncio.sleep(0.2)
+        server.terminate()
+        assert server.stdout is not None
+        output = server.stdout.read()
+    assert "Traceback" not in output, output
+    assert output.count("Cannot accept connections: [Errno 24] Too many open files") == 1, output
+    assert "max_connections 1000 and max_sessions 20 need about 1084 open files" in output
 
 
 # -- 7. trickling -----------------------------------------------------------------------------

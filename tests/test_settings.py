@@ -114,6 +114,38 @@ def test_settings_repr_hides_secrets() -> None:
             BASE_ENV,
             "invalid bodhi_url (--bodhi-url / BODHI_URL) 'https://bodhi.navana.ai': is not a ws:// or wss:// URL",
         ),
+        (
+            ["--bodhi-url", "ws://127.0.0.1:99999"],
+            BASE_ENV,
+            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'ws://127.0.0.1:99999': has a port out of range: use 1-65535",
+        ),
+        (
+            ["--bodhi-url", "ws://192.0.2.10\\@127.0.0.1"],
+            BASE_ENV,
+            "must be a plain ws[s]://HOST[:PORT][/PATH] URL, with no user part",
+        ),
+        (
+            ["--bodhi-url", "wss://user:pw@bodhi.navana.ai"],
+            BASE_ENV,
+            "'wss://…@bodhi.navana.ai': must be a plain",
+        ),
+        (["--bodhi-url", "ws://127.0.0.1:0"], BASE_ENV, "has a port out of range"),
+        (
+            ["--uri", "tcp://h:99999"],
+            BASE_ENV,
+            "invalid uri (--uri / WYOMING_URI) 'tcp://h:99999': has a port out of range",
+        ),
+        (["--hass-url", "http://ha:99999"], BASE_ENV, "invalid hass_url (--hass-url / HASS_URL)"),
+        (
+            ["--max-connections", "0"],
+            BASE_ENV,
+            "invalid max_connections (--max-connections / WYOMING_MAX_CONNECTIONS) '0'",
+        ),
+        (
+            ["--idle-timeout", "0.5"],
+            BASE_ENV,
+            "invalid idle_timeout (--idle-timeout / WYOMING_IDLE_TIMEOUT) '0.5'",
+        ),
         (["--uri", "http://0.0.0.0:10300"], BASE_ENV, "invalid uri (--uri / WYOMING_URI)"),
         (["--uri", "tcp://0.0.0.0"], BASE_ENV, "needs a host and a port"),
         (["--domain", "medical"], BASE_ENV, "invalid domain (--domain / BODHI_DOMAIN)"),

@@ -20,7 +20,7 @@ from .bridge import Bridge
 from .handler import BodhiEventHandler
 from .hass import HassNames
 from .health import check
-from .server import BridgeServer
+from .server import BridgeServer, raise_open_file_limit
 from .settings import DEFAULT_URI, Settings, SettingsError, build_parser, merge, validate
 
 _LOGGER = logging.getLogger("wyoming_bodhi")
@@ -127,6 +127,7 @@ async def serve(settings: Settings) -> None:
                 partial(BodhiEventHandler, bridge=bridge, wait_at_end=True)
             )
             return
+        raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)
         await server.start()
         async with zeroconf_advertisement(settings):

@@ -31,8 +31,38 @@ from .wire import MAX_LINE_BYTES
 _LOGGER = logging.getLogger(__name__)
 
 _ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
+_SPARE_FILES = 64
+"""Open files beyond the sockets: the listening socket, logs, CA files, the event loop's own."""
 WARN_INTERVAL = 10.0
 """At most one warning per this many seconds for a condition that repeats (per kind)."""
+
+
+def raise_open_file_limit(connections: int, sessions: int) -> None:
+    """Make room for every connection and its Bodhi socket, as far as the hard limit allows.
+
+    Many systems start services with a soft limit of 1024 open files and a far higher hard
+    one; a server that needs more raises its own soft limit (nginx, redis and others do).
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    wanted = connections + sessions + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        if raised > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        _LOGGER.warning(
+            "max_connections %d and max_sessions %d need about %d open files, but the limit is "
+            "%d: raise it (ulimit -n, or the container's nofile limit) or lower max_connections",
+            connections,
+            sessions,
+            wanted,
+            soft,
+        )
 
 
 class Throttled:

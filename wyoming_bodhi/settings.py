@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import ssl
 import uuid
 from collections.abc import Mapping, Sequence
@@ -585,6 +586,8 @@ def _shown_value(value: Any) -> str:
     if value is None:
         return ""
     text = str(value)
+    # A URL's user part may be a password: never echo it.
+    text = re.sub(r"(//)[^/@]*@", r"\1…@", text)
     return f" '{text[:60]}'"
 
 
