@@ -83,7 +83,9 @@ def _spawn(name: str, port: int, args: Sequence[str], env: dict[str, str], log_d
     return Server(name, proc, port, log_path)
 
 
-def spawn_simulator(log_dir: Path, name: str = "simulator", handshake_delay: float = 0.0) -> Server:
+def spawn_simulator(
+    log_dir: Path, name: str = "simulator", handshake_delay: float = 0.0, extra: Sequence[str] = ()
+) -> Server:
     port = free_port()
     args = [
         "-m",
@@ -92,6 +94,7 @@ def spawn_simulator(log_dir: Path, name: str = "simulator", handshake_delay: flo
         str(port),
         "--texts",
         json.dumps(SIMULATOR_TEXTS),
+        *extra,
     ]
     if handshake_delay:
         args += ["--handshake-delay", str(handshake_delay)]
@@ -101,11 +104,11 @@ def spawn_simulator(log_dir: Path, name: str = "simulator", handshake_delay: flo
 MAX_STREAMS = 100
 
 
-def bridge_command(port: int, bodhi_url: str) -> list[str]:
+def bridge_command(port: int, bodhi_url: str, *extra: str) -> list[str]:
     # The default --max-sessions (20) suits a home; the benchmark asks for 100 at once.
     return [
         "-m", "wyoming_bodhi", "--uri", f"tcp://{HOST}:{port}", "--bodhi-url", bodhi_url,
-        "--max-sessions", str(MAX_STREAMS + 10),
+        "--max-sessions", str(MAX_STREAMS + 10), *extra,
     ]  # fmt: skip
 
 
@@ -113,9 +116,11 @@ def bridge_env() -> dict[str, str]:
     return _child_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=str(uuid.uuid4()))
 
 
-def spawn_bridge(log_dir: Path, bodhi_url: str, name: str = "bridge") -> Server:
+def spawn_bridge(
+    log_dir: Path, bodhi_url: str, name: str = "bridge", extra: Sequence[str] = ()
+) -> Server:
     port = free_port()
-    return _spawn(name, port, bridge_command(port, bodhi_url), bridge_env(), log_dir)
+    return _spawn(name, port, bridge_command(port, bodhi_url, *extra), bridge_env(), log_dir)
 
 
 async def wait_for_port(server: Server, timeout: float = READY_TIMEOUT) -> None:

@@ -494,7 +494,8 @@ def test_cli_flags_map_onto_options() -> None:
             "--final", "separate", "--no-partials", "--revise", "--empty-partials",
             "--idle-timeout", "3", "--model", "hi-general-v9-8khz", "--silent-after-eof",
             "--drop-after-frames", "4", "--error-after-frames", "5", "--malformed-results",
-            "--eos-delay", "0.2", "--require-customer-id",
+            "--eos-delay", "0.2", "--require-customer-id", "--raw-before-results", '["x", "[[]]"]',
+            "--raw-repeat", "3", "--leave-open-after-error", "--history", "7",
         ]
     )  # fmt: skip
     assert options_from_args(args) == SimulatorOptions(
@@ -516,6 +517,10 @@ def test_cli_flags_map_onto_options() -> None:
         malformed_results=True,
         eos_delay=0.2,
         require_customer_id=True,
+        raw_before_results=["x", "[[]]"],
+        raw_repeat=3,
+        leave_open_after_error=True,
+        history=7,
     )
 
 

@@ -31,6 +31,11 @@ from .wire import WireError, read_body, read_header
 _LOGGER = logging.getLogger(__name__)
 
 # Field bounds for transcribe: far beyond any real name, and each one is logged or echoed.
+YIELD_AFTER = 0.005
+"""Seconds of handling one client's events back to back before letting other clients run:
+events already buffered are read without waiting, so a client sending large chunks in a
+burst would otherwise hold the event loop for as long as it has data."""
+
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -67,8 +72,13 @@ class BodhiEventHandler(AsyncEventHandler):
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
         self._is_running = True
+        loop = asyncio.get_running_loop()
+        turn_started = loop.time()
         try:
             while self._is_running:
+                if loop.time() - turn_started > YIELD_AFTER:
+                    await asyncio.sleep(0)
+                    turn_started = loop.time()
                 try:
                     event = await self._next_event()
                 except WireError as err:

@@ -190,6 +190,9 @@ class BodhiStream:
                     parsed = parse_message(message.data)
                 except BodhiProtocolError as err:
                     self._skipped(str(err))
+                    # Messages already received are returned without waiting: a flood of
+                    # garbage must not hold the event loop for everyone else.
+                    await asyncio.sleep(0)
                     continue
                 if isinstance(parsed, BodhiErrorMessage):
                     await self.close()

@@ -99,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a non-JSON frame and an unknown JSON message before the first result",
     )
     add("--eos-delay", type=float, default=0.0, metavar="S", help="delay before final results")
+    add(
+        "--raw-before-results",
+        type=_texts,
+        default=[],
+        metavar="JSON",
+        help="text frames sent as they are before the first result, as a JSON list of strings",
+    )
+    add("--raw-repeat", type=int, default=1, metavar="N", help="send those N times over")
+    add(
+        "--leave-open-after-error",
+        action="store_true",
+        help="after an in-socket error, leave the socket open and unread until the idle timeout",
+    )
+    add("--history", type=int, default=1000, metavar="N", help="connection records kept")
     add("--debug", action="store_true", help="log at debug level")
     return parser
 
@@ -129,6 +143,10 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         error_after_frames=args.error_after_frames,
         malformed_results=args.malformed_results,
         eos_delay=args.eos_delay,
+        raw_before_results=args.raw_before_results,
+        raw_repeat=args.raw_repeat,
+        leave_open_after_error=args.leave_open_after_error,
+        history=args.history,
     )
 
 
