@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -38,8 +40,8 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        ([], {}, "missing api_key (BODHI_API_KEY)"),
-        ([], {"BODHI_API_KEY": API_KEY}, "missing customer_id (BODHI_CUSTOMER_ID)"),
+        ([], {}, "missing the Bodhi API key: set BODHI_API_KEY"),
+        ([], {"BODHI_API_KEY": API_KEY}, "missing the Bodhi customer id"),
         ([], {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": "12345"}, "is not a UUID"),
         (
             ["--model", "xx-general-v2-8khz"],
@@ -49,12 +51,12 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
         (
             ["--chunk-ms", "1000"],
             {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID},
-            "invalid chunk_ms (--chunk-ms / BODHI_CHUNK_MS) '1000': value must be at most 500",
+            "invalid chunk_ms '1000' (--chunk-ms): value must be at most 500",
         ),
         (
             ["--bodhi-url", "http://example.com"],
             {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID},
-            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'http://example.com': is not a ws:// or wss:// URL",
+            "invalid bodhi_url 'http://example.com' (--bodhi-url): is not a ws:// or wss:// URL",
         ),
     ],
 )
@@ -113,3 +115,59 @@ async def test_serves_on_a_unix_socket(tmp_path: Path) -> None:
             await client.write_event(Describe().event())
             event = await asyncio.wait_for(client.read_event(), 2)
     assert event is not None and event.type == "info"
+
+
+# -- what a newcomer sees ---------------------------------------------------------------
+
+
+async def test_serving_is_logged_once_bound_with_credentials_described_not_shown() -> None:
+    port = free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+    with process(bridge_command(port, "ws://127.0.0.1:9"), env) as bridge:
+        await wait_for_port(port, bridge)
+        bridge.terminate()
+        output, _ = bridge.communicate(timeout=5)
+    (line,) = [line for line in output.splitlines() if " serving " in line]
+    # The default format has a timestamp, then the level and the logger.
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO wyoming_bodhi: ", line), line
+    assert line.endswith(f"api key …{API_KEY[-4:]}, customer id set")
+    assert "BodhiCredentials" not in output and API_KEY not in output
+
+
+def test_a_port_in_use_says_how_to_pick_another() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+        result = run_cli(["--uri", f"tcp://127.0.0.1:{port}"], env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"wyoming-bodhi: cannot serve tcp://127.0.0.1:{port}: port {port} is already in use "
+        "(another wyoming-bodhi or Wyoming server?); pick another with "
+        f"--uri tcp://127.0.0.1:{port + 1} (or WYOMING_URI)"
+    )
+    assert "Traceback" not in result.stderr and " serving " not in result.stderr
+
+
+def test_list_models_needs_no_credentials() -> None:
+    result = run_cli(["--list-models", "--extra-model", "pa-general-v3-8khz"], clean_env())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 22
+    assert re.match(r"hi-general-v2-8khz +hi, hi-IN +Hindi \+ English, general domain", lines[0])
+    assert lines[-1].startswith("pa-general-v3-8khz ")
+
+
+def test_help_shows_defaults_ranges_and_variables() -> None:
+    result = run_cli(["--help"], clean_env())
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0
+    assert (
+        "--chunk-ms CHUNK_MS audio frame length sent to Bodhi, in ms (default 100; 50-500; env BODHI_CHUNK_MS)"
+        in text
+    )
+    assert (
+        "(default %(asctime)s %(levelname)s %(name)s: %(message)s; env WYOMING_LOG_FORMAT)" in text
+    )
+    assert "--list-models" in text and "--api-key" not in text

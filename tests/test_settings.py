@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -91,8 +92,16 @@ def test_settings_repr_hides_secrets() -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        ([], {"BODHI_CUSTOMER_ID": CUSTOMER}, "missing api_key (BODHI_API_KEY)"),
-        ([], {"BODHI_API_KEY": KEY}, "missing customer_id (BODHI_CUSTOMER_ID)"),
+        (
+            [],
+            {},
+            "missing the Bodhi API key: set BODHI_API_KEY (or BODHI_API_KEY_FILE, or api_key in a config file); see 'Getting Bodhi credentials' in the README, or try --demo",
+        ),
+        (
+            [],
+            {"BODHI_API_KEY": KEY},
+            "missing the Bodhi customer id: wss://bodhi.navana.ai needs it as well as the API key",
+        ),
         (
             [],
             {"BODHI_API_KEY": KEY, "BODHI_CUSTOMER_ID": "not-a-uuid"},
@@ -101,23 +110,23 @@ def test_settings_repr_hides_secrets() -> None:
         (
             ["--model", "zz-general-v2-8khz"],
             BASE_ENV,
-            "invalid model (--model / BODHI_MODEL): unknown Bodhi model 'zz-general-v2-8khz'; valid models: hi-general-v2-8khz",
+            "invalid model 'zz-general-v2-8khz' (--model): not a model in the catalogue; valid models: hi-general-v2-8khz",
         ),
         (
             ["--chunk-ms", "20"],
             BASE_ENV,
-            "invalid chunk_ms (--chunk-ms / BODHI_CHUNK_MS) '20': value must be at least 50",
+            "invalid chunk_ms '20' (--chunk-ms): value must be at least 50",
         ),
         (["--chunk-ms", "501"], BASE_ENV, "value must be at most 500"),
         (
             ["--bodhi-url", "https://bodhi.navana.ai"],
             BASE_ENV,
-            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'https://bodhi.navana.ai': is not a ws:// or wss:// URL",
+            "invalid bodhi_url 'https://bodhi.navana.ai' (--bodhi-url): is not a ws:// or wss:// URL",
         ),
         (
             ["--bodhi-url", "ws://127.0.0.1:99999"],
             BASE_ENV,
-            "invalid bodhi_url (--bodhi-url / BODHI_URL) 'ws://127.0.0.1:99999': has a port out of range: use 1-65535",
+            "invalid bodhi_url 'ws://127.0.0.1:99999' (--bodhi-url): has a port out of range: use 1-65535",
         ),
         (
             ["--bodhi-url", "ws://192.0.2.10\\@127.0.0.1"],
@@ -127,28 +136,32 @@ def test_settings_repr_hides_secrets() -> None:
         (
             ["--bodhi-url", "wss://user:pw@bodhi.navana.ai"],
             BASE_ENV,
-            "'wss://…@bodhi.navana.ai': must be a plain",
+            "'wss://…@bodhi.navana.ai' (--bodhi-url): must be a plain",
         ),
         (["--bodhi-url", "ws://127.0.0.1:0"], BASE_ENV, "has a port out of range"),
         (
             ["--uri", "tcp://h:99999"],
             BASE_ENV,
-            "invalid uri (--uri / WYOMING_URI) 'tcp://h:99999': has a port out of range",
+            "invalid uri 'tcp://h:99999' (--uri): has a port out of range",
         ),
-        (["--hass-url", "http://ha:99999"], BASE_ENV, "invalid hass_url (--hass-url / HASS_URL)"),
+        (
+            ["--hass-url", "http://ha:99999"],
+            BASE_ENV,
+            "invalid hass_url 'http://ha:99999' (--hass-url)",
+        ),
         (
             ["--max-connections", "0"],
             BASE_ENV,
-            "invalid max_connections (--max-connections / WYOMING_MAX_CONNECTIONS) '0'",
+            "invalid max_connections '0' (--max-connections)",
         ),
         (
             ["--idle-timeout", "0.5"],
             BASE_ENV,
-            "invalid idle_timeout (--idle-timeout / WYOMING_IDLE_TIMEOUT) '0.5'",
+            "invalid idle_timeout '0.5' (--idle-timeout)",
         ),
-        (["--uri", "http://0.0.0.0:10300"], BASE_ENV, "invalid uri (--uri / WYOMING_URI)"),
+        (["--uri", "http://0.0.0.0:10300"], BASE_ENV, "invalid uri 'http://0.0.0.0:10300' (--uri)"),
         (["--uri", "tcp://0.0.0.0"], BASE_ENV, "needs a host and a port"),
-        (["--domain", "medical"], BASE_ENV, "invalid domain (--domain / BODHI_DOMAIN)"),
+        (["--domain", "medical"], BASE_ENV, "invalid domain 'medical' (--domain)"),
         (["--extra-model", "punjabi"], BASE_ENV, "'punjabi' is not a Bodhi model name"),
         (["--lead", "-1"], BASE_ENV, "invalid lead"),
     ],
@@ -202,7 +215,11 @@ def test_example_config_shows_every_setting_and_loads() -> None:
         # Each option has a comment right above it.
         before = text[: text.index(f"\n{name}:")].rstrip().splitlines()[-1]
         assert before.startswith("#"), name
-    settings = load(["--config", str(EXAMPLE)], {})
+    # The example's credentials are placeholders, refused with a pointer to how to get real ones.
+    with pytest.raises(SettingsError, match="is the example's placeholder"):
+        load(["--config", str(EXAMPLE)], {})
+    settings = load(["--config", str(EXAMPLE)], BASE_ENV)
+    assert settings.hotwords == ()  # samples only, commented out
     assert settings.model == "hi-general-v2-8khz" and settings.chunk_ms == 100
     assert settings.zeroconf is None and not settings.demo
 
@@ -258,20 +275,63 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         (
             "chunk_ms: 20\n",
             "a.yaml",
-            "invalid chunk_ms (--chunk-ms / BODHI_CHUNK_MS) '20': value must be at least 50",
+            "invalid chunk_ms '20' (config file FILE): value must be at least 50",
         ),
         (
             "chunk_size: 100\n",
             "a.yaml",
-            "unknown setting 'chunk_size'; known settings: uri, bodhi_url",
+            "unknown setting 'chunk_size' in config file FILE; did you mean 'chunk_ms'?",
         ),
-        ("- a\n- b\n", "a.yaml", "must hold a mapping"),
-        ("model: [unclosed\n", "a.yaml", "is not valid YAML or JSON at line 2"),
-        ('{"model": }', "a.json", "is not valid YAML or JSON at line 1"),
+        (
+            "BODHI_API_KEY: x\n",
+            "a.yaml",
+            "unknown setting 'BODHI_API_KEY' in config file FILE; did you mean 'api_key'?",
+        ),
+        (
+            "chunk-ms: 100\n",
+            "a.yaml",
+            "unknown setting 'chunk-ms' in config file FILE; did you mean 'chunk_ms'?",
+        ),
+        (
+            "zzzz: 1\n",
+            "a.yaml",
+            "unknown setting 'zzzz' in config file FILE; see config/wyoming-bodhi.example.yaml",
+        ),
+        ("- a\n- b\n", "a.yaml", "config file FILE must hold a mapping"),
+        (
+            "model: [unclosed\n",
+            "a.yaml",
+            "config file FILE is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, column 1",
+        ),
+        (
+            "model: a\n  b: c\n",
+            "a.yaml",
+            "config file FILE is not valid YAML: mapping values are not allowed here at line 2, column 4",
+        ),
+        (
+            '{"model": }',
+            "a.json",
+            "config file FILE is not valid JSON: Expecting value at line 1, column 11",
+        ),
+        (
+            "demo: maybe\n",
+            "a.yaml",
+            "invalid demo 'maybe' (config file FILE): expected true or false",
+        ),
         (
             f"customer_id: not-a-uuid-{KEY}\n",
             "a.yaml",
-            "invalid customer_id (BODHI_CUSTOMER_ID): is not a UUID",
+            "invalid customer_id (config file FILE): is not a UUID",
+        ),
+        (
+            "api_key: your-bodhi-api-key\n",
+            "a.yaml",
+            "invalid api_key (config file FILE): is the example's placeholder, not a real credential; see 'Getting Bodhi credentials' in the README",
+        ),
+        (
+            "customer_id: 00000000-0000-0000-0000-000000000000\n",
+            "a.yaml",
+            "invalid customer_id (config file FILE): is the example's placeholder",
         ),
     ],
 )
@@ -281,8 +341,8 @@ def test_bad_config_files_are_rejected_clearly(
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(SettingsError) as info:
-        load(["--config", str(path)], {"BODHI_API_KEY": KEY})
-    assert message in str(info.value)
+        load(["--config", str(path)], {"BODHI_API_KEY": KEY} if "api_key" not in content else {})
+    assert message.replace("FILE", str(path)) in str(info.value)
     assert "\n" not in str(info.value) and KEY not in str(info.value)
 
 
@@ -307,3 +367,12 @@ def test_zeroconf_flag(argv: list[str], expected: str | None) -> None:
 def test_zeroconf_needs_tcp() -> None:
     with pytest.raises(SettingsError, match="zeroconf advertises a TCP port"):
         load(["--zeroconf", "--uri", "unix:///tmp/x.sock"], BASE_ENV)
+
+
+def test_git_ignores_a_local_config_file_that_holds_the_key() -> None:
+    root = EXAMPLE.parent.parent
+    for name in ("wyoming-bodhi.yaml", "wyoming-bodhi.json", "secrets/api_key"):
+        result = subprocess.run(["git", "check-ignore", "-q", name], cwd=root, check=False)
+        assert result.returncode == 0, name
+    assert subprocess.run(["git", "check-ignore", "-q", "config/wyoming-bodhi.example.yaml"],
+                          cwd=root, check=False).returncode == 1  # fmt: skip

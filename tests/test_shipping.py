@@ -113,7 +113,7 @@ async def test_a_bad_config_file_is_rejected_clearly(tmp_path: Path) -> None:
     result = await run_module("wyoming_bodhi", "--config", str(options))
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "wyoming-bodhi: invalid customer_id (BODHI_CUSTOMER_ID): "
+        f"wyoming-bodhi: invalid customer_id (config file {options}): "
         "is not a UUID (expected 8-4-4-4-12 hexadecimal digits)"
     )
 

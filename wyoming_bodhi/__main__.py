@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import signal
@@ -16,12 +17,22 @@ import aiohttp
 from wyoming.server import AsyncServer
 
 from . import __version__
+from .addresses import tcp_host_port
 from .bridge import Bridge
+from .catalog import Catalog
 from .handler import BodhiEventHandler
 from .hass import HassNames
 from .health import check
 from .server import BridgeServer, raise_open_file_limit
-from .settings import DEFAULT_URI, Settings, SettingsError, build_parser, merge, validate
+from .settings import (
+    DEFAULT_URI,
+    Settings,
+    SettingsError,
+    build_parser,
+    catalog_of,
+    merge,
+    validate,
+)
 
 _LOGGER = logging.getLogger("wyoming_bodhi")
 
@@ -112,28 +123,69 @@ async def serve(settings: Settings) -> None:
         bridge = Bridge(settings, http)
         if hass is not None:
             bridge.hass_names = lambda: hass.names
-        _LOGGER.info(
-            "wyoming-bodhi %s serving %s; Bodhi at %s, default model %s, %d models, credentials %r",
-            __version__,
-            settings.uri,
-            settings.bodhi_url,
-            settings.model,
-            len(bridge.catalog),
-            bridge.credentials,
-        )
         if settings.uri.startswith("stdio://"):
             # One client, on our own stdin and stdout: nothing to accept or drain.
+            log_serving(bridge)
             await AsyncServer.from_uri(settings.uri).run(
                 partial(BodhiEventHandler, bridge=bridge, wait_at_end=True)
             )
             return
         raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as err:
+            raise ServeError(cannot_serve(settings.uri, err)) from None
+        log_serving(bridge)
         async with zeroconf_advertisement(settings):
             signum = await until_stopped()
         _LOGGER.info("Shutting down (%s)", signal.Signals(signum).name)
         await server.shutdown(settings.shutdown_timeout)
+
+
+def log_serving(bridge: Bridge) -> None:
+    settings = bridge.settings
+    _LOGGER.info(
+        "wyoming-bodhi %s serving %s; Bodhi at %s, default model %s, %d models, %s",
+        __version__,
+        settings.uri,
+        settings.bodhi_url,
+        settings.model,
+        len(bridge.catalog),
+        bridge.credentials.describe(),
+    )
+
+
+class ServeError(Exception):
+    """The server cannot start; the message says what to do."""
+
+
+def cannot_serve(uri: str, err: OSError) -> str:
+    reason = err.strerror or str(err) or err.__class__.__name__
+    host_port = tcp_host_port(uri)
+    if host_port is None:
+        return f"cannot serve {uri}: {reason}"
+    host, port = host_port
+    another = f"tcp://{host or '0.0.0.0'}:{port + 1 if port else 10300}"
+    if err.errno == errno.EADDRINUSE:
+        hint = (
+            f"port {port} is already in use (another wyoming-bodhi or Wyoming server?); pick "
+            f"another with --uri {another} (or WYOMING_URI)"
+        )
+    elif err.errno == errno.EACCES:
+        hint = f"not allowed to listen on port {port}; pick one above 1023 with --uri {another}"
+    elif err.errno == errno.EADDRNOTAVAIL:
+        hint = f"this machine has no address {host}; use --uri tcp://0.0.0.0:{port} for all"
+    else:
+        hint = reason
+    return f"cannot serve {uri}: {hint}"
+
+
+def list_models(catalog: Catalog) -> None:
+    width = max(len(model.name) for model in catalog)
+    for model in catalog:
+        languages = ", ".join(model.wyoming_languages)
+        print(f"{model.name:<{width}}  {languages:<24}  {model.description}")
 
 
 async def until_stopped() -> int:
@@ -173,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.health_check:
             # Only the address matters: no credentials are needed to ask for Info.
             return health_check(str(raw.get("uri") or DEFAULT_URI))
+        if args.list_models:
+            # Nor to list the models.
+            list_models(catalog_of(raw))
+            return 0
         settings = validate(raw)
     except SettingsError as err:
         print(f"wyoming-bodhi: {err}", file=sys.stderr)
@@ -182,12 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
-    except RuntimeError as err:
-        # Start-up problems we can name (a missing optional extra, for one).
+    except (ServeError, RuntimeError) as err:
+        # Start-up problems we can name (a port in use, a missing optional extra).
         print(f"wyoming-bodhi: {err}", file=sys.stderr)
         return 1
     except OSError as err:
-        print(f"wyoming-bodhi: cannot serve {settings.uri}: {err.strerror or err}", file=sys.stderr)
+        print(f"wyoming-bodhi: {cannot_serve(settings.uri, err)}", file=sys.stderr)
         return 1
     return 0
 

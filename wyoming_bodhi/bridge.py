@@ -67,7 +67,9 @@ class Bridge:
     def __post_init__(self) -> None:
         self.catalog = self.settings.catalog
         self.default_model = self.catalog.get(self.settings.model)
-        self.credentials = BodhiCredentials(self.settings.api_key, self.settings.customer_id)
+        api_key = self.settings.api_key
+        assert api_key is not None, "validate() refuses settings without a key"
+        self.credentials = BodhiCredentials(api_key, self.settings.customer_id)
         # Built once: Home Assistant waits about a second for Info, so it must never wait
         # on anything.
         self.info_event = build_info(self.catalog, self.settings.endpointing).event()

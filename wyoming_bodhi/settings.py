@@ -1,29 +1,34 @@
-"""All configuration, validated by one voluptuous schema.
+"""All configuration: each setting declared once, validated by one voluptuous schema.
+
+A setting is one field of :class:`Settings`; its metadata (:class:`Spec`) says how it is
+given: its environment variable, its flag (if any), its validator and its help. The schema,
+the command-line flags, ``--help`` and the checks of config-file keys are all built from
+those fields.
 
 Settings come in layers, the first that sets a value wins: command-line flags, then
-environment variables, then a YAML or JSON file (``--config``), then built-in defaults.
-Secrets (the API key and customer id) are never flags, because flags show in process
-listings: they come from the environment, directly or through ``*_FILE`` (Docker and
-add-on secrets), or from the config file.
+environment variables, then a YAML or JSON file (``--config``), then built-in defaults. Each
+value remembers where it came from, so an error names what the user actually wrote (a flag,
+a variable, or a key in a file). Secrets (the API key and customer id) are never flags,
+because flags show in process listings: they come from the environment, directly or through
+``*_FILE`` (Docker and add-on secrets), or from the config file.
 
 The setting names (``bodhi_url``, ``chunk_ms``, …) are the names users write in files and
-add-on options (the add-on's ``/data/options.json`` loads directly), so they are the
-schema's keys.
+add-on options (the add-on's ``/data/options.json`` loads directly).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
-import logging
 import os
 import re
 import ssl
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 from urllib.parse import SplitResult, urlsplit
 
 import voluptuous as vol
@@ -36,241 +41,51 @@ from .catalog import DEFAULT_DOMAIN, DEFAULT_MODEL, DOMAINS, BodhiModel, Catalog
 DEFAULT_URI = "tcp://0.0.0.0:10300"
 DEFAULT_BODHI_URL = "wss://bodhi.navana.ai"
 LEGACY_HOSTS = frozenset({"bodhi.navana.ai"})
-CHUNK_MS_RANGE = (50, 500)
-DEFAULT_LOG_FORMAT = logging.BASIC_FORMAT
+DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-SECRETS = ("api_key", "customer_id", "hass_token")
 DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
 MAX_HOTWORD_SCORE = 10.0
+CREDENTIALS_HELP = "see 'Getting Bodhi credentials' in the README"
 
-
-def parse_hotword(text: str) -> Hotword:
-    """``batti`` → no score (Bodhi's default); ``batti:2.5`` → 2.5.
-
-    Only a trailing number counts as a score, so ``10:30 alarm`` stays one phrase.
-    """
-    phrase, sep, tail = text.rpartition(":")
-    if sep:
-        try:
-            return Hotword(phrase.strip(), _optional_score(tail.strip()))
-        except ValueError as err:
-            if "score must" in str(err):
-                raise
-    return Hotword(text.strip())
+# What the example config file holds in place of real credentials.
+PLACEHOLDERS: Final = frozenset(
+    {"your-bodhi-api-key", "00000000-0000-0000-0000-000000000000", "your-long-lived-access-token"}
+)
 
 
 class SettingsError(Exception):
-    """A setting is missing or invalid; the message names it and says what is expected."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """How one setting is given: its flag (if any) and its environment variable."""
-
-    name: str
-    env: str
-    flag: str | None
-    help: str
-    kind: str = "value"
-    """How the flag is given: ``value``, ``switch`` (no value), ``list`` (repeatable) or
-    ``optional`` (a value may follow)."""
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "uri",
-        "WYOMING_URI",
-        "--uri",
-        "where to serve Wyoming: tcp://HOST:PORT, unix://PATH or stdio://",
-    ),
-    Setting("bodhi_url", "BODHI_URL", "--bodhi-url", "Bodhi streaming endpoint (ws:// or wss://)"),
-    Setting("api_key", "BODHI_API_KEY", None, "Bodhi API key"),
-    Setting(
-        "customer_id", "BODHI_CUSTOMER_ID", None, "Bodhi customer id (a UUID; legacy platform)"
-    ),
-    Setting("model", "BODHI_MODEL", "--model", "default Bodhi model"),
-    Setting(
-        "domain", "BODHI_DOMAIN", "--domain", "model domain used when a language picks the model"
-    ),
-    Setting(
-        "extra_models",
-        "BODHI_EXTRA_MODELS",
-        "--extra-model",
-        "model names to add to the catalogue",
-        "list",
-    ),
-    Setting("chunk_ms", "BODHI_CHUNK_MS", "--chunk-ms", "audio frame length sent to Bodhi, in ms"),
-    Setting("lead", "BODHI_LEAD", "--lead", "seconds the audio may run ahead of real time"),
-    Setting(
-        "connect_timeout",
-        "BODHI_CONNECT_TIMEOUT",
-        "--connect-timeout",
-        "seconds to connect to Bodhi",
-    ),
-    Setting(
-        "response_timeout",
-        "BODHI_RESPONSE_TIMEOUT",
-        "--response-timeout",
-        "seconds to wait for Bodhi's final result after the audio ends",
-    ),
-    Setting(
-        "zeroconf",
-        "WYOMING_ZEROCONF",
-        "--zeroconf",
-        "advertise over mDNS for Home Assistant discovery, optionally under NAME",
-        "optional",
-    ),
-    Setting(
-        "demo",
-        "BODHI_DEMO",
-        "--demo",
-        "serve through the bundled Bodhi simulator: no account needed",
-        "switch",
-    ),
-    Setting(
-        "endpointing",
-        "BODHI_ENDPOINTING",
-        "--endpointing",
-        "let Bodhi end the voice command (Home Assistant then runs no VAD of its own)",
-        "switch",
-    ),
-    Setting(
-        "endpoint_silence",
-        "BODHI_ENDPOINT_SILENCE",
-        "--endpoint-silence",
-        "seconds of trailing silence that end a phrase, 0.44-1.2 (Bodhi's default: 0.44)",
-    ),
-    Setting(
-        "no_speech_timeout",
-        "BODHI_NO_SPEECH_TIMEOUT",
-        "--no-speech-timeout",
-        "with --endpointing: seconds without any recognised text before an empty transcript",
-    ),
-    Setting(
-        "max_command",
-        "BODHI_MAX_COMMAND",
-        "--max-command",
-        "longest voice command in seconds (with --endpointing), and longest pause in the audio",
-    ),
-    Setting(
-        "hotwords",
-        "BODHI_HOTWORDS",
-        "--hotword",
-        "PHRASE[:SCORE] to bias recognition towards (repeatable; ';'-separated in the env)",
-        "list",
-    ),
-    Setting(
-        "parse_number",
-        "BODHI_PARSE_NUMBER",
-        "--parse-number",
-        "spoken numbers as digits",
-        "switch",
-    ),
-    Setting(
-        "language_id",
-        "BODHI_LANGUAGE_ID",
-        "--language-id",
-        "identify the spoken language; the transcript reports it",
-        "switch",
-    ),
-    Setting(
-        "transliterate",
-        "BODHI_TRANSLITERATE",
-        "--transliterate",
-        "ask Bodhi for transliterated text",
-        "switch",
-    ),
-    Setting(
-        "min_confidence",
-        "BODHI_MIN_CONFIDENCE",
-        "--min-confidence",
-        "leave out completed phrases below this confidence, 0-1 (off by default)",
-    ),
-    Setting(
-        "hass_url",
-        "HASS_URL",
-        "--hass-url",
-        "Home Assistant URL: its exposed entity, area and floor names become hotwords",
-    ),
-    Setting("hass_token", "HASS_TOKEN", None, "Home Assistant long-lived access token"),
-    Setting(
-        "hass_names",
-        "BODHI_HASS_NAMES",
-        "--hass-names",
-        "use Home Assistant's names as hotwords (in an add-on: through the Supervisor)",
-        "switch",
-    ),
-    Setting(
-        "retries",
-        "BODHI_RETRIES",
-        "--retries",
-        "retries of a failed connection to Bodhi (500, 503, refused, unresolved, timed out)",
-    ),
-    Setting(
-        "retry_budget",
-        "BODHI_RETRY_BUDGET",
-        "--retry-budget",
-        "seconds from the first attempt after which no retry starts",
-    ),
-    Setting(
-        "max_sessions",
-        "BODHI_MAX_SESSIONS",
-        "--max-sessions",
-        "concurrent utterances; more are refused with an error",
-    ),
-    Setting(
-        "max_connections",
-        "WYOMING_MAX_CONNECTIONS",
-        "--max-connections",
-        "concurrent client connections; more are told the server is busy and closed",
-    ),
-    Setting(
-        "idle_timeout",
-        "WYOMING_IDLE_TIMEOUT",
-        "--idle-timeout",
-        "seconds a connection with no request in progress may stay silent before it is closed",
-    ),
-    Setting(
-        "max_audio",
-        "BODHI_MAX_AUDIO",
-        "--max-audio",
-        "longest audio of one request, in seconds; longer ends in an error",
-    ),
-    Setting(
-        "shutdown_timeout",
-        "BODHI_SHUTDOWN_TIMEOUT",
-        "--shutdown-timeout",
-        "on SIGTERM, seconds in-flight utterances get to finish",
-    ),
-    Setting(
-        "bodhi_ca",
-        "BODHI_CA",
-        "--bodhi-ca",
-        "a PEM file of CA certificates to trust for Bodhi's TLS, on top of the system's",
-    ),
-    Setting(
-        "allow_insecure",
-        "BODHI_ALLOW_INSECURE",
-        "--allow-insecure",
-        "allow an unencrypted ws:// Bodhi URL to a host other than this machine",
-        "switch",
-    ),
-    Setting("debug", "WYOMING_DEBUG", "--debug", "log debug messages", "switch"),
-    Setting("log_format", "WYOMING_LOG_FORMAT", "--log-format", "Python logging format"),
-)
-_BY_NAME = {setting.name: setting for setting in SETTINGS}
-
-
-def _describe(name: str) -> str:
-    setting = _BY_NAME.get(name)
-    if setting is None:
-        return name
-    where = [setting.flag] if setting.flag else []
-    where.append(setting.env)
-    return f"{name} ({' / '.join(where)})"
+    """A setting is missing or invalid; the message names it, where it came from, and what is
+    expected, in one line."""
 
 
 # -- validators -------------------------------------------------------------------------------
+
+
+class Ranged:
+    """A number of ``kind`` within [low, high]; strings (from the environment) are converted."""
+
+    def __init__(self, kind: type[int] | type[float], low: float, high: float) -> None:
+        self.kind = kind
+        self.low = low
+        self.high = high
+        self._schema = vol.All(vol.Coerce(kind), vol.Range(min=low, max=high))
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise vol.Invalid(f"expected a number from {self.describe()}")
+        return self._schema(value)
+
+    def describe(self) -> str:
+        return f"{self.low:g}-{self.high:g}"
+
+
+class OptionalRanged(Ranged):
+    """As :class:`Ranged`, or unset (None; an empty string from the environment or add-on)."""
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        return float(super().__call__(value))
 
 
 def _port(parts: SplitResult) -> int | None:
@@ -333,18 +148,20 @@ def _ca_file(value: Any) -> str | None:
     return path
 
 
-def _non_empty(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise vol.Invalid("is empty")
-    return text
-
-
-def _customer_id(value: Any) -> str | None:
+def _secret(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
-    if not text:
+    if text in PLACEHOLDERS:
+        raise vol.Invalid(
+            f"is the example's placeholder, not a real credential; {CREDENTIALS_HELP}"
+        )
+    return text or None
+
+
+def _customer_id(value: Any) -> str | None:
+    text = _secret(value)
+    if text is None:
         return None
     try:
         uuid.UUID(text)
@@ -354,10 +171,26 @@ def _customer_id(value: Any) -> str | None:
     return text
 
 
+def _non_empty(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise vol.Invalid("is empty")
+    return text
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
 def _boolean(value: Any) -> bool:
-    if isinstance(value, str) and value.strip().lower() in ("", "0", "false", "no", "off"):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
         return False
-    return vol.Boolean()(value)  # type: ignore[no-any-return]
+    raise vol.Invalid("expected true or false (also yes/no, on/off, 1/0)")
 
 
 def _zeroconf(value: Any) -> str | None:
@@ -367,20 +200,35 @@ def _zeroconf(value: Any) -> str | None:
     if value is True:
         return ""
     text = str(value).strip()
-    if text.lower() in ("false", "no", "off", "0"):
+    if text.lower() in _FALSE:
         return None
-    if text.lower() in ("true", "yes", "on", "1"):
+    if text.lower() in _TRUE:
         return ""
     return text
 
 
-def _hotwords(value: Any) -> list[Hotword]:
+def parse_hotword(text: str) -> Hotword:
+    """``batti`` → no score (Bodhi's default); ``batti:2.5`` → 2.5.
+
+    Only a trailing number counts as a score, so ``10:30 alarm`` stays one phrase.
+    """
+    phrase, sep, tail = text.rpartition(":")
+    if sep:
+        try:
+            return Hotword(phrase.strip(), _optional_score(tail.strip()))
+        except ValueError as err:
+            if "score must" in str(err):
+                raise
+    return Hotword(text.strip())
+
+
+def _hotwords(value: Any) -> tuple[Hotword, ...]:
     """``PHRASE[:SCORE]`` strings (or ``{phrase, score}`` mappings in a file)."""
     if value is None:
-        return []
+        return ()
     if isinstance(value, str):
         value = [part for part in value.replace("\n", ";").split(";") if part.strip()]
-    if not isinstance(value, list):
+    if not isinstance(value, list | tuple):
         raise vol.Invalid("expected a list of PHRASE[:SCORE]")
     hotwords = []
     for item in value:
@@ -394,7 +242,7 @@ def _hotwords(value: Any) -> list[Hotword]:
         if not hotword.phrase:
             raise vol.Invalid(f"bad hotword {item!r}: empty phrase")
         hotwords.append(hotword)
-    return hotwords
+    return tuple(hotwords)
 
 
 def _optional_score(value: Any) -> float | None:
@@ -406,26 +254,14 @@ def _optional_score(value: Any) -> float | None:
     return score
 
 
-def _ranged(kind: type[int] | type[float], low: float, high: float) -> Any:
-    """A number of ``kind`` (strings from the environment are converted) within [low, high]."""
-    return vol.All(vol.Coerce(kind), vol.Range(min=low, max=high))
-
-
-def _optional_float(low: float, high: float) -> Any:
-    def validator(value: Any) -> float | None:
-        if value is None or value == "":
-            return None
-        return float(_ranged(float, low, high)(value))
-
-    return validator
-
-
-def _model_names(value: Any) -> list[str]:
+def _model_names(value: Any) -> tuple[str, ...]:
     if value is None:
-        return []
+        return ()
     if isinstance(value, str):
         value = [part for part in value.replace(",", " ").split() if part]
-    names = [vol.Coerce(str)(item).strip() for item in vol.Schema([vol.Coerce(str)])(value)]
+    if not isinstance(value, list | tuple):
+        raise vol.Invalid("expected a list of model names")
+    names = tuple(str(item).strip() for item in value)
     for name in names:
         try:
             BodhiModel.from_name(name)
@@ -434,86 +270,190 @@ def _model_names(value: Any) -> list[str]:
     return names
 
 
-SCHEMA = vol.Schema(
-    {
-        vol.Optional("uri", default=DEFAULT_URI): _uri,
-        vol.Optional("bodhi_url", default=DEFAULT_BODHI_URL): _websocket_url,
-        vol.Required("api_key"): _non_empty,
-        vol.Optional("customer_id", default=None): _customer_id,
-        vol.Optional("model", default=DEFAULT_MODEL): _non_empty,
-        vol.Optional("domain", default=DEFAULT_DOMAIN): vol.In(DOMAINS),
-        vol.Optional("extra_models", default=list): _model_names,
-        vol.Optional("chunk_ms", default=100): _ranged(int, CHUNK_MS_RANGE[0], CHUNK_MS_RANGE[1]),
-        vol.Optional("lead", default=1.0): _ranged(float, 0.0, 30.0),
-        vol.Optional("connect_timeout", default=5.0): _ranged(float, 0.1, 120.0),
-        vol.Optional("response_timeout", default=5.0): _ranged(float, 0.1, 120.0),
-        vol.Optional("zeroconf", default=None): _zeroconf,
-        vol.Optional("demo", default=False): _boolean,
-        vol.Optional("endpointing", default=False): _boolean,
-        vol.Optional("endpoint_silence", default=None): _optional_float(0.44, 1.2),
-        vol.Optional("no_speech_timeout", default=8.0): _ranged(float, 1.0, 60.0),
-        vol.Optional("max_command", default=15.0): _ranged(float, 1.0, 300.0),
-        vol.Optional("hotwords", default=list): _hotwords,
-        vol.Optional("parse_number", default=False): _boolean,
-        vol.Optional("language_id", default=False): _boolean,
-        vol.Optional("transliterate", default=False): _boolean,
-        vol.Optional("min_confidence", default=None): _optional_float(0.0, 1.0),
-        vol.Optional("hass_url", default=None): _http_url,
-        vol.Optional("hass_token", default=None): vol.Any(None, _non_empty),
-        vol.Optional("hass_names", default=False): _boolean,
-        vol.Optional("retries", default=2): _ranged(int, 0, 10),
-        vol.Optional("retry_budget", default=3.0): _ranged(float, 0.0, 60.0),
-        vol.Optional("max_sessions", default=20): _ranged(int, 1, 10_000),
-        vol.Optional("max_connections", default=100): _ranged(int, 1, 100_000),
-        vol.Optional("idle_timeout", default=120.0): _ranged(float, 1.0, 86_400.0),
-        vol.Optional("max_audio", default=300.0): _ranged(float, 1.0, 3600.0),
-        vol.Optional("shutdown_timeout", default=10.0): _ranged(float, 0.0, 300.0),
-        vol.Optional("bodhi_ca", default=None): _ca_file,
-        vol.Optional("allow_insecure", default=False): _boolean,
-        vol.Optional("debug", default=False): _boolean,
-        vol.Optional("log_format", default=DEFAULT_LOG_FORMAT): vol.Coerce(str),
-    }
-)
+def _text(value: Any) -> str:
+    return str(value)
+
+
+# -- the settings, each declared once --------------------------------------------------------
+
+Kind = Literal["value", "switch", "list", "optional"]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """How one setting is given and checked (the metadata of a :class:`Settings` field)."""
+
+    env: str
+    flag: str | None
+    help: str
+    validator: Callable[[Any], Any]
+    kind: Kind = "value"
+    """How the flag is given: a value, a ``switch`` (no value), a repeatable ``list``, or an
+    ``optional`` value."""
+    secret: bool = False
+    name: str = ""
+    default: Any = None
+
+
+def setting(
+    default: Any,
+    validator: Callable[[Any], Any],
+    env: str,
+    help: str,
+    *,
+    flag: str | Literal["auto"] | None = "auto",
+    kind: Kind = "value",
+    secret: bool = False,
+) -> Any:
+    """A :class:`Settings` field; ``flag="auto"`` is ``--`` and the name with dashes."""
+    spec = Spec(env, None if flag == "auto" else flag, help, validator, kind, secret)
+    return field(default=default, repr=not secret, metadata={"spec": spec, "auto_flag": flag})
+
+
+def _switch(env: str, help: str) -> Any:
+    return setting(False, _boolean, env, help, kind="switch")
 
 
 @dataclass(frozen=True)
 class Settings:
-    uri: str
-    bodhi_url: str
-    api_key: str = field(repr=False)
-    customer_id: str | None = field(repr=False)
-    model: str
-    domain: str
-    extra_models: tuple[str, ...]
-    chunk_ms: int
-    lead: float
-    connect_timeout: float
-    response_timeout: float
-    zeroconf: str | None
-    demo: bool
-    endpointing: bool
-    endpoint_silence: float | None
-    no_speech_timeout: float
-    max_command: float
-    hotwords: tuple[Hotword, ...]
-    parse_number: bool
-    language_id: bool
-    transliterate: bool
-    min_confidence: float | None
-    hass_url: str | None
-    hass_token: str | None = field(repr=False)
-    hass_names: bool
-    retries: int
-    retry_budget: float
-    max_sessions: int
-    max_connections: int
-    idle_timeout: float
-    max_audio: float
-    shutdown_timeout: float
-    bodhi_ca: str | None
-    allow_insecure: bool
-    debug: bool
-    log_format: str
+    # -- where to serve, and how to log --
+    uri: str = setting(
+        DEFAULT_URI, _uri, "WYOMING_URI",
+        "where to serve Wyoming: tcp://HOST:PORT, unix://PATH or stdio://",
+    )  # fmt: skip
+    zeroconf: str | None = setting(
+        None, _zeroconf, "WYOMING_ZEROCONF",
+        "advertise over mDNS for Home Assistant discovery, optionally under NAME",
+        kind="optional",
+    )  # fmt: skip
+    debug: bool = _switch("WYOMING_DEBUG", "log debug messages (never credentials)")
+    log_format: str = setting(
+        DEFAULT_LOG_FORMAT, _text, "WYOMING_LOG_FORMAT", "Python logging format"
+    )
+    demo: bool = _switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
+
+    # -- Bodhi: credentials, endpoint, models --
+    api_key: str | None = setting(
+        None, _secret, "BODHI_API_KEY", "Bodhi API key", flag=None, secret=True
+    )
+    customer_id: str | None = setting(
+        None, _customer_id, "BODHI_CUSTOMER_ID", "Bodhi customer id (a UUID; legacy platform)",
+        flag=None, secret=True,
+    )  # fmt: skip
+    bodhi_url: str = setting(
+        DEFAULT_BODHI_URL, _websocket_url, "BODHI_URL", "Bodhi streaming endpoint (ws:// or wss://)"
+    )
+    model: str = setting(DEFAULT_MODEL, _non_empty, "BODHI_MODEL", "default Bodhi model")
+    domain: str = setting(
+        DEFAULT_DOMAIN, vol.In(DOMAINS), "BODHI_DOMAIN",
+        f"model domain used when a language picks the model ({' or '.join(DOMAINS)})",
+    )  # fmt: skip
+    extra_models: tuple[str, ...] = setting(
+        (), _model_names, "BODHI_EXTRA_MODELS",
+        "model names to add to the catalogue (comma-separated in the env)",
+        flag="--extra-model", kind="list",
+    )  # fmt: skip
+
+    # -- the audio stream --
+    chunk_ms: int = setting(
+        100, Ranged(int, 50, 500), "BODHI_CHUNK_MS", "audio frame length sent to Bodhi, in ms"
+    )
+    lead: float = setting(
+        1.0, Ranged(float, 0, 30), "BODHI_LEAD", "seconds the audio may run ahead of real time"
+    )
+    connect_timeout: float = setting(
+        5.0, Ranged(float, 0.1, 120), "BODHI_CONNECT_TIMEOUT", "seconds to connect to Bodhi"
+    )
+    response_timeout: float = setting(
+        5.0, Ranged(float, 0.1, 120), "BODHI_RESPONSE_TIMEOUT",
+        "seconds to wait for Bodhi's final result after the audio ends",
+    )  # fmt: skip
+
+    # -- voice features --
+    endpointing: bool = _switch(
+        "BODHI_ENDPOINTING",
+        "let Bodhi end the voice command (Home Assistant then runs no VAD of its own)",
+    )
+    endpoint_silence: float | None = setting(
+        None, OptionalRanged(float, 0.44, 1.2), "BODHI_ENDPOINT_SILENCE",
+        "seconds of trailing silence that end a phrase (unset: Bodhi's 0.44)",
+    )  # fmt: skip
+    no_speech_timeout: float = setting(
+        8.0, Ranged(float, 1, 60), "BODHI_NO_SPEECH_TIMEOUT",
+        "with --endpointing: seconds without any recognised text before an empty transcript",
+    )  # fmt: skip
+    max_command: float = setting(
+        15.0, Ranged(float, 1, 300), "BODHI_MAX_COMMAND",
+        "longest command (with --endpointing), longest pause in the audio, and how far the "
+        "audio may fall behind real time, in seconds",
+    )  # fmt: skip
+    hotwords: tuple[Hotword, ...] = setting(
+        (), _hotwords, "BODHI_HOTWORDS",
+        "PHRASE[:SCORE] to bias recognition towards (';'-separated in the env)",
+        flag="--hotword", kind="list",
+    )  # fmt: skip
+    parse_number: bool = _switch("BODHI_PARSE_NUMBER", "spoken numbers as digits")
+    language_id: bool = _switch(
+        "BODHI_LANGUAGE_ID", "identify the spoken language; the transcript reports it"
+    )
+    transliterate: bool = _switch("BODHI_TRANSLITERATE", "ask Bodhi for transliterated text")
+    min_confidence: float | None = setting(
+        None, OptionalRanged(float, 0, 1), "BODHI_MIN_CONFIDENCE",
+        "leave out completed phrases below this confidence (unset: keep all)",
+    )  # fmt: skip
+
+    # -- Home Assistant's names as hotwords --
+    hass_url: str | None = setting(
+        None, _http_url, "HASS_URL",
+        "Home Assistant URL: its exposed entity, area and floor names become hotwords",
+    )  # fmt: skip
+    hass_token: str | None = setting(
+        None, _secret, "HASS_TOKEN", "Home Assistant long-lived access token",
+        flag=None, secret=True,
+    )  # fmt: skip
+    hass_names: bool = _switch(
+        "BODHI_HASS_NAMES",
+        "use Home Assistant's names as hotwords (in an add-on: through the Supervisor)",
+    )
+
+    # -- reliability and limits --
+    retries: int = setting(
+        2, Ranged(int, 0, 10), "BODHI_RETRIES",
+        "retries of a failed connection to Bodhi (500, 503, refused, unresolved, timed out)",
+    )  # fmt: skip
+    retry_budget: float = setting(
+        3.0, Ranged(float, 0, 60), "BODHI_RETRY_BUDGET",
+        "seconds from the first attempt after which no retry starts",
+    )  # fmt: skip
+    max_sessions: int = setting(
+        20, Ranged(int, 1, 10_000), "BODHI_MAX_SESSIONS",
+        "concurrent requests; more are refused with a busy error",
+    )  # fmt: skip
+    max_connections: int = setting(
+        100, Ranged(int, 1, 100_000), "WYOMING_MAX_CONNECTIONS",
+        "concurrent client connections; one more is told the server is busy and closed",
+    )  # fmt: skip
+    idle_timeout: float = setting(
+        120.0, Ranged(float, 1, 86_400), "WYOMING_IDLE_TIMEOUT",
+        "seconds a connection with no request in progress may stay silent",
+    )  # fmt: skip
+    max_audio: float = setting(
+        300.0, Ranged(float, 1, 3600), "BODHI_MAX_AUDIO",
+        "longest audio of one request, in seconds; longer ends in an error",
+    )  # fmt: skip
+    shutdown_timeout: float = setting(
+        10.0, Ranged(float, 0, 300), "BODHI_SHUTDOWN_TIMEOUT",
+        "on SIGTERM, seconds in-flight requests get to finish",
+    )  # fmt: skip
+
+    # -- TLS --
+    bodhi_ca: str | None = setting(
+        None, _ca_file, "BODHI_CA",
+        "a PEM file of CA certificates to trust for Bodhi's TLS, on top of the system's",
+    )  # fmt: skip
+    allow_insecure: bool = _switch(
+        "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// Bodhi URL to another machine"
+    )
 
     @property
     def catalog(self) -> Catalog:
@@ -524,71 +464,145 @@ class Settings:
         return urlsplit(self.bodhi_url).hostname in LEGACY_HOSTS
 
 
-def validate(raw: Mapping[str, Any]) -> Settings:
-    """Validate merged raw settings; raises :class:`SettingsError` naming the first problem."""
-    raw = dict(raw)
-    if raw.get("demo") not in (None, "") and _boolean(raw["demo"]):
-        # The demo talks to the bundled simulator, which takes any key.
-        raw.setdefault("api_key", DEMO_API_KEY)
-    try:
-        data = SCHEMA(raw)
-    except vol.MultipleInvalid as err:
-        first = err.errors[0]
-        name = str(first.path[0]) if first.path else "settings"
-        if first.error_message == "required key not provided" and name == "api_key":
-            raise SettingsError(
-                f"missing {_describe(name)}: set it, or BODHI_API_KEY_FILE to a file holding it"
-            ) from None
-        if first.error_message == "extra keys not allowed":
-            raise SettingsError(f"unknown setting '{name}'") from None
-        value = "" if name in SECRETS else _shown_value(raw.get(name))
-        raise SettingsError(f"invalid {_describe(name)}{value}: {first.error_message}") from None
-
-    catalog = Catalog(data["extra_models"])
-    if data["model"] not in catalog:
-        raise SettingsError(
-            f"invalid {_describe('model')}: unknown Bodhi model '{data['model']}'; "
-            f"valid models: {', '.join(catalog.names)} (add others with --extra-model)"
-        )
-    settings = Settings(
-        **{**data, "extra_models": tuple(data["extra_models"]), "hotwords": tuple(data["hotwords"])}
-    )
-    if (
-        urlsplit(settings.bodhi_url).scheme == "ws"
-        and not is_loopback(urlsplit(settings.bodhi_url).hostname or "")
-        and not settings.allow_insecure
-    ):
-        raise SettingsError(
-            f"refusing {_describe('bodhi_url')} {settings.bodhi_url}: ws:// would send the API "
-            "key and your audio unencrypted over the network; use wss://, or set "
-            "allow_insecure (--allow-insecure) if you really mean it"
-        )
-    if bool(settings.hass_url) != bool(settings.hass_token):
-        missing = "hass_token" if settings.hass_url else "hass_url"
-        raise SettingsError(
-            f"missing {_describe(missing)}: Home Assistant's names need both hass_url "
-            "and hass_token (a long-lived access token, also HASS_TOKEN_FILE)"
-        )
-    if settings.zeroconf is not None and not settings.uri.startswith("tcp://"):
-        raise SettingsError(
-            f"invalid {_describe('zeroconf')}: zeroconf advertises a TCP port, "
-            f"but {_describe('uri')} is {settings.uri}"
-        )
-    if settings.is_legacy_platform and not settings.customer_id and not settings.demo:
-        raise SettingsError(
-            f"missing {_describe('customer_id')}: {settings.bodhi_url} needs the customer id "
-            "as well as the API key (or BODHI_CUSTOMER_ID_FILE)"
-        )
-    return settings
+def _specs() -> tuple[Spec, ...]:
+    specs = []
+    for item in fields(Settings):
+        spec: Spec = item.metadata["spec"]
+        flag = spec.flag
+        if item.metadata["auto_flag"] == "auto":
+            flag = "--" + item.name.replace("_", "-")
+        specs.append(replace(spec, name=item.name, flag=flag, default=item.default))
+    return tuple(specs)
 
 
-def _shown_value(value: Any) -> str:
-    if value is None:
+SETTINGS: Final = _specs()
+_BY_NAME: Final = {spec.name: spec for spec in SETTINGS}
+SECRETS: Final = tuple(spec.name for spec in SETTINGS if spec.secret)
+
+SCHEMA: Final = vol.Schema(
+    {vol.Optional(spec.name, default=spec.default): spec.validator for spec in SETTINGS}
+)
+
+
+# -- where values come from -------------------------------------------------------------------
+
+
+class RawSettings(dict[str, Any]):
+    """Unvalidated setting values, each with where it came from (for error messages)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: dict[str, str] = {}
+
+    def put(self, name: str, value: Any, source: str) -> None:
+        self[name] = value
+        self.sources[name] = source
+
+
+def _where(name: str, sources: Mapping[str, str]) -> str:
+    """How the user gave ``name``: a flag, a variable, a config file; or every way they could."""
+    source = sources.get(name)
+    if source is not None:
+        return source
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        return name
+    ways = [spec.flag] if spec.flag else []
+    ways.append(spec.env)
+    return " / ".join(ways)
+
+
+def _shown_value(name: str, value: Any) -> str:
+    if value is None or name in SECRETS:
         return ""
     text = str(value)
     # A URL's user part may be a password: never echo it.
     text = re.sub(r"(//)[^/@]*@", r"\1…@", text)
     return f" '{text[:60]}'"
+
+
+def validate(raw: Mapping[str, Any]) -> Settings:
+    """Validate merged raw settings; raises :class:`SettingsError` naming the first problem."""
+    sources: Mapping[str, str] = getattr(raw, "sources", {})
+    data = dict(raw)
+    unknown = sorted(str(key) for key in data if key not in _BY_NAME)
+    if unknown:
+        raise SettingsError(_unknown_setting(unknown[0], sources.get(unknown[0])))
+    try:
+        values = SCHEMA(data)
+    except vol.MultipleInvalid as err:
+        first = err.errors[0]
+        name = str(first.path[0]) if first.path else "settings"
+        shown = _shown_value(name, data.get(name))
+        raise SettingsError(
+            f"invalid {name}{shown} ({_where(name, sources)}): {first.error_message}"
+        ) from None
+
+    if values["demo"]:
+        # The demo talks to the bundled simulator, which takes any key.
+        values["api_key"] = values["api_key"] or DEMO_API_KEY
+    settings = Settings(**values)
+
+    def where(name: str) -> str:
+        return _where(name, sources)
+
+    if settings.api_key is None:
+        raise SettingsError(
+            "missing the Bodhi API key: set BODHI_API_KEY (or BODHI_API_KEY_FILE, or api_key in "
+            f"a config file); {CREDENTIALS_HELP}, or try --demo"
+        )
+    if settings.model not in settings.catalog:
+        raise SettingsError(
+            f"invalid model {settings.model!r} ({where('model')}): not a model in the "
+            f"catalogue; valid models: {', '.join(settings.catalog.names)} (add others with "
+            "extra_models, --extra-model)"
+        )
+    url = urlsplit(settings.bodhi_url)
+    if url.scheme == "ws" and not is_loopback(url.hostname or "") and not settings.allow_insecure:
+        raise SettingsError(
+            f"refusing bodhi_url {settings.bodhi_url} ({where('bodhi_url')}): ws:// would send "
+            "the API key and your audio unencrypted over the network; use wss://, or set "
+            "allow_insecure (--allow-insecure) if you really mean it"
+        )
+    if bool(settings.hass_url) != bool(settings.hass_token):
+        given, missing = (
+            ("hass_url", "hass_token") if settings.hass_url else ("hass_token", "hass_url")
+        )
+        raise SettingsError(
+            f"missing {missing}: Home Assistant's names need both hass_url and hass_token (a "
+            f"long-lived access token, also HASS_TOKEN_FILE), and only {given} is set "
+            f"({where(given)})"
+        )
+    if settings.zeroconf is not None and not settings.uri.startswith("tcp://"):
+        raise SettingsError(
+            f"invalid zeroconf ({where('zeroconf')}): zeroconf advertises a TCP port, but uri "
+            f"is {settings.uri} ({where('uri')})"
+        )
+    if settings.is_legacy_platform and not settings.customer_id and not settings.demo:
+        raise SettingsError(
+            f"missing the Bodhi customer id: {settings.bodhi_url} needs it as well as the API key; "
+            "set BODHI_CUSTOMER_ID (or BODHI_CUSTOMER_ID_FILE, or customer_id in a config file); "
+            f"{CREDENTIALS_HELP}"
+        )
+    return settings
+
+
+def _unknown_setting(key: str, source: str | None) -> str:
+    """'unknown setting' with the nearest known name, also for a variable or flag written as
+    a key (``BODHI_API_KEY: …`` or ``chunk-ms: …`` in a file)."""
+    aliases = {spec.name: spec.name for spec in SETTINGS}
+    for spec in SETTINGS:
+        aliases[spec.env.lower()] = spec.name
+        if spec.flag:
+            aliases[spec.flag.lstrip("-")] = spec.name
+    wanted = key.lower().lstrip("-")
+    match = aliases.get(wanted) or next(
+        iter(aliases[m] for m in difflib.get_close_matches(wanted, list(aliases), n=1, cutoff=0.6)),
+        None,
+    )
+    where = f" in {source}" if source else ""
+    hint = f"; did you mean '{match}'?" if match else "; see config/wyoming-bodhi.example.yaml"
+    return f"unknown setting {key!r}{where}{hint}"
 
 
 # -- sources -------------------------------------------------------------------------------
@@ -601,48 +615,77 @@ def _read_secret_file(env_name: str, path: str) -> str:
         raise SettingsError(f"cannot read {env_name}={path}: {err.strerror}") from None
 
 
-def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+def from_environment(environ: Mapping[str, str], raw: RawSettings) -> None:
     """Settings given by environment variables (``*_FILE`` for the secrets)."""
-    raw: dict[str, Any] = {}
-    for setting in SETTINGS:
-        file_env = f"{setting.env}_FILE"
-        if setting.name in SECRETS and environ.get(file_env):
-            if environ.get(setting.env):
-                raise SettingsError(f"set {setting.env} or {file_env}, not both")
-            raw[setting.name] = _read_secret_file(file_env, environ[file_env])
-        elif environ.get(setting.env, "") != "":
-            raw[setting.name] = environ[setting.env]
-    return raw
+    for spec in SETTINGS:
+        file_env = f"{spec.env}_FILE"
+        if spec.secret and environ.get(file_env):
+            if environ.get(spec.env):
+                raise SettingsError(f"set {spec.env} or {file_env}, not both")
+            raw.put(spec.name, _read_secret_file(file_env, environ[file_env]), file_env)
+        elif environ.get(spec.env, "") != "":
+            raw.put(spec.name, environ[spec.env], spec.env)
 
 
-def read_config_file(path: str) -> dict[str, Any]:
+def read_config_file(path: str, raw: RawSettings) -> None:
     """Settings from a YAML or JSON file (JSON is YAML, so one parser serves both)."""
+    source = f"config file {path}"
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise SettingsError(f"cannot read config file {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{source} is not UTF-8 text") from None
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as err:
-        where = ""
-        mark = getattr(err, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}"
-        elif isinstance(err, json.JSONDecodeError):
-            where = f" at line {err.lineno}"
-        raise SettingsError(f"config file {path} is not valid YAML or JSON{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"config file {path} must hold a mapping of setting: value")
-    unknown = sorted(str(key) for key in data if key not in _BY_NAME)
-    if unknown:
+    except json.JSONDecodeError as err:
         raise SettingsError(
-            f"config file {path}: unknown setting '{unknown[0]}'; "
-            f"known settings: {', '.join(setting.name for setting in SETTINGS)}"
+            f"{source} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+        ) from None
+    except yaml.YAMLError as err:
+        raise SettingsError(f"{source} is not valid YAML: {_yaml_reason(err)}") from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source} must hold a mapping of setting: value")
+    for key, value in data.items():
+        if str(key) not in _BY_NAME:
+            raise SettingsError(_unknown_setting(str(key), source))
+        # Add-on options leave optional strings empty rather than absent.
+        if value != "":
+            raw.put(str(key), value, source)
+
+
+def _yaml_reason(err: yaml.YAMLError) -> str:
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+
+
+def catalog_of(raw: Mapping[str, Any]) -> Catalog:
+    """The model catalogue the raw settings ask for (checking ``extra_models`` alone)."""
+    try:
+        return Catalog(_model_names(raw.get("extra_models")))
+    except vol.Invalid as err:
+        sources: Mapping[str, str] = getattr(raw, "sources", {})
+        raise SettingsError(
+            f"invalid extra_models ({_where('extra_models', sources)}): {err.error_message}"
+        ) from None
+
+
+def _help_for(spec: Spec) -> str:
+    extras = []
+    if spec.kind != "switch" and spec.default not in (None, (), ""):
+        default = spec.default
+        extras.append(
+            f"default {default.replace('%', '%%') if isinstance(default, str) else default}"
         )
-    # Add-on options leave optional strings empty rather than absent.
-    return {key: value for key, value in data.items() if value != ""}
+    if isinstance(spec.validator, Ranged):
+        extras.append(spec.validator.describe())
+    extras.append(f"env {spec.env}")
+    return f"{spec.help} ({'; '.join(extras)})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -663,27 +706,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 if the server at --uri answers Describe with the bodhi program within 2 s",
     )
+    parser.add_argument(
+        "--list-models", action="store_true", help="print the model catalogue and exit"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    for setting in SETTINGS:
-        if setting.flag is None:
+    for spec in SETTINGS:
+        if spec.flag is None:
             continue
-        help_text = f"{setting.help} (env {setting.env})"
-        if setting.kind == "switch":
-            parser.add_argument(setting.flag, action="store_true", default=None, help=help_text)
-        elif setting.kind == "optional":
+        help_text = _help_for(spec)
+        if spec.kind == "switch":
+            parser.add_argument(spec.flag, action="store_true", default=None, help=help_text)
+        elif spec.kind == "optional":
             parser.add_argument(
-                setting.flag, nargs="?", const=True, default=None, metavar="NAME", help=help_text
+                spec.flag, nargs="?", const=True, default=None, metavar="NAME", help=help_text
             )
-        elif setting.kind == "list":
+        elif spec.kind == "list":
             parser.add_argument(
-                setting.flag,
-                dest=setting.name,
-                action="append",
-                default=None,
+                spec.flag, dest=spec.name, action="append", default=None,
                 help=f"{help_text}; repeatable",
-            )
+            )  # fmt: skip
         else:
-            parser.add_argument(setting.flag, dest=setting.name, default=None, help=help_text)
+            parser.add_argument(spec.flag, dest=spec.name, default=None, help=help_text)
     return parser
 
 
@@ -693,20 +736,21 @@ def _version() -> str:
     return __version__
 
 
-def from_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        setting.name: getattr(args, setting.name)
-        for setting in SETTINGS
-        if setting.flag is not None and getattr(args, setting.name, None) is not None
-    }
+def from_arguments(args: argparse.Namespace, raw: RawSettings) -> None:
+    for spec in SETTINGS:
+        value = getattr(args, spec.name, None) if spec.flag else None
+        if value is not None:
+            raw.put(spec.name, value, spec.flag or spec.name)
 
 
-def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> RawSettings:
     """The raw layers, unvalidated: flags over environment over the config file."""
+    raw = RawSettings()
     config_path = args.config or environ.get("BODHI_CONFIG")
-    raw = read_config_file(config_path) if config_path else {}
-    raw.update(from_environment(environ))
-    raw.update(from_arguments(args))
+    if config_path:
+        read_config_file(config_path, raw)
+    from_environment(environ, raw)
+    from_arguments(args, raw)
     return raw
 
 
@@ -717,3 +761,6 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """
     args = build_parser().parse_args(argv)
     return validate(merge(args, os.environ if environ is None else environ))
+
+
+__all__ = ["DEFAULT_URI", "SETTINGS", "Settings", "SettingsError", "load", "validate"]

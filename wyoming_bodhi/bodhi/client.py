@@ -59,6 +59,10 @@ class BodhiCredentials:
         """Enough to tell two keys apart in a log, not enough to use one."""
         return f"…{self.api_key[-4:]}" if len(self.api_key) >= 12 else "…"
 
+    def describe(self) -> str:
+        """For a log line: which credentials are set, never what they are."""
+        return f"api key {self.fingerprint}, customer id {'set' if self.customer_id else 'not set'}"
+
     def __repr__(self) -> str:
         customer = "set" if self.customer_id else "unset"
         return f"BodhiCredentials(api_key={self.fingerprint}, customer_id={customer})"
