@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -98,7 +99,7 @@ def capture_missing(*, jack: bool = False) -> str:
             f"PyAudio does not import ({exc}): pip install -e '.[mic]' after apt-get install "
             "portaudio19-dev"
         )
-    tools = ["pulseaudio", "pacat"] + (["jackd", "jack_thru", "aplay"] if jack else [])
+    tools = ["pulseaudio", "pacat"] + (["jackd", "jack_thru", "jack_lsp", "aplay"] if jack else [])
     absent = [tool for tool in tools if shutil.which(tool) is None]
     if absent:
         packages = APT_PACKAGES + (f" {JACK_APT_PACKAGES}" if jack else "")
@@ -271,6 +272,20 @@ def pulse_microphone(audio: bytes, rate: int = 16000) -> Iterator[Microphone]:
             microphone.unplug()
 
 
+# One name for every JACK rig on the machine, used by one rig at a time. JACK registers each
+# server name in a machine-wide table of 8 slots in /dev/shm, and frees a slot whose server
+# died uncleanly only when a server of the same name starts again: unique names would
+# leak slots until "Too many servers already active".
+JACK_SERVER = "wyoming-bodhi-capture-rig"
+
+
+@contextlib.contextmanager
+def _jack_rig_lock() -> Iterator[None]:
+    with open(Path(tempfile.gettempdir()) / f"{JACK_SERVER}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @contextlib.contextmanager
 def fixed_rate_microphone(audio: bytes, rate: int = 48000) -> Iterator[Microphone]:
     """ALSA's ``default`` only captures at ``rate``; ``play()`` says ``audio`` (16-bit mono at
@@ -279,12 +294,13 @@ def fixed_rate_microphone(audio: bytes, rate: int = 48000) -> Iterator[Microphon
     A private JACK server with a dummy driver runs at ``rate``; ALSA's jack plugin, with no
     ``plug`` in front, takes only that rate, like a USB microphone opened as ``hw:``.
     ``jack_thru`` is the fixed point both ends connect to: aplay's output into its input,
-    the capture from its output.
+    the capture from its output. (jackd's own loopback ports would spare that process, but
+    under load they drop and repeat whole periods.)
     """
-    with tempfile.TemporaryDirectory(prefix="jack-mic-") as tmp:
+    with _jack_rig_lock(), tempfile.TemporaryDirectory(prefix="jack-mic-") as tmp:
         root = Path(tmp)
         env = _isolated_env(root)
-        server = f"rig-{os.getpid()}-{root.name}"
+        server = JACK_SERVER
         env["JACK_DEFAULT_SERVER"] = server
         # Debian's jackd asks the session bus for the sound card: there is none to reserve.
         env["JACK_NO_AUDIO_RESERVATION"] = "1"
@@ -298,14 +314,11 @@ def fixed_rate_microphone(audio: bytes, rate: int = 48000) -> Iterator[Microphon
         speech = root / "speech.raw"
         speech.write_bytes(audio)
         log = root / "jack.log"
-        started: list[subprocess.Popen[bytes]] = []
         jackd = ["jackd", "--no-realtime", f"--name={server}", "-d", "dummy", f"--rate={rate}",
                  "--capture=1", "--playback=1", "--period=1024"]  # fmt: skip
         with log.open("wb") as log_file:
-            started.append(
-                subprocess.Popen(
-                    jackd, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
-                )
+            daemon = subprocess.Popen(
+                jackd, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
             )
 
         def player() -> subprocess.Popen[bytes]:
@@ -316,25 +329,23 @@ def fixed_rate_microphone(audio: bytes, rate: int = 48000) -> Iterator[Microphon
                 stderr=subprocess.PIPE,
             )  # fmt: skip
 
-        microphone = Microphone(env, rate, _player=player, _servers=started)
+        # Stopped in this order: jack_thru first, leaving the server cleanly; jackd stopped
+        # first can die of SIGPIPE on its way out and not unregister.
+        servers = [daemon]
+        microphone = Microphone(env, rate, _player=player, _servers=servers)
         try:
-            _wait_for_jack_port(env, "system:capture_1", started[0], log)
+            _wait_for_jack(env, "system:capture_1", daemon, log)
             with log.open("ab") as log_file:
-                started.append(
-                    subprocess.Popen(
-                        ["jack_thru"],
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log_file,
-                        stderr=log_file,
-                    )
-                )
-            _wait_for_jack_port(env, "jack_thru:output_1", started[-1], log)
+                through = subprocess.Popen(
+                    ["jack_thru"], env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                    stderr=log_file,
+                )  # fmt: skip
+            servers.insert(0, through)
+            # jack_thru connects to the system ports, then sets its signal handlers: stopped
+            # before that, it dies without leaving the server, and jackd then hangs on SIGTERM.
+            _wait_for_jack(env, "jack_thru:output_1", through, log, connected="system:playback_1")
             yield microphone
         finally:
-            # jackd first: jack_thru then leaves on the server's word. Stopped the other way
-            # round, jack_thru could die before its signal handler was in place, and jackd
-            # then ignored SIGTERM.
             microphone.unplug()
             _remove_jack_leftovers(server)
 
@@ -342,22 +353,38 @@ def fixed_rate_microphone(audio: bytes, rate: int = 48000) -> Iterator[Microphon
 def _remove_jack_leftovers(server: str) -> None:
     """JACK keeps a socket and semaphores per server and client in /dev/shm and does not
     always remove them (a client that exits on the server's shutdown leaves its semaphore).
-    Only this server's, by its unique name; JACK's shared registry stays."""
+    Only this server's, by its name; JACK's shared registry stays."""
     for path in Path("/dev/shm").glob(f"jack*_{server}_*"):
         with contextlib.suppress(OSError):
             path.unlink()
 
 
-def _jack_ports(env: dict[str, str]) -> list[str]:
-    listing = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True, timeout=10)
-    return listing.stdout.split() if listing.returncode == 0 else []
+def _jack_connections(env: dict[str, str]) -> dict[str, list[str]]:
+    """Every JACK port, with the ports it is connected to (``jack_lsp -c``)."""
+    listing = subprocess.run(
+        ["jack_lsp", "-c"], env=env, capture_output=True, text=True, timeout=10
+    )
+    ports: dict[str, list[str]] = {}
+    for line in listing.stdout.splitlines() if listing.returncode == 0 else []:
+        if line.startswith((" ", "\t")) and ports:
+            ports[list(ports)[-1]].append(line.strip())
+        elif line.strip():
+            ports[line.strip()] = []
+    return ports
 
 
-def _wait_for_jack_port(
-    env: dict[str, str], port: str, proc: subprocess.Popen[bytes], log: Path
+def _wait_for_jack(
+    env: dict[str, str],
+    port: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    connected: str | None = None,
 ) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while port not in _jack_ports(env):
+    while True:
+        ports = _jack_connections(env)
+        if port in ports and (connected is None or connected in ports[port]):
+            return
         if proc.poll() is not None:
             raise RigError(f"JACK exited {proc.returncode}:\n{_log(log)}")
         if time.monotonic() > deadline:
@@ -442,12 +469,12 @@ def record(seconds: float, rate: int, out: Path, device: int | None, quiet: bool
             report["open_error"] = _error(exc)
             return report
         report["open_s"] = time.monotonic() - began
-        # The test starts playing on this line: nothing played earlier could be heard.
-        print("capturing", flush=True)
         want = round(seconds * rate)
         captured = bytearray()
         # CLOCK_MONOTONIC is one clock for every process: the test compares it with its own.
         report["read_began"] = began = time.monotonic()
+        # The test starts playing on this line: nothing played earlier could be heard.
+        print("capturing", flush=True)
         try:
             while len(captured) < 2 * want:
                 frames = min(1024, want - len(captured) // 2)

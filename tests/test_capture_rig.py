@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,8 @@ def speech(rate: int) -> signals.Signal:
     peak unique (pure tones would match as well one period off)."""
     voiced = signals.utterances(rate, count=2, burst=0.5, gap=0.4, edge=0.2)
     noise = np.random.default_rng(13).standard_normal(len(voiced)) * 0.05
-    return voiced + noise * (voiced != 0)
+    noisy: signals.Signal = voiced + noise * (voiced != 0)
+    return noisy
 
 
 def locate(captured: signals.Signal, source: signals.Signal) -> tuple[int, float]:
@@ -50,27 +53,42 @@ def run_record(
     tmp_path: Path,
     seconds: float = 3.0,
     rate: int = 16000,
-    *extra: str,
-    play: bool = True,
+    *,
+    when_capturing: Callable[[Microphone], None] = Microphone.play,
     quiet: bool = True,
 ) -> tuple[dict[str, Any], signals.Signal, str]:
-    """Capture in a subprocess with the microphone's environment; play once it reads."""
-    out = tmp_path / "captured.raw"
+    """Capture in a subprocess with the microphone's environment; once it reads, play (or
+    whatever ``when_capturing`` does)."""
+    out = tmp_path / f"captured-{time.monotonic_ns()}.raw"
+    errors = out.with_suffix(".stderr")
     args = [sys.executable, str(SCRIPT), "record", f"--seconds={seconds}", f"--rate={rate}",
-            f"--out={out}", *(["--quiet"] if quiet else []), *extra]  # fmt: skip
-    with subprocess.Popen(
-        args, env=microphone.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
+            f"--out={out}", *(["--quiet"] if quiet else [])]  # fmt: skip
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen(args, env=microphone.env, stdout=subprocess.PIPE, stderr=stderr, text=True)  # fmt: skip
+    # A capture that hangs must fail the test, not block it: the read below ends at EOF.
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
+    try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        if first.startswith("capturing") and play:
-            microphone.play()
-        stdout, stderr = proc.communicate(timeout=30)
-    lines = (first + stdout).splitlines()
-    assert proc.returncode == 0, stderr
+        if first.startswith("capturing"):
+            when_capturing(microphone)
+        lines = (first + proc.stdout.read()).splitlines()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    assert proc.returncode == 0, errors.read_text()
     report: dict[str, Any] = json.loads(lines[-1])
     audio = signals.decode_s16(out.read_bytes()) if out.exists() else np.zeros(0)
-    return report, audio, stderr
+    return report, audio, errors.read_text()
+
+
+def silent(_: Microphone) -> None:
+    """Play nothing."""
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +142,7 @@ def test_a_48k_only_device_refuses_16k_and_captures_at_48k(tmp_path: Path) -> No
     capture.require_capture(jack=True)
     source = speech(48000)
     with capture.fixed_rate_microphone(signals.encode(source), rate=48000) as microphone:
-        refused, _, _ = run_record(microphone, tmp_path, rate=16000, play=False)
+        refused, _, _ = run_record(microphone, tmp_path, rate=16000, when_capturing=silent)
         report, captured, _ = run_record(microphone, tmp_path, rate=48000)
 
     assert refused["devices"][0]["defaultSampleRate"] == 48000.0
@@ -162,13 +180,7 @@ def test_no_microphone_is_no_default_input_device(tmp_path: Path) -> None:
 
 def test_a_microphone_unplugged_mid_capture_fails_the_next_read(tmp_path: Path) -> None:
     with capture.pulse_microphone(bytes(16000)) as microphone:
-        out = tmp_path / "captured.raw"
-        args = [sys.executable, str(SCRIPT), "record", "--seconds=10", f"--out={out}", "--quiet"]
-        with subprocess.Popen(args, env=microphone.env, stdout=subprocess.PIPE, text=True) as proc:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().startswith("capturing")
-            microphone.unplug()
-            report = json.loads(proc.communicate(timeout=30)[0].splitlines()[-1])
+        report, _, _ = run_record(microphone, tmp_path, 10, when_capturing=Microphone.unplug)
 
     assert report["read_error"] == {
         "type": "builtins.OSError",
@@ -207,10 +219,11 @@ def test_rigs_leave_no_process_or_file_behind() -> None:
     with capture.fixed_rate_microphone(bytes(9600)) as jack:
         server = jack.env["JACK_DEFAULT_SERVER"]
         jack.play()
-        assert list(_processes_mentioning(server))
+        jack_processes = [Path(f"/proc/{proc.pid}") for proc in jack._servers + jack._playing]
+        assert all(path.exists() for path in jack_processes)
         assert list(Path("/dev/shm").glob(f"*{server}*"))
 
     assert not list(_processes_mentioning(str(microphone_home)))
-    assert not list(_processes_mentioning(server))
+    assert not [path for path in jack_processes if path.exists()]
     assert not list(Path("/dev/shm").glob(f"*{server}*"))
     assert not microphone_home.exists()
