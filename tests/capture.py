@@ -31,6 +31,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -427,6 +428,11 @@ def quiet_sound_libraries() -> None:
         jack.jack_set_info_function(keep[-1])
 
 
+@contextlib.contextmanager
+def _keep_stderr() -> Iterator[list[str]]:
+    yield []
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     return {
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
@@ -436,15 +442,44 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def record(seconds: float, rate: int, out: Path, device: int | None, quiet: bool) -> dict[str, Any]:
-    """Capture ``seconds`` of 16-bit mono from the default input; report what happened."""
-    if quiet:
+@contextlib.contextmanager
+def stderr_to_file() -> Iterator[list[str]]:
+    """Point file descriptor 2 at a temporary file for the block; what was written there is
+    appended to the yielded list. It catches every library's output, PortAudio's own
+    ("Expression 'paInvalidSampleRate' failed in …") included, but for the whole process:
+    use it only while nothing else runs that could write to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    captured: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode(errors="replace"))
+
+
+def record(
+    seconds: float, rate: int, out: Path, device: int | None, quiet: str | None
+) -> dict[str, Any]:
+    """Capture ``seconds`` of 16-bit mono from the default input; report what happened.
+
+    ``quiet``: None lets the sound libraries print; "handlers" installs
+    :func:`quiet_sound_libraries`; "fd" wraps start-up and opening in :func:`stderr_to_file`
+    and reports what it caught as ``hidden_stderr``.
+    """
+    if quiet == "handlers":
         quiet_sound_libraries()
+    hide = stderr_to_file if quiet == "fd" else _keep_stderr
     import pyaudio
 
     report: dict[str, Any] = {"rate": rate}
     began = time.monotonic()
-    audio = pyaudio.PyAudio()
+    with hide() as hidden:
+        audio = pyaudio.PyAudio()
     report["init_s"] = time.monotonic() - began
     try:
         report["devices"] = [
@@ -457,17 +492,21 @@ def record(seconds: float, rate: int, out: Path, device: int | None, quiet: bool
             report["default_input_error"] = _error(exc)
         began = time.monotonic()
         try:
-            stream = audio.open(
-                format=pyaudio.paInt16,
-                channels=1,
-                rate=rate,
-                input=True,
-                input_device_index=device,
-                frames_per_buffer=1024,
-            )
+            with hide() as hidden_at_open:
+                stream = audio.open(
+                    format=pyaudio.paInt16,
+                    channels=1,
+                    rate=rate,
+                    input=True,
+                    input_device_index=device,
+                    frames_per_buffer=1024,
+                )
         except (OSError, ValueError) as exc:
             report["open_error"] = _error(exc)
             return report
+        finally:
+            if quiet == "fd":
+                report["hidden_stderr"] = "".join(hidden + hidden_at_open)
         report["open_s"] = time.monotonic() - began
         want = round(seconds * rate)
         captured = bytearray()
@@ -497,7 +536,9 @@ def main() -> None:
     rec.add_argument("--rate", type=int, default=16000)
     rec.add_argument("--device", type=int, default=None)
     rec.add_argument("--out", type=Path, required=True)
-    rec.add_argument("--quiet", action="store_true", help="silence ALSA's and JACK's chatter")
+    rec.add_argument(
+        "--quiet", choices=["handlers", "fd"], help="keep the sound libraries' chatter off stderr"
+    )
     args = parser.parse_args()
     report = record(args.seconds, args.rate, args.out, args.device, args.quiet)
     print(json.dumps(report), flush=True)
