@@ -315,8 +315,10 @@ def fixed_rate_microphone(audio: bytes, rate: int = 48000) -> Iterator[Microphon
         speech = root / "speech.raw"
         speech.write_bytes(audio)
         log = root / "jack.log"
-        jackd = ["jackd", "--no-realtime", f"--name={server}", "-d", "dummy", f"--rate={rate}",
-                 "--capture=1", "--playback=1", "--period=1024"]  # fmt: skip
+        # --sync: the server waits for late clients instead of skipping them. Without it, on
+        # a busy machine (no realtime scheduling here) whole periods went missing.
+        jackd = ["jackd", "--no-realtime", "--sync", f"--name={server}", "-d", "dummy",
+                 f"--rate={rate}", "--capture=1", "--playback=1", "--period=1024"]  # fmt: skip
         with log.open("wb") as log_file:
             daemon = subprocess.Popen(
                 jackd, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
