@@ -491,8 +491,8 @@ def test_every_text_agrees_on_vad_sensitivity() -> None:
     # Home Assistant sends only Transcribe(language=...); other clients may send a
     # sensitivity, mapped to Bodhi's endpoint silence by the bridge.
     endpoint = TRANSLATIONS["configuration"]["endpoint_silence"]["description"]
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### How quickly a command ends") :]
+    guide = (ROOT / "docs" / "home-assistant.md").read_text(encoding="utf-8")
+    section = guide[guide.index("### How quickly a command ends") :]
     section = section[: section.index("\n#")]
     aggressive, relaxed = VAD_ENDPOINT_SILENCE["aggressive"], VAD_ENDPOINT_SILENCE["relaxed"]
     for text in (endpoint, DOCS, section):

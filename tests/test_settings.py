@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -376,3 +377,21 @@ def test_git_ignores_a_local_config_file_that_holds_the_key() -> None:
         assert result.returncode == 0, name
     assert subprocess.run(["git", "check-ignore", "-q", "config/wyoming-bodhi.example.yaml"],
                           cwd=root, check=False).returncode == 1  # fmt: skip
+
+
+def test_every_setting_is_documented_with_its_flag_variable_and_default() -> None:
+    from wyoming_bodhi.settings import SETTINGS
+
+    doc = (EXAMPLE.parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("| ")]
+    for spec in SETTINGS:
+        (row,) = [row for row in rows if f"`{spec.env}`" in row]
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[0] == "—" if spec.flag is None else cells[0].startswith(f"`{spec.flag}"), row
+        if isinstance(spec.default, bool) or spec.default in (None, (), ""):
+            continue
+        if isinstance(spec.default, int | float):
+            numbers = re.findall(r"\d+(?:\.\d+)?", cells[2])
+            assert any(float(n) == spec.default for n in numbers), (spec.name, row)
+        else:
+            assert f"`{spec.default}`" in cells[2], (spec.name, row)

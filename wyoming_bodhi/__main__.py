@@ -152,7 +152,7 @@ def log_serving(bridge: Bridge) -> None:
         settings.bodhi_url,
         settings.model,
         len(bridge.catalog),
-        bridge.credentials.describe(),
+        "demo credentials" if settings.demo else bridge.credentials.describe(),
     )
 
 
