@@ -29,7 +29,7 @@ with warnings.catch_warnings():
     import wyoming.audio as wyoming_audio
     from wyoming import pyaudioop
 
-from wyoming_bodhi.audio import Framer, StreamConverter, frame_bytes_for
+from wyoming_bodhi.pipeline.audio import Framer, StreamConverter, frame_bytes_for
 
 from . import signals
 

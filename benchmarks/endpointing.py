@@ -31,10 +31,10 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.server import AsyncTcpServer
 
-from wyoming_bodhi.bridge import Bridge
-from wyoming_bodhi.handler import BodhiEventHandler
+from wyoming_bodhi.pipeline.bridge import Bridge
+from wyoming_bodhi.server.handler import BodhiEventHandler
 from wyoming_bodhi.settings import validate
-from wyoming_bodhi.simulator import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 
 RATE = 16000
 CHUNK = 0.02  # what a microphone satellite sends: 20 ms chunks

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import soxr
 
-import wyoming_bodhi.audio as audio
+import wyoming_bodhi.pipeline.audio as audio
 
 from . import signals
 from .conversion import CASES, Case, Contender, Ours, cpu_ms_per_second

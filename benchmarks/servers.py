@@ -89,7 +89,7 @@ def spawn_simulator(
     port = free_port()
     args = [
         "-m",
-        "wyoming_bodhi.simulator",
+        "wyoming_bodhi.simulators.bodhi",
         "--port",
         str(port),
         "--texts",

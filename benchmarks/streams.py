@@ -30,9 +30,9 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 
-from wyoming_bodhi.audio import Framer, Pacer, StreamConverter, frame_bytes_for
-from wyoming_bodhi.bodhi.client import BodhiCredentials, BodhiStream
-from wyoming_bodhi.bodhi.protocol import BodhiConfig
+from wyoming_bodhi.engines.bodhi.client import BodhiCredentials, BodhiStream
+from wyoming_bodhi.engines.bodhi.protocol import BodhiConfig
+from wyoming_bodhi.pipeline.audio import Framer, Pacer, StreamConverter, frame_bytes_for
 
 from . import signals
 from .servers import API_KEY, HOST

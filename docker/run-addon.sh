@@ -10,7 +10,7 @@
 #   ADDON_PORT             the port to listen on and announce        (10300)
 #   ADDON_DISCOVERY_HOST   the host name Home Assistant reaches us by (this container's)
 #   ADDON_STARTUP_TIMEOUT  seconds to wait for the server to answer before not announcing (60)
-#   SUPERVISOR_URL, SUPERVISOR_TOKEN  for python3 -m wyoming_bodhi.supervisor
+#   SUPERVISOR_URL, SUPERVISOR_TOKEN  for python3 -m wyoming_bodhi.homeassistant.supervisor
 set -u
 
 options=${ADDON_OPTIONS:-/data/options.json}
@@ -61,7 +61,7 @@ announce() {
         wait "$child"
     done
     discovery_host=${ADDON_DISCOVERY_HOST:-$(uname -n)}
-    python3 -m wyoming_bodhi.supervisor --announce "tcp://$discovery_host:$port" &
+    python3 -m wyoming_bodhi.homeassistant.supervisor --announce "tcp://$discovery_host:$port" &
     child=$!
     if ! wait "$child"; then
         log "discovery failed; still serving: add the Wyoming integration by hand (host $discovery_host, port $port)"

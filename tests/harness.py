@@ -22,10 +22,10 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from wyoming_bodhi.bridge import Bridge
-from wyoming_bodhi.server import BridgeServer
+from wyoming_bodhi.pipeline.bridge import Bridge
+from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
-from wyoming_bodhi.simulator import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 
 API_KEY = "test-key-3f9a1c7e5b2d4a6f"
 CUSTOMER_ID = str(uuid.UUID("0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"))

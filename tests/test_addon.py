@@ -19,10 +19,11 @@ import pytest
 import voluptuous as vol
 import yaml
 
-from wyoming_bodhi import catalog, settings
-from wyoming_bodhi.bodhi import errors as bodhi_errors
-from wyoming_bodhi.bridge import VAD_ENDPOINT_SILENCE
-from wyoming_bodhi.catalog import Catalog
+from wyoming_bodhi import settings
+from wyoming_bodhi.engines.bodhi import catalog
+from wyoming_bodhi.engines.bodhi import errors as bodhi_errors
+from wyoming_bodhi.engines.bodhi.catalog import Catalog
+from wyoming_bodhi.pipeline.bridge import VAD_ENDPOINT_SILENCE
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
 from .harness import API_KEY, CUSTOMER_ID

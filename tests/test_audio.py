@@ -1,4 +1,4 @@
-"""Tests for wyoming_bodhi.audio: conversion, framing and pacing, with plain function calls."""
+"""Tests for wyoming_bodhi.pipeline.audio: conversion, framing and pacing, with plain function calls."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import soxr
 from wyoming.audio import AudioChunk, AudioChunkConverter
 
-from wyoming_bodhi.audio import (
+from wyoming_bodhi.pipeline.audio import (
     BODHI_BYTES_PER_SECOND,
     RESAMPLER_QUALITY,
     AudioConverter,

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from wyoming_bodhi.bodhi import (
+from wyoming_bodhi.engines.bodhi import (
     BodhiAuthenticationError,
     BodhiBadRequestError,
     BodhiConfig,

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from wyoming_bodhi.bodhi import errors
-from wyoming_bodhi.bodhi.protocol import (
+from wyoming_bodhi.engines.bodhi import errors
+from wyoming_bodhi.engines.bodhi.protocol import (
     EOF_MESSAGE,
     BodhiConfig,
     BodhiErrorMessage,

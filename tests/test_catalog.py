@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from wyoming_bodhi.catalog import BUILTIN_MODEL_NAMES, BodhiModel, Catalog, UnknownModelError
+from wyoming_bodhi.engines.bodhi.catalog import (
+    BUILTIN_MODEL_NAMES,
+    BodhiModel,
+    Catalog,
+    UnknownModelError,
+)
 
 
 def test_builtin_catalogue_has_documented_hinglish_and_odia_models() -> None:

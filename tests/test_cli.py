@@ -78,7 +78,7 @@ async def test_readme_flow_simulator_then_bridge_then_a_wyoming_client() -> None
     """The README's try-it path, as separate processes: simulator, bridge, client."""
     bodhi_port, wyoming_port = free_port(), free_port()
     env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
-    simulator_args = ["-m", "wyoming_bodhi.simulator", "--port", str(bodhi_port),
+    simulator_args = ["-m", "wyoming_bodhi.simulators.bodhi", "--port", str(bodhi_port),
                       "--texts", '["namaste duniya", "batti jalao"]']  # fmt: skip
     bridge_args = bridge_command(wyoming_port, f"ws://127.0.0.1:{bodhi_port}", "--debug")
     with process(simulator_args, env) as simulator, process(bridge_args, env) as bridge:

@@ -28,8 +28,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from wyoming_bodhi import supervisor
-from wyoming_bodhi.health import check
+from wyoming_bodhi.homeassistant import supervisor
+from wyoming_bodhi.server.health import check
 
 from .harness import clean_env, free_port
 
@@ -374,7 +374,7 @@ def expected_request(uri: str) -> tuple[str, dict[str, Any]]:
     return f"Bearer {TOKEN}", {"service": "wyoming", "config": {"uri": uri}}
 
 
-# -- wyoming_bodhi.supervisor -------------------------------------------------------------------
+# -- wyoming_bodhi.homeassistant.supervisor -------------------------------------------------------------------
 
 
 async def test_announce_posts_the_discovery_message(fake_supervisor: FakeSupervisor) -> None:
@@ -459,7 +459,7 @@ async def run_supervisor_cli(*args: str, env: dict[str, str]) -> tuple[int, str]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "wyoming_bodhi.supervisor",
+        "wyoming_bodhi.homeassistant.supervisor",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

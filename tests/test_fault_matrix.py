@@ -19,7 +19,7 @@ import aiohttp.abc
 import pytest
 from wyoming.asr import Transcribe
 
-from wyoming_bodhi.simulator import BodhiSimulator
+from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 
 from .harness import (
     HINDI,

@@ -232,7 +232,7 @@ async def test_one_failing_client_does_not_disturb_another() -> None:
 async def test_a_bug_in_an_utterance_still_answers_the_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from wyoming_bodhi.transcript import TranscriptAssembler
+    from wyoming_bodhi.pipeline.transcript import TranscriptAssembler
 
     def broken(self: TranscriptAssembler, result: object) -> None:
         raise ZeroDivisionError("a bug")

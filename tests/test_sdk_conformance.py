@@ -21,7 +21,7 @@ import pytest
 from bodhi import BodhiClient, LiveTranscriptionEvents, TranscriptionConfig
 from bodhi.utils.exceptions import AuthenticationError, BodhiAPIError
 
-from wyoming_bodhi.simulator import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 
 from .harness import clean_env, free_port, process, wait_for_port
 
@@ -162,7 +162,14 @@ async def test_sdk_against_the_simulator_command(tmp_path: Path) -> None:
     path = tmp_path / "two.wav"
     write_wav(path, tail=0.2)
     port = free_port()
-    args = ["-m", "wyoming_bodhi.simulator", "--port", str(port), "--texts", json.dumps(TEXTS)]
+    args = [
+        "-m",
+        "wyoming_bodhi.simulators.bodhi",
+        "--port",
+        str(port),
+        "--texts",
+        json.dumps(TEXTS),
+    ]
     with process(args, clean_env()) as simulator:
         await wait_for_port(port, simulator)
         collected = await transcribe_file(f"ws://127.0.0.1:{port}", path)

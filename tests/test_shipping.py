@@ -15,8 +15,8 @@ import pytest
 from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Info
 
-from wyoming_bodhi import mdns
-from wyoming_bodhi.health import check, client_uri
+from wyoming_bodhi.homeassistant import mdns
+from wyoming_bodhi.server.health import check, client_uri
 
 from .harness import (
     API_KEY,

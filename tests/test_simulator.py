@@ -16,8 +16,8 @@ import aiohttp
 import numpy as np
 import pytest
 
-from wyoming_bodhi.catalog import Catalog
-from wyoming_bodhi.simulator import (
+from wyoming_bodhi.engines.bodhi.catalog import Catalog
+from wyoming_bodhi.simulators.bodhi import (
     BodhiSession,
     BodhiSimulator,
     ConnectionRecord,
@@ -28,8 +28,8 @@ from wyoming_bodhi.simulator import (
     SimulatorOptions,
     default_text,
 )
-from wyoming_bodhi.simulator.__main__ import build_parser, options_from_args
-from wyoming_bodhi.simulator.segmenter import SegmentEvent
+from wyoming_bodhi.simulators.bodhi.__main__ import build_parser, options_from_args
+from wyoming_bodhi.simulators.bodhi.segmenter import SegmentEvent
 
 RATE = 8000
 MODEL = "hi-general-v2-8khz"

@@ -29,10 +29,9 @@ from wyoming.error import Error
 from wyoming.event import Event, async_read_event, async_write_event
 
 from wyoming_bodhi import __version__
-from wyoming_bodhi.audio import AudioConverter
-from wyoming_bodhi.transcribe import main as transcribe_main
-from wyoming_bodhi.transcribe import open_recording, parse_uri, transcribe
-from wyoming_bodhi.wav import (
+from wyoming_bodhi.clients.transcribe import main as transcribe_main
+from wyoming_bodhi.clients.transcribe import open_recording, parse_uri, transcribe
+from wyoming_bodhi.clients.wav import (
     WAVE_FORMAT_EXTENSIBLE,
     WAVE_FORMAT_IEEE_FLOAT,
     WAVE_FORMAT_PCM,
@@ -41,6 +40,7 @@ from wyoming_bodhi.wav import (
     audio_chunks,
     read_header,
 )
+from wyoming_bodhi.pipeline.audio import AudioConverter
 
 from .harness import HINDI, clean_env, free_port, process, running_bridge, running_simulator
 from .signals import decode_s16, encode, level_db, utterances

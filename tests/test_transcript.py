@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from wyoming_bodhi.bodhi.protocol import BodhiResult, ResultType
-from wyoming_bodhi.transcript import TranscriptAssembler
+from wyoming_bodhi.engines.bodhi.protocol import BodhiResult, ResultType
+from wyoming_bodhi.pipeline.transcript import TranscriptAssembler
 
 
 def partial(segment: int, text: str) -> BodhiResult:

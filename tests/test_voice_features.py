@@ -10,8 +10,8 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
-from wyoming_bodhi import utterance
-from wyoming_bodhi.hotwords import MAX_HOTWORDS
+from wyoming_bodhi.pipeline import utterance
+from wyoming_bodhi.pipeline.hotwords import MAX_HOTWORDS
 
 from .harness import Exchange, read_until_final, running_bridge, running_simulator, transcribe
 from .signals import encode, silence, tone, utterances

@@ -18,12 +18,12 @@ from wyoming.server import AsyncServer
 
 from . import __version__
 from .addresses import tcp_host_port
-from .bridge import Bridge
-from .catalog import Catalog
-from .handler import BodhiEventHandler
-from .hass import HassNames
-from .health import check
-from .server import BridgeServer, raise_open_file_limit
+from .engines.bodhi.catalog import Catalog
+from .homeassistant.names import HassNames
+from .pipeline.bridge import Bridge
+from .server.handler import BodhiEventHandler
+from .server.health import check
+from .server.listener import BridgeServer, raise_open_file_limit
 from .settings import (
     DEFAULT_URI,
     Settings,
@@ -55,7 +55,7 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
     if not settings.demo:
         yield settings
         return
-    from .simulator import BodhiSimulator, SimulatorOptions
+    from .simulators.bodhi import BodhiSimulator, SimulatorOptions
 
     # A short history: the demo may run for months, and nobody reads its records.
     options = SimulatorOptions(extra_models=settings.extra_models, history=DEMO_HISTORY)
@@ -74,7 +74,7 @@ async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
     if settings.zeroconf is None:
         yield
         return
-    from .mdns import advertise
+    from .homeassistant.mdns import advertise
 
     advertisement = await advertise(settings.uri, settings.zeroconf or None)
     try:

@@ -35,8 +35,15 @@ import voluptuous as vol
 import yaml
 
 from .addresses import is_loopback, tcp_host_port
-from .bodhi.protocol import Hotword
-from .catalog import DEFAULT_DOMAIN, DEFAULT_MODEL, DOMAINS, BodhiModel, Catalog, UnknownModelError
+from .engines.bodhi.catalog import (
+    DEFAULT_DOMAIN,
+    DEFAULT_MODEL,
+    DOMAINS,
+    BodhiModel,
+    Catalog,
+    UnknownModelError,
+)
+from .engines.bodhi.protocol import Hotword
 
 DEFAULT_URI = "tcp://0.0.0.0:10300"
 DEFAULT_BODHI_URL = "wss://bodhi.navana.ai"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .bodhi.protocol import BodhiResult
+from ..engines.bodhi.protocol import BodhiResult
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
 from wyoming.event import Event
 
-from .bodhi.client import BodhiCredentials
-from .bodhi.protocol import BodhiConfig
-from .catalog import BodhiModel, Catalog, UnknownModelError
+from ..engines.bodhi.catalog import BodhiModel, Catalog, UnknownModelError
+from ..engines.bodhi.client import BodhiCredentials
+from ..engines.bodhi.protocol import BodhiConfig
+from ..server.info import PROGRAM_NAME, build_info
+from ..settings import Settings
 from .hotwords import merge_hotwords
-from .info import PROGRAM_NAME, build_info
-from .settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 

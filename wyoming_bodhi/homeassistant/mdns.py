@@ -7,7 +7,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from .addresses import WILDCARD_HOSTS, tcp_host_port
+from ..addresses import WILDCARD_HOSTS, tcp_host_port
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
-from . import __version__
-from .catalog import Catalog
+from .. import __version__
+from ..engines.bodhi.catalog import Catalog
 
 PROGRAM_NAME = "bodhi"
 NAVANA = Attribution(name="Navana", url="https://navana.ai")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
-from .addresses import WILDCARD_HOSTS, tcp_host_port
+from ..addresses import WILDCARD_HOSTS, tcp_host_port
 from .info import PROGRAM_NAME
 
 HEALTH_TIMEOUT = 2.0

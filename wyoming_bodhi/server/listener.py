@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from wyoming.error import Error
 from wyoming.event import async_write_event
 
-from .bridge import Bridge
+from ..pipeline.bridge import Bridge
 from .handler import BodhiEventHandler
 from .wire import MAX_LINE_BYTES
 

@@ -1,4 +1,4 @@
-"""``python -m wyoming_bodhi.simulator``: run the Bodhi simulator until interrupted."""
+"""``python -m wyoming_bodhi.simulators.bodhi``: run the Bodhi simulator until interrupted."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Sequence
 
-from ..catalog import Catalog, UnknownModelError
+from ...engines.bodhi.catalog import Catalog, UnknownModelError
 from .options import FINAL_FORMS, REFUSAL_STATUSES, SimulatorOptions
 from .server import BodhiSimulator
 
@@ -42,7 +42,7 @@ def _confidences(value: str) -> list[float | None]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wyoming_bodhi.simulator",
+        prog="python -m wyoming_bodhi.simulators.bodhi",
         description="A local Bodhi-compatible streaming ASR server (scripted texts, no real ASR).",
     )
     add = parser.add_argument

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from aiohttp import WSMsgType, web
 
-from ..catalog import Catalog
+from ...engines.bodhi.catalog import Catalog
 from .options import SimulatorOptions
 from .record import (
     ENDED_CLIENT_CLOSED,

@@ -32,6 +32,9 @@ from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event
 
+from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
+from ..engines.bodhi.client import BodhiStream
+from ..engines.bodhi.errors import BodhiConnectionLostError, BodhiError, BodhiTimeoutError
 from .audio import (
     BODHI_BYTES_PER_SECOND,
     AudioFormat,
@@ -40,11 +43,8 @@ from .audio import (
     StreamConverter,
     frame_bytes_for,
 )
-from .bodhi.client import BodhiStream
-from .bodhi.errors import BodhiConnectionLostError, BodhiError, BodhiTimeoutError
 from .bridge import Bridge, Request
 from .transcript import TranscriptAssembler
-from .wav import Chunks, WavError, WavHeaderStripper, parse_format
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Announce the add-on to Home Assistant through the Supervisor's discovery API.
 
-``python -m wyoming_bodhi.supervisor --announce tcp://HOST:10300`` POSTs
+``python -m wyoming_bodhi.homeassistant.supervisor --announce tcp://HOST:10300`` POSTs
 ``{"service": "wyoming", "config": {"uri": ...}}`` to ``$SUPERVISOR_URL/discovery``
 (``http://supervisor`` inside an add-on) with the add-on's ``SUPERVISOR_TOKEN``; Home Assistant
 then offers to set up the Wyoming integration for the server. The add-on's start script runs it
@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from .addresses import WILDCARD_HOSTS, tcp_host_port
+from ..addresses import WILDCARD_HOSTS, tcp_host_port
 
 SERVICE = "wyoming"
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
@@ -32,7 +32,7 @@ DEFAULT_ATTEMPTS = 4
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRY_DELAY = 2.0
 
-_LOGGER = logging.getLogger("wyoming_bodhi.supervisor")
+_LOGGER = logging.getLogger("wyoming_bodhi.homeassistant.supervisor")
 
 
 class DiscoveryError(Exception):
@@ -136,7 +136,7 @@ async def announce(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wyoming_bodhi.supervisor",
+        prog="python -m wyoming_bodhi.homeassistant.supervisor",
         description="Announce the Wyoming server to Home Assistant through Supervisor "
         f"discovery. Needs {TOKEN_ENV} (the Supervisor gives it to every add-on).",
     )

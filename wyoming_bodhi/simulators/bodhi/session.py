@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..catalog import Catalog
+from ...engines.bodhi.catalog import Catalog
 from .options import SimulatorOptions
 from .segmenter import (
     EnergySegmenter,

@@ -22,10 +22,10 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
-from .audio import AudioFormat, UnsupportedAudioFormat
-from .bridge import Bridge
-from .catalog import UnknownModelError
-from .utterance import Utterance
+from ..engines.bodhi.catalog import UnknownModelError
+from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
+from ..pipeline.bridge import Bridge
+from ..pipeline.utterance import Utterance
 from .wire import WireError, read_body, read_header
 
 _LOGGER = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Clients people run to hear what the recogniser hears: files (and WAV reading)."""

@@ -1,0 +1,508 @@
+"""``wyoming-bodhi-transcribe FILE.wav``: a Wyoming client that prints a transcript.
+
+It sends a WAV file the way Home Assistant sends a voice command (``transcribe``,
+``audio-start``, ``audio-chunk``…, ``audio-stop``) to any Wyoming speech-to-text server,
+prints each streamed ``transcript-chunk`` as it arrives (with ``--stream``) and then the
+final transcript. Handy for trying the server, the demo mode, or a satellite's recordings.
+
+Exit status: 0 with a transcript; 1 when the server could not be reached or gave none; 2 for
+anything the user can fix (the file, an option), said in one line before any connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import re
+import socket
+import stat
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Final, NoReturn, TextIO
+from urllib.parse import urlsplit
+
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncClient, AsyncTcpClient, AsyncUnixClient
+from wyoming.error import Error
+
+from .. import __version__
+from ..addresses import tcp_host_port
+from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
+
+PROG: Final = "wyoming-bodhi-transcribe"
+CHUNK_SECONDS: Final = 0.02
+DEFAULT_URI: Final = "tcp://127.0.0.1:10300"
+DEFAULT_TIMEOUT: Final = 60.0
+# How often a refused connection is retried under --wait: fast enough that a server which
+# starts in a second is used within a tenth of one.
+RETRY_INTERVAL: Final = 0.1
+
+EXIT_SERVER: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+
+class UsageError(Exception):
+    """Something the user can fix: a file, an option. Exit status 2."""
+
+
+class ServerProblem(Exception):
+    """The server could not be reached or did not answer with a transcript. Exit status 1."""
+
+
+# -- options ----------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse's usage dump buries the one line that matters.
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _seconds(allow_zero: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            kind = "zero or more" if allow_zero else "a positive number of"
+            raise argparse.ArgumentTypeError(f"expected {kind} seconds, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Send a WAV file to a Wyoming speech-to-text server and print the transcript.",
+        epilog="Exit status: 0 transcript printed, 1 server unreachable or no transcript, "
+        "2 bad file or option.",
+    )
+    parser.add_argument(
+        "wav",
+        help="a WAV file: 8/16/24/32-bit integer or 32/64-bit float, any rate and channel count",
+    )
+    parser.add_argument(
+        "--uri",
+        default=DEFAULT_URI,
+        help="the server: tcp://HOST:PORT or unix://PATH (default: %(default)s)",
+    )
+    parser.add_argument("--language", help="language tag to request, e.g. hi, ta-IN")
+    parser.add_argument("--model", help="model name to request, e.g. ta-general-v2-8khz")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="send at the speed of speech, as a microphone would (shows progress on a terminal)",
+    )
+    parser.add_argument(
+        "--stream", action="store_true", help="also print each streamed phrase (to stderr)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds(allow_zero=False),
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up when no transcript has come this long after the audio was sent "
+        "(default: %(default)g)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=_seconds(allow_zero=True),
+        default=0.0,
+        metavar="SECONDS",
+        help="if the server refuses the connection, keep trying this long, for a server "
+        "just started in the background (default: %(default)g, do not wait)",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d+$")
+
+
+Connector = Callable[[], Awaitable[AsyncClient]]
+"""Opens a new connection to the server and returns its client."""
+
+
+def parse_uri(uri: str) -> Connector:
+    """How to connect to ``uri``, or `UsageError` saying what is wrong with it."""
+    parts = urlsplit(uri)
+    if parts.scheme == "tcp":
+        host_port = tcp_host_port(uri)
+        # A server may bind port 0 or every interface (no host); a client can reach neither.
+        if host_port is None or not host_port[0] or not host_port[1]:
+            raise UsageError(
+                f"--uri {uri}: needs a host and a port from 1 to 65535, e.g. {DEFAULT_URI}"
+            )
+        host, port = host_port
+        return lambda: _connect_tcp(host, port)
+    if parts.scheme == "unix":
+        path = parts.path
+        if not path:
+            raise UsageError(f"--uri {uri}: needs a socket path, e.g. unix:///run/wyoming.sock")
+        return lambda: _connect(AsyncUnixClient(path))
+    hint = f"; did you mean tcp://{uri}?" if _HOST_PORT.match(uri) else f", e.g. {DEFAULT_URI}"
+    raise UsageError(f"--uri {uri}: expected tcp://HOST:PORT or unix://PATH{hint}")
+
+
+async def _connect(client: AsyncClient) -> AsyncClient:
+    await client.connect()
+    return client
+
+
+async def _connect_tcp(host: str, port: int) -> AsyncClient:
+    """Try each address of ``host`` in turn, like asyncio, but keep a refusal a refusal.
+
+    For "localhost" refused on both ::1 and 127.0.0.1, Python 3.11's asyncio raises a plain
+    OSError ("Multiple exceptions: …"), which would hide that the server is simply not up yet
+    (what --wait waits for)."""
+    loop = asyncio.get_running_loop()
+    addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    failures: list[OSError] = []
+    for *_, address in addresses:
+        try:
+            return await _connect(AsyncTcpClient(str(address[0]), port))
+        except OSError as err:
+            failures.append(err)
+    refused = [err for err in failures if isinstance(err, ConnectionRefusedError)]
+    raise (refused or failures or [OSError(f"{host} has no address")])[0]
+
+
+# -- the file ---------------------------------------------------------------------------
+
+
+class _FileReadError(Exception):
+    """Reading the audio failed after the header was fine (a disk error, a vanished mount)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """An opened WAV file, its header read, positioned at its first byte of audio."""
+
+    path: str
+    file: BinaryIO
+    header: WavHeader
+    audio_bytes: int | None
+    """Bytes of audio to send, when known (a regular file); None reads to the end."""
+
+    @property
+    def wire(self) -> WireFormat:
+        return self.header.format.wire
+
+    @property
+    def seconds(self) -> float | None:
+        """Duration of the audio, when known."""
+        if self.audio_bytes is None:
+            return None
+        fmt = self.header.format
+        return self.audio_bytes // fmt.frame_bytes / fmt.rate
+
+    def chunks(self) -> Iterator[bytes]:
+        """The audio in the wire format, about `CHUNK_SECONDS` a piece."""
+        frames = max(1, round(self.header.format.rate * CHUNK_SECONDS))
+        return audio_chunks(self._read, self.header, frames, self.audio_bytes)
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self.file.read(size)
+        except OSError as err:
+            raise _FileReadError(f"{self.path}: cannot read: {_reason(err)}") from err
+
+
+def _reason(err: OSError) -> str:
+    # asyncio puts the address in strerror ("Connect call failed (…)"); the errno says it
+    # plainly. Resolver errors have negative codes of their own, with a good strerror.
+    if err.errno and err.errno > 0 and not isinstance(err, socket.gaierror):
+        return os.strerror(err.errno).lower()
+    return (err.strerror or str(err) or err.__class__.__name__).lower()
+
+
+def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
+    """Open and check a WAV file, or raise `UsageError` naming the file and the problem."""
+    try:
+        file = open(path, "rb")  # noqa: SIM115  (the Recording owns it; main closes it)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a WAV file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot open: {_reason(err)}") from None
+    try:
+        info = os.fstat(file.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{path}: is a directory, not a WAV file")
+        # Only a regular file's size says how much audio there is; a FIFO runs to its end.
+        file_size = info.st_size if stat.S_ISREG(info.st_mode) else None
+        try:
+            header = read_header(file.read)
+        except WavError as err:
+            raise UsageError(f"{path}: {err}") from None
+        except OSError as err:
+            raise UsageError(f"{path}: cannot read: {_reason(err)}") from None
+        frames = header.frames(file_size)
+        if frames == 0:
+            raise UsageError(f"{path}: no audio: the WAV file's data chunk is empty")
+        if file_size is not None and header.truncated(file_size):
+            assert frames is not None
+            warn(
+                f"{path}: warning: the file is cut short; sending the "
+                f"{frames / header.format.rate:.1f} s of audio it holds"
+            )
+        return Recording(path, file, header, header.audio_bytes(file_size))
+    except BaseException:
+        file.close()
+        raise
+
+
+# -- progress on a terminal -------------------------------------------------------------
+
+
+class Progress:
+    """One ``sending 1.2 / 3.0 s`` line on a terminal, redrawn in place; silent elsewhere."""
+
+    def __init__(self, stream: TextIO, total: float | None, enabled: bool) -> None:
+        self._stream = stream
+        self._total = "" if total is None else f" / {total:.1f} s"
+        self._enabled = enabled
+        self._shown = ""
+        self._tenths = -1
+
+    def update(self, seconds: float) -> None:
+        """The audio sent so far; redrawn once per tenth of a second of audio."""
+        # The epsilon keeps 50 × 0.02 s from showing as 0.9.
+        tenths = int(seconds * 10 + 1e-6)
+        if self._enabled and tenths != self._tenths:
+            self._tenths = tenths
+            self._draw(f"sending {tenths / 10:.1f}{self._total or ' s'}")
+
+    def done(self, seconds: float) -> None:
+        """All audio is sent: say what the wait is for until it is over."""
+        if self._enabled:
+            self._draw(f"sent {seconds:.1f} s; waiting for the transcript")
+
+    def message(self, line: str) -> None:
+        """Print a line of its own (a streamed phrase) without garbling the progress line."""
+        shown = self._shown
+        self.clear()
+        print(line, file=self._stream, flush=True)
+        if shown:
+            self._draw(shown)
+
+    def clear(self) -> None:
+        if self._shown:
+            # Spaces rather than an ANSI erase: works on any terminal.
+            self._stream.write("\r" + " " * len(self._shown) + "\r")
+            self._stream.flush()
+            self._shown = ""
+
+    def _draw(self, text: str) -> None:
+        pad = " " * max(0, len(self._shown) - len(text))
+        self._stream.write(f"\r{text}{pad}")
+        self._stream.flush()
+        self._shown = text
+
+
+# -- talking to the server --------------------------------------------------------------
+
+
+async def connect(connector: Connector, uri: str, wait: float, timeout: float) -> AsyncClient:
+    """Connect, retrying a refused connection for up to ``wait`` seconds."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait
+    waited = False
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                client = await connector()
+        except TimeoutError:
+            problem = f"cannot connect to {uri}: no answer within {timeout:g} s"
+            raise ServerProblem(problem) from None
+        # FileNotFoundError: a unix socket that does not exist yet.
+        except (ConnectionRefusedError, FileNotFoundError) as err:
+            if loop.time() >= give_up:
+                if waited:
+                    raise ServerProblem(f"no server at {uri} after waiting {wait:g} s") from None
+                raise ServerProblem(
+                    f"cannot connect to {uri}: {_reason(err)}; is the server running? "
+                    "(--wait SECONDS waits for one that is starting)"
+                ) from None
+            if not waited:
+                print(f"waiting for the server at {uri} (up to {wait:g} s)", file=sys.stderr)
+                waited = True
+            await asyncio.sleep(min(RETRY_INTERVAL, max(0.0, give_up - loop.time())))
+            continue
+        except OSError as err:
+            raise ServerProblem(f"cannot connect to {uri}: {_reason(err)}") from None
+        return client
+
+
+async def _send(
+    client: AsyncClient,
+    recording: Recording,
+    request: Transcribe,
+    realtime: bool,
+    progress: Progress,
+) -> None:
+    loop = asyncio.get_running_loop()
+    rate, width, channels = recording.wire
+    bytes_per_second = rate * width * channels
+    await client.write_event(request.event())
+    await client.write_event(AudioStart(rate, width, channels).event())
+    started = loop.time()
+    sent_seconds = 0.0
+    for audio in recording.chunks():
+        await client.write_event(AudioChunk(rate, width, channels, audio).event())
+        sent_seconds += len(audio) / bytes_per_second
+        progress.update(sent_seconds)
+        if realtime:
+            # An absolute schedule, so the pace does not drift however long the file.
+            await asyncio.sleep(max(0.0, started + sent_seconds - loop.time()))
+    await client.write_event(AudioStop().event())
+    progress.done(sent_seconds)
+
+
+async def _answer(client: AsyncClient, uri: str, stream: bool, progress: Progress) -> str:
+    try:
+        while (event := await client.read_event()) is not None:
+            if stream and event.type == "transcript-chunk":
+                progress.message(f"… {str(event.data.get('text', '')).strip()}")
+            elif Transcript.is_type(event.type):
+                return Transcript.from_event(event).text
+            elif Error.is_type(event.type):
+                error = Error.from_event(event)
+                raise ServerProblem(f"{uri} answered with an error ({error.code}): {error.text}")
+    except ConnectionError as err:
+        raise ServerProblem(f"lost the connection to {uri}: {_reason(err)}") from None
+    raise ServerProblem(f"{uri} closed the connection without a transcript")
+
+
+async def exchange(
+    client: AsyncClient,
+    uri: str,
+    recording: Recording,
+    request: Transcribe,
+    *,
+    realtime: bool,
+    stream: bool,
+    timeout: float,
+    progress: Progress,
+) -> str:
+    """Send the recording, return the transcript; `ServerProblem` for anything else."""
+    loop = asyncio.get_running_loop()
+    sender = asyncio.create_task(_send(client, recording, request, realtime, progress))
+    answer = asyncio.create_task(_answer(client, uri, stream, progress))
+    # Until the audio is all sent, allow for its duration too when it goes at speech speed.
+    pacing = (recording.seconds or 0.0) if realtime else 0.0
+    audio_sent = False
+    try:
+        async with asyncio.timeout_at(loop.time() + pacing + timeout) as deadline:
+            await asyncio.wait({sender, answer}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done() and not answer.done():
+                # A send that failed on the socket means the server went: its answer (an
+                # error, or the close) says more than the broken pipe does.
+                if isinstance(sender.exception(), _FileReadError):
+                    sender.result()
+                audio_sent = sender.exception() is None
+                deadline.reschedule(loop.time() + timeout)
+            return await answer
+    except TimeoutError:
+        after = " of the end of the audio" if audio_sent else ": the server stopped taking audio"
+        raise ServerProblem(f"{uri}: no transcript within {timeout:g} s{after}") from None
+    finally:
+        progress.clear()
+        for task in (sender, answer):
+            task.cancel()
+        for task in (sender, answer):
+            # Whatever they raised has been acted on already, or no longer matters.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def transcribe(
+    recording: Recording,
+    uri: str,
+    connector: Connector,
+    request: Transcribe,
+    *,
+    realtime: bool = False,
+    stream: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+) -> str:
+    """Connect (waiting up to ``wait`` s for the server), send, and return the transcript."""
+    if progress is None:
+        progress = Progress(sys.stderr, recording.seconds, enabled=False)
+    client = await connect(connector, uri, wait, timeout)
+    try:
+        return await exchange(
+            client,
+            uri,
+            recording,
+            request,
+            realtime=realtime,
+            stream=stream,
+            timeout=timeout,
+            progress=progress,
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            await client.disconnect()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def fail(code: int, message: str) -> int:
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return code
+
+    def warn(message: str) -> None:
+        print(f"{PROG}: {message}", file=sys.stderr)
+
+    try:
+        connector = parse_uri(args.uri)
+        recording = open_recording(args.wav, warn)
+    except UsageError as err:
+        return fail(EXIT_USAGE, str(err))
+    progress = Progress(
+        sys.stderr, recording.seconds, enabled=args.realtime and sys.stderr.isatty()
+    )
+    request = Transcribe(name=args.model, language=args.language)
+    with recording.file:
+        try:
+            text = asyncio.run(
+                transcribe(
+                    recording,
+                    args.uri,
+                    connector,
+                    request,
+                    realtime=args.realtime,
+                    stream=args.stream,
+                    timeout=args.timeout,
+                    wait=args.wait,
+                    progress=progress,
+                )
+            )
+        except ServerProblem as err:
+            return fail(EXIT_SERVER, str(err))
+        except _FileReadError as err:
+            return fail(EXIT_USAGE, str(err))
+        except KeyboardInterrupt:
+            progress.clear()
+            return EXIT_INTERRUPTED
+    print(text, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

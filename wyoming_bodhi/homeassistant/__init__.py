@@ -1,0 +1,1 @@
+"""Home Assistant integration: exposed names as hotwords, Supervisor discovery, zeroconf."""

@@ -1,0 +1,1 @@
+"""Faithful local servers per engine, for tests, benchmarks and ``--demo``."""
