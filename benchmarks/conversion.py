@@ -29,6 +29,7 @@ with warnings.catch_warnings():
     import wyoming.audio as wyoming_audio
     from wyoming import pyaudioop
 
+from wyoming_bodhi.engines.bodhi.protocol import SAMPLE_RATE as BODHI_RATE
 from wyoming_bodhi.pipeline.audio import Framer, StreamConverter, frame_bytes_for
 
 from . import signals
@@ -79,8 +80,8 @@ class Ours:
 
     def __init__(self, rate: int, channels: int) -> None:
         self._format = (rate, 2, channels)
-        self._stream = StreamConverter()
-        self._framer = Framer(frame_bytes_for(FRAME_MS))
+        self._stream = StreamConverter(BODHI_RATE)
+        self._framer = Framer(frame_bytes_for(FRAME_MS, BODHI_RATE))
 
     def convert(self, chunk: bytes) -> list[bytes]:
         return self._framer.push(self._stream.convert(chunk, *self._format))

@@ -31,6 +31,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 
 from wyoming_bodhi.engines.bodhi.client import BodhiCredentials, BodhiStream
+from wyoming_bodhi.engines.bodhi.protocol import SAMPLE_RATE as BODHI_RATE
 from wyoming_bodhi.engines.bodhi.protocol import BodhiConfig
 from wyoming_bodhi.pipeline.audio import Framer, Pacer, StreamConverter, frame_bytes_for
 
@@ -98,8 +99,8 @@ def describe_workload(workload: Workload) -> dict[str, Any]:
 
 def _bridge_frames(pieces: list[bytes], rate: int) -> tuple[list[bytes], list[float]]:
     """Replay the bridge's conversion chunk by chunk: each frame, and when it would exist."""
-    converter = StreamConverter()
-    framer = Framer(frame_bytes_for(CHUNK_MS))
+    converter = StreamConverter(BODHI_RATE)
+    framer = Framer(frame_bytes_for(CHUNK_MS, BODHI_RATE))
     frames: list[bytes] = []
     ready: list[float] = []
     elapsed = 0.0

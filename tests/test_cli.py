@@ -130,7 +130,10 @@ async def test_serving_is_logged_once_bound_with_credentials_described_not_shown
     (line,) = [line for line in output.splitlines() if " serving " in line]
     # The default format has a timestamp, then the level and the logger.
     assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO wyoming_bodhi: ", line), line
-    assert line.endswith(f"api key …{API_KEY[-4:]}, customer id set")
+    assert (
+        f"with Bodhi at ws://127.0.0.1:9 (api key …{API_KEY[-4:]}, customer id set, 21 models)"
+        in line
+    )
     assert "BodhiCredentials" not in output and API_KEY not in output
 
 

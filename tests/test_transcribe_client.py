@@ -514,7 +514,7 @@ async def test_a_file_cut_short_is_sent_as_far_as_it_goes_with_a_warning(tmp_pat
 
 
 def expected_at_bodhi(case: Case) -> np.ndarray:
-    converter = AudioConverter(RATE, 2, case.channels)
+    converter = AudioConverter(RATE, 2, case.channels, target_rate=8000)
     return decode_s16(converter.convert(case.reference.tobytes()) + converter.flush())
 
 

@@ -1,8 +1,9 @@
-"""Bodhi results → Wyoming transcript deltas."""
+"""Engine phrases (here Bodhi's results, as phrases) → Wyoming transcript deltas."""
 
 from __future__ import annotations
 
-from wyoming_bodhi.engines.bodhi.protocol import BodhiResult, ResultType
+from wyoming_bodhi.engines.base import Phrase, PhraseKind
+from wyoming_bodhi.engines.bodhi.protocol import BodhiResult, ResultType, phrases_of
 from wyoming_bodhi.pipeline.transcript import TranscriptAssembler
 
 
@@ -16,7 +17,8 @@ def complete(segment: int | None, text: str, eos: bool = False) -> BodhiResult:
 
 def run(results: list[BodhiResult]) -> tuple[list[str], TranscriptAssembler]:
     assembler = TranscriptAssembler()
-    chunks = [delta for r in results if (delta := assembler.feed(r)) is not None]
+    phrases = [phrase for result in results for phrase in phrases_of(result)]
+    chunks = [delta for phrase in phrases if (delta := assembler.feed(phrase)) is not None]
     return chunks, assembler
 
 
@@ -59,5 +61,5 @@ def test_missing_segment_ids_still_assemble() -> None:
 
 def test_language_code_is_kept() -> None:
     assembler = TranscriptAssembler()
-    assembler.feed(BodhiResult(ResultType.PARTIAL, "x", segment_id=0, language_code="ta"))
+    assembler.feed(Phrase(PhraseKind.PARTIAL, "x", segment=0, language="ta"))
     assert assembler.language_code == "ta"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
-from wyoming_bodhi.pipeline import utterance
+from wyoming_bodhi.engines.bodhi.engine import BodhiEngine
 from wyoming_bodhi.pipeline.hotwords import MAX_HOTWORDS
 
 from .harness import Exchange, read_until_final, running_bridge, running_simulator, transcribe
@@ -246,8 +247,8 @@ async def test_min_confidence_keeps_phrases_without_a_confidence() -> None:
 @pytest.fixture
 def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     # The real timings (8 s, then every 5 s, against Bodhi's 15 s idle close) scaled down.
-    monkeypatch.setattr(utterance, "KEEPALIVE_AFTER", 0.3)
-    monkeypatch.setattr(utterance, "KEEPALIVE_INTERVAL", 0.2)
+    quick = dataclasses.replace(BodhiEngine.audio, keepalive_after=0.3, keepalive_interval=0.2)
+    monkeypatch.setattr(BodhiEngine, "audio", quick)
 
 
 async def send_with_pause(client: object, first: bytes, pause: float, second: bytes) -> Exchange:

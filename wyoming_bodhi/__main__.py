@@ -145,14 +145,18 @@ async def serve(settings: Settings) -> None:
 
 def log_serving(bridge: Bridge) -> None:
     settings = bridge.settings
+    engines = "; ".join(
+        f"{engine.title} at {engine.url} "
+        f"({'demo credentials' if settings.demo else engine.describe_credentials()}, "
+        f"{len(engine.models)} models)"
+        for engine in bridge.engines
+    )
     _LOGGER.info(
-        "wyoming-bodhi %s serving %s; Bodhi at %s, default model %s, %d models, %s",
+        "wyoming-bodhi %s serving %s with %s; default model %s",
         __version__,
         settings.uri,
-        settings.bodhi_url,
+        engines,
         settings.model,
-        len(bridge.catalog),
-        "demo credentials" if settings.demo else bridge.credentials.describe(),
     )
 
 

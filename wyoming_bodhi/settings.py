@@ -35,6 +35,7 @@ import voluptuous as vol
 import yaml
 
 from .addresses import is_loopback, tcp_host_port
+from .engines.base import Hotword
 from .engines.bodhi.catalog import (
     DEFAULT_DOMAIN,
     DEFAULT_MODEL,
@@ -43,7 +44,6 @@ from .engines.bodhi.catalog import (
     Catalog,
     UnknownModelError,
 )
-from .engines.bodhi.protocol import Hotword
 
 DEFAULT_URI = "tcp://0.0.0.0:10300"
 DEFAULT_BODHI_URL = "wss://bodhi.navana.ai"

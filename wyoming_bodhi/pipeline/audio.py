@@ -1,11 +1,11 @@
-"""Audio for Bodhi: convert any Wyoming PCM to 8 kHz s16le mono, cut it into frames, pace it.
+"""Audio for an engine: convert any Wyoming PCM to the engine's s16le mono, frame it, pace it.
 
 Pure and synchronous (sans-I/O): the handler owns the sockets and the sleeping. For one
 utterance the flow is::
 
-    stream = StreamConverter()
-    framer = Framer(frame_bytes_for(chunk_ms))
-    pacer = Pacer(framer.frame_seconds, lead_seconds)
+    stream = StreamConverter(target_rate)          # the engine's rate: Bodhi 8000, iApp 16000
+    framer = Framer(frame_bytes_for(chunk_ms, target_rate))
+    pacer = Pacer(chunk_ms / 1000, lead_seconds)
 
     for chunk in audio_chunks:  # wyoming AudioChunk
         for frame in framer.push(stream.convert(chunk.audio, chunk.rate, chunk.width,
@@ -26,15 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-# What Bodhi accepts: raw PCM, 8 kHz, signed 16-bit little-endian, mono.
-BODHI_RATE: Final = 8000
-BODHI_WIDTH: Final = 2
-BODHI_CHANNELS: Final = 1
-BODHI_BYTES_PER_SECOND: Final = BODHI_RATE * BODHI_WIDTH * BODHI_CHANNELS
-
-# Bodhi rejects frames outside this range.
-MIN_CHUNK_MS: Final = 50
-MAX_CHUNK_MS: Final = 500
+# What every engine takes: raw PCM, signed 16-bit little-endian, mono, at its own rate.
+OUTPUT_WIDTH: Final = 2
 
 SUPPORTED_WIDTHS: Final = (1, 2, 3, 4)
 
@@ -59,7 +52,7 @@ Samples = npt.NDArray[np.float32]
 
 
 class UnsupportedAudioFormat(ValueError):
-    """The client sent audio in a format that cannot be converted for Bodhi."""
+    """The client sent audio in a format that cannot be converted."""
 
 
 # Telephone audio to studio audio. Below 8 kHz nothing intelligible is left, and a tiny rate
@@ -95,39 +88,36 @@ class AudioFormat(NamedTuple):
             )
 
 
-BODHI_FORMAT: Final = AudioFormat(BODHI_RATE, BODHI_WIDTH, BODHI_CHANNELS)
-
-
 def _is_int(value: object) -> bool:
     # Formats arrive as untyped JSON; a bool or float would slip through int arithmetic.
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 class AudioConverter:
-    """Streams PCM of one fixed format into 8 kHz s16le mono bytes.
+    """Streams PCM of one fixed format into s16le mono bytes at ``target_rate``.
 
     Chunks may have any length: a partial sample or multi-channel frame is carried over to the
     next call. Resampling is stateful across chunks, so chunk boundaries are inaudible and the
     output does not depend on how the input was split.
     """
 
-    def __init__(self, rate: int, width: int, channels: int) -> None:
+    def __init__(self, rate: int, width: int, channels: int, *, target_rate: int) -> None:
         fmt = AudioFormat(rate, width, channels)
         fmt.validate()
         self.format: Final = fmt
         self._frame_size = width * channels
         self._dtype = _INPUT_DTYPES[width]
-        self._passthrough = fmt == BODHI_FORMAT
+        self._passthrough = fmt == AudioFormat(target_rate, OUTPUT_WIDTH, 1)
         # Downmix and rescale to int16 units in one affine step: x * scale - offset. Keeping
         # int16 units (not ±1.0) through the resampler saves a multiply on the common s16 path.
         self._scale = {1: 256.0, 2: 1.0, 3: 1.0 / 256.0, 4: 1.0 / 65536.0}[width] / channels
         self._offset = 128.0 * 256.0 if width == 1 else 0.0
         self._pending = b""
         self._resampler: soxr.ResampleStream | None = None
-        if rate != BODHI_RATE:
+        if rate != target_rate:
             # Downmix happens first, so the resampler only ever sees one channel.
             self._resampler = soxr.ResampleStream(
-                rate, BODHI_RATE, 1, dtype="float32", quality=RESAMPLER_QUALITY
+                rate, target_rate, 1, dtype="float32", quality=RESAMPLER_QUALITY
             )
 
     def convert(self, data: bytes) -> bytes:
@@ -204,7 +194,8 @@ class StreamConverter:
     format is dropped (it can never be completed).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, target_rate: int) -> None:
+        self.target_rate: Final = target_rate
         self._converter: AudioConverter | None = None
 
     @property
@@ -213,13 +204,13 @@ class StreamConverter:
         return None if self._converter is None else self._converter.format
 
     def convert(self, data: bytes, rate: int, width: int, channels: int) -> bytes:
-        """Convert a chunk in the given format to 8 kHz s16le mono."""
+        """Convert a chunk in the given format to s16le mono at the target rate."""
         old = self._converter
         if old is not None and old.format == (rate, width, channels):
             return old.convert(data)
         # Build (and so validate) the new converter before touching the old one, so a bad
         # chunk raises without disturbing the stream.
-        new = self._converter = AudioConverter(rate, width, channels)
+        new = self._converter = AudioConverter(rate, width, channels, target_rate=self.target_rate)
         tail = old.flush() if old is not None else b""
         out = new.convert(data)
         return tail + out if tail else out
@@ -229,35 +220,29 @@ class StreamConverter:
         return b"" if self._converter is None else self._converter.flush()
 
 
-def frame_bytes_for(chunk_ms: int) -> int:
-    """Bytes in a Bodhi frame of `chunk_ms` milliseconds (8 kHz s16 mono: 16 bytes per ms)."""
-    if not _is_int(chunk_ms) or not MIN_CHUNK_MS <= chunk_ms <= MAX_CHUNK_MS:
+def frame_bytes_for(chunk_ms: int, rate: int) -> int:
+    """Bytes in a frame of `chunk_ms` milliseconds of s16 mono at `rate` (8 kHz: 16 per ms)."""
+    if not _is_int(chunk_ms) or chunk_ms <= 0:
         raise ValueError(
-            f"unsupported chunk size {chunk_ms!r} ms: expected a whole number of milliseconds "
-            f"from {MIN_CHUNK_MS} to {MAX_CHUNK_MS}"
+            f"unsupported chunk size {chunk_ms!r} ms: expected a positive whole number"
         )
-    return chunk_ms * BODHI_BYTES_PER_SECOND // 1000
+    return chunk_ms * rate * OUTPUT_WIDTH // 1000
 
 
 class Framer:
     """Cuts a byte stream into frames of exactly `frame_bytes`.
 
-    Only the final frame (from `flush`) is ever padded, since Bodhi bills by audio sent.
+    Only the final frame (from `flush`) is ever padded, since engines bill by audio sent.
     """
 
     def __init__(self, frame_bytes: int) -> None:
-        if not _is_int(frame_bytes) or frame_bytes <= 0 or frame_bytes % BODHI_WIDTH:
+        if not _is_int(frame_bytes) or frame_bytes <= 0 or frame_bytes % OUTPUT_WIDTH:
             raise ValueError(
                 f"invalid frame size {frame_bytes!r} bytes: expected a positive multiple of "
-                f"{BODHI_WIDTH} (whole 16-bit samples)"
+                f"{OUTPUT_WIDTH} (whole 16-bit samples)"
             )
         self.frame_bytes: Final = frame_bytes
         self._buffer = bytearray()
-
-    @property
-    def frame_seconds(self) -> float:
-        """Audio duration of one frame."""
-        return self.frame_bytes / BODHI_BYTES_PER_SECOND
 
     @property
     def buffered(self) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from ..engines.bodhi.protocol import Hotword
+from ..engines.base import Hotword
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,16 +1,16 @@
-"""Bodhi results → the Wyoming transcript, sans-I/O.
+"""An engine's phrases → the Wyoming transcript, sans-I/O.
 
-Bodhi's partials are cumulative and may still be revised, so they never become
-``transcript-chunk`` events: Wyoming clients join chunks into the final text, and a chunk
-cannot be taken back. Each *completed* segment becomes one chunk, a delta that carries its
-own leading space, so ``"".join(chunks)`` is always exactly the transcript text.
+Partials are cumulative and may still be revised, so they never become ``transcript-chunk``
+events: Wyoming clients join chunks into the final text, and a chunk cannot be taken back.
+Each *completed* phrase becomes one chunk, a delta that carries its own leading space, so
+``"".join(chunks)`` is always exactly the transcript text.
 """
 
 from __future__ import annotations
 
 import logging
 
-from ..engines.bodhi.protocol import BodhiResult
+from ..engines.base import Phrase, PhraseKind
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,38 +38,40 @@ class TranscriptAssembler:
     def segment_count(self) -> int:
         return len(self._segments)
 
-    def feed(self, result: BodhiResult) -> str | None:
-        """Take one result; return the ``transcript-chunk`` text to send now, if any."""
-        if result.language_code:
-            self.language_code = result.language_code
-        if result.eos:
+    def feed(self, phrase: Phrase) -> str | None:
+        """Take one phrase; return the ``transcript-chunk`` text to send now, if any."""
+        if phrase.language:
+            self.language_code = phrase.language
+        if phrase.kind is PhraseKind.END:
             self.ended = True
-        text = normalise_whitespace(result.text)
+            return None
+        text = normalise_whitespace(phrase.text)
+        segment = phrase.segment
 
-        if not result.is_complete:
-            if text and self._last_partials.get(result.segment_id) != text:
-                _LOGGER.debug("Partial (segment %s): %s", result.segment_id, text)
-                self._last_partials[result.segment_id] = text
+        if phrase.kind is PhraseKind.PARTIAL:
+            if text and self._last_partials.get(segment) != text:
+                _LOGGER.debug("Partial (segment %s): %r", segment, text)
+                self._last_partials[segment] = text
             return None
 
-        self._last_partials.pop(result.segment_id, None)
-        if result.segment_id is not None:
-            if result.segment_id in self._completed_ids:
+        self._last_partials.pop(segment, None)
+        if segment is not None:
+            if segment in self._completed_ids:
                 if text:
-                    _LOGGER.warning("Ignoring a second complete for segment %s", result.segment_id)
+                    _LOGGER.warning("Ignoring a second complete for segment %r", segment)
                 return None
-            self._completed_ids.add(result.segment_id)
+            self._completed_ids.add(segment)
         if not text:
-            # Empty completes are normal (noise, the separate end-of-stream form).
+            # Empty completes are normal (noise, Bodhi's separate end-of-stream form).
             return None
-        confidence = result.segment_meta.confidence
+        confidence = phrase.confidence
         if (
             self._min_confidence is not None
             and confidence is not None
             and confidence < self._min_confidence
         ):
             _LOGGER.info(
-                "Left out a phrase with confidence %.2f (below %.2f): %s",
+                "Left out a phrase with confidence %.2f (below %.2f): %r",
                 confidence,
                 self._min_confidence,
                 text,

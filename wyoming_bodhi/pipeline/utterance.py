@@ -1,6 +1,6 @@
-"""One utterance: Wyoming audio in, one Bodhi session, Wyoming transcript events out.
+"""One utterance: Wyoming audio in, one engine session, Wyoming transcript events out.
 
-The Bodhi connection opens as soon as the utterance starts, while audio is already being
+The engine's connection opens as soon as the utterance starts, while audio is already being
 converted and queued, so the handshake overlaps the user's speech. A sender task paces the
 queued frames out; the utterance task reads results and writes transcript events. Every
 utterance ends in exactly one ``transcript`` or ``error`` event, within a bounded time.
@@ -15,8 +15,9 @@ in one of two ways:
 * *finished*, as if ``audio-stop`` had arrived: what is queued is still sent, then eof. When
   the client's audio pauses, or falls behind real time, by more than ``max_command``.
 * *cut*: queued audio is dropped and eof goes out next; at most the one frame already being
-  sent reaches Bodhi. With endpointing, once Bodhi completes the first phrase (the transcript
-  goes out at once); when no speech is heard in time; when the command runs too long.
+  sent reaches the engine. With endpointing, once the engine completes the first phrase (the
+  transcript goes out at once); when no speech is heard in time; when the command runs too
+  long.
 """
 
 from __future__ import annotations
@@ -33,36 +34,19 @@ from wyoming.error import Error
 from wyoming.event import Event
 
 from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
-from ..engines.bodhi.client import BodhiStream
-from ..engines.bodhi.errors import BodhiConnectionLostError, BodhiError, BodhiTimeoutError
-from .audio import (
-    BODHI_BYTES_PER_SECOND,
-    AudioFormat,
-    Framer,
-    Pacer,
-    StreamConverter,
-    frame_bytes_for,
-)
-from .bridge import Bridge, Request
+from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Request, Session
+from .audio import AudioFormat, Framer, Pacer, StreamConverter
+from .bridge import Bridge
+from .retry import RetryPolicy
+from .routing import Choice
 from .transcript import TranscriptAssembler
 
 _LOGGER = logging.getLogger(__name__)
 
 EventSink = Callable[[Event], Awaitable[None]]
 
-# Bodhi closes a session after 15 s without a client message and only finalises a phrase
-# on received audio. When the client's audio pauses, keep the session alive the way the
-# vendor's client does: first more silence than the longest endpoint (1.2 s), so the open
-# phrase is finalised rather than welded to what follows, then short silences.
-KEEPALIVE_AFTER = 8.0
-KEEPALIVE_INTERVAL = 5.0
-PAUSE_FLUSH_SECONDS = 1.5
-
 ANSWER_WRITE_TIMEOUT = 1.0
 """How long ending an utterance waits for its answer, already being written, to go out."""
-
-RETRY_BACKOFF = 0.25
-"""Seconds before the first retry; doubled for each one after."""
 
 _END_OF_AUDIO = b""
 """Queued after the last frame; frames themselves are never empty."""
@@ -75,15 +59,18 @@ class ClientGone(Exception):
 class Utterance:
     """Create with :meth:`start`; feed :meth:`add_audio`; finish with :meth:`end_audio`."""
 
-    def __init__(self, bridge: Bridge, request: Request, emit: EventSink) -> None:
+    def __init__(self, bridge: Bridge, choice: Choice, request: Request, emit: EventSink) -> None:
         settings = bridge.settings
         self._bridge = bridge
         self._settings = settings
+        self.choice = choice
+        self._engine = engine = choice.engine
+        self._audio = engine.audio
         self.request = request
         self._write = emit
-        self._converter = StreamConverter()
+        self._converter = StreamConverter(engine.audio.rate)
         self._wav_header = WavHeaderStripper()
-        self._frame_bytes = frame_bytes_for(settings.chunk_ms)
+        self._frame_bytes = engine.audio.frame_bytes(settings.chunk_ms)
         self._framer = Framer(self._frame_bytes)
         self._pacer = Pacer(settings.chunk_ms / 1000, settings.lead)
         # Unbounded here, bounded by max_audio in add_audio: a client far ahead of real time
@@ -104,7 +91,7 @@ class Utterance:
         self._answer_written = asyncio.Event()
         """Set once the final events are written, or the utterance is over without them."""
         self._heard_text = False
-        self._send_error: BodhiError | None = None
+        self._send_error: EngineError | None = None
         self._frames_sent = 0
         self._silence_frames_sent = 0
         self._client_seconds = 0.0
@@ -116,9 +103,9 @@ class Utterance:
         self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
-    def start(cls, bridge: Bridge, request: Request, emit: EventSink) -> Utterance:
-        utterance = cls(bridge, request, emit)
-        utterance._task = asyncio.create_task(utterance._run(), name="bodhi utterance")
+    def start(cls, bridge: Bridge, choice: Choice, request: Request, emit: EventSink) -> Utterance:
+        utterance = cls(bridge, choice, request, emit)
+        utterance._task = asyncio.create_task(utterance._run(), name="utterance")
         bridge.active_utterances += 1
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
         utterance._task.add_done_callback(utterance._on_done)
@@ -148,7 +135,7 @@ class Utterance:
             if self._wav_header.header is not None:
                 self._on_wav_header(self._wav_header.header, AudioFormat(rate, width, channels))
         converted = self._converter.convert(audio, rate, width, channels)
-        self._client_seconds += len(converted) / BODHI_BYTES_PER_SECOND
+        self._client_seconds += len(converted) / self._audio.bytes_per_second
         if self._client_seconds > self._settings.max_audio:
             await self.abort(
                 f"the audio is longer than {self._settings.max_audio:g} s (max_audio); "
@@ -170,7 +157,7 @@ class Utterance:
         self._finish_audio(None)
 
     async def wait(self) -> None:
-        """Until the utterance is over, Bodhi's clean-up after the answer included."""
+        """Until the utterance is over, the engine's clean-up after the answer included."""
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._task)
@@ -181,7 +168,7 @@ class Utterance:
             await self._answer_written.wait()
 
     async def cancel(self) -> None:
-        """End the utterance now: closes the Bodhi socket. An answer being written is let
+        """End the utterance now: closes the engine's socket. An answer being written is let
         finish (briefly); nothing else is sent."""
         task = self._task
         if task is None or task.done():
@@ -279,7 +266,7 @@ class Utterance:
                 f"the client's audio fell {now - behind_from:.0f} s behind real time"
             )
 
-    # -- the Bodhi side ------------------------------------------------------------------------
+    # -- the engine side -----------------------------------------------------------------------
 
     async def _emit(self, event: Event) -> None:
         """Write an event; a failed write means the client is gone, and nothing else does."""
@@ -289,19 +276,19 @@ class Utterance:
             raise ClientGone(str(err) or err.__class__.__name__) from None
 
     async def _run(self) -> None:
-        model = self.request.choice.model
+        model = self.choice.model
         try:
             try:
                 await self._transcribe()
-            except BodhiError as err:
-                await self._on_bodhi_error(err)
+            except EngineError as err:
+                await self._on_engine_error(err)
                 return
             if not self._answered:
                 await self._answer()
         except ClientGone as err:
             _LOGGER.debug("The client went away before its answer was written: %s", err)
         except Exception:
-            # A bug of ours, or something Bodhi sent that we could not handle: the client
+            # A bug of ours, or something the engine sent that we could not handle: the client
             # still gets an answer, never silence.
             _LOGGER.exception("Internal error in an utterance with %s", model.name)
             if not self._answered:
@@ -317,35 +304,36 @@ class Utterance:
             while not self._queue.empty():
                 self._queue.get_nowait()
 
-    async def _on_bodhi_error(self, err: BodhiError) -> None:
+    async def _on_engine_error(self, err: EngineError) -> None:
         if self._answered:
             # The user already has their transcript; this was only the clean-up.
             _LOGGER.debug("After the transcript: %s", err)
             return
         if self._connected and self._assembler.segment_count:
-            # Whole phrases Bodhi completed are still what the user said; a voice command is
-            # usually one phrase, so this is better than an error.
+            # Whole phrases the engine completed are still what the user said; a voice
+            # command is usually one phrase, so this is better than an error.
             _LOGGER.warning(
-                "Bodhi failed mid-utterance (%s); answering with the %d phrase(s) it completed",
+                "%s failed mid-utterance (%s); answering with the %d phrase(s) it completed",
+                self._engine.title,
                 err,
                 self._assembler.segment_count,
             )
             await self._answer()
             return
-        _LOGGER.warning("Transcription with %s failed: %s", self.request.choice.model.name, err)
+        _LOGGER.warning("Transcription with %s failed: %s", self.choice.model.name, err)
         await self._emit(Error(text=err.message, code=err.code).event())
 
     async def _answer(self) -> None:
         self._answering = True
         text = self._assembler.text
-        language = self._assembler.language_code or self.request.choice.language
+        language = self._assembler.language_code or self.choice.language
         await self._emit(Transcript(text=text, language=language).event())
         await self._emit(TranscriptStop().event())
         self._answered = True
         self._answer_written.set()
         _LOGGER.info(
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
-            self.request.choice.model.name,
+            self.choice.model.name,
             self._assembler.segment_count,
             self._frames_sent * self._settings.chunk_ms / 1000,
             f" (+{self._silence_frames_sent * self._settings.chunk_ms / 1000:.1f} s keepalive)"
@@ -362,13 +350,6 @@ class Utterance:
 
     async def _transcribe(self) -> None:
         settings = self._settings
-        config = self.request.config
-        _LOGGER.debug(
-            "Connecting to Bodhi for %s (transaction %s, %d hotword(s))",
-            config.model,
-            config.transaction_id,
-            len(config.hotwords),
-        )
         loop = asyncio.get_running_loop()
         timers: list[asyncio.TimerHandle] = []
         if settings.endpointing:
@@ -382,56 +363,48 @@ class Utterance:
                 )
             )
         try:
-            stream = await self._connect()
+            session = await self._connect()
             self._connected = True
-            async with stream:
+            async with session:
                 _LOGGER.debug(
-                    "Bodhi connected after %.0f ms", (time.monotonic() - self._started_at) * 1000
+                    "%s connected after %.0f ms",
+                    self._engine.title,
+                    (time.monotonic() - self._started_at) * 1000,
                 )
                 try:
-                    await self._exchange(stream)
+                    await self._exchange(session)
                 finally:
-                    if stream.skipped_messages > 1:
+                    if session.skipped_messages > 1:
                         _LOGGER.warning(
-                            "Skipped %d messages from Bodhi that were not results",
-                            stream.skipped_messages,
+                            "Skipped %d messages from %s that were not results",
+                            session.skipped_messages,
+                            self._engine.title,
                         )
         finally:
             for timer in timers:
                 timer.cancel()
 
-    async def _connect(self) -> BodhiStream:
+    async def _connect(self) -> Session:
         """Connect, retrying what a retry can fix, within a bounded budget.
 
         Nothing is lost meanwhile: the audio waits in the queue, and is all sent once
         connected.
         """
         settings = self._settings
-        bridge = self._bridge
+        policy = RetryPolicy(settings.retries, settings.retry_budget)
         first_try = time.monotonic()
         attempt = 0
         while True:
             try:
-                return await BodhiStream.connect(
-                    bridge.http,
-                    settings.bodhi_url,
-                    bridge.credentials,
-                    self.request.config,
-                    timeout=settings.connect_timeout,
-                    ssl_context=bridge.ssl_context,
-                )
-            except BodhiError as err:
+                return await self._engine.connect(self.request, timeout=settings.connect_timeout)
+            except EngineError as err:
                 attempt += 1
-                delay = RETRY_BACKOFF * 2 ** (attempt - 1)
-                spent = time.monotonic() - first_try
-                if (
-                    not err.retryable
-                    or attempt > settings.retries
-                    or spent + delay > settings.retry_budget
-                ):
+                delay = policy.delay(err, attempt, time.monotonic() - first_try)
+                if delay is None:
                     raise
                 _LOGGER.warning(
-                    "Connecting to Bodhi failed (%s); retry %d of %d in %.2f s",
+                    "Connecting to %s failed (%s); retry %d of %d in %.2f s",
+                    self._engine.title,
                     err,
                     attempt,
                     settings.retries,
@@ -439,35 +412,39 @@ class Utterance:
                 )
                 await asyncio.sleep(delay)
 
-    async def _exchange(self, stream: BodhiStream) -> None:
+    async def _exchange(self, session: Session) -> None:
         settings = self._settings
-        # No deadline while audio is flowing; the sender sets one once eof is sent.
+        engine = self._engine
+        # No deadline while audio is flowing; the sender sets one once the end is sent.
         deadline = asyncio.timeout(None)
-        sender = asyncio.create_task(self._send(stream, deadline), name="bodhi sender")
+        sender = asyncio.create_task(self._send(session, deadline), name="engine sender")
         try:
             async with deadline:
-                async for result in stream.results():
-                    if result.text.strip():
+                async for phrase in session.phrases():
+                    if phrase.text.strip():
                         self._heard_text = True
-                    delta = self._assembler.feed(result)
+                    delta = self._assembler.feed(phrase)
                     if delta is None or self._answering:
                         continue
                     if settings.endpointing:
-                        # Bodhi has completed the first phrase: that is the command. Stop the
-                        # audio before writing anything, so no more of it is sent meanwhile.
-                        self._cut_audio("Bodhi ended the command")
+                        # The engine has completed the first phrase: that is the command. Stop
+                        # the audio before writing anything, so no more of it is sent meanwhile.
+                        self._cut_audio(f"{engine.title} ended the command")
                     await self._emit(TranscriptChunk(text=delta).event())
                     if settings.endpointing:
                         await self._answer()
         except TimeoutError:
-            raise BodhiTimeoutError(
-                f"Bodhi sent no final result within {settings.response_timeout:g} s "
-                "of the end of the audio"
+            raise EngineError(
+                f"{engine.title} sent no final result within {settings.response_timeout:g} s "
+                "of the end of the audio",
+                code=f"{engine.name}-timeout",
+                kind=TIMEOUT,
+                retryable=True,
             ) from None
-        except BodhiConnectionLostError:
+        except EngineError as err:
             # A failed send closes the socket; report why it failed, not the close. Anything
-            # else Bodhi said (an in-socket error) is the better reason, and stands.
-            if self._send_error is not None:
+            # else the engine said (an in-socket error) is the better reason, and stands.
+            if err.kind == CONNECTION_LOST and self._send_error is not None:
                 raise self._send_error from None
             raise
         finally:
@@ -479,53 +456,55 @@ class Utterance:
         if not self._heard_text:
             self._cut_audio(f"no speech recognised within {self._settings.no_speech_timeout:g} s")
 
-    async def _send(self, stream: BodhiStream, deadline: asyncio.Timeout) -> None:
+    async def _send(self, session: Session, deadline: asyncio.Timeout) -> None:
         settings = self._settings
+        audio = self._audio
         loop = asyncio.get_running_loop()
         last_sent_at = time.monotonic()
         paused_flush_done = False
         try:
             while True:
-                wait = (KEEPALIVE_INTERVAL if paused_flush_done else KEEPALIVE_AFTER) - (
-                    time.monotonic() - last_sent_at
-                )
+                wait: float | None = None
+                if audio.keepalive_after is not None:
+                    every = audio.keepalive_interval if paused_flush_done else audio.keepalive_after
+                    wait = max(0.0, every - (time.monotonic() - last_sent_at))
                 try:
-                    async with asyncio.timeout(max(0.0, wait)):
+                    async with asyncio.timeout(wait):
                         frame = await self._queue.get()
                 except TimeoutError:
-                    # The client's audio has paused without audio-stop (the watchdog ends
-                    # it after max_command).
-                    seconds = 0.0 if paused_flush_done else PAUSE_FLUSH_SECONDS
-                    await self._send_silence(stream, seconds)
+                    # The client's audio has paused without audio-stop (the watchdog ends it
+                    # after max_command), and the engine would close a silent session.
+                    seconds = 0.0 if paused_flush_done else audio.keepalive_flush
+                    await self._send_silence(session, seconds)
                     paused_flush_done = True
                     last_sent_at = time.monotonic()
                     continue
                 if frame == _END_OF_AUDIO:
-                    await stream.send_eof()
+                    await session.send_end()
                     deadline.reschedule(loop.time() + settings.response_timeout)
-                    _LOGGER.debug("Sent eof after %d frame(s)", self._frames_sent)
+                    _LOGGER.debug("Sent the end after %d frame(s)", self._frames_sent)
                     return
                 paused_flush_done = False
                 delay = self._pacer.delay()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if self._cut:
-                    # Cut while this frame waited for its turn: eof is next in the queue.
+                    # Cut while this frame waited for its turn: the end is next in the queue.
                     continue
-                await stream.send_audio(frame)
+                await session.send_audio(frame)
                 self._pacer.sent()
                 self._frames_sent += 1
                 last_sent_at = time.monotonic()
-        except BodhiError as err:
+        except EngineError as err:
             self._send_error = err
-            await stream.close()
+            await session.close()
 
-    async def _send_silence(self, stream: BodhiStream, seconds: float) -> None:
-        """Whole frames of digital silence, at least one; Bodhi bills these too."""
-        frames = max(1, math.ceil(seconds * BODHI_BYTES_PER_SECOND / self._frame_bytes))
-        _LOGGER.debug("Audio paused: keeping Bodhi alive with %d silent frame(s)", frames)
+    async def _send_silence(self, session: Session, seconds: float) -> None:
+        """Whole frames of digital silence, at least one; engines bill these too."""
+        frames = max(1, math.ceil(seconds * self._audio.bytes_per_second / self._frame_bytes))
+        _LOGGER.debug("Audio paused: keeping the session alive with %d silent frame(s)", frames)
         silence = bytes(self._frame_bytes)
         for _ in range(frames):
-            await stream.send_audio(silence)
+            await session.send_audio(silence)
             self._pacer.sent()
         self._silence_frames_sent += frames

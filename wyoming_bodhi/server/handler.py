@@ -22,7 +22,7 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
-from ..engines.bodhi.catalog import UnknownModelError
+from ..engines.base import UnknownModelError
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.utterance import Utterance
@@ -263,16 +263,20 @@ class BodhiEventHandler(AsyncEventHandler):
             )
             return
         try:
-            request = bridge.request_for(transcribe)
+            choice, request = bridge.request_for(transcribe)
         except UnknownModelError as err:
             _LOGGER.warning("Refusing a request: %s", err)
             await self._refuse(str(err), "unknown-model")
             return
-        choice = request.choice
-        _LOGGER.debug("Utterance with %s (language %r)", choice.model.name, choice.language)
+        _LOGGER.debug(
+            "Utterance with %s %s (language %r)",
+            choice.engine.title,
+            choice.model.name,
+            choice.language,
+        )
         # Written here, not by the utterance's task, so that it always comes first.
         await self.write_event(TranscriptStart(language=choice.language).event())
-        self._utterance = Utterance.start(bridge, request, self.write_event)
+        self._utterance = Utterance.start(bridge, choice, request, self.write_event)
 
     async def _fail_request(self, text: str, code: str) -> None:
         """End the current request with an error, whether or not it has started."""

@@ -9,7 +9,7 @@ from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
 from ..addresses import WILDCARD_HOSTS, tcp_host_port
-from .info import PROGRAM_NAME
+from ..pipeline.routing import PROGRAM_NAME
 
 HEALTH_TIMEOUT = 2.0
 

@@ -1,43 +1,51 @@
-"""Wyoming Info built from the catalogue: answered at once, never touching the network."""
+"""Wyoming Info built from the engines' models: answered at once, never touching the network."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
 from .. import __version__
-from ..engines.bodhi.catalog import Catalog
+from ..engines.base import Engine
+from ..pipeline.routing import PROGRAM_NAME
 
-PROGRAM_NAME = "bodhi"
-NAVANA = Attribution(name="Navana", url="https://navana.ai")
+ATTRIBUTIONS = {
+    "bodhi": Attribution(name="Navana", url="https://navana.ai"),
+    "iapp": Attribution(name="iApp Technology", url="https://iapp.co.th"),
+}
 
 
-def build_info(catalog: Catalog, endpointing: bool = False) -> Info:
-    """One ``bodhi`` ASR program with every catalogue model, all installed.
+def build_info(engines: Sequence[Engine], endpointing: bool = False) -> Info:
+    """One ``bodhi`` ASR program with every configured engine's models, all installed.
 
-    "Installed" means usable right now: the models live in Bodhi's cloud, so there is
-    nothing to download, and Home Assistant only offers languages of installed models.
+    One program, because Home Assistant reads only the first ASR program of a server and
+    offers the languages of its installed models. "Installed" means usable right now: the
+    models live in the cloud, so there is nothing to download.
     """
     models = [
         AsrModel(
             name=model.name,
-            attribution=NAVANA,
+            attribution=ATTRIBUTIONS[engine.name],
             installed=True,
             description=model.description,
-            version=f"v{model.version}",
-            languages=model.wyoming_languages,
+            version=model.version,
+            languages=list(model.languages),
         )
-        for model in catalog
+        for engine in engines
+        for model in engine.models
     ]
+    titles = " and ".join(engine.title for engine in engines)
     program = AsrProgram(
         name=PROGRAM_NAME,
-        attribution=NAVANA,
+        attribution=ATTRIBUTIONS[engines[0].name],
         installed=True,
-        description="Bodhi real-time speech recognition for Indian languages (Navana)",
+        description=f"Real-time speech recognition in the cloud: {titles}",
         version=__version__,
         models=models,
         supports_transcript_streaming=True,
-        # With endpointing, Bodhi decides when the command has ended, so Home Assistant
-        # must not cut the audio with its own VAD.
+        # With endpointing, the engine decides when the command has ended, so Home
+        # Assistant must not cut the audio with its own VAD.
         requires_external_vad=not endpointing,
     )
     return Info(asr=[program])

@@ -1,5 +1,6 @@
 """The Bodhi side: protocol messages (sans-I/O), typed errors and the WebSocket client."""
 
+from ..base import Hotword
 from .client import LEGACY_URL, BodhiCredentials, BodhiStream
 from .errors import (
     BodhiAuthenticationError,
@@ -21,7 +22,6 @@ from .protocol import (
     BodhiConfig,
     BodhiErrorMessage,
     BodhiResult,
-    Hotword,
     ResultType,
     SegmentMeta,
     Word,

@@ -12,6 +12,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from ..base import Model, UnknownModelError
+
+__all__ = ["BodhiModel", "Catalog", "UnknownModelError"]
+
 DOMAINS = ("general", "banking")
 DEFAULT_DOMAIN = "general"
 DEFAULT_MODEL = "hi-general-v2-8khz"
@@ -37,10 +41,6 @@ LANGUAGE_NAMES: Mapping[str, str] = {
 
 # Every Bodhi model except these understands English mixed into its language.
 _MONOLINGUAL = frozenset({"en", "gu", "or"})
-
-
-class UnknownModelError(ValueError):
-    """A model name that is not in the catalogue (or not of Bodhi's name shape)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,12 @@ class BodhiModel:
         language = LANGUAGE_NAMES.get(self.language, self.language)
         extra = "" if self.language in _MONOLINGUAL or "-" in self.language else " + English"
         return f"{language}{extra}, {self.domain} domain (Bodhi {self.name})"
+
+    def as_model(self) -> Model:
+        """As the pipeline and Home Assistant see it."""
+        return Model(
+            self.name, "bodhi", tuple(self.wyoming_languages), self.description, f"v{self.version}"
+        )
 
 
 # The 18 documented models, plus the Hinglish and Odia models named in later vendor docs.

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..base import (
+    CONNECTION_LOST,
+    PROTOCOL,
+    REFUSED,
+    REJECTED,
+    TIMEOUT,
+    TLS,
+    UNREACHABLE,
+    EngineError,
+    retryable_status,
+)
+
 _CREDENTIALS_HINT = "check BODHI_API_KEY and BODHI_CUSTOMER_ID"
 
 
-class BodhiError(Exception):
+class BodhiError(EngineError):
     """Base class: a Bodhi session failed."""
 
-    code: str = "bodhi-error"
-    retryable: bool = False
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+    code = "bodhi-error"
+    retryable = False
 
 
 class BodhiAuthenticationError(BodhiError):
     code = "bodhi-401"
+    kind = REFUSED
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
@@ -38,6 +44,7 @@ class BodhiAuthenticationError(BodhiError):
 
 class BodhiInsufficientBalanceError(BodhiError):
     code = "bodhi-402"
+    kind = REFUSED
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
@@ -49,6 +56,7 @@ class BodhiInsufficientBalanceError(BodhiError):
 
 class BodhiInactiveCustomerError(BodhiError):
     code = "bodhi-403"
+    kind = REFUSED
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
@@ -62,6 +70,7 @@ class BodhiBadRequestError(BodhiError):
     """An in-socket 400: Bodhi did not accept the config (model, transaction id, …)."""
 
     code = "bodhi-400"
+    kind = REJECTED
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Bodhi rejected the request (400): {detail}")
@@ -70,6 +79,7 @@ class BodhiBadRequestError(BodhiError):
 
 class BodhiServerError(BodhiError):
     code = "bodhi-500"
+    kind = REFUSED
     retryable = True
 
     def __init__(self, detail: str | None = None) -> None:
@@ -80,6 +90,7 @@ class BodhiServerError(BodhiError):
 
 class BodhiUnavailableError(BodhiError):
     code = "bodhi-503"
+    kind = REFUSED
     retryable = True
 
     def __init__(self, message: str | None = None) -> None:
@@ -89,25 +100,28 @@ class BodhiUnavailableError(BodhiError):
 class BodhiHandshakeError(BodhiError):
     """The upgrade was refused with a status Bodhi does not document."""
 
-    retryable = False
+    kind = REFUSED
 
     def __init__(self, status: int) -> None:
-        super().__init__(f"Bodhi refused the WebSocket connection with HTTP {status}")
+        super().__init__(
+            f"Bodhi refused the WebSocket connection with HTTP {status}",
+            code=f"bodhi-{status}",
+            retryable=retryable_status(status),
+        )
         self.status = status
-        self.code = f"bodhi-{status}"
-        # 5xx are the server's trouble; 4xx will not change on a retry.
-        self.retryable = status >= 500
 
 
 class BodhiConnectionError(BodhiError):
     """The server could not be reached at all (refused, name resolution, TLS)."""
 
     code = "bodhi-unreachable"
+    kind = UNREACHABLE
     retryable = True
 
 
 class BodhiTLSError(BodhiConnectionError):
     code = "bodhi-tls"
+    kind = TLS
     retryable = False
 
 
@@ -115,6 +129,7 @@ class BodhiConnectionLostError(BodhiError):
     """The WebSocket closed before Bodhi signalled end of stream."""
 
     code = "bodhi-connection-lost"
+    kind = CONNECTION_LOST
     retryable = True
 
     def __init__(self, detail: str = "") -> None:
@@ -126,6 +141,7 @@ class BodhiConnectionLostError(BodhiError):
 
 class BodhiTimeoutError(BodhiError):
     code = "bodhi-timeout"
+    kind = TIMEOUT
     retryable = True
 
 
@@ -133,6 +149,7 @@ class BodhiProtocolError(BodhiError):
     """Bodhi sent something that is not a message we understand."""
 
     code = "bodhi-protocol"
+    kind = PROTOCOL
 
 
 _BY_STATUS: dict[int, Callable[[], BodhiError]] = {

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from ..base import Hotword, Phrase, PhraseKind
 from .errors import BodhiError, BodhiProtocolError, error_for_server_message
 
 EOF_MESSAGE: Final = '{"eof": 1}'
@@ -23,18 +24,11 @@ SAMPLE_RATE: Final = 8000
 """Bodhi's models are built for 8 kHz telephone audio; everything is converted to it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Hotword:
-    """A phrase to bias recognition towards; ``score`` left out means Bodhi's default (1.5)."""
-
-    phrase: str
-    score: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        # The vendor omits a missing score rather than sending null.
-        if self.score is None:
-            return {"phrase": self.phrase}
-        return {"phrase": self.phrase, "score": self.score}
+def hotword_dict(hotword: Hotword) -> dict[str, Any]:
+    # The vendor omits a missing score rather than sending null.
+    if hotword.score is None:
+        return {"phrase": hotword.phrase}
+    return {"phrase": hotword.phrase, "score": hotword.score}
 
 
 def new_transaction_id() -> str:
@@ -78,7 +72,7 @@ class BodhiConfig:
             if value is not None:
                 config[name] = value
         if self.hotwords:
-            config["hotwords"] = [hotword.to_dict() for hotword in self.hotwords]
+            config["hotwords"] = [hotword_dict(hotword) for hotword in self.hotwords]
         return config
 
     def message(self) -> str:
@@ -270,4 +264,23 @@ def parse_message(text: str | bytes) -> BodhiMessage:
         segment_meta=_parse_segment_meta(data.get("segment_meta")),
         language_code=_valid_unicode(language_code) if isinstance(language_code, str) else None,
         aux_info=aux_info if isinstance(aux_info, dict) else None,
+    )
+
+
+def phrases_of(result: BodhiResult) -> list[Phrase]:
+    """A result in the pipeline's terms: a partial or a complete, then END at end of stream.
+
+    The last complete may carry ``eos`` itself, or a separate empty result may; either way the
+    phrase comes before the END.
+    """
+    kind = PhraseKind.COMPLETE if result.is_complete else PhraseKind.PARTIAL
+    phrase = Phrase(
+        kind,
+        result.text,
+        result.segment_id,
+        result.language_code,
+        result.segment_meta.confidence,
+    )
+    return (
+        [phrase, Phrase(PhraseKind.END, language=result.language_code)] if result.eos else [phrase]
     )

@@ -1,0 +1,104 @@
+"""Bodhi as an engine: its declarations, its models, and its sessions."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Sequence
+
+import aiohttp
+
+from ..base import AudioSpec, Capabilities, Model, Request
+from .catalog import DEFAULT_MODEL, Catalog
+from .client import BodhiCredentials, BodhiStream
+from .protocol import SAMPLE_RATE, BodhiConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+AUDIO = AudioSpec(
+    rate=SAMPLE_RATE,
+    # Bodhi's documented contract: fixed frames of 50 to 500 ms, streamed steadily.
+    frame_ms=(50, 500),
+    # Bodhi closes a session after 15 s without a client message and only finalises a phrase
+    # on received audio. When the audio pauses, keep it alive the way the vendor's client
+    # does: first more silence than the longest endpoint (1.2 s), so the open phrase is
+    # finalised rather than welded to what follows, then short silences.
+    keepalive_after=8.0,
+    keepalive_interval=5.0,
+    keepalive_flush=1.5,
+)
+
+CAPABILITIES = Capabilities(
+    hotwords=True, ends_phrases=True, language_id=True, partials=True, confidence=True
+)
+
+
+class BodhiEngine:
+    """Bodhi (Navana): real-time ASR for Indian languages."""
+
+    name = "bodhi"
+    title = "Bodhi"
+    audio = AUDIO
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        credentials: BodhiCredentials,
+        *,
+        catalog: Catalog,
+        default_model: str = DEFAULT_MODEL,
+        domain: str = "general",
+        parse_number: bool = False,
+        language_id: bool = False,
+        transliterate: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._http = http
+        self.url = url
+        self.credentials = credentials
+        self.catalog = catalog
+        # The configured default, when it is one of Bodhi's; it wins for its own language.
+        self._default = catalog.get(default_model if default_model in catalog else DEFAULT_MODEL)
+        self._domain = domain
+        self._parse_number = parse_number
+        self._language_id = language_id
+        self._transliterate = transliterate
+        self._ssl_context = ssl_context
+        self.models: Sequence[Model] = [model.as_model() for model in catalog]
+        self._models = {model.name: model for model in self.models}
+
+    def model_for_language(self, tag: str) -> Model | None:
+        model = self.catalog.for_language(tag, self._domain, self._default)
+        return None if model is None else self._models[model.name]
+
+    async def connect(self, request: Request, *, timeout: float) -> BodhiStream:
+        config = BodhiConfig(
+            model=request.model.name,
+            hotwords=request.hotwords,
+            endpoint_silence_duration=request.endpoint_silence,
+            # Partials are ten messages a second to receive and parse; ask only when used.
+            exclude_partial=None if request.partials else True,
+            # Flags Bodhi defaults to false are left out unless asked for.
+            parse_number=self._parse_number or None,
+            at_start_lid=self._language_id or None,
+            transliterate=self._transliterate or None,
+        )
+        _LOGGER.debug(
+            "Connecting to Bodhi for %s (transaction %s, %d hotword(s))",
+            config.model,
+            config.transaction_id,
+            len(config.hotwords),
+        )
+        return await BodhiStream.connect(
+            self._http,
+            self.url,
+            self.credentials,
+            config,
+            timeout=timeout,
+            ssl_context=self._ssl_context,
+        )
+
+    def describe_credentials(self) -> str:
+        return self.credentials.describe()
