@@ -51,7 +51,10 @@ async def running_simulator(**options: Any) -> AsyncIterator[BodhiSimulator]:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    bodhi_url: str, resolver: aiohttp.abc.AbstractResolver | None = None, **settings: Any
+    bodhi_url: str,
+    resolver: aiohttp.abc.AbstractResolver | None = None,
+    engines: list[Any] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[RunningBridge]:
     """The bridge's own server on 127.0.0.1:0, configured like the command line would."""
     raw = {
@@ -63,7 +66,7 @@ async def running_bridge(
     }
     connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
     async with aiohttp.ClientSession(connector=connector) as http:
-        bridge = Bridge(validate(raw), http)
+        bridge = Bridge(validate(raw), http, engines=engines or [])
         server = BridgeServer(bridge)
         await server.start()
         try:

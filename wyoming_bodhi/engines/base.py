@@ -211,6 +211,8 @@ class Engine(Protocol):
     """Short and lower case: the prefix of its error codes (``bodhi``, ``iapp``)."""
     title: str
     """For people: ``Bodhi``, ``iApp ASRx``."""
+    vendor: str
+    vendor_url: str
     url: str
     audio: AudioSpec
     capabilities: Capabilities

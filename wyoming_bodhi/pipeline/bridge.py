@@ -41,7 +41,8 @@ class Bridge:
     active_utterances: int = 0
     """Utterances in flight, across every connection (for max_sessions)."""
     shutting_down: bool = False
-    engines: list[Engine] = field(init=False)
+    engines: list[Engine] = field(default_factory=list)
+    """The engines the settings configure, unless given (tests give scripted ones)."""
     router: Router = field(init=False)
     info_event: Event = field(init=False)
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
@@ -52,7 +53,8 @@ class Bridge:
         if settings.bodhi_ca:
             self.ssl_context = ssl.create_default_context()
             self.ssl_context.load_verify_locations(cafile=settings.bodhi_ca)
-        self.engines = configured_engines(settings, self.http, self.ssl_context)
+        if not self.engines:
+            self.engines = configured_engines(settings, self.http, self.ssl_context)
         self.router = Router(self.engines, settings.model)
         # Built once: Home Assistant waits about a second for Info, so it must never wait
         # on anything.

@@ -34,7 +34,13 @@ class Router:
             for model in engine.models:
                 self._by_name.setdefault(model.name, (engine, model))
         self._engines = tuple(engines)
-        self.default = self.find(default_model)
+        # Settings check the default against the engines they configure; engines given
+        # otherwise (tests) fall back to their first model.
+        self.default = (
+            self.find(default_model)
+            if default_model in self._by_name
+            else (engines[0], engines[0].models[0])
+        )
 
     @property
     def names(self) -> list[str]:

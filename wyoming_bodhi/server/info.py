@@ -10,11 +10,6 @@ from .. import __version__
 from ..engines.base import Engine
 from ..pipeline.routing import PROGRAM_NAME
 
-ATTRIBUTIONS = {
-    "bodhi": Attribution(name="Navana", url="https://navana.ai"),
-    "iapp": Attribution(name="iApp Technology", url="https://iapp.co.th"),
-}
-
 
 def build_info(engines: Sequence[Engine], endpointing: bool = False) -> Info:
     """One ``bodhi`` ASR program with every configured engine's models, all installed.
@@ -23,10 +18,14 @@ def build_info(engines: Sequence[Engine], endpointing: bool = False) -> Info:
     offers the languages of its installed models. "Installed" means usable right now: the
     models live in the cloud, so there is nothing to download.
     """
+
+    def attribution(engine: Engine) -> Attribution:
+        return Attribution(name=engine.vendor, url=engine.vendor_url)
+
     models = [
         AsrModel(
             name=model.name,
-            attribution=ATTRIBUTIONS[engine.name],
+            attribution=attribution(engine),
             installed=True,
             description=model.description,
             version=model.version,
@@ -38,7 +37,7 @@ def build_info(engines: Sequence[Engine], endpointing: bool = False) -> Info:
     titles = " and ".join(engine.title for engine in engines)
     program = AsrProgram(
         name=PROGRAM_NAME,
-        attribution=ATTRIBUTIONS[engines[0].name],
+        attribution=attribution(engines[0]),
         installed=True,
         description=f"Real-time speech recognition in the cloud: {titles}",
         version=__version__,

@@ -38,6 +38,8 @@ class BodhiEngine:
 
     name = "bodhi"
     title = "Bodhi"
+    vendor = "Navana"
+    vendor_url = "https://navana.ai"
     audio = AUDIO
     capabilities = CAPABILITIES
 
