@@ -29,7 +29,7 @@ from wyoming_bodhi.simulators.bodhi import (
     default_text,
 )
 from wyoming_bodhi.simulators.bodhi.__main__ import build_parser, options_from_args
-from wyoming_bodhi.simulators.bodhi.segmenter import SegmentEvent
+from wyoming_bodhi.simulators.segmenter import SegmentEvent
 
 RATE = 8000
 MODEL = "hi-general-v2-8khz"

@@ -4,11 +4,12 @@ It never recognises speech: segments are found by energy, and their texts are sc
 (``texts``) or a phrase that plainly says it comes from the simulator.
 """
 
-from .options import SimulatorOptions
-from .record import ConnectionRecord, FrameRecord
-from .segmenter import EnergySegmenter, SegmentComplete, SegmentOpened, SegmentProgress
+from ..messages import Reply
+from ..options import SimulatorOptions
+from ..record import ConnectionRecord, FrameRecord
+from ..segmenter import EnergySegmenter, SegmentComplete, SegmentOpened, SegmentProgress
 from .server import BodhiSimulator
-from .session import BodhiSession, Reply, default_text
+from .session import BodhiSession, default_text
 
 __all__ = [
     "BodhiSession",

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Sequence
 
 from ...engines.bodhi.catalog import Catalog, UnknownModelError
-from .options import FINAL_FORMS, REFUSAL_STATUSES, SimulatorOptions
+from ..options import FINAL_FORMS, REFUSAL_STATUSES, SimulatorOptions
 from .server import BodhiSimulator
 
 API_KEY_ENV = "BODHI_SIMULATOR_API_KEY"

@@ -1,215 +1,32 @@
-"""The simulator's I/O shell: an aiohttp WebSocket server around ``BodhiSession``.
-
-Everything about sockets, the handshake, timers, fault injection and recording lives here;
-the protocol itself is in ``session.py``.
-"""
+"""The Bodhi simulator: the shared server shell with Bodhi's handshake and session."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-import ssl
-import time
-from types import TracebackType
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ...engines.bodhi.catalog import Catalog
-from .options import SimulatorOptions
-from .record import (
-    ENDED_CLIENT_CLOSED,
-    ENDED_DROPPED,
-    ENDED_ERROR,
-    ENDED_IDLE,
-    ENDED_REFUSED,
-    ENDED_SERVER_STOPPED,
-    ConnectionRecord,
-    FrameRecord,
-)
-from .session import CLOSE_NORMAL, BodhiSession, Message, Reply, is_uuid
+from ..options import SimulatorOptions
+from ..record import ConnectionRecord
+from ..server import SimulatorServer
+from .session import BodhiSession, is_uuid
 
 _LOGGER = logging.getLogger(__name__)
 
-CLOSE_GOING_AWAY = 1001
 
-REFUSAL_REASONS = {
-    401: "unauthorized",
-    402: "insufficient balance",
-    403: "customer deactivated",
-    500: "internal server error",
-    503: "service unavailable, retry after a brief delay",
-}
+class BodhiSimulator(SimulatorServer):
+    """A Bodhi-compatible streaming ASR server: ``x-api-key`` (and ``x-customer-id``) or a
+    bearer token, a config message first, results per segment, eos."""
 
-# What malformed_results slips in before the first real result.
-MALFORMED_TEXT = "<simulator: this text frame is not JSON>"
-UNKNOWN_SHAPE: Message = {"status": "processing", "detail": "simulator: message of unknown shape"}
-
-MAX_KEPT_NOISE = 100
-"""A flood of raw messages is sent but not recorded, message by message."""
-
-# 1 s frames at 48 kHz are 96 kB; leave room for clients that send more.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-
-class BodhiSimulator:
-    """A Bodhi-compatible streaming ASR server for tests, benchmarks and demos.
-
-    ``async with BodhiSimulator(SimulatorOptions(texts=["namaste"])) as sim:`` serves on
-    ``sim.url`` until the block ends. ``sim.connections`` records the latest handshakes (at
-    most ``options.history``); ``sim.connection_count`` counts them all.
-    """
+    vendor = "Bodhi"
 
     def __init__(self, options: SimulatorOptions | None = None) -> None:
-        self.options = options or SimulatorOptions()
+        super().__init__(options)
         self.catalog = Catalog(self.options.extra_models)
-        self.connections: list[ConnectionRecord] = []
-        self.connection_count = 0
-        self._changed = asyncio.Condition()
-        self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-        self._live: set[_Connection] = set()
-        self._refused = 0
 
-    # --- lifecycle ---
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the simulator is not running")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        host = self.options.host
-        if ":" in host:
-            host = f"[{host}]"
-        scheme = "wss" if self.options.tls_cert else "ws"
-        return f"{scheme}://{host}:{self.port}"
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
-        # Bodhi's URL is a bare host; accept any path so clients with a trailing path work.
-        app.router.add_get("/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        ssl_context = None
-        if self.options.tls_cert:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.load_cert_chain(self.options.tls_cert, self.options.tls_key)
-        site = web.TCPSite(runner, self.options.host, self.options.port, ssl_context=ssl_context)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._stopping.clear()
-        self._port = int(runner.addresses[0][1])
-        _LOGGER.info("Bodhi simulator serving on %s", self.url)
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._stopping.set()
-        live = list(self._live)
-        for connection in live:
-            connection.request_stop()
-        if live:
-            # Bounded: a client that never answers the close frame must not hold stop() up.
-            waiters = [asyncio.ensure_future(c.record.closed.wait()) for c in live]
-            _, pending = await asyncio.wait(waiters, timeout=self.options.close_timeout + 0.5)
-            for waiter in pending:
-                waiter.cancel()
-        await runner.cleanup()
-        _LOGGER.info("Bodhi simulator stopped")
-
-    async def __aenter__(self) -> BodhiSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def wait_for_connections(
-        self, count: int, timeout: float = 5.0
-    ) -> list[ConnectionRecord]:
-        """Wait until ``count`` handshakes (accepted or refused) have been recorded."""
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: self.connection_count >= count)
-        return list(self.connections)
-
-    # --- handshake ---
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        record = ConnectionRecord(
-            index=self.connection_count, path=request.path, started_at=time.monotonic()
-        )
-        async with self._changed:
-            self.connections.append(record)
-            self.connection_count += 1
-            excess = len(self.connections) - self.options.history
-            if excess > 0:
-                del self.connections[:excess]
-            self._changed.notify_all()
-        try:
-            if self.options.handshake_delay:
-                # Wait on the stop event rather than sleep, so stop() need not wait it out.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.options.handshake_delay)
-                if self._stopping.is_set():
-                    record.http_status = 503
-                    record.end(ENDED_SERVER_STOPPED, time.monotonic(), None, "simulator stopping")
-                    return web.json_response(
-                        {"error": "simulator stopping", "code": 503}, status=503
-                    )
-            refusal = self._authenticate(request, record) or self._refusal()
-            if refusal is not None:
-                status, reason = refusal
-                record.http_status = status
-                record.end(ENDED_REFUSED, time.monotonic(), None, reason)
-                _LOGGER.info("connection %d refused with HTTP %d: %s", record.index, status, reason)
-                return web.json_response({"error": reason, "code": status}, status=status)
-            ws: web.WebSocketResponse = web.WebSocketResponse(
-                timeout=self.options.close_timeout, max_msg_size=MAX_MESSAGE_BYTES
-            )
-            if not ws.can_prepare(request).ok:
-                record.http_status = 426
-                record.end(ENDED_REFUSED, time.monotonic(), None, "not a WebSocket upgrade")
-                return web.json_response(
-                    {"error": "expected a WebSocket upgrade", "code": 426}, status=426
-                )
-            await ws.prepare(request)
-            record.http_status = 101
-            connection = _Connection(self, request, ws, record)
-            self._live.add(connection)
-            try:
-                await connection.run()
-            finally:
-                self._live.discard(connection)
-            return ws
-        finally:
-            if record.ended is None:
-                record.end(ENDED_CLIENT_CLOSED, time.monotonic())
-            record.closed.set()
-            _LOGGER.info(
-                "connection %d ended: %s (close code %s, %d frames, %d bytes)",
-                record.index,
-                record.ended,
-                record.close_code,
-                len(record.frames),
-                record.audio_bytes,
-            )
+    def new_session(self) -> BodhiSession:
+        return BodhiSession(self.options, self.catalog)
 
     def _authenticate(
         self, request: web.Request, record: ConnectionRecord
@@ -257,169 +74,6 @@ class BodhiSimulator:
         elif not is_uuid(customer_id):
             return 401, "invalid customer id"
         return None
-
-    def _refusal(self) -> tuple[int, str] | None:
-        status = self.options.refuse_status
-        if status is None:
-            return None
-        limit = self.options.refuse_count
-        if limit is not None and self._refused >= limit:
-            return None
-        self._refused += 1
-        return status, REFUSAL_REASONS[status]
-
-
-class _Connection:
-    """One upgraded WebSocket: reads frames, feeds the session, sends its replies."""
-
-    def __init__(
-        self,
-        simulator: BodhiSimulator,
-        request: web.Request,
-        ws: web.WebSocketResponse,
-        record: ConnectionRecord,
-    ) -> None:
-        self.options = simulator.options
-        self._stopping = simulator._stopping
-        self.request = request
-        self.ws = ws
-        self.record = record
-        self.session = BodhiSession(self.options, simulator.catalog)
-        record.call_id = self.session.call_id
-        self._noise_pending = self.options.malformed_results or bool(
-            self.options.raw_before_results
-        )
-        self._stop_task: asyncio.Task[bool] | None = None
-
-    def request_stop(self) -> None:
-        """Close from outside (the simulator is stopping); ``run()`` then winds up."""
-        if self._stop_task is None and not self.ws.closed:
-            self.record.end(
-                ENDED_SERVER_STOPPED, time.monotonic(), CLOSE_GOING_AWAY, "simulator stopping"
-            )
-            self._stop_task = asyncio.ensure_future(
-                self.ws.close(code=CLOSE_GOING_AWAY, message=b"simulator stopping")
-            )
-
-    async def run(self) -> None:
-        try:
-            await self._loop()
-        finally:
-            if self._stop_task is not None:
-                # Let the close handshake that stop() started finish before the handler
-                # returns: aiohttp tears the transport down once it does.
-                await asyncio.shield(self._stop_task)
-
-    async def _loop(self) -> None:
-        options, record, ws = self.options, self.record, self.ws
-        while True:
-            silent = options.silent_after_eof and self.session.eof_received
-            try:
-                # An outer timeout, not receive(timeout=...): aiohttp restarts its own timer
-                # after each ping, and Bodhi's idle close does not promise to count pings.
-                async with asyncio.timeout(None if silent else options.idle_timeout):
-                    msg = await ws.receive()
-            except TimeoutError:
-                reason = f"idle timeout: no message for {options.idle_timeout:g} s"
-                record.end(ENDED_IDLE, time.monotonic(), CLOSE_NORMAL, reason)
-                await ws.close(code=CLOSE_NORMAL, message=reason.encode())
-                return
-            if msg.type is WSMsgType.TEXT:
-                record.texts_received.append(msg.data)
-                reply = self.session.on_text(msg.data)
-                if record.config is None and self.session.config is not None:
-                    record.config = self.session.config
-                    _LOGGER.debug(
-                        "connection %d: config model=%s sample_rate=%s",
-                        record.index,
-                        record.config.get("model"),
-                        record.config.get("sample_rate"),
-                    )
-                if self.session.eof_received and not record.eof_received:
-                    record.eof_received = True
-                    record.eof_message = self.session.eof_message
-            elif msg.type is WSMsgType.BINARY:
-                record.frames.append(FrameRecord(len(msg.data), time.monotonic()))
-                if options.record_audio:
-                    record.audio.extend(msg.data)
-                count = len(record.frames)
-                if options.drop_after_frames == count:
-                    self._drop(count)
-                    return
-                if options.error_after_frames == count:
-                    reply = self.session.error("internal error", 500)
-                else:
-                    reply = self.session.on_binary(msg.data)
-            else:
-                # CLOSE, CLOSING (ours, from stop()), CLOSED or ERROR.
-                record.end(
-                    ENDED_CLIENT_CLOSED,
-                    time.monotonic(),
-                    ws.close_code,
-                    msg.extra if isinstance(msg.extra, str) else None,
-                )
-                return
-            if not await self._deliver(reply):
-                return
-
-    async def _deliver(self, reply: Reply) -> bool:
-        """Send a reply; False once the connection is over."""
-        options = self.options
-        if reply.answers_eof:
-            if options.silent_after_eof:
-                _LOGGER.debug("connection %d: eof withheld (silent_after_eof)", self.record.index)
-                return True
-            if options.eos_delay:
-                await asyncio.sleep(options.eos_delay)
-        for message in reply.messages:
-            if not await self._send(message):
-                return False
-        if reply.close:
-            if reply.outcome == ENDED_ERROR and options.leave_open_after_error:
-                # A hostile server: the session is over, but the socket stays open, unread,
-                # so the client's close frame goes unanswered, until the idle timeout.
-                self.record.end(reply.outcome, time.monotonic(), None, reply.close_reason)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), options.idle_timeout)
-                return False
-            code = reply.close_code or CLOSE_NORMAL
-            assert reply.outcome is not None
-            self.record.end(reply.outcome, time.monotonic(), code, reply.close_reason)
-            await self.ws.close(code=code, message=reply.close_reason.encode())
-            return False
-        return True
-
-    async def _send(self, message: Message) -> bool:
-        if self._noise_pending and "type" in message:
-            self._noise_pending = False
-            options = self.options
-            noise: list[Message | str] = []
-            if options.malformed_results:
-                noise += [MALFORMED_TEXT, UNKNOWN_SHAPE]
-            noise += list(options.raw_before_results) * options.raw_repeat
-            for item in noise:
-                if not await self._send_raw(item, keep=len(noise) <= MAX_KEPT_NOISE):
-                    return False
-        return await self._send_raw(message)
-
-    async def _send_raw(self, message: Message | str, keep: bool = True) -> bool:
-        text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-        try:
-            await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError) as err:
-            self.record.end(ENDED_CLIENT_CLOSED, time.monotonic(), self.ws.close_code, str(err))
-            return False
-        if keep:
-            self.record.sent.append(message)
-        return True
-
-    def _drop(self, count: int) -> None:
-        reason = f"dropped after {count} audio frames"
-        self.record.end(ENDED_DROPPED, time.monotonic(), None, reason)
-        _LOGGER.info("connection %d: %s", self.record.index, reason)
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
 
 
 __all__ = ["BodhiSimulator"]

@@ -10,13 +10,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ...engines.bodhi.catalog import Catalog
-from .options import SimulatorOptions
-from .segmenter import (
+from ..messages import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, Message, Reply
+from ..options import SimulatorOptions
+from ..segmenter import (
     EnergySegmenter,
     SegmentComplete,
     SegmentOpened,
@@ -24,15 +25,7 @@ from .segmenter import (
     clamp_endpoint,
 )
 
-Message = dict[str, Any]
-
 MIN_SAMPLE_RATE = 8000
-
-# WebSocket close codes. Bodhi's are undocumented; these are the standard meanings, and a
-# client must not rely on them (a 1000 close before eos is still a failure).
-CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL = 1011
 
 # The real service gives no confidence for these languages.
 NO_CONFIDENCE_LANGUAGES = frozenset({"te", "or", "en"})
@@ -47,20 +40,6 @@ def default_text(index: int) -> str:
 def error_message(text: str, code: int) -> Message:
     timestamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return {"error": text, "code": code, "message": text, "timestamp": timestamp}
-
-
-@dataclass(slots=True)
-class Reply:
-    """What the server must do after one client frame."""
-
-    messages: list[Message] = field(default_factory=list)
-    close: bool = False
-    close_code: int | None = None
-    close_reason: str = ""
-    outcome: str | None = None
-    """Why the session ended: ``"eos"`` or ``"error"``; None while it goes on."""
-    answers_eof: bool = False
-    """These are the final results for eof (the server may delay or withhold them)."""
 
 
 @dataclass(slots=True)
