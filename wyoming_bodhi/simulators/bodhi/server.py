@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from ...engines.bodhi.catalog import Catalog
+from ..messages import SimulatedSession
 from ..options import SimulatorOptions
 from ..record import ConnectionRecord
 from ..server import SimulatorServer
@@ -25,7 +26,7 @@ class BodhiSimulator(SimulatorServer):
         super().__init__(options)
         self.catalog = Catalog(self.options.extra_models)
 
-    def new_session(self) -> BodhiSession:
+    def new_session(self) -> SimulatedSession:
         return BodhiSession(self.options, self.catalog)
 
     def _authenticate(
