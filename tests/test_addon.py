@@ -39,7 +39,7 @@ ADDON_TYPE = re.compile(
     r"^(?P<type>str|password|int|float|bool|email|url|port|list|match)"
     r"(?:\((?P<args>.*)\))?(?P<optional>\?)?$"
 )
-SECRETS = {"api_key", "customer_id"}
+SECRETS = {"api_key", "customer_id", "iapp_api_key"}
 # The start script fixes the URI; discovery replaces zeroconf; the add-on log has its own
 # format; hass_names reaches Home Assistant through the Supervisor, with no URL or token; the
 # manifest's stop timeout covers shutdown_timeout's default; a CA file would need a folder
@@ -134,20 +134,26 @@ def test_the_defaults_pass_the_settings_schema() -> None:
         assert server_defaults[name] == data[name], name
 
 
-def test_secrets_are_passwords_and_only_the_key_is_required() -> None:
+def test_secrets_are_passwords_and_either_engines_key_will_do(tmp_path: Path) -> None:
     assert set(settings.SECRETS) & set(ADDON["schema"]) == SECRETS
     for name in SECRETS:
         assert addon_type(name)["type"] == "password", name
-    assert not addon_type("api_key")["optional"]
-    assert ADDON["options"]["api_key"] is None  # the Supervisor asks for it before starting
-    assert addon_type("customer_id")["optional"]  # key-only platforms do without
+        # A Thai-only set-up has no Bodhi key, a Bodhi one no iApp key.
+        assert addon_type(name)["optional"], name
+        assert ADDON["options"][name] == "", name
+    thai_only = {**ADDON["options"], "iapp_api_key": API_KEY}
+    loaded = load(["--config", write_options(tmp_path, thai_only)], {})
+    assert (loaded.api_key, loaded.model) == (None, "iapp-asrx")
+    with pytest.raises(SettingsError, match="^no engine configured"):
+        load(["--config", write_options(tmp_path, ADDON["options"])], {})
 
 
 def test_the_model_list_is_the_catalogue() -> None:
     match = addon_type("model")
     assert match["type"] == "list"
-    assert match["args"].split("|") == Catalog().names
-    assert ADDON["options"]["model"] == catalog.DEFAULT_MODEL
+    assert match["args"].split("|") == [*Catalog().names, "iapp-asrx"]
+    # Unset by default: Bodhi's default model, or iApp's when only iApp is configured.
+    assert match["optional"] and "model" not in ADDON["options"]
 
 
 def test_the_domain_list_is_the_catalogues() -> None:
@@ -185,9 +191,9 @@ def test_numeric_ranges_match_the_settings_schema(name: str) -> None:
 
 
 def test_chunk_ms_range_is_the_documented_one() -> None:
-    assert addon_type("chunk_ms")["args"] == "50,500"
+    assert addon_type("chunk_ms")["args"] == "20,500"
     (chunk_ms,) = [spec for spec in settings.SETTINGS if spec.name == "chunk_ms"]
-    assert chunk_ms.validator.describe() == "50-500"
+    assert chunk_ms.validator.describe() == "20-500"
 
 
 SWITCHES = ["demo", "debug", "endpointing", "parse_number", "language_id", "transliterate"]
@@ -264,7 +270,14 @@ def test_lists_and_optional_numbers_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"chunk_ms": 20}, "invalid chunk_ms '20' (config file OPTIONS): "),
+        (
+            {"chunk_ms": 10},
+            "invalid chunk_ms '10' (config file OPTIONS): value must be at least 20",
+        ),
+        (
+            {"chunk_ms": 20},
+            "invalid chunk_ms 20 (config file OPTIONS): Bodhi takes frames of 50 to 500 ms",
+        ),
         ({"customer_id": "not-a-uuid"}, "invalid customer_id (config file OPTIONS): is not a UUID"),
         ({"domain": "retail"}, "invalid domain 'retail' (config file OPTIONS)"),
         ({"lead": 31}, "invalid lead '31' (config file OPTIONS)"),

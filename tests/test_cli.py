@@ -40,7 +40,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        ([], {}, "missing the Bodhi API key: set BODHI_API_KEY"),
+        ([], {}, "no engine configured: set BODHI_API_KEY"),
         ([], {"BODHI_API_KEY": API_KEY}, "missing the Bodhi customer id"),
         ([], {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": "12345"}, "is not a UUID"),
         (

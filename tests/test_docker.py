@@ -643,6 +643,6 @@ async def test_bad_options_stop_the_add_on_with_the_servers_message(tmp_path: Pa
     async with run_addon(tmp_path, options, ADDON_PORT=str(port)) as script:
         status = await script.finish()
     assert status == 2, script.output
-    assert "wyoming-bodhi: invalid chunk_ms '20' (config file " in script.output
+    assert "wyoming-bodhi: invalid chunk_ms 20 (config file " in script.output
     assert "wyoming-bodhi exited with status 2" in script.output
     assert "discovery" not in script.output  # nothing was announced

@@ -96,7 +96,7 @@ def test_settings_repr_hides_secrets() -> None:
         (
             [],
             {},
-            "missing the Bodhi API key: set BODHI_API_KEY (or BODHI_API_KEY_FILE, or api_key in a config file); see 'Getting Bodhi credentials' in the README, or try --demo",
+            "no engine configured: set BODHI_API_KEY (Bodhi: Indian languages; or BODHI_API_KEY_FILE, or api_key in a config file), IAPP_API_KEY (iApp ASRx: Thai), or both; see 'Getting credentials' in the README, or try --demo",
         ),
         (
             [],
@@ -111,12 +111,12 @@ def test_settings_repr_hides_secrets() -> None:
         (
             ["--model", "zz-general-v2-8khz"],
             BASE_ENV,
-            "invalid model 'zz-general-v2-8khz' (--model): not a model in the catalogue; valid models: hi-general-v2-8khz",
+            "invalid model 'zz-general-v2-8khz' (--model): not a model of a configured engine; valid models: hi-general-v2-8khz",
         ),
         (
-            ["--chunk-ms", "20"],
+            ["--chunk-ms", "10"],
             BASE_ENV,
-            "invalid chunk_ms '20' (--chunk-ms): value must be at least 50",
+            "invalid chunk_ms '10' (--chunk-ms): value must be at least 20",
         ),
         (["--chunk-ms", "501"], BASE_ENV, "value must be at most 500"),
         (
@@ -274,9 +274,14 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     ("content", "name", "message"),
     [
         (
+            "chunk_ms: 10\n",
+            "a.yaml",
+            "invalid chunk_ms '10' (config file FILE): value must be at least 20",
+        ),
+        (
             "chunk_ms: 20\n",
             "a.yaml",
-            "invalid chunk_ms '20' (config file FILE): value must be at least 50",
+            "invalid chunk_ms 20 (config file FILE): Bodhi takes frames of 50 to 500 ms",
         ),
         (
             "chunk_size: 100\n",
@@ -327,7 +332,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         (
             "api_key: your-bodhi-api-key\n",
             "a.yaml",
-            "invalid api_key (config file FILE): is the example's placeholder, not a real credential; see 'Getting Bodhi credentials' in the README",
+            "invalid api_key (config file FILE): is the example's placeholder, not a real credential; see 'Getting credentials' in the README",
         ),
         (
             "customer_id: 00000000-0000-0000-0000-000000000000\n",

@@ -72,7 +72,7 @@ async def test_demo_mode_shows_the_whole_chain_without_an_account(tmp_path: Path
         "simulated transcript segment 2 from the Bodhi simulator"
     )
     assert result.stderr.count("… ") == 2  # the streamed chunks
-    assert "DEMO MODE: transcripts come from the bundled Bodhi simulator" in log
+    assert "DEMO MODE: transcripts come from the bundled simulators (Bodhi at ws://" in log
     assert healthy.returncode == 0
 
 

@@ -51,22 +51,28 @@ def configure_logging(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
-    """In demo mode, a bundled simulator stands in for Bodhi; otherwise nothing changes."""
+    """In demo mode, bundled simulators stand in for Bodhi and iApp; otherwise nothing changes."""
     if not settings.demo:
         yield settings
         return
-    from .simulators.bodhi import BodhiSimulator, SimulatorOptions
+    from .simulators.bodhi import BodhiSimulator
+    from .simulators.iapp import IappSimulator
+    from .simulators.options import SimulatorOptions
 
     # A short history: the demo may run for months, and nobody reads its records.
     options = SimulatorOptions(extra_models=settings.extra_models, history=DEMO_HISTORY)
-    async with BodhiSimulator(options) as simulator:
+    async with BodhiSimulator(options) as bodhi, IappSimulator(options) as iapp:
         _LOGGER.warning(
-            "DEMO MODE: transcripts come from the bundled Bodhi simulator at %s, not from "
-            "Bodhi. It finds speech by loudness and answers each phrase with a placeholder "
-            "text; set BODHI_API_KEY and drop --demo to transcribe for real.",
-            simulator.url,
+            "DEMO MODE: transcripts come from the bundled simulators (Bodhi at %s, iApp ASRx "
+            "at %s), not from the real services. They find speech by loudness and answer each "
+            "phrase with a placeholder text; set BODHI_API_KEY or IAPP_API_KEY and drop --demo "
+            "to transcribe for real.",
+            bodhi.url,
+            iapp.url,
         )
-        yield dataclasses.replace(settings, bodhi_url=simulator.url, customer_id=None)
+        yield dataclasses.replace(
+            settings, bodhi_url=bodhi.url, iapp_url=iapp.url, customer_id=None
+        )
 
 
 @contextlib.asynccontextmanager

@@ -47,12 +47,14 @@ from .engines.bodhi.catalog import (
 
 DEFAULT_URI = "tcp://0.0.0.0:10300"
 DEFAULT_BODHI_URL = "wss://bodhi.navana.ai"
+DEFAULT_IAPP_URL = "wss://api.iapp.co.th/asrx"
+IAPP_MODEL = "iapp-asrx"
 LEGACY_HOSTS = frozenset({"bodhi.navana.ai"})
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
 MAX_HOTWORD_SCORE = 10.0
-CREDENTIALS_HELP = "see 'Getting Bodhi credentials' in the README"
+CREDENTIALS_HELP = "see 'Getting credentials' in the README"
 
 # What the example config file holds in place of real credentials.
 PLACEHOLDERS: Final = frozenset(
@@ -361,9 +363,24 @@ class Settings:
         flag="--extra-model", kind="list",
     )  # fmt: skip
 
+    # -- iApp ASRx (Thai) --
+    iapp_api_key: str | None = setting(
+        None, _secret, "IAPP_API_KEY", "iApp API key: serves Thai through iApp ASRx",
+        flag=None, secret=True,
+    )  # fmt: skip
+    iapp_url: str = setting(
+        DEFAULT_IAPP_URL,
+        _websocket_url,
+        "IAPP_URL",
+        "iApp ASRx streaming endpoint (ws:// or wss://)",
+    )
+
     # -- the audio stream --
     chunk_ms: int = setting(
-        100, Ranged(int, 50, 500), "BODHI_CHUNK_MS", "audio frame length sent to Bodhi, in ms"
+        100,
+        Ranged(int, 20, 500),
+        "BODHI_CHUNK_MS",
+        "audio frame length sent to the engine, in ms (Bodhi takes 50-500)",
     )
     lead: float = setting(
         1.0, Ranged(float, 0, 30), "BODHI_LEAD", "seconds the audio may run ahead of real time"
@@ -546,31 +563,58 @@ def validate(raw: Mapping[str, Any]) -> Settings:
         ) from None
 
     if values["demo"]:
-        # The demo talks to the bundled simulator, which takes any key.
+        # The demo serves both engines through the bundled simulators, which take any key.
         values["api_key"] = values["api_key"] or DEMO_API_KEY
+        values["iapp_api_key"] = values["iapp_api_key"] or DEMO_API_KEY
+    if values["api_key"] is None and values["iapp_api_key"] is not None and "model" not in data:
+        # Thai only: the default model is iApp's.
+        values["model"] = IAPP_MODEL
     settings = Settings(**values)
 
     def where(name: str) -> str:
         return _where(name, sources)
 
-    if settings.api_key is None:
+    if settings.api_key is None and settings.iapp_api_key is None:
         raise SettingsError(
-            "missing the Bodhi API key: set BODHI_API_KEY (or BODHI_API_KEY_FILE, or api_key in "
-            f"a config file); {CREDENTIALS_HELP}, or try --demo"
+            "no engine configured: set BODHI_API_KEY (Bodhi: Indian languages; or "
+            "BODHI_API_KEY_FILE, or api_key in a config file), IAPP_API_KEY (iApp ASRx: Thai), "
+            f"or both; {CREDENTIALS_HELP}, or try --demo"
         )
-    if settings.model not in settings.catalog:
+    models = (settings.catalog.names if settings.api_key else []) + (
+        [IAPP_MODEL] if settings.iapp_api_key else []
+    )
+    if settings.model not in models:
         raise SettingsError(
-            f"invalid model {settings.model!r} ({where('model')}): not a model in the "
-            f"catalogue; valid models: {', '.join(settings.catalog.names)} (add others with "
-            "extra_models, --extra-model)"
+            f"invalid model {settings.model!r} ({where('model')}): not a model of a configured "
+            f"engine; valid models: {', '.join(models)} (add Bodhi models with extra_models, "
+            "--extra-model)"
         )
-    url = urlsplit(settings.bodhi_url)
-    if url.scheme == "ws" and not is_loopback(url.hostname or "") and not settings.allow_insecure:
+    for engine, (low, high) in _frame_ranges(settings).items():
+        if not low <= settings.chunk_ms <= high:
+            raise SettingsError(
+                f"invalid chunk_ms {settings.chunk_ms} ({where('chunk_ms')}): {engine} takes "
+                f"frames of {low} to {high} ms"
+            )
+    if settings.endpointing and settings.iapp_api_key:
         raise SettingsError(
-            f"refusing bodhi_url {settings.bodhi_url} ({where('bodhi_url')}): ws:// would send "
-            "the API key and your audio unencrypted over the network; use wss://, or set "
-            "allow_insecure (--allow-insecure) if you really mean it"
+            f"invalid endpointing ({where('endpointing')}): iApp ASRx completes a sentence only "
+            "when the next one begins, so it cannot end a voice command by itself; turn "
+            "endpointing off, or serve Thai from a separate instance without it"
         )
+    urls = [("bodhi_url", settings.api_key), ("iapp_url", settings.iapp_api_key)]
+    for name in [name for name, key in urls if key]:
+        url_text = str(getattr(settings, name))
+        url = urlsplit(url_text)
+        if (
+            url.scheme == "ws"
+            and not is_loopback(url.hostname or "")
+            and not settings.allow_insecure
+        ):
+            raise SettingsError(
+                f"refusing {name} {url_text} ({where(name)}): ws:// would send the API key and "
+                "your audio unencrypted over the network; use wss://, or set allow_insecure "
+                "(--allow-insecure) if you really mean it"
+            )
     if bool(settings.hass_url) != bool(settings.hass_token):
         given, missing = (
             ("hass_url", "hass_token") if settings.hass_url else ("hass_token", "hass_url")
@@ -585,13 +629,32 @@ def validate(raw: Mapping[str, Any]) -> Settings:
             f"invalid zeroconf ({where('zeroconf')}): zeroconf advertises a TCP port, but uri "
             f"is {settings.uri} ({where('uri')})"
         )
-    if settings.is_legacy_platform and not settings.customer_id and not settings.demo:
+    if (
+        settings.api_key
+        and settings.is_legacy_platform
+        and not settings.customer_id
+        and not settings.demo
+    ):
         raise SettingsError(
             f"missing the Bodhi customer id: {settings.bodhi_url} needs it as well as the API key; "
             "set BODHI_CUSTOMER_ID (or BODHI_CUSTOMER_ID_FILE, or customer_id in a config file); "
             f"{CREDENTIALS_HELP}"
         )
     return settings
+
+
+def _frame_ranges(settings: Settings) -> dict[str, tuple[int, int]]:
+    """The frame lengths each configured engine takes, as it declares them."""
+    ranges = {}
+    if settings.api_key:
+        from .engines.bodhi.engine import AUDIO as BODHI_AUDIO
+
+        ranges["Bodhi"] = BODHI_AUDIO.frame_ms
+    if settings.iapp_api_key:
+        from .engines.iapp.engine import AUDIO as IAPP_AUDIO
+
+        ranges["iApp ASRx"] = IAPP_AUDIO.frame_ms
+    return ranges
 
 
 def _unknown_setting(key: str, source: str | None) -> str:

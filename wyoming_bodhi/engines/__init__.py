@@ -40,4 +40,10 @@ def configured_engines(
                 ssl_context=ssl_context,
             )
         )
+    if settings.iapp_api_key:
+        from .iapp.engine import IappEngine
+
+        engines.append(
+            IappEngine(http, settings.iapp_url, settings.iapp_api_key, ssl_context=ssl_context)
+        )
     return engines

@@ -169,6 +169,11 @@ REJECTED = "rejected"
 """The engine refused the request in the session (a bad config, say)."""
 
 
+def fingerprint(secret: str) -> str:
+    """Enough of a key to tell two apart in a log, not enough to use one: ``…1234``."""
+    return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
+
+
 def retryable_status(status: int) -> bool:
     """The one rule for an HTTP status refusing a connection: the server's trouble (5xx) and
     "try later" (408 timeout, 429 too many requests) may pass; any other 4xx will not change
@@ -251,5 +256,6 @@ __all__ = [
     "Request",
     "Session",
     "UnknownModelError",
+    "fingerprint",
     "retryable_status",
 ]

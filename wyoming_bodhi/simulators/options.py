@@ -1,4 +1,7 @@
-"""Every behaviour of the simulator, as one frozen value (the CLI maps flags onto it)."""
+"""Every behaviour of a simulator, as one frozen value (the CLIs map flags onto it).
+
+Most knobs mean the same for every vendor; those marked *Bodhi* or *iApp* concern one.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +14,18 @@ from .segmenter import DEFAULT_THRESHOLD_DBFS
 FinalForm = Literal["last-complete", "separate"]
 FINAL_FORMS: tuple[FinalForm, ...] = ("last-complete", "separate")
 
-# The handshake statuses Bodhi documents.
-REFUSAL_STATUSES = frozenset({401, 402, 403, 500, 503})
+EndForm = Literal["end_of_process", "confirm", "close"]
+END_FORMS: tuple[EndForm, ...] = ("end_of_process", "confirm", "close")
+
+# The handshake statuses Bodhi documents, and those an iApp server may answer.
+REFUSAL_STATUSES = frozenset({401, 402, 403, 429, 500, 503})
 
 DEFAULT_IDLE_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
 class SimulatorOptions:
-    """How a ``BodhiSimulator`` behaves. All fault knobs default to off."""
+    """How a simulator behaves. All fault knobs default to off."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -52,8 +58,15 @@ class SimulatorOptions:
     empty_partials: bool = False
     """The first partial of each segment has empty text, as the real service sometimes does."""
     final: FinalForm = "last-complete"
-    """``last-complete``: the last complete carries eos when a segment is open at eof;
-    ``separate``: an empty eos message always follows the last complete."""
+    """*Bodhi*: ``last-complete``: the last complete carries eos when a segment is open at
+    eof; ``separate``: an empty eos message always follows the last complete."""
+    end_form: EndForm = "end_of_process"
+    """*iApp*: how the end of the results is said: ``end_of_process`` (the documentation's
+    prose), ``confirm`` (a ``Confirm Close Connection`` text, which the sample clients wait
+    for), or ``close`` (the server just closes)."""
+    new_sentence: str = "NewSentence"
+    """*iApp*: the state that starts a new sentence (the documentation also spells it "New
+    sentence")."""
     seconds_per_word: float = 0.25
     """Partials reveal one more word per this much speech."""
     threshold_dbfs: float = DEFAULT_THRESHOLD_DBFS
@@ -107,6 +120,8 @@ class SimulatorOptions:
             object.__setattr__(self, name, tuple(value))
         if self.final not in FINAL_FORMS:
             raise ValueError(f"final must be one of {FINAL_FORMS}, got {self.final!r}")
+        if self.end_form not in END_FORMS:
+            raise ValueError(f"end_form must be one of {END_FORMS}, got {self.end_form!r}")
         if self.refuse_status is not None and self.refuse_status not in REFUSAL_STATUSES:
             raise ValueError(
                 f"refuse_status must be one of {sorted(REFUSAL_STATUSES)}, got {self.refuse_status}"

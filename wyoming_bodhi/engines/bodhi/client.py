@@ -13,7 +13,7 @@ from typing import Self
 
 import aiohttp
 
-from ..base import Phrase
+from ..base import Phrase, fingerprint
 from ..websocket import Closed, Failures, WebSocketSession, open_websocket
 from .errors import (
     BodhiConnectionError,
@@ -59,7 +59,7 @@ class BodhiCredentials:
     @property
     def fingerprint(self) -> str:
         """Enough to tell two keys apart in a log, not enough to use one."""
-        return f"…{self.api_key[-4:]}" if len(self.api_key) >= 12 else "…"
+        return fingerprint(self.api_key)
 
     def describe(self) -> str:
         """For a log line: which credentials are set, never what they are."""

@@ -1,0 +1,1 @@
+"""iApp ASRx (Thai): protocol messages (sans-I/O), errors, the WebSocket client, the engine."""

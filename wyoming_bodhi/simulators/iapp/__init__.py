@@ -1,0 +1,9 @@
+"""A faithful, local iApp ASRx-compatible streaming ASR server (for tests, benchmarks and
+demos). It never recognises speech: sentences are found by energy, and their texts are
+scripted (``texts``) or plainly say they come from the simulator."""
+
+from ..options import SimulatorOptions
+from .server import IappSimulator
+from .session import IappSession, default_text
+
+__all__ = ["IappSession", "IappSimulator", "SimulatorOptions", "default_text"]
