@@ -45,12 +45,22 @@ class Failures:
     lost: Callable[[str], EngineError]
 
 
+CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+"""Normal closure and going away: a server that meant to close."""
+
+
 @dataclass(frozen=True, slots=True)
 class Closed:
     """The server closed the WebSocket (or it broke)."""
 
     code: int | None
     reason: str = ""
+
+    @property
+    def clean(self) -> bool:
+        """The server closed it with a close frame saying all is well (not a dropped
+        connection, whose code is 1006 or none)."""
+        return self.code in CLEAN_CLOSE_CODES
 
     def describe(self) -> str:
         detail = f"code {self.code}" if self.code is not None else "no close code"

@@ -341,6 +341,9 @@ class _Connection:
         for message in reply.messages:
             if not await self._send(message):
                 return False
+        if reply.outcome is not None and not reply.close:
+            # The session is over, and the client is to close (iApp's way).
+            self.record.end(reply.outcome, time.monotonic(), None, "awaiting the client's close")
         if reply.close:
             if reply.outcome == ENDED_ERROR and options.leave_open_after_error:
                 # A hostile server: the session is over, but the socket stays open, unread,

@@ -52,9 +52,10 @@ class IappStream(WebSocketSession):
         while not decoder.ended:
             message = await self.next_message()
             if isinstance(message, Closed):
-                if not self._end_sent:
+                if not (self._end_sent and message.clean):
                     raise FAILURES.lost(message.describe())
-                # Closing after the end was asked for is one of the ways iApp ends.
+                # Closing cleanly after the end was asked for is one of the ways iApp ends;
+                # a dropped connection is not.
                 for phrase in decoder.finish():
                     yield phrase
                 return
