@@ -43,7 +43,6 @@ server downmixes all channels.
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -246,56 +245,138 @@ class Chunks:
     """None when the data chunk runs to the end of the input (a streamed file)."""
 
 
+_PREAMBLE = 12
+_CHUNK_HEADER = 8
+
+
+class ChunkWalker:
+    """RIFF/WAVE chunks walked as bytes arrive (sans-I/O): the preamble, each chunk's header,
+    the fmt body kept, every other body skipped as it streams past (never held), up to the
+    start of the data chunk's samples.
+
+    :attr:`wanted` is how many bytes the next step needs (0 once the samples are reached);
+    :meth:`feed` takes any number and returns what was past the header (the first samples).
+    Raises `WavError` for what is not a RIFF/WAVE file, as soon as its first bytes say so.
+    """
+
+    def __init__(self, on_fmt: Callable[[bytes], object] | None = None) -> None:
+        self._on_fmt = on_fmt
+        self._step: Literal["preamble", "header", "fmt", "skip"] = "preamble"
+        self._need = _PREAMBLE
+        self._buffer = bytearray()
+        self._skip = 0
+        self._fmt_size = 0
+        self._chunk_id = b""
+        self.fmt: bytes | None = None
+        self.offset = 0
+        """Bytes of the file walked so far."""
+        self.chunks: Chunks | None = None
+        """Set once the data chunk is reached."""
+
+    @property
+    def in_preamble(self) -> bool:
+        """Still unsure whether this is a WAV file at all."""
+        return self._step == "preamble"
+
+    @property
+    def wanted(self) -> int:
+        if self.chunks is not None:
+            return 0
+        if self._step == "skip":
+            return self._skip
+        return self._need - len(self._buffer)
+
+    def feed(self, data: bytes) -> bytes:
+        view = memoryview(data)
+        position = 0
+        while self.chunks is None and position < len(view):
+            if self._step == "skip":
+                taken = min(self._skip, len(view) - position)
+                self._skip -= taken
+                if not self._skip:
+                    self._step, self._need = "header", _CHUNK_HEADER
+            else:
+                taken = min(self._need - len(self._buffer), len(view) - position)
+                self._buffer += view[position : position + taken]
+                if self._step == "preamble":
+                    self._check_preamble(complete=len(self._buffer) == self._need)
+            position += taken
+            self.offset += taken
+            if self._step != "skip" and len(self._buffer) == self._need:
+                self._step_done()
+        return bytes(view[position:]) if self.chunks is not None else b""
+
+    def _check_preamble(self, complete: bool) -> None:
+        """Refuse as soon as the first bytes cannot begin a WAV file."""
+        riff = bytes(self._buffer)
+        if riff[:4] == b"RIFF"[: len(riff)]:
+            if not complete or riff[8:12] == b"WAVE":
+                return
+            kind = _printable(riff[8:12])
+            raise WavError(f"not a WAV file: a RIFF file of type {kind}, not WAVE")
+        sniffed = sniff(riff)
+        if sniffed is not None:
+            raise WavError(f"not a WAV file: this is {sniffed}; convert it to WAV first")
+        raise WavError("not a WAV file: it does not start with RIFF…WAVE")
+
+    def _step_done(self) -> None:
+        if self._step == "preamble":
+            self._step, self._need = "header", _CHUNK_HEADER
+        elif self._step == "header":
+            chunk_id, size = struct.unpack("<4sI", self._buffer)
+            self._chunk_id = chunk_id
+            if chunk_id == b"data":
+                self.chunks = Chunks(
+                    self.fmt, self.offset, None if size in _STREAMING_SIZES else size
+                )
+            elif chunk_id == b"fmt ":
+                if size > _MAX_FMT_SIZE:
+                    raise WavError(f"invalid WAV header: a fmt chunk of {size} bytes")
+                self._step, self._need = "fmt", size + (size & 1)
+                self._fmt_size = size
+            else:
+                # LIST, fact, PEAK, bext, JUNK, cue…: nothing the audio depends on. Chunks
+                # are padded to an even size.
+                self._step, self._skip = "skip", size + (size & 1)
+                if not self._skip:
+                    self._step, self._need = "header", _CHUNK_HEADER
+        else:  # fmt
+            self.fmt = bytes(self._buffer[: self._fmt_size])
+            if self._on_fmt is not None:
+                self._on_fmt(self.fmt)
+            self._step, self._need = "header", _CHUNK_HEADER
+        self._buffer.clear()
+
+    def truncated(self) -> WavTruncated:
+        """What to say when the input ended here."""
+        if self._step == "preamble":
+            if not self._buffer:
+                return WavTruncated("the file is empty")
+            return WavTruncated(
+                f"truncated WAV header: the file has only {len(self._buffer)} bytes"
+            )
+        if self._step == "fmt":
+            return WavTruncated("truncated WAV header: the file ends inside the fmt chunk")
+        if self._step == "skip":
+            return WavTruncated(
+                f"truncated WAV header: the file ends inside a {_printable(self._chunk_id)} chunk"
+            )
+        if self.fmt is None:
+            return WavTruncated("truncated WAV header: the file ends before the fmt chunk")
+        return WavTruncated("no audio: the file ends before the data chunk")
+
+
 def find_data(read: Read, on_fmt: Callable[[bytes], object] | None = None) -> Chunks:
     """Read up to the start of the audio, calling ``on_fmt`` with each fmt chunk's body (it
     may raise to refuse it). `WavTruncated` if the input ends first, `WavError` if it is not
-    a RIFF/WAVE file."""
-    riff = read(12)
-    if not riff:
-        raise WavTruncated("the file is empty")
-    if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
-        if riff[:4] == b"RIFF" and len(riff) == 12:
-            raise WavError(
-                f"not a WAV file: a RIFF file of type {_printable(riff[8:12])}, not WAVE"
-            )
-        kind = sniff(riff)
-        if kind is not None:
-            raise WavError(f"not a WAV file: this is {kind}; convert it to WAV first")
-        if riff[:4] == b"RIFF" or (len(riff) < 4 and b"RIFF".startswith(riff)):
-            raise WavTruncated(f"truncated WAV header: the file has only {len(riff)} bytes")
-        raise WavError("not a WAV file: it does not start with RIFF…WAVE")
-
-    offset = 12
-    fmt: bytes | None = None
-    while True:
-        chunk = read(8)
-        if len(chunk) < 8:
-            if fmt is None:
-                raise WavTruncated("truncated WAV header: the file ends before the fmt chunk")
-            raise WavTruncated("no audio: the file ends before the data chunk")
-        chunk_id, size = struct.unpack("<4sI", chunk)
-        offset += 8
-        if chunk_id == b"fmt ":
-            if size > _MAX_FMT_SIZE:
-                raise WavError(f"invalid WAV header: a fmt chunk of {size} bytes")
-            fmt = read(size)
-            if len(fmt) < size:
-                raise WavTruncated("truncated WAV header: the file ends inside the fmt chunk")
-            if on_fmt is not None:
-                on_fmt(fmt)
-            _skip(read, size & 1)
-            offset += size + (size & 1)
-        elif chunk_id == b"data":
-            return Chunks(fmt, offset, None if size in _STREAMING_SIZES else size)
-        else:
-            # LIST, fact, PEAK, bext, JUNK, cue…: nothing the audio depends on. Chunks are
-            # padded to an even size.
-            padded = size + (size & 1)
-            if _skip(read, padded) < padded:
-                raise WavTruncated(
-                    f"truncated WAV header: the file ends inside a {_printable(chunk_id)} chunk"
-                )
-            offset += padded
+    a RIFF/WAVE file. Reads no further than the first sample."""
+    walker = ChunkWalker(on_fmt)
+    while walker.chunks is None:
+        piece = read(min(walker.wanted, _SKIP_PIECE))
+        if not piece:
+            raise walker.truncated()
+        walker.feed(piece)
+    return walker.chunks
 
 
 def read_header(read: Read) -> WavHeader:
@@ -305,17 +386,6 @@ def read_header(read: Read) -> WavHeader:
     if not formats:
         raise WavError("invalid WAV header: the data chunk comes before the fmt chunk")
     return WavHeader(formats[-1], chunks.data_offset, chunks.data_size)
-
-
-def _skip(read: Read, count: int) -> int:
-    """Read and drop ``count`` bytes; returns how many there were."""
-    skipped = 0
-    while skipped < count:
-        piece = read(min(_SKIP_PIECE, count - skipped))
-        if not piece:
-            break
-        skipped += len(piece)
-    return skipped
 
 
 def _printable(chunk_id: bytes) -> str:
@@ -385,44 +455,54 @@ def audio_chunks(
             yield transcoder.convert(data[:usable] if pending else data)
 
 
-MAX_STRIPPED_HEADER: Final = 64 * 1024
-"""A header with more metadata than this is not looked through: its bytes pass as audio."""
-
-
 class WavHeaderStripper:
-    """Drops a WAV header from the start of a byte stream; everything else passes through.
+    """Drops a WAV header from the start of a byte stream, and anything after the data chunk's
+    declared end (trailing metadata); everything else passes through.
 
-    Bytes that might still be the start of a header are held back until they can be told
-    apart (at most :data:`MAX_STRIPPED_HEADER`; in practice the 12-byte preamble decides). If
-    the stream ends first, they were an unfinished header, not audio, and are dropped.
+    Only the 12-byte preamble is ever held back, until it tells a WAV file from audio; the
+    header's metadata is skipped as it streams past, however large.
     """
 
     def __init__(self) -> None:
-        self._head: bytearray | None = bytearray()
+        self._walker: ChunkWalker | None = ChunkWalker()
+        self._held = bytearray()
+        self._left: int | None = None
+        """Bytes of samples still to come, when the data chunk declares its size."""
         self.header: Chunks | None = None
         """The header that was dropped, if there was one."""
 
     @property
     def decided(self) -> bool:
         """Whether the start of the stream has been told apart (header or not)."""
-        return self._head is None
+        return self._walker is None
 
     def feed(self, data: bytes) -> bytes:
         """The audio in ``data`` (possibly empty while a header is still being read)."""
-        head = self._head
-        if head is None:
-            return data
-        head += data
+        walker = self._walker
+        if walker is None:
+            return self._samples(data)
+        preamble = walker.in_preamble
         try:
-            header = find_data(io.BytesIO(head).read)
-        except WavTruncated:
-            if len(head) < MAX_STRIPPED_HEADER:
-                return b""
-            header = None
+            rest = walker.feed(data)
         except WavError:
-            header = None
-        self._head = None
-        if header is None:
-            return bytes(head)
-        self.header = header
-        return bytes(head[header.data_offset :])
+            # Not a WAV file after all: all of it is audio.
+            self._walker = None
+            held, self._held = bytes(self._held), bytearray()
+            return held + data if preamble else data
+        if walker.in_preamble:
+            self._held += data
+            return b""
+        self._held.clear()
+        if walker.chunks is None:
+            return b""
+        self.header = walker.chunks
+        self._walker = None
+        self._left = walker.chunks.data_size
+        return self._samples(rest)
+
+    def _samples(self, data: bytes) -> bytes:
+        if self._left is None:
+            return data
+        taken = data[: self._left]
+        self._left -= len(taken)
+        return taken
