@@ -138,7 +138,7 @@ async def test_malformed_event_is_an_error_and_the_connection_goes_on() -> None:
         again = await transcribe(client, AUDIO)
     assert exchange.types == ["transcript-start", "error"]
     assert exchange.error.data["code"] == "protocol"
-    assert "malformed audio-chunk event" in exchange.error.data["text"]
+    assert "malformed 'audio-chunk' event" in exchange.error.data["text"]
     assert again.transcript == "batti jalao"
 
 

@@ -11,19 +11,16 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
-from functools import partial
 
 import aiohttp
-from wyoming.server import AsyncServer
 
 from . import __version__
 from .addresses import tcp_host_port
 from .engines.bodhi.catalog import Catalog
 from .homeassistant.names import HassNames
 from .pipeline.bridge import Bridge
-from .server.handler import BodhiEventHandler
 from .server.health import check
-from .server.listener import BridgeServer, raise_open_file_limit
+from .server.listener import BridgeServer, raise_open_file_limit, serve_stdio
 from .settings import (
     DEFAULT_URI,
     Settings,
@@ -130,11 +127,9 @@ async def serve(settings: Settings) -> None:
         if hass is not None:
             bridge.hass_names = lambda: hass.names
         if settings.uri.startswith("stdio://"):
-            # One client, on our own stdin and stdout: nothing to accept or drain.
+            # One client, on our own stdin and stdout: nothing to accept.
             log_serving(bridge)
-            await AsyncServer.from_uri(settings.uri).run(
-                partial(BodhiEventHandler, bridge=bridge, wait_at_end=True)
-            )
+            await serve_stdio(bridge)
             return
         raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)

@@ -27,7 +27,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
 
 from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
@@ -43,23 +44,30 @@ from .transcript import TranscriptAssembler
 
 _LOGGER = logging.getLogger(__name__)
 
-EventSink = Callable[[Event], Awaitable[None]]
 
-ANSWER_WRITE_TIMEOUT = 1.0
-"""How long ending an utterance waits for its answer, already being written, to go out."""
+class EventSink(Protocol):
+    """Where an utterance's events go: its slot in the connection's output, in order."""
+
+    def put(self, event: Event) -> None:
+        """Queue an event without waiting. Raises :class:`ClientGone`, or ``ValueError`` for an
+        event that cannot be encoded."""
+
+    def close(self) -> None:
+        """No more events for this request."""
+
 
 _END_OF_AUDIO = b""
 """Queued after the last frame; frames themselves are never empty."""
 
 
 class ClientGone(Exception):
-    """The Wyoming client can no longer be written to: nobody is waiting for the answer."""
+    """The Wyoming client's connection is closed: nobody is waiting for the answer."""
 
 
 class Utterance:
     """Create with :meth:`start`; feed :meth:`add_audio`; finish with :meth:`end_audio`."""
 
-    def __init__(self, bridge: Bridge, choice: Choice, request: Request, emit: EventSink) -> None:
+    def __init__(self, bridge: Bridge, choice: Choice, request: Request, sink: EventSink) -> None:
         settings = bridge.settings
         self._bridge = bridge
         self._settings = settings
@@ -67,7 +75,9 @@ class Utterance:
         self._engine = engine = choice.engine
         self._audio = engine.audio
         self.request = request
-        self._write = emit
+        self._sink = sink
+        self._keep_sink_open = False
+        """abort() puts the final error itself, after the task has ended."""
         self._converter = StreamConverter(engine.audio.rate)
         self._wav_header = WavHeaderStripper()
         self._frame_bytes = engine.audio.frame_bytes(settings.chunk_ms)
@@ -84,12 +94,8 @@ class Utterance:
         self._ended_by: str | None = None
         """Why the audio ended on this side (None: the client's audio-stop)."""
         self._closed = False
-        self._answering = False
-        """The final event is being written: nothing else may be."""
         self._answered = False
-        """The final events have been written."""
-        self._answer_written = asyncio.Event()
-        """Set once the final events are written, or the utterance is over without them."""
+        """The final event (transcript, or error) is out: nothing else may follow it."""
         self._heard_text = False
         self._send_error: EngineError | None = None
         self._frames_sent = 0
@@ -103,8 +109,8 @@ class Utterance:
         self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
-    def start(cls, bridge: Bridge, choice: Choice, request: Request, emit: EventSink) -> Utterance:
-        utterance = cls(bridge, choice, request, emit)
+    def start(cls, bridge: Bridge, choice: Choice, request: Request, sink: EventSink) -> Utterance:
+        utterance = cls(bridge, choice, request, sink)
         utterance._task = asyncio.create_task(utterance._run(), name="utterance")
         bridge.active_utterances += 1
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
@@ -117,11 +123,16 @@ class Utterance:
         if self._watchdog is not None:
             self._watchdog.cancel()
 
+    def when_done(self, callback: Callable[[Utterance], object]) -> None:
+        """Call ``callback(self)`` once the utterance is over."""
+        assert self._task is not None
+        self._task.add_done_callback(lambda _task: callback(self))
+
     @property
     def finished(self) -> bool:
-        """True once the utterance's final event is being or has been sent (or it was
-        abandoned): nothing else may be written for it."""
-        return self._task is None or self._task.done() or self._answering
+        """True once the utterance's final event is out (or it was abandoned): nothing else
+        may be sent for it."""
+        return self._task is None or self._task.done() or self._answered
 
     # -- the client side (called from the Wyoming handler) ------------------------------------
 
@@ -162,21 +173,11 @@ class Utterance:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._task)
 
-    async def wait_answered(self) -> None:
-        """Until the final events are written (or the utterance is over without them)."""
-        if self._task is not None and not self._task.done():
-            await self._answer_written.wait()
-
     async def cancel(self) -> None:
-        """End the utterance now: closes the engine's socket. An answer being written is let
-        finish (briefly); nothing else is sent."""
+        """End the utterance now: closes the engine's socket; nothing more is sent."""
         task = self._task
         if task is None or task.done():
             return
-        if self._answering and not self._answered:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ANSWER_WRITE_TIMEOUT):
-                    await self._answer_written.wait()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -185,9 +186,13 @@ class Utterance:
         """End the utterance now with an error event, unless it has already answered."""
         if self.finished:
             return
+        self._keep_sink_open = True
         await self.cancel()
         _LOGGER.warning("Utterance aborted: %s", text)
-        await self._write(Error(text=text, code=code).event())
+        self._answered = True
+        with contextlib.suppress(ClientGone):
+            self._sink.put(Error(text=text, code=code).event())
+        self._sink.close()
 
     def _on_wav_header(self, header: Chunks, declared: AudioFormat) -> None:
         _LOGGER.debug("Skipped a %d-byte WAV header at the start of the audio", header.data_offset)
@@ -268,12 +273,14 @@ class Utterance:
 
     # -- the engine side -----------------------------------------------------------------------
 
-    async def _emit(self, event: Event) -> None:
-        """Write an event; a failed write means the client is gone, and nothing else does."""
-        try:
-            await self._write(event)
-        except (ConnectionError, RuntimeError) as err:
-            raise ClientGone(str(err) or err.__class__.__name__) from None
+    def _emit(self, event: Event) -> None:
+        """Queue an event for the client (raises :class:`ClientGone` if it has left)."""
+        self._sink.put(event)
+
+    def _final(self, event: Event) -> None:
+        """The request's one final event."""
+        self._emit(event)
+        self._answered = True
 
     async def _run(self) -> None:
         model = self.choice.model
@@ -284,7 +291,7 @@ class Utterance:
                 await self._on_engine_error(err)
                 return
             if not self._answered:
-                await self._answer()
+                self._answer()
         except ClientGone as err:
             _LOGGER.debug("The client went away before its answer was written: %s", err)
         except Exception:
@@ -293,16 +300,17 @@ class Utterance:
             _LOGGER.exception("Internal error in an utterance with %s", model.name)
             if not self._answered:
                 with contextlib.suppress(ClientGone):
-                    await self._emit(
+                    self._final(
                         Error(
                             text="internal error in the speech-to-text server", code="internal"
                         ).event()
                     )
         finally:
             self._closed = True
-            self._answer_written.set()
             while not self._queue.empty():
                 self._queue.get_nowait()
+            if not self._keep_sink_open:
+                self._sink.close()
 
     async def _on_engine_error(self, err: EngineError) -> None:
         if self._answered:
@@ -318,19 +326,17 @@ class Utterance:
                 err,
                 self._assembler.segment_count,
             )
-            await self._answer()
+            self._answer()
             return
         _LOGGER.warning("Transcription with %s failed: %s", self.choice.model.name, err)
-        await self._emit(Error(text=err.message, code=err.code).event())
+        self._final(Error(text=err.message, code=err.code).event())
 
-    async def _answer(self) -> None:
-        self._answering = True
+    def _answer(self) -> None:
         text = self._assembler.text
         language = self._assembler.language_code or self.choice.language
-        await self._emit(Transcript(text=text, language=language).event())
-        await self._emit(TranscriptStop().event())
-        self._answered = True
-        self._answer_written.set()
+        # Both at once (nothing can come between): the transcript is the final event.
+        self._emit(Transcript(text=text, language=language).event())
+        self._final(TranscriptStop().event())
         _LOGGER.info(
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
             self.choice.model.name,
@@ -424,15 +430,15 @@ class Utterance:
                     if phrase.text.strip():
                         self._heard_text = True
                     delta = self._assembler.feed(phrase)
-                    if delta is None or self._answering:
+                    if delta is None or self._answered:
                         continue
                     if settings.endpointing:
                         # The engine has completed the first phrase: that is the command. Stop
                         # the audio before writing anything, so no more of it is sent meanwhile.
                         self._cut_audio(f"{engine.title} ended the command")
-                    await self._emit(TranscriptChunk(text=delta).event())
+                    self._emit(TranscriptChunk(text=delta).event())
                     if settings.endpointing:
-                        await self._answer()
+                        self._answer()
         except TimeoutError:
             raise EngineError(
                 f"{engine.title} sent no final result within {settings.response_timeout:g} s "

@@ -1,11 +1,14 @@
 """The Wyoming event state machine for one client connection; thin by design.
 
-It owns at most one utterance taking audio and one whose audio has ended and whose answer is
-on its way. An utterance starts at ``transcribe`` or ``audio-start`` (or, leniently, at a first
-``audio-chunk``), takes audio until ``audio-stop``, and always ends in a ``transcript`` or an
-``error`` event. The connection is read all the while, so a client that goes away is noticed
-at once and its Bodhi session closed. A client that misuses the protocol gets an ``error``
-event; one that breaks the framing loses its connection; neither disturbs anyone else.
+An utterance starts at ``transcribe`` or ``audio-start`` (or, leniently, at a first
+``audio-chunk``), takes audio until ``audio-stop``, and always ends in one ``transcript`` or
+one ``error`` event. The connection is read all the while — nothing here ever waits on a
+request or on the client — so a client that goes away is noticed at once, whatever state its
+requests are in, and their engine sessions closed. Requests may follow one another without
+waiting (pipelining): each request's events go into its own slot of the connection's
+:class:`~.outbox.Outbox`, written strictly in request order. A client that misuses the
+protocol gets an ``error`` event; one that breaks the framing loses its connection; neither
+disturbs anyone else.
 """
 
 from __future__ import annotations
@@ -25,16 +28,19 @@ from wyoming.server import AsyncEventHandler
 from ..engines.base import UnknownModelError
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
-from ..pipeline.utterance import Utterance
+from ..pipeline.utterance import ClientGone, Utterance
+from .outbox import Outbox
 from .wire import WireError, read_body, read_header
 
 _LOGGER = logging.getLogger(__name__)
 
-# Field bounds for transcribe: far beyond any real name, and each one is logged or echoed.
 YIELD_AFTER = 0.005
 """Seconds of handling one client's events back to back before letting other clients run:
 events already buffered are read without waiting, so a client sending large chunks in a
 burst would otherwise hold the event loop for as long as it has data."""
+
+FLUSH_AT_SHUTDOWN = 1.0
+"""Seconds the last events (the shutdown errors) get to reach a client that is stopping."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
@@ -59,15 +65,17 @@ class BodhiEventHandler(AsyncEventHandler):
         self._bridge = bridge
         self._idle_timeout = idle_timeout
         self._wait_at_end = wait_at_end
-        """At the end of the input, let answers on their way finish (stdio: the end of stdin
-        is how a piped client says it has nothing more to send)."""
-        self._utterance: Utterance | None = None
-        """The request taking audio."""
-        self._finishing: Utterance | None = None
-        """The request whose audio has ended, its answer on its way."""
-        # After a refused request, its audio is ignored until its audio-stop.
-        self._refused = False
+        """At the end of the input, let the answers on their way go out (stdio: the end of
+        stdin is how a piped client says it has nothing more to send)."""
         self._peer = writer.get_extra_info("peername")
+        self._outbox = Outbox(writer, self._peer)
+        self._current: Utterance | None = None
+        """The request taking audio (or answered early, its audio still arriving)."""
+        self._live: list[Utterance] = []
+        """Every request not over yet, in order: the current one, and those whose audio has
+        ended and whose answers are on their way."""
+        self._refused = False
+        """A refused request's audio is ignored until its audio-stop."""
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -87,15 +95,18 @@ class BodhiEventHandler(AsyncEventHandler):
                 if event is None:
                     if self._wait_at_end:
                         await self.wait_until_idle()
+                        await self._outbox.flush(FLUSH_AT_SHUTDOWN)
                     break
                 try:
                     await self.handle_event(event)
+                except ClientGone:
+                    break
                 except ProtocolError as err:
                     _LOGGER.warning("Bad %r event from %s: %s", event.type, self._peer, err)
                     await self._fail_request(f"bad {event.type} event: {err}", "protocol")
                 except (KeyError, TypeError, ValueError) as err:
                     _LOGGER.warning("Bad %r event from %s: %r", event.type, self._peer, err)
-                    await self._fail_request(f"malformed {event.type} event: {err!r}", "protocol")
+                    await self._fail_request(f"malformed {event.type!r} event: {err!r}", "protocol")
                 except ConnectionError:
                     raise
                 except Exception:
@@ -104,10 +115,11 @@ class BodhiEventHandler(AsyncEventHandler):
                     await self._fail_request(
                         "internal error in the speech-to-text server", "internal"
                     )
-        except ConnectionError as err:
+        except (ConnectionError, ClientGone) as err:
             _LOGGER.debug("Connection from %s ended: %r", self._peer, err)
         finally:
             await self.disconnect()
+            await self._outbox.close()
             self.writer.close()
 
     async def _next_event(self) -> Event | None:
@@ -132,131 +144,125 @@ class BodhiEventHandler(AsyncEventHandler):
         if AudioChunk.is_type(event.type):
             await self._on_audio_chunk(AudioChunk.from_event(event))
         elif Transcribe.is_type(event.type):
-            await self._on_transcribe(transcribe_from(event))
+            await self._on_transcribe(event)
         elif AudioStart.is_type(event.type):
             await self._on_audio_start(AudioStart.from_event(event))
         elif AudioStop.is_type(event.type):
             await self._on_audio_stop()
         elif Describe.is_type(event.type):
-            await self.write_event(self._bridge.info_event)
+            self._outbox.send(self._bridge.info_event)
         else:
             _LOGGER.debug("Ignoring a %r event", event.type)
         return True
 
     async def disconnect(self) -> None:
-        for utterance in (self._utterance, self._finishing):
-            if utterance is None:
-                continue
+        live, self._live, self._current = self._live, [], None
+        for utterance in live:
             if utterance.finished:
                 # Home Assistant hangs up as soon as it has the transcript: all is well.
                 _LOGGER.debug("Client %s left after its transcript", self._peer)
             else:
                 _LOGGER.info(
-                    "Client %s went away before its transcript; closing its Bodhi session",
+                    "Client %s went away before its transcript; closing its engine session",
                     self._peer,
                 )
             await utterance.cancel()
-        self._utterance = self._finishing = None
 
     @property
     def busy(self) -> bool:
         """A request is in progress: it has not been answered yet."""
-        return any(
-            utterance is not None and not utterance.finished
-            for utterance in (self._utterance, self._finishing)
-        )
+        return any(not utterance.finished for utterance in self._live)
 
     async def wait_until_idle(self) -> None:
-        for utterance in (self._finishing, self._utterance):
-            if utterance is not None:
-                await utterance.wait()
+        for utterance in list(self._live):
+            await utterance.wait()
 
     async def shut_down(self) -> None:
-        """The server is stopping: end what is in flight with an error, close the connection."""
-        for utterance in (self._finishing, self._utterance):
-            if utterance is not None:
-                await utterance.abort(
-                    "the speech-to-text server is shutting down; try again", "shutdown"
-                )
+        """The server is stopping: end what is in flight with an error, close the connection.
+
+        Never waits on the client for longer than :data:`FLUSH_AT_SHUTDOWN`."""
+        for utterance in list(self._live):
+            await utterance.abort(
+                "the speech-to-text server is shutting down; try again", "shutdown"
+            )
+        await self._outbox.flush(FLUSH_AT_SHUTDOWN)
         await self.stop()
+        self.writer.close()
 
     # -- events --------------------------------------------------------------------------------
 
-    async def _on_transcribe(self, transcribe: Transcribe) -> None:
-        utterance, self._utterance = self._utterance, None
-        if utterance is not None:
-            if not utterance.finished:
-                # A new request replaces one that never got its audio-stop.
-                _LOGGER.warning("transcribe received during an utterance; starting over")
-                await utterance.abort(
-                    "a new transcribe arrived before audio-stop; the earlier request was dropped",
-                    "protocol",
-                )
-            # Answered early (endpointing): the client need not send audio-stop.
-            await utterance.cancel()
+    async def _on_transcribe(self, event: Event) -> None:
+        await self._end_current(
+            "a new transcribe arrived before audio-stop; the earlier request was dropped"
+        )
         self._refused = False
+        try:
+            transcribe = transcribe_from(event)
+        except ProtocolError as err:
+            _LOGGER.warning("Bad 'transcribe' event from %s: %s", self._peer, err)
+            self._refuse(f"bad transcribe event: {err}", "protocol")
+            return
         await self._start(transcribe)
 
     async def _on_audio_start(self, start: AudioStart) -> None:
-        if self._refused:
+        current = self._current
+        if self._refused and current is None:
             return
+        if current is not None and current.finished:
+            # Answered early (endpointing): this starts the next request.
+            await self._end_current("")
+            current = None
         try:
             AudioFormat(start.rate, start.width, start.channels).validate()
         except UnsupportedAudioFormat as err:
             await self._fail_request(str(err), "audio-format")
             return
-        if self._utterance is None:
+        if current is None:
             await self._start(None)
 
     async def _on_audio_chunk(self, chunk: AudioChunk) -> None:
         if self._refused:
             return
-        if self._utterance is None:
+        if self._current is None:
             # Lenient: audio without audio-start still starts an utterance.
             await self._start(None)
-        if self._utterance is None:
+        current = self._current
+        if current is None or current.finished:
+            # Refused, or answered early: the rest of its audio is not needed.
             return
         try:
-            await self._utterance.add_audio(chunk.audio, chunk.rate, chunk.width, chunk.channels)
+            await current.add_audio(chunk.audio, chunk.rate, chunk.width, chunk.channels)
         except UnsupportedAudioFormat as err:
             await self._fail_request(str(err), "audio-format")
 
     async def _on_audio_stop(self) -> None:
-        utterance, self._utterance = self._utterance, None
+        current, self._current = self._current, None
         refused, self._refused = self._refused, False
-        if utterance is None:
+        if current is None:
             if not refused:
                 # Nothing was asked; still answer, so the client does not wait forever.
-                await self.write_event(
-                    Error(text="audio-stop without an utterance", code="protocol").event()
-                )
+                self._refuse("audio-stop without an utterance", "protocol")
+                self._refused = False
             return
-        if utterance.finished:
-            # Already answered (endpointing): only Bodhi's clean-up is left; cut it short.
-            await utterance.cancel()
+        if current.finished:
+            # Already answered (endpointing): only the engine's clean-up is left; cut it short.
+            await self._release(current)
             return
-        utterance.end_audio()
-        # The answer is written when it comes; meanwhile the connection is read, so a client
+        # The answer goes out when it comes; meanwhile the connection is read, so a client
         # that leaves is noticed.
-        self._finishing = utterance
+        current.end_audio()
 
     async def _start(self, transcribe: Transcribe | None) -> None:
         bridge = self._bridge
-        finishing, self._finishing = self._finishing, None
-        if finishing is not None:
-            # Answers go out in the order the requests came; Bodhi's clean-up after an answer
-            # is not waited for.
-            await finishing.wait_answered()
-            await finishing.cancel()
         if bridge.shutting_down:
-            await self._refuse("the speech-to-text server is shutting down; try again", "shutdown")
+            self._refuse("the speech-to-text server is shutting down; try again", "shutdown")
             return
         if bridge.active_utterances >= bridge.settings.max_sessions:
             _LOGGER.warning(
                 "Refusing a request: %d utterances in flight (max_sessions)",
                 bridge.active_utterances,
             )
-            await self._refuse(
+            self._refuse(
                 f"the speech-to-text server is busy with {bridge.active_utterances} requests "
                 "(max_sessions); try again shortly",
                 "busy",
@@ -265,8 +271,10 @@ class BodhiEventHandler(AsyncEventHandler):
         try:
             choice, request = bridge.request_for(transcribe)
         except UnknownModelError as err:
-            _LOGGER.warning("Refusing a request: %s", err)
-            await self._refuse(str(err), "unknown-model")
+            _LOGGER.warning(
+                "Refusing a request for an unknown model: %r", transcribe and transcribe.name
+            )
+            self._refuse(str(err), "unknown-model")
             return
         _LOGGER.debug(
             "Utterance with %s %s (language %r)",
@@ -274,25 +282,52 @@ class BodhiEventHandler(AsyncEventHandler):
             choice.model.name,
             choice.language,
         )
-        # Written here, not by the utterance's task, so that it always comes first.
-        await self.write_event(TranscriptStart(language=choice.language).event())
-        self._utterance = Utterance.start(bridge, choice, request, self.write_event)
+        slot = self._outbox.slot()
+        # Put here, not by the utterance's task, so that it always comes first.
+        slot.put(TranscriptStart(language=choice.language).event())
+        utterance = Utterance.start(bridge, choice, request, slot)
+        utterance.when_done(self._forget)
+        self._current = utterance
+        self._live.append(utterance)
+
+    def _forget(self, utterance: Utterance) -> None:
+        if utterance in self._live:
+            self._live.remove(utterance)
+
+    async def _end_current(self, text: str) -> None:
+        """End the request taking audio: with an error if it has not been answered (``text``),
+        quietly if it has."""
+        current, self._current = self._current, None
+        if current is None:
+            return
+        if not current.finished and text:
+            _LOGGER.warning("Ending a request early from %s: %s", self._peer, text)
+            await current.abort(text, "protocol")
+        else:
+            await self._release(current)
+
+    async def _release(self, utterance: Utterance) -> None:
+        await utterance.cancel()
+        self._forget(utterance)
 
     async def _fail_request(self, text: str, code: str) -> None:
-        """End the current request with an error, whether or not it has started."""
-        utterance, self._utterance = self._utterance, None
-        if utterance is not None and not utterance.finished:
-            await utterance.abort(text, code)
+        """End the current request with an error, whether or not it has started. A request
+        already answered keeps its answer as its one final event."""
+        current, self._current = self._current, None
+        if current is not None and current.finished:
+            _LOGGER.debug("Ignoring a bad event after the transcript: %s", text)
+            self._current = current
+            return
+        if current is not None:
+            await current.abort(text, code)
             self._refused = True
             return
-        if utterance is not None:
-            await utterance.cancel()
-        await self._refuse(text, code)
+        self._refuse(text, code)
 
-    async def _refuse(self, text: str, code: str) -> None:
+    def _refuse(self, text: str, code: str) -> None:
         """Answer the request with an error and ignore its audio until its audio-stop."""
         self._refused = True
-        await self.write_event(Error(text=text, code=code).event())
+        self._outbox.send(Error(text=text, code=code).event())
 
 
 # -- checking what clients send -----------------------------------------------------------------

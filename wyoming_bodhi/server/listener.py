@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from wyoming.error import Error
-from wyoming.event import async_write_event
+from wyoming.event import async_get_stdin, async_write_event
 
 from ..pipeline.bridge import Bridge
 from .handler import BodhiEventHandler
@@ -184,8 +186,14 @@ class BridgeServer:
             _done, pending = await asyncio.wait(waits, timeout=grace)
             for wait in pending:
                 wait.cancel()
-        for handler in list(self._handlers.values()):
-            await handler.shut_down()
+        # All at once, each bounded: one client that does not read holds up nobody else.
+        handlers = list(self._handlers.values())
+        outcomes = await asyncio.gather(
+            *(handler.shut_down() for handler in handlers), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, Exception) and not isinstance(outcome, ConnectionError):
+                _LOGGER.error("Shutting down a connection failed: %r", outcome)
         if self._handlers:
             await asyncio.wait(list(self._handlers), timeout=2.0)
         if self._unix_path is not None:
@@ -193,3 +201,25 @@ class BridgeServer:
                 self._unix_path.unlink(missing_ok=True)
         asyncio.get_running_loop().set_exception_handler(self._previous_exception_handler)
         _LOGGER.info("Stopped")
+
+
+async def serve_stdio(bridge: Bridge) -> None:
+    """One client on our own stdin and stdout, through the same handler as a socket's: the
+    same bounds, the same errors. The end of stdin ends the input; the answers on their way
+    still go out. SIGTERM or SIGINT ends the input too."""
+    loop = asyncio.get_running_loop()
+    reader = await async_get_stdin()
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, sys.stdout
+    )
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    handler = BodhiEventHandler(reader, writer, bridge, wait_at_end=True)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, reader.feed_eof)
+    try:
+        await handler.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
