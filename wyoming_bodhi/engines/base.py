@@ -14,6 +14,7 @@ each engine stays sans-I/O in its own ``protocol.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -169,6 +170,29 @@ REJECTED = "rejected"
 """The engine refused the request in the session (a bad config, say)."""
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` without lone surrogates: JSON can carry them (``"\\ud800"``), UTF-8 cannot,
+    and what an engine says ends up in a UTF-8 Wyoming event or log line."""
+    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+
+
+def printable(text: str, limit: int = 500) -> str:
+    """What a server said, fit for a message that is logged: valid Unicode, no control
+    characters (a newline could forge a log line, an escape could drive a terminal), at most
+    ``limit`` characters."""
+    text = valid_unicode(text[:limit])
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def fingerprint(secret: str) -> str:
     """Enough of a key to tell two apart in a log, not enough to use one: ``…1234``."""
     return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
@@ -257,5 +281,7 @@ __all__ = [
     "Session",
     "UnknownModelError",
     "fingerprint",
+    "printable",
     "retryable_status",
+    "valid_unicode",
 ]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .base import EngineError
+from .base import EngineError, printable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class WebSocketSession:
                 return Closed(None, f"WebSocket error {message.data.__class__.__name__}")
             # CLOSE, CLOSING or CLOSED.
             code = self._ws.close_code
-            reason = message.extra if isinstance(message.extra, str) else ""
+            reason = printable(message.extra, 120) if isinstance(message.extra, str) else ""
             await self.close()
             return Closed(code, reason)
 

@@ -19,14 +19,27 @@ def normalise_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+MAX_TRANSCRIPT_CHARS = 100_000
+"""A transcript longer than this is cut: 300 s of speech is a few thousand characters, so only
+an engine gone wrong (or a hostile one) sends more, and memory stays bounded whatever it
+sends."""
+
+PARTIALS_KEPT = 8
+"""Open segments whose last partial is remembered (to log only changes): engines have one or
+two open at a time; ever-new segment ids must not make the map grow."""
+
+
 class TranscriptAssembler:
     """Feed it results in arrival order; it says which delta to stream and holds the text."""
 
     def __init__(self, min_confidence: float | None = None) -> None:
         self._min_confidence = min_confidence
         self._segments: list[str] = []
+        self._chars = 0
         self._completed_ids: set[int | str] = set()
         self._last_partials: dict[int | str | None, str] = {}
+        self.cut = False
+        """Phrases were left out because the transcript reached its limit."""
         self.language_code: str | None = None
         self.ended = False
 
@@ -50,20 +63,32 @@ class TranscriptAssembler:
 
         if phrase.kind is PhraseKind.PARTIAL:
             if text and self._last_partials.get(segment) != text:
-                _LOGGER.debug("Partial (segment %s): %r", segment, text)
+                _LOGGER.debug("Partial (segment %r): %r", segment, text)
+                self._last_partials.pop(segment, None)
                 self._last_partials[segment] = text
+                while len(self._last_partials) > PARTIALS_KEPT:
+                    del self._last_partials[next(iter(self._last_partials))]
             return None
 
         self._last_partials.pop(segment, None)
-        if segment is not None:
-            if segment in self._completed_ids:
-                if text:
-                    _LOGGER.warning("Ignoring a second complete for segment %r", segment)
-                return None
-            self._completed_ids.add(segment)
+        if segment is not None and segment in self._completed_ids:
+            if text:
+                _LOGGER.warning("Ignoring a second complete for segment %r", segment)
+            return None
         if not text:
             # Empty completes are normal (noise, Bodhi's separate end-of-stream form).
             return None
+        if self._chars + len(text) > MAX_TRANSCRIPT_CHARS:
+            if not self.cut:
+                _LOGGER.warning(
+                    "The transcript reached %d characters; leaving out what follows",
+                    MAX_TRANSCRIPT_CHARS,
+                )
+            self.cut = True
+            return None
+        if segment is not None:
+            # Only ids of phrases kept: at most as many as the bounded transcript has.
+            self._completed_ids.add(segment)
         confidence = phrase.confidence
         if (
             self._min_confidence is not None
@@ -82,4 +107,5 @@ class TranscriptAssembler:
     def _append(self, text: str) -> str:
         delta = f" {text}" if self._segments else text
         self._segments.append(text)
+        self._chars += len(delta)
         return delta

@@ -92,7 +92,7 @@ async def read_body(
         return None
     except TimeoutError:
         raise WireError(
-            f"the {header['type']} event's body did not arrive within {timeout:g} s"
+            f"the {header['type']!r} event's body did not arrive within {timeout:g} s"
         ) from None
     if extra is not None:
         try:

@@ -8,13 +8,12 @@ where a message could not mean anything (not JSON, not an object, no text, unkno
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from ..base import Hotword, Phrase, PhraseKind
+from ..base import Hotword, Phrase, PhraseKind, printable, valid_unicode
 from .errors import BodhiError, BodhiProtocolError, error_for_server_message
 
 EOF_MESSAGE: Final = '{"eof": 1}'
@@ -143,23 +142,14 @@ class BodhiErrorMessage:
 BodhiMessage = BodhiResult | BodhiErrorMessage
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
 def _fail(reason: str, text: str | bytes) -> BodhiProtocolError:
     shown = text[:120] if isinstance(text, str) else text[:120].decode("utf-8", "replace")
     if len(text) > 120:
         shown = shown[:117] + "..."
     return BodhiProtocolError(
         f"unexpected message from Bodhi ({reason}, {len(text)} characters): "
-        f"{_valid_unicode(shown)!r}"
+        f"{valid_unicode(shown)!r}"
     )
-
-
-def _valid_unicode(text: str) -> str:
-    """``text`` without lone surrogates: JSON can carry them (``"\\ud800"``), UTF-8 cannot,
-    and everything Bodhi says ends up in a UTF-8 Wyoming event or log line."""
-    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
 
 
 def _optional_float(value: Any) -> float | None:
@@ -224,9 +214,9 @@ def parse_message(text: str | bytes) -> BodhiMessage:
     if error:
         message = data.get("message")
         return BodhiErrorMessage(
-            error=_valid_unicode(str(error))[:500],
+            error=printable(str(error)),
             code=_parse_code(data.get("code")),
-            message=_valid_unicode(str(message))[:500] if message else None,
+            message=printable(str(message)) if message else None,
         )
 
     eos = data.get("eos") is True or data.get("eos") in (1, "true", "1")
@@ -257,12 +247,12 @@ def parse_message(text: str | bytes) -> BodhiMessage:
     aux_info = data.get("aux_info")
     return BodhiResult(
         type=result_type,
-        text=_valid_unicode(result_text),
+        text=valid_unicode(result_text),
         segment_id=segment_id,
         eos=eos,
         call_id=call_id if isinstance(call_id, str) else None,
         segment_meta=_parse_segment_meta(data.get("segment_meta")),
-        language_code=_valid_unicode(language_code) if isinstance(language_code, str) else None,
+        language_code=valid_unicode(language_code) if isinstance(language_code, str) else None,
         aux_info=aux_info if isinstance(aux_info, dict) else None,
     )
 

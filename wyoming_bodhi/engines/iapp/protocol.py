@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from ..base import PROTOCOL, REJECTED, EngineError, Phrase, PhraseKind
+from ..base import PROTOCOL, REJECTED, EngineError, Phrase, PhraseKind, printable, valid_unicode
 from .errors import iapp_error
 
 END_MESSAGE: Final = json.dumps({"data": {"status": "CloseConnection"}})
@@ -39,7 +39,9 @@ NEW_SENTENCE: Final = frozenset({"NewSentence", "New sentence"})
 def protocol_error(reason: str, text: str) -> EngineError:
     shown = text[:117] + "..." if len(text) > 120 else text
     return iapp_error(
-        PROTOCOL, f"unexpected message from iApp ({reason}, {len(text)} characters): {shown!r}"
+        PROTOCOL,
+        f"unexpected message from iApp ({reason}, {len(text)} characters): "
+        f"{valid_unicode(shown)!r}",
     )
 
 
@@ -63,7 +65,7 @@ class IappDecoder:
         if not isinstance(data, dict):
             raise protocol_error("not a JSON object", text)
         if data.get("error"):
-            detail = str(data.get("message") or data["error"])[:500]
+            detail = printable(str(data.get("message") or data["error"]))
             code = data.get("code", data.get("status"))
             raise iapp_error(
                 REJECTED,
@@ -76,6 +78,7 @@ class IappDecoder:
         result = data.get("text")
         if not isinstance(result, str):
             raise protocol_error("no text", text)
+        result = valid_unicode(result)
         if result in END_TEXTS:
             return self.finish()
         state = data.get("state")
