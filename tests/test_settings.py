@@ -140,6 +140,8 @@ def test_settings_repr_hides_secrets() -> None:
             "'wss://…@bodhi.navana.ai' (--bodhi-url): must be a plain",
         ),
         (["--bodhi-url", "ws://127.0.0.1:0"], BASE_ENV, "has a port out of range"),
+        (["--bodhi-url", "wss://bodhi.navana.ai/#x"], BASE_ENV, "with no user part or fragment"),
+        (["--iapp-url", "wss://u@api.iapp.co.th/asrx"], {"IAPP_API_KEY": KEY}, "invalid iapp_url"),
         (
             ["--uri", "tcp://h:99999"],
             BASE_ENV,

@@ -125,10 +125,13 @@ def _websocket_url(value: Any) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise vol.Invalid("is not a ws:// or wss:// URL")
-    if "@" in parts.netloc or "\\" in text or any(c.isspace() or not c.isprintable() for c in text):
+    unprintable = any(c.isspace() or not c.isprintable() for c in text)
+    if "@" in parts.netloc or "\\" in text or "#" in text or unprintable:
         # Parsers disagree on such URLs (which host is it?), and credentials belong in
         # BODHI_API_KEY, never in a URL that is logged.
-        raise vol.Invalid("must be a plain ws[s]://HOST[:PORT][/PATH] URL, with no user part")
+        raise vol.Invalid(
+            "must be a plain ws[s]://HOST[:PORT][/PATH] URL, with no user part or fragment"
+        )
     if _port(parts) == 0:
         raise vol.Invalid("has a port out of range: use 1-65535")
     return text
