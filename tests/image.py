@@ -11,8 +11,11 @@ Building installs what building the image always installs: Debian's packages for
 the package's wheels for its virtual environment. Both come from the registries this machine
 already uses, set up as it is: debootstrap reads from the machine's Debian mirror, and pip in
 the build gets the machine's pip settings (index, local wheel folders, constraints and the CA
-bundle it trusts). Everything is cached under ``.cache/image`` (``WYOMING_BODHI_IMAGE_CACHE``),
-keyed by what it was made from, so only the first run pays for it.
+bundle it trusts). The images are cached in buildah's storage under ``.cache/image``
+(``WYOMING_BODHI_IMAGE_CACHE``), tagged by what they were made from, so a checkout's first run
+pays for the build and later runs for none; the debootstrapped tree, which depends on nothing
+of the project's, is kept for every checkout of the machine in ``/var/cache/wyoming-bodhi``
+(``WYOMING_BODHI_DEBIAN_CACHE``), as Docker keeps a pulled base image.
 
 ``python -m tests.image`` builds (or finds) the image and prints what each step took.
 """
@@ -38,6 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("WYOMING_BODHI_IMAGE_CACHE", ROOT / ".cache" / "image")).resolve()
+DEBIAN_CACHE = Path(os.environ.get("WYOMING_BODHI_DEBIAN_CACHE", "/var/cache/wyoming-bodhi"))
 SUITE = "bookworm"
 # Debian's Python, which the Dockerfile installs on Home Assistant's base, and the CA
 # certificates pip needs.
@@ -294,24 +298,46 @@ def working_container(buildah: Buildah, purpose: str, image: str) -> Iterator[st
 
 
 def build_debian(buildah: Buildah, timings: Timings) -> str:
-    """A minimal Debian bookworm with Debian's python3, made by debootstrap."""
+    """A minimal Debian bookworm with Debian's python3, made by debootstrap.
+
+    The tree is also kept as a tarball in DEBIAN_CACHE, for every checkout on this machine:
+    it depends on nothing of the project's, and making it is most of a first build's time.
+    It is this setup's counterpart of the base image Docker pulls once per machine.
+    """
     mirror = debian_mirror()
-    name = f"{DEBIAN_REPO}:{digest(SUITE, *DEBOOTSTRAP, mirror or '')}"
+    key = digest(SUITE, *DEBOOTSTRAP, mirror or "")
+    name = f"{DEBIAN_REPO}:{key}"
     if buildah.has_image(name):
         return name
-    with timings.step("debootstrap"), working_container(buildah, "debootstrap", "scratch") as ctr:
-        # Straight into the container's tree: a `buildah copy` of a tree would give every
-        # file to root (the shadow and mail groups' files among them), as COPY does.
+    tarball = DEBIAN_CACHE / f"debian-{SUITE}-{key}.tar"
+    # Numeric owners, permissions and xattrs as they are: a `buildah copy` of a tree would give
+    # every file to root (the shadow and mail groups' files among them), as COPY does.
+    tar = ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*"]
+    with working_container(buildah, "debian", "scratch") as ctr:
         tree = buildah("mount", ctr)
-        try:
-            run(["debootstrap", *DEBOOTSTRAP, SUITE, tree, *([mirror] if mirror else [])])
-        finally:
-            unmount_below(tree)
-        # Like Debian's own images: no package lists or downloaded packages.
-        for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
-            for entry in (Path(tree) / leftover).glob("*"):
-                if entry.is_file():
-                    entry.unlink()
+        if tarball.is_file():
+            with timings.step("debian from the machine's cache"):
+                run([*tar, "--same-permissions", "--extract", "--file", str(tarball), "-C", tree])
+        else:
+            with timings.step("debootstrap"):
+                try:
+                    run(["debootstrap", *DEBOOTSTRAP, SUITE, tree, *([mirror] if mirror else [])])
+                finally:
+                    unmount_below(tree)
+                # Like Debian's own images: no package lists or downloaded packages.
+                for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
+                    for entry in (Path(tree) / leftover).glob("*"):
+                        if entry.is_file():
+                            entry.unlink()
+                DEBIAN_CACHE.mkdir(parents=True, exist_ok=True)
+                partial = tarball.with_name(f"{tarball.name}.{os.getpid()}")
+                try:
+                    run([*tar, "--create", "--file", str(partial), "-C", tree, "."])
+                    for old in DEBIAN_CACHE.glob(f"debian-{SUITE}-*.tar"):
+                        old.unlink()
+                    partial.replace(tarball)  # whole or not at all, for a concurrent checkout
+                finally:
+                    partial.unlink(missing_ok=True)
         buildah("umount", ctr)
         buildah("config", "--env", f"PATH={BASE_PATH}", "--cmd", '["/bin/bash"]', ctr)
         buildah("commit", "--quiet", "--format=docker", ctr, name)
