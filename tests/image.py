@@ -1,0 +1,449 @@
+"""The Dockerfile's image, built and run without a Docker engine.
+
+There is no Docker daemon on the development and CI machines, so the image is built the way
+Podman does it, with buildah: ``--isolation chroot`` (no container runtime needed) and the
+``vfs`` storage driver (no overlay mounts, so it works on any filesystem). ``BUILD_FROM`` is
+a Debian bookworm made here with debootstrap, standing in for the ``python:*-bookworm`` and
+Home Assistant bases that Docker would pull from a container registry this machine cannot
+reach.
+
+Building installs what building the image always installs: Debian's packages for the base,
+the package's wheels for its virtual environment. Both come from the registries this machine
+already uses, set up as it is: debootstrap reads from the machine's Debian mirror, and pip in
+the build gets the machine's pip settings (index, local wheel folders, constraints and the CA
+bundle it trusts). The images are cached in buildah's storage under ``.cache/image``
+(``WYOMING_BODHI_IMAGE_CACHE``), tagged by what they were made from, so a checkout's first run
+pays for the build and later runs for none; the debootstrapped tree, which depends on nothing
+of the project's, is kept for every checkout of the machine in ``/var/cache/wyoming-bodhi``
+(``WYOMING_BODHI_DEBIAN_CACHE``), as Docker keeps a pulled base image.
+
+``python -m tests.image`` builds (or finds) the image and prints what each step took.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("WYOMING_BODHI_IMAGE_CACHE", ROOT / ".cache" / "image")).resolve()
+DEBIAN_CACHE = Path(os.environ.get("WYOMING_BODHI_DEBIAN_CACHE", "/var/cache/wyoming-bodhi"))
+SUITE = "bookworm"
+# Debian's Python, which the Dockerfile installs on Home Assistant's base, and the CA
+# certificates pip needs.
+DEBOOTSTRAP = ["--variant=minbase", "--include=python3,python3-venv,ca-certificates"]
+DEBIAN_REPO = "localhost/wyoming-bodhi-test-debian"
+BASE_REPO = "localhost/wyoming-bodhi-test-base"
+IMAGE_REPO = "localhost/wyoming-bodhi-test"
+CONTAINER_PREFIX = "wyoming-bodhi-test-"
+# The same PATH as Debian's and Python's official images, which the Dockerfile extends.
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BUILD_TIMEOUT = 900
+
+
+class BuildError(RuntimeError):
+    """A step of making the image failed; the message has the command and its output."""
+
+
+def unavailable() -> str | None:
+    """Why the image cannot be built on this machine at all, or None."""
+    if not sys.platform.startswith("linux"):
+        return "buildah's chroot isolation needs Linux"
+    if os.geteuid() != 0:
+        return "buildah's chroot isolation and debootstrap need root"
+    missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
+    if missing:
+        return (
+            f"{' and '.join(missing)} not installed: apt-get install buildah debootstrap "
+            "(.ci/run does)"
+        )
+    return None
+
+
+def run(args: list[str], timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
+    """Run a set-up command; its output goes into the error if it fails."""
+    try:
+        result = subprocess.run(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **kwargs,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise BuildError(f"{shlex.join(args)} took over {timeout:.0f} s") from error
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.splitlines()[-40:])
+        raise BuildError(f"{shlex.join(args)} exited with {result.returncode}:\n{tail}")
+    return str(result.stdout)
+
+
+@dataclass(frozen=True)
+class Buildah:
+    """buildah with a storage of its own, so nothing touches the machine's containers."""
+
+    root: Path = CACHE / "storage"
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            "buildah",
+            "--root",
+            str(self.root),
+            # No overlay mounts with vfs, so run state can live beside the storage.
+            "--runroot",
+            str(self.root.parent / "run"),
+            "--storage-driver",
+            "vfs",
+            *args,
+        ]
+
+    def __call__(self, *args: str, timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
+        return run(self.command(*args), timeout, **kwargs).strip()
+
+    def images(self, repo: str) -> set[str]:
+        listing = self("images", "--format", "{{.Name}}:{{.Tag}}", "--filter", f"reference={repo}")
+        return set(listing.split())
+
+    def has_image(self, name: str) -> bool:
+        return name in self.images(name.rpartition(":")[0])
+
+    def inspect(self, name: str, kind: str = "image") -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self("inspect", "--type", kind, name))
+        return found
+
+    def drop_stale(self, repo: str, keep: str) -> None:
+        """Remove the images an earlier key left: with vfs each one is a full copy on disk."""
+        stale = sorted(self.images(repo) - {keep})
+        if stale:
+            self("rmi", *stale)
+
+    def remove_orphan_containers(self) -> None:
+        """Working containers of runs that died (their pid ends the name)."""
+        for name in self("containers", "--format", "{{.ContainerName}}").split():
+            if name.startswith(CONTAINER_PREFIX):
+                pid = name.rpartition("-")[2]
+                if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                    self("rm", name)
+
+
+def digest(*parts: bytes | str) -> str:
+    hashed = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        hashed.update(len(data).to_bytes(8, "big") + data)
+    return hashed.hexdigest()[:16]
+
+
+# -- the machine's registries -------------------------------------------------------------------
+
+
+def debian_mirror() -> str | None:
+    """The Debian archive this machine's apt uses (deb822 or one-line sources), if any."""
+    os_release = Path("/etc/os-release")
+    if not os_release.is_file() or not re.search(
+        r"^ID=\"?debian\"?$", os_release.read_text(encoding="utf-8"), re.MULTILINE
+    ):
+        return None  # another distribution's archive has no bookworm: debootstrap's default
+    entries: list[tuple[list[str], list[str], list[str], list[str]]] = []
+    sources = Path("/etc/apt/sources.list.d")
+    for path in sorted(sources.glob("*.sources")) if sources.is_dir() else []:
+        for paragraph in re.split(r"\n\s*\n", path.read_text(encoding="utf-8", errors="replace")):
+            fields: dict[str, list[str]] = {}
+            for line in paragraph.splitlines():
+                key, sep, value = line.partition(":")
+                if sep and not line.startswith(("#", " ")):
+                    fields[key.strip().lower()] = value.split()
+            entries.append(
+                (
+                    fields.get("types", []),
+                    fields.get("uris", []),
+                    fields.get("suites", []),
+                    fields.get("components", []),
+                )
+            )
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.is_file():
+        for line in legacy.read_text(encoding="utf-8", errors="replace").splitlines():
+            words = re.sub(r"\[[^]]*\]", "", line.split("#")[0]).split()
+            if len(words) >= 4:
+                entries.append(([words[0]], [words[1]], [words[2]], words[3:]))
+    for types, uris, suites, components in entries:
+        # The main archive: not the security one, which serves no base packages.
+        plain = [suite for suite in suites if "-" not in suite and "/" not in suite]
+        if "deb" in types and plain and "main" in components and uris:
+            return uris[0]
+    return None
+
+
+@dataclass
+class PipSetup:
+    """This machine's pip configuration, made to work the same inside the build."""
+
+    conf: str
+    files: list[Path] = field(default_factory=list)
+    """Files the settings name (CA bundle, constraints): copied into the base."""
+    folders: list[Path] = field(default_factory=list)
+    """Local indexes and wheel folders: mounted read-only while building."""
+
+    def key(self) -> str:
+        return digest(self.conf, *(p.read_bytes() for p in self.files), *map(str, self.folders))
+
+
+def pip_setup() -> PipSetup:
+    """The effective settings of this machine's pip, environment variables included.
+
+    A build's RUN steps see neither the caller's environment nor its config files, so pip in
+    the build would otherwise go to the default index with the base's own CA bundle, which
+    fails where this machine reaches the index through its own CA.
+    """
+    listing = run([sys.executable, "-m", "pip", "config", "list"], timeout=60)
+    sections: dict[str, dict[str, str]] = {}
+    from_environment: dict[str, str] = {}
+    for line in listing.splitlines():
+        key, sep, raw = line.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or not name:
+            continue
+        value = str(ast.literal_eval(raw))  # pip prints each value's repr
+        if section == ":env:":
+            from_environment[name] = value
+        else:
+            sections.setdefault(section, {})[name] = value
+    # PIP_* variables override the files for every command, as on the host.
+    for values in sections.values():
+        for name in from_environment:
+            values.pop(name, None)
+    sections.setdefault("global", {}).update(from_environment)
+
+    setup = PipSetup(conf="")
+    for values in sections.values():
+        for name, value in list(values.items()):
+            kept = []
+            for item in value.split():
+                local = Path(item.removeprefix("file://"))
+                if not local.is_absolute():  # a URL, a flag's value
+                    kept.append(item)
+                elif local.is_file():
+                    setup.files.append(local)
+                    kept.append(item)
+                elif local.is_dir():
+                    # A PEP 503 "simple" index links to its files beside it, in the parent.
+                    setup.folders.append(local.parent if local.name == "simple" else local)
+                    kept.append(item)
+                # else: a path that does not exist here; pip would only warn about it
+            values[name] = " ".join(kept)
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{name} = {value}" for name, value in values.items() if value)
+    setup.conf = "\n".join(lines) + "\n"
+    setup.files = sorted(set(setup.files))
+    setup.folders = sorted(set(setup.folders))
+    return setup
+
+
+# -- the steps ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    steps: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(time.monotonic() - started, 1)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds} s" for name, seconds in self.steps.items())
+
+
+def unmount_below(path: str) -> None:
+    """Undo the /proc and /sys mounts an interrupted debootstrap leaves in its target."""
+    prefix = path.rstrip("/") + "/"
+    mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
+    for mountpoint in sorted((line.split()[1] for line in mounts), reverse=True):
+        if mountpoint.startswith(prefix):
+            subprocess.run(["umount", "-l", mountpoint], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def working_container(buildah: Buildah, purpose: str, image: str) -> Iterator[str]:
+    name = f"{CONTAINER_PREFIX}{purpose}-{os.getpid()}"
+    buildah("from", "--pull=never", "--name", name, image)
+    try:
+        yield name
+    finally:
+        buildah("rm", name)
+
+
+def build_debian(buildah: Buildah, timings: Timings) -> str:
+    """A minimal Debian bookworm with Debian's python3, made by debootstrap.
+
+    The tree is also kept as a tarball in DEBIAN_CACHE, for every checkout on this machine:
+    it depends on nothing of the project's, and making it is most of a first build's time.
+    It is this setup's counterpart of the base image Docker pulls once per machine.
+    """
+    mirror = debian_mirror()
+    key = digest(SUITE, *DEBOOTSTRAP, mirror or "")
+    name = f"{DEBIAN_REPO}:{key}"
+    if buildah.has_image(name):
+        return name
+    tarball = DEBIAN_CACHE / f"debian-{SUITE}-{key}.tar"
+    # Numeric owners, permissions and xattrs as they are: a `buildah copy` of a tree would give
+    # every file to root (the shadow and mail groups' files among them), as COPY does.
+    tar = ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*"]
+    with working_container(buildah, "debian", "scratch") as ctr:
+        tree = buildah("mount", ctr)
+        if tarball.is_file():
+            with timings.step("debian from the machine's cache"):
+                run([*tar, "--same-permissions", "--extract", "--file", str(tarball), "-C", tree])
+        else:
+            with timings.step("debootstrap"):
+                try:
+                    run(["debootstrap", *DEBOOTSTRAP, SUITE, tree, *([mirror] if mirror else [])])
+                finally:
+                    unmount_below(tree)
+                # Like Debian's own images: no package lists or downloaded packages.
+                for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
+                    for entry in (Path(tree) / leftover).glob("*"):
+                        if entry.is_file():
+                            entry.unlink()
+                DEBIAN_CACHE.mkdir(parents=True, exist_ok=True)
+                partial = tarball.with_name(f"{tarball.name}.{os.getpid()}")
+                try:
+                    run([*tar, "--create", "--file", str(partial), "-C", tree, "."])
+                    for old in DEBIAN_CACHE.glob(f"debian-{SUITE}-*.tar"):
+                        old.unlink()
+                    partial.replace(tarball)  # whole or not at all, for a concurrent checkout
+                finally:
+                    partial.unlink(missing_ok=True)
+        buildah("umount", ctr)
+        buildah("config", "--env", f"PATH={BASE_PATH}", "--cmd", '["/bin/bash"]', ctr)
+        buildah("commit", "--quiet", "--format=docker", ctr, name)
+    buildah.drop_stale(DEBIAN_REPO, name)
+    return name
+
+
+def build_base(buildah: Buildah, pip: PipSetup, timings: Timings) -> str:
+    """BUILD_FROM: Debian, plus this machine's pip settings and the files they name."""
+    debian = build_debian(buildah, timings)
+    name = f"{BASE_REPO}:{digest(debian, pip.key())}"
+    if buildah.has_image(name):
+        return name
+    with timings.step("base"), working_container(buildah, "base", debian) as ctr:
+        conf = CACHE / "pip.conf"
+        conf.write_text(pip.conf, encoding="utf-8")
+        for path in pip.files:
+            buildah("copy", ctr, str(path), str(path))
+        buildah("copy", ctr, str(conf), "/etc/pip.conf")
+        buildah("commit", "--quiet", "--format=docker", ctr, name)
+    buildah.drop_stale(BASE_REPO, name)
+    return name
+
+
+def context_files() -> list[Path]:
+    """What the build context holds (the '!' lines of .dockerignore), byte for byte."""
+    included = [
+        line.strip()[1:].strip("/")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("!")
+    ]
+    files: list[Path] = []
+    for entry in included:
+        path = ROOT / entry
+        for found in [path] if path.is_file() else sorted(path.rglob("*")):
+            parts = found.relative_to(ROOT).parts
+            if found.is_file() and not any(
+                part == "__pycache__" or part.endswith((".pyc", ".egg-info")) for part in parts
+            ):
+                files.append(found)
+    return files
+
+
+def image_key(base: str) -> str:
+    inputs = [ROOT / "Dockerfile", ROOT / ".dockerignore", *context_files()]
+    return digest(
+        base,
+        *(str(p.relative_to(ROOT)) for p in inputs),
+        *(p.read_bytes() for p in inputs),
+    )
+
+
+def build_image(buildah: Buildah, base: str, pip: PipSetup, timings: Timings) -> str:
+    """``docker build --build-arg BUILD_FROM=<base> .``, tagged by what it was built from."""
+    name = f"{IMAGE_REPO}:{image_key(base)}"
+    if buildah.has_image(name):
+        return name
+    mounts = [f"--volume={folder}:{folder}:ro" for folder in pip.folders]
+    with timings.step("build"):
+        buildah(
+            "bud",
+            "--isolation=chroot",
+            "--pull=never",
+            # Docker's format: OCI image configs have no HEALTHCHECK.
+            "--format=docker",
+            f"--build-arg=BUILD_FROM={base}",
+            *mounts,
+            f"--tag={name}",
+            str(ROOT),
+        )
+        buildah.drop_stale(IMAGE_REPO, name)
+    return name
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """One build at a time per cache (two test runs in one checkout share it)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_image(timings: Timings | None = None) -> tuple[Buildah, str]:
+    """The image for the sources as they are now: found in the cache, or built."""
+    timings = timings or Timings()
+    buildah = Buildah()
+    pip = pip_setup()
+    with locked():
+        buildah.remove_orphan_containers()
+        base = build_base(buildah, pip, timings)
+        return buildah, build_image(buildah, base, pip, timings)
+
+
+def main() -> int:
+    reason = unavailable()
+    if reason:
+        print(f"cannot build the image: {reason}", file=sys.stderr)
+        return 1
+    timings = Timings()
+    started = time.monotonic()
+    buildah, image = ensure_image(timings)
+    print(f"{image} in {time.monotonic() - started:.1f} s ({timings})")
+    print(f"storage: {shlex.join(buildah.command())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
