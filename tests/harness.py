@@ -13,10 +13,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import aiohttp.abc
+import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -154,6 +155,14 @@ async def transcribe(
 
 
 # -- separate processes, as a user runs them ------------------------------------------
+
+
+def unavailable(what: str, reason: str) -> NoReturn:
+    """Skip a test whose tools are missing here, but fail under CI: ``.ci/run`` installs
+    them, so there a broken install must never pass as a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} must run under CI: {reason}")
+    pytest.skip(f"{what} unavailable: {reason}")
 
 
 def free_port() -> int:
