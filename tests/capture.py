@@ -118,7 +118,7 @@ def pyaudio_capture_available(*, jack: bool = False) -> bool:
 def require_capture(*, jack: bool = False) -> None:
     """Skip the calling test when capture cannot run here — but fail under CI, whose
     .ci/run installs everything, so that a broken install never hides as a skip."""
-    from .harness import unavailable
+    from .harness import unavailable  # not at the top: this file also runs as a script
 
     reason = capture_missing(jack=jack)
     if reason:
@@ -156,6 +156,7 @@ def _isolated_env(root: Path) -> dict[str, str]:
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
+    # harness.stop_process, which this file cannot import when it runs as a script.
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from . import image
-from .harness import clean_env, free_port, unavailable, wait_for_port
+from .harness import clean_env, free_port, stop_process, unavailable, wait_for_port
 
 VERSION = tomllib.loads((image.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
     "version"
@@ -172,12 +172,7 @@ def started(ctr: Container, *args: str) -> Iterator[subprocess.Popen[str]]:
             for pid in reversed([pid for helper in helpers for pid in descendants(helper)]):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 15)
 
 
 # -- the tests ----------------------------------------------------------------------------------
