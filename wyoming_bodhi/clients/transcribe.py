@@ -14,72 +14,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
-import re
-import socket
 import stat
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Final, NoReturn, TextIO
-from urllib.parse import urlsplit
+from typing import BinaryIO, Final, TextIO
 
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.client import AsyncClient, AsyncTcpClient, AsyncUnixClient
+from wyoming.client import AsyncClient
 from wyoming.error import Error
 
 from .. import __version__
-from ..addresses import tcp_host_port
+from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, Parser, UsageError, seconds
+from .connection import DEFAULT_URI, Connector, ServerProblem, connect, parse_uri, reason
+from .console import StatusLine
 from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
 CHUNK_SECONDS: Final = 0.02
-DEFAULT_URI: Final = "tcp://127.0.0.1:10300"
 DEFAULT_TIMEOUT: Final = 60.0
-# How often a refused connection is retried under --wait: fast enough that a server which
-# starts in a second is used within a tenth of one.
-RETRY_INTERVAL: Final = 0.1
-
-EXIT_SERVER: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
-
-
-class UsageError(Exception):
-    """Something the user can fix: a file, an option. Exit status 2."""
-
-
-class ServerProblem(Exception):
-    """The server could not be reached or did not answer with a transcript. Exit status 1."""
-
 
 # -- options ----------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse's usage dump buries the one line that matters.
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
-def _seconds(allow_zero: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-            kind = "zero or more" if allow_zero else "a positive number of"
-            raise argparse.ArgumentTypeError(f"expected {kind} seconds, got {text!r}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Send a WAV file to a Wyoming speech-to-text server and print the transcript.",
         epilog="Exit status: 0 transcript printed, 1 server unreachable or no transcript, "
@@ -106,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds(allow_zero=False),
+        type=seconds(allow_zero=False),
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="give up when no transcript has come this long after the audio was sent "
@@ -114,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--wait",
-        type=_seconds(allow_zero=True),
+        type=seconds(allow_zero=True),
         default=0.0,
         metavar="SECONDS",
         help="if the server refuses the connection, keep trying this long, for a server "
@@ -122,57 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
-
-
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d+$")
-
-
-Connector = Callable[[], Awaitable[AsyncClient]]
-"""Opens a new connection to the server and returns its client."""
-
-
-def parse_uri(uri: str) -> Connector:
-    """How to connect to ``uri``, or `UsageError` saying what is wrong with it."""
-    parts = urlsplit(uri)
-    if parts.scheme == "tcp":
-        host_port = tcp_host_port(uri)
-        # A server may bind port 0 or every interface (no host); a client can reach neither.
-        if host_port is None or not host_port[0] or not host_port[1]:
-            raise UsageError(
-                f"--uri {uri}: needs a host and a port from 1 to 65535, e.g. {DEFAULT_URI}"
-            )
-        host, port = host_port
-        return lambda: _connect_tcp(host, port)
-    if parts.scheme == "unix":
-        path = parts.path
-        if not path:
-            raise UsageError(f"--uri {uri}: needs a socket path, e.g. unix:///run/wyoming.sock")
-        return lambda: _connect(AsyncUnixClient(path))
-    hint = f"; did you mean tcp://{uri}?" if _HOST_PORT.match(uri) else f", e.g. {DEFAULT_URI}"
-    raise UsageError(f"--uri {uri}: expected tcp://HOST:PORT or unix://PATH{hint}")
-
-
-async def _connect(client: AsyncClient) -> AsyncClient:
-    await client.connect()
-    return client
-
-
-async def _connect_tcp(host: str, port: int) -> AsyncClient:
-    """Try each address of ``host`` in turn, like asyncio, but keep a refusal a refusal.
-
-    For "localhost" refused on both ::1 and 127.0.0.1, Python 3.11's asyncio raises a plain
-    OSError ("Multiple exceptions: …"), which would hide that the server is simply not up yet
-    (what --wait waits for)."""
-    loop = asyncio.get_running_loop()
-    addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    failures: list[OSError] = []
-    for *_, address in addresses:
-        try:
-            return await _connect(AsyncTcpClient(str(address[0]), port))
-        except OSError as err:
-            failures.append(err)
-    refused = [err for err in failures if isinstance(err, ConnectionRefusedError)]
-    raise (refused or failures or [OSError(f"{host} has no address")])[0]
 
 
 # -- the file ---------------------------------------------------------------------------
@@ -213,15 +123,7 @@ class Recording:
         try:
             return self.file.read(size)
         except OSError as err:
-            raise _FileReadError(f"{self.path}: cannot read: {_reason(err)}") from err
-
-
-def _reason(err: OSError) -> str:
-    # asyncio puts the address in strerror ("Connect call failed (…)"); the errno says it
-    # plainly. Resolver errors have negative codes of their own, with a good strerror.
-    if err.errno and err.errno > 0 and not isinstance(err, socket.gaierror):
-        return os.strerror(err.errno).lower()
-    return (err.strerror or str(err) or err.__class__.__name__).lower()
+            raise _FileReadError(f"{self.path}: cannot read: {reason(err)}") from err
 
 
 def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
@@ -235,7 +137,7 @@ def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
     except OSError as err:
-        raise UsageError(f"{path}: cannot open: {_reason(err)}") from None
+        raise UsageError(f"{path}: cannot open: {reason(err)}") from None
     try:
         info = os.fstat(file.fileno())
         if stat.S_ISDIR(info.st_mode):
@@ -247,7 +149,7 @@ def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
         except WavError as err:
             raise UsageError(f"{path}: {err}") from None
         except OSError as err:
-            raise UsageError(f"{path}: cannot read: {_reason(err)}") from None
+            raise UsageError(f"{path}: cannot read: {reason(err)}") from None
         frames = header.frames(file_size)
         if frames == 0:
             raise UsageError(f"{path}: no audio: the WAV file's data chunk is empty")
@@ -267,82 +169,34 @@ def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
 
 
 class Progress:
-    """One ``sending 1.2 / 3.0 s`` line on a terminal, redrawn in place; silent elsewhere."""
+    """One ``sending 1.2 / 3.0 s`` status line on a terminal; silent elsewhere."""
 
     def __init__(self, stream: TextIO, total: float | None, enabled: bool) -> None:
-        self._stream = stream
+        self.line = StatusLine(stream, live=enabled)
         self._total = "" if total is None else f" / {total:.1f} s"
-        self._enabled = enabled
-        self._shown = ""
         self._tenths = -1
 
     def update(self, seconds: float) -> None:
         """The audio sent so far; redrawn once per tenth of a second of audio."""
         # The epsilon keeps 50 × 0.02 s from showing as 0.9.
         tenths = int(seconds * 10 + 1e-6)
-        if self._enabled and tenths != self._tenths:
+        if tenths != self._tenths:
             self._tenths = tenths
-            self._draw(f"sending {tenths / 10:.1f}{self._total or ' s'}")
+            self.line.show(f"sending {tenths / 10:.1f}{self._total or ' s'}")
 
     def done(self, seconds: float) -> None:
         """All audio is sent: say what the wait is for until it is over."""
-        if self._enabled:
-            self._draw(f"sent {seconds:.1f} s; waiting for the transcript")
+        self.line.show(f"sent {seconds:.1f} s; waiting for the transcript")
 
     def message(self, line: str) -> None:
         """Print a line of its own (a streamed phrase) without garbling the progress line."""
-        shown = self._shown
-        self.clear()
-        print(line, file=self._stream, flush=True)
-        if shown:
-            self._draw(shown)
+        self.line.message(line)
 
     def clear(self) -> None:
-        if self._shown:
-            # Spaces rather than an ANSI erase: works on any terminal.
-            self._stream.write("\r" + " " * len(self._shown) + "\r")
-            self._stream.flush()
-            self._shown = ""
-
-    def _draw(self, text: str) -> None:
-        pad = " " * max(0, len(self._shown) - len(text))
-        self._stream.write(f"\r{text}{pad}")
-        self._stream.flush()
-        self._shown = text
+        self.line.clear()
 
 
 # -- talking to the server --------------------------------------------------------------
-
-
-async def connect(connector: Connector, uri: str, wait: float, timeout: float) -> AsyncClient:
-    """Connect, retrying a refused connection for up to ``wait`` seconds."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + wait
-    waited = False
-    while True:
-        try:
-            async with asyncio.timeout(timeout):
-                client = await connector()
-        except TimeoutError:
-            problem = f"cannot connect to {uri}: no answer within {timeout:g} s"
-            raise ServerProblem(problem) from None
-        # FileNotFoundError: a unix socket that does not exist yet.
-        except (ConnectionRefusedError, FileNotFoundError) as err:
-            if loop.time() >= give_up:
-                if waited:
-                    raise ServerProblem(f"no server at {uri} after waiting {wait:g} s") from None
-                raise ServerProblem(
-                    f"cannot connect to {uri}: {_reason(err)}; is the server running? "
-                    "(--wait SECONDS waits for one that is starting)"
-                ) from None
-            if not waited:
-                print(f"waiting for the server at {uri} (up to {wait:g} s)", file=sys.stderr)
-                waited = True
-            await asyncio.sleep(min(RETRY_INTERVAL, max(0.0, give_up - loop.time())))
-            continue
-        except OSError as err:
-            raise ServerProblem(f"cannot connect to {uri}: {_reason(err)}") from None
-        return client
 
 
 async def _send(
@@ -381,7 +235,7 @@ async def _answer(client: AsyncClient, uri: str, stream: bool, progress: Progres
                 error = Error.from_event(event)
                 raise ServerProblem(f"{uri} answered with an error ({error.code}): {error.text}")
     except ConnectionError as err:
-        raise ServerProblem(f"lost the connection to {uri}: {_reason(err)}") from None
+        raise ServerProblem(f"lost the connection to {uri}: {reason(err)}") from None
     raise ServerProblem(f"{uri} closed the connection without a transcript")
 
 
