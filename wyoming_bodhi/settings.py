@@ -827,6 +827,18 @@ def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> RawSettings:
     return raw
 
 
+def load_client_settings(config_path: str | None, environ: Mapping[str, str]) -> Settings:
+    """Settings for a client that talks to an engine itself (``--direct``, ``--rest``): the
+    same environment, ``*_FILE`` secrets and config file as the server (``config_path``, else
+    ``BODHI_CONFIG``), no server flags. Raises :class:`SettingsError`."""
+    raw = RawSettings()
+    path = config_path or environ.get("BODHI_CONFIG")
+    if path:
+        read_config_file(path, raw)
+    from_environment(environ, raw)
+    return validate(raw)
+
+
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Parse flags, read the environment and config file, validate.
 
@@ -836,4 +848,12 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return validate(merge(args, os.environ if environ is None else environ))
 
 
-__all__ = ["DEFAULT_URI", "SETTINGS", "Settings", "SettingsError", "load", "validate"]
+__all__ = [
+    "DEFAULT_URI",
+    "SETTINGS",
+    "Settings",
+    "SettingsError",
+    "load",
+    "load_client_settings",
+    "validate",
+]

@@ -35,7 +35,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 
 from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
-from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Request, Session
+from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Phrase, Request, Session
 from .audio import AudioFormat, Framer, Pacer, StreamConverter
 from .bridge import Bridge
 from .retry import RetryPolicy
@@ -67,7 +67,14 @@ class ClientGone(Exception):
 class Utterance:
     """Create with :meth:`start`; feed :meth:`add_audio`; finish with :meth:`end_audio`."""
 
-    def __init__(self, bridge: Bridge, choice: Choice, request: Request, sink: EventSink) -> None:
+    def __init__(
+        self,
+        bridge: Bridge,
+        choice: Choice,
+        request: Request,
+        sink: EventSink,
+        on_phrase: Callable[[Phrase], None] | None = None,
+    ) -> None:
         settings = bridge.settings
         self._bridge = bridge
         self._settings = settings
@@ -76,6 +83,9 @@ class Utterance:
         self._audio = engine.audio
         self.request = request
         self._sink = sink
+        self._on_phrase = on_phrase
+        """Sees every phrase, partials included: Wyoming has no event for those, but a
+        person watching a client does want them."""
         self._keep_sink_open = False
         """abort() puts the final error itself, after the task has ended."""
         self._converter = StreamConverter(engine.audio.rate)
@@ -109,8 +119,15 @@ class Utterance:
         self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
-    def start(cls, bridge: Bridge, choice: Choice, request: Request, sink: EventSink) -> Utterance:
-        utterance = cls(bridge, choice, request, sink)
+    def start(
+        cls,
+        bridge: Bridge,
+        choice: Choice,
+        request: Request,
+        sink: EventSink,
+        on_phrase: Callable[[Phrase], None] | None = None,
+    ) -> Utterance:
+        utterance = cls(bridge, choice, request, sink, on_phrase)
         utterance._task = asyncio.create_task(utterance._run(), name="utterance")
         bridge.active_utterances += 1
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
@@ -429,6 +446,8 @@ class Utterance:
                 async for phrase in session.phrases():
                     if phrase.text.strip():
                         self._heard_text = True
+                    if self._on_phrase is not None and not self._answered:
+                        self._on_phrase(phrase)
                     delta = self._assembler.feed(phrase)
                     if delta is None or self._answered:
                         continue

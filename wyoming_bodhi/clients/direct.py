@@ -1,0 +1,152 @@
+"""Talk to the engine itself, with no Wyoming server in between (``--direct``).
+
+The request runs through the same pipeline as one the server takes — conversion to the
+engine's format, paced frames, retries, deadlines, transcript assembly — in this process,
+with the credentials the server would use (environment, ``*_FILE``, config file). What a
+Wyoming client never sees comes out too: the partial text of the phrase being spoken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk
+from wyoming.error import Error
+from wyoming.event import Event
+
+from ..engines.base import Phrase, PhraseKind
+from ..pipeline.bridge import Bridge, UnknownModelError
+from ..pipeline.utterance import Utterance
+from ..settings import Settings
+from .cli import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """The text so far of the phrase being spoken; the next one replaces it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished phrase."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The whole transcript: the request is over."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The request ended in an error: its Wyoming code and message."""
+
+    code: str
+    text: str
+
+
+Update = Partial | Completed | Final | Failed
+
+
+class DirectRequest:
+    """One request: feed audio, end it, read :meth:`updates` until :class:`Final` or
+    :class:`Failed`."""
+
+    def __init__(self, bridge: Bridge, transcribe: Transcribe) -> None:
+        try:
+            choice, request = bridge.request_for(transcribe)
+        except UnknownModelError as err:
+            raise UsageError(str(err)) from None
+        self.engine_title = choice.engine.title
+        self.model = choice.model.name
+        self._updates: asyncio.Queue[Update | None] = asyncio.Queue()
+        self._utterance = Utterance.start(
+            bridge,
+            choice,
+            dataclasses.replace(request, partials=True),
+            sink=self,
+            on_phrase=self._on_phrase,
+        )
+
+    # -- the utterance's sink ------------------------------------------------------------
+
+    def put(self, event: Event) -> None:
+        if TranscriptChunk.is_type(event.type):
+            text = TranscriptChunk.from_event(event).text.strip()
+            self._updates.put_nowait(Completed(text))
+        elif Transcript.is_type(event.type):
+            self._updates.put_nowait(Final(Transcript.from_event(event).text))
+        elif Error.is_type(event.type):
+            error = Error.from_event(event)
+            self._updates.put_nowait(Failed(error.code or "error", error.text))
+
+    def close(self) -> None:
+        self._updates.put_nowait(None)
+
+    def _on_phrase(self, phrase: Phrase) -> None:
+        if phrase.kind is PhraseKind.PARTIAL and phrase.text.strip():
+            self._updates.put_nowait(Partial(" ".join(phrase.text.split())))
+
+    # -- the client's side ---------------------------------------------------------------
+
+    async def add_audio(self, audio: bytes, rate: int, width: int, channels: int) -> None:
+        await self._utterance.add_audio(audio, rate, width, channels)
+
+    def end_audio(self) -> None:
+        self._utterance.end_audio()
+
+    @property
+    def finished(self) -> bool:
+        """The final update is out: more audio would go nowhere."""
+        return self._utterance.finished
+
+    async def updates(self) -> AsyncIterator[Update]:
+        """Every update, in order, up to and including the final one."""
+        while (update := await self._updates.get()) is not None:
+            yield update
+            if isinstance(update, Final | Failed):
+                return
+
+    async def cancel(self) -> None:
+        await self._utterance.cancel()
+
+
+class DirectEngine:
+    """The configured engines, ready for requests: ``async with DirectEngine(settings)``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._http: aiohttp.ClientSession | None = None
+        self._bridge: Bridge | None = None
+
+    async def __aenter__(self) -> Self:
+        self._http = aiohttp.ClientSession()
+        self._bridge = Bridge(self.settings, self._http)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.close()
+
+    def request(self, transcribe: Transcribe) -> DirectRequest:
+        """Start a request: the engine's connection opens now, while audio comes."""
+        assert self._bridge is not None, "use DirectEngine in an async with block"
+        return DirectRequest(self._bridge, transcribe)
