@@ -60,7 +60,9 @@ class StatusLine:
         if not self.live:
             return
         columns = max(10, shutil.get_terminal_size().columns - 1)
-        text = tail_to_width(" ".join(text.split()), columns)
+        # A newline or a tab would break the line out of its place; spaces are kept (a
+        # meter's empty part is spaces).
+        text = tail_to_width("".join(c if c.isprintable() else " " for c in text), columns)
         if text == self._shown:
             return
         width = display_width(text)

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import aiohttp
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk
@@ -43,7 +43,7 @@ class Completed:
 
 
 @dataclass(frozen=True, slots=True)
-class Final:
+class Finished:
     """The whole transcript: the request is over."""
 
     text: str
@@ -57,11 +57,49 @@ class Failed:
     text: str
 
 
-Update = Partial | Completed | Final | Failed
+Update = Partial | Completed | Finished | Failed
+
+
+class ClientRequest(Protocol):
+    """One request as a client drives it, direct or through a Wyoming server."""
+
+    @property
+    def finished(self) -> bool:
+        """The final update is out: more audio would go nowhere."""
+
+    async def add_audio(self, audio: bytes, rate: int, width: int, channels: int) -> None: ...
+
+    async def end_audio(self) -> None: ...
+
+    def updates(self) -> AsyncIterator[Update]:
+        """Every update, in order, up to and including the final one."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _UpdateSink:
+    """The utterance's Wyoming events, as updates."""
+
+    def __init__(self, updates: asyncio.Queue[Update | None]) -> None:
+        self._updates = updates
+
+    def put(self, event: Event) -> None:
+        if TranscriptChunk.is_type(event.type):
+            text = TranscriptChunk.from_event(event).text.strip()
+            self._updates.put_nowait(Completed(text))
+        elif Transcript.is_type(event.type):
+            self._updates.put_nowait(Finished(Transcript.from_event(event).text))
+        elif Error.is_type(event.type):
+            error = Error.from_event(event)
+            self._updates.put_nowait(Failed(error.code or "error", error.text))
+
+    def close(self) -> None:
+        self._updates.put_nowait(None)
 
 
 class DirectRequest:
-    """One request: feed audio, end it, read :meth:`updates` until :class:`Final` or
+    """One request: feed audio, end it, read :meth:`updates` until :class:`Finished` or
     :class:`Failed`."""
 
     def __init__(self, bridge: Bridge, transcribe: Transcribe) -> None:
@@ -76,24 +114,9 @@ class DirectRequest:
             bridge,
             choice,
             dataclasses.replace(request, partials=True),
-            sink=self,
+            sink=_UpdateSink(self._updates),
             on_phrase=self._on_phrase,
         )
-
-    # -- the utterance's sink ------------------------------------------------------------
-
-    def put(self, event: Event) -> None:
-        if TranscriptChunk.is_type(event.type):
-            text = TranscriptChunk.from_event(event).text.strip()
-            self._updates.put_nowait(Completed(text))
-        elif Transcript.is_type(event.type):
-            self._updates.put_nowait(Final(Transcript.from_event(event).text))
-        elif Error.is_type(event.type):
-            error = Error.from_event(event)
-            self._updates.put_nowait(Failed(error.code or "error", error.text))
-
-    def close(self) -> None:
-        self._updates.put_nowait(None)
 
     def _on_phrase(self, phrase: Phrase) -> None:
         if phrase.kind is PhraseKind.PARTIAL and phrase.text.strip():
@@ -104,7 +127,7 @@ class DirectRequest:
     async def add_audio(self, audio: bytes, rate: int, width: int, channels: int) -> None:
         await self._utterance.add_audio(audio, rate, width, channels)
 
-    def end_audio(self) -> None:
+    async def end_audio(self) -> None:
         self._utterance.end_audio()
 
     @property
@@ -116,10 +139,11 @@ class DirectRequest:
         """Every update, in order, up to and including the final one."""
         while (update := await self._updates.get()) is not None:
             yield update
-            if isinstance(update, Final | Failed):
+            if isinstance(update, Finished | Failed):
                 return
 
-    async def cancel(self) -> None:
+    async def close(self) -> None:
+        """Closes the engine's session, whether or not the request is over."""
         await self._utterance.cancel()
 
 

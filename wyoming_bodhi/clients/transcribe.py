@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import stat
 import sys
@@ -27,9 +28,11 @@ from wyoming.client import AsyncClient
 from wyoming.error import Error
 
 from .. import __version__
+from ..settings import Settings, SettingsError, load_client_settings
 from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, Parser, UsageError, seconds
 from .connection import DEFAULT_URI, Connector, ServerProblem, connect, parse_uri, reason
 from .console import StatusLine
+from .direct import Completed, DirectEngine, Failed, Finished, Partial
 from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
@@ -81,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="if the server refuses the connection, keep trying this long, for a server "
         "just started in the background (default: %(default)g, do not wait)",
     )
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="no Wyoming server: stream to the engine itself at the speed of speech, with "
+        "the server's credentials (BODHI_API_KEY, IAPP_API_KEY, their *_FILE forms, or "
+        "--config); shows the phrase being heard on a terminal",
+    )
+    parser.add_argument("--config", metavar="FILE", help="with --direct: the server's config file")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -175,6 +186,8 @@ class Progress:
         self.line = StatusLine(stream, live=enabled)
         self._total = "" if total is None else f" / {total:.1f} s"
         self._tenths = -1
+        self._sending = ""
+        self._partial = ""
 
     def update(self, seconds: float) -> None:
         """The audio sent so far; redrawn once per tenth of a second of audio."""
@@ -182,15 +195,29 @@ class Progress:
         tenths = int(seconds * 10 + 1e-6)
         if tenths != self._tenths:
             self._tenths = tenths
-            self.line.show(f"sending {tenths / 10:.1f}{self._total or ' s'}")
+            self._sending = f"sending {tenths / 10:.1f}{self._total or ' s'}"
+            self._draw()
 
     def done(self, seconds: float) -> None:
         """All audio is sent: say what the wait is for until it is over."""
-        self.line.show(f"sent {seconds:.1f} s; waiting for the transcript")
+        self._sending = f"sent {seconds:.1f} s; waiting for the transcript"
+        self._draw()
+
+    def partial(self, text: str) -> None:
+        """What the engine hears of the phrase being spoken (``--direct``), after the
+        progress; a completed phrase clears it."""
+        self._partial = text
+        self._draw()
+
+    def _draw(self) -> None:
+        self.line.show(f"{self._sending}  … {self._partial}" if self._partial else self._sending)
 
     def message(self, line: str) -> None:
         """Print a line of its own (a streamed phrase) without garbling the progress line."""
+        self._partial = ""
+        self.line.clear()
         self.line.message(line)
+        self._draw()
 
     def clear(self) -> None:
         self.line.clear()
@@ -313,6 +340,71 @@ async def transcribe(
             await client.disconnect()
 
 
+async def transcribe_direct(
+    recording: Recording,
+    settings: Settings,
+    request: Transcribe,
+    *,
+    stream: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
+) -> str:
+    """Stream the recording to the engine itself at the speed of speech, through the
+    server's pipeline in this process; return the transcript."""
+    if progress is None:
+        progress = Progress(sys.stderr, recording.seconds, enabled=False)
+    async with DirectEngine(settings) as engine:
+        direct = engine.request(request)
+        title = direct.engine_title
+
+        async def send() -> None:
+            loop = asyncio.get_running_loop()
+            rate, width, channels = recording.wire
+            bytes_per_second = rate * width * channels
+            started = loop.time()
+            sent = 0.0
+            for audio in recording.chunks():
+                if direct.finished:
+                    return
+                await direct.add_audio(audio, rate, width, channels)
+                sent += len(audio) / bytes_per_second
+                progress.update(sent)
+                # An absolute schedule, so the pace does not drift however long the file.
+                await asyncio.sleep(max(0.0, started + sent - loop.time()))
+            await direct.end_audio()
+            progress.done(sent)
+
+        async def answer() -> str:
+            async for update in direct.updates():
+                if isinstance(update, Partial):
+                    progress.partial(update.text)
+                elif isinstance(update, Completed):
+                    if stream:
+                        progress.message(f"… {update.text}")
+                    else:
+                        progress.partial("")
+                elif isinstance(update, Finished):
+                    return update.text
+                elif isinstance(update, Failed):
+                    raise ServerProblem(f"{title} failed ({update.code}): {update.text}")
+            raise ServerProblem(f"{title} gave no transcript")
+
+        sender = asyncio.create_task(send())
+        try:
+            # The pipeline bounds each stage; this bounds the whole, whatever happens.
+            async with asyncio.timeout((recording.seconds or 0.0) + timeout):
+                text = await answer()
+            return text
+        except TimeoutError:
+            raise ServerProblem(f"{title}: no transcript within {timeout:g} s") from None
+        finally:
+            progress.clear()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+            await direct.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -328,14 +420,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         recording = open_recording(args.wav, warn)
     except UsageError as err:
         return fail(EXIT_USAGE, str(err))
+    settings: Settings | None = None
+    if args.direct:
+        try:
+            settings = load_client_settings(args.config, os.environ)
+        except SettingsError as err:
+            recording.file.close()
+            return fail(EXIT_USAGE, str(err))
+        # The pipeline's own warnings (a retry, an engine's trouble), one line each.
+        logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     progress = Progress(
-        sys.stderr, recording.seconds, enabled=args.realtime and sys.stderr.isatty()
+        sys.stderr,
+        recording.seconds,
+        enabled=(args.realtime or args.direct) and sys.stderr.isatty(),
     )
     request = Transcribe(name=args.model, language=args.language)
     with recording.file:
         try:
-            text = asyncio.run(
-                transcribe(
+            if settings is not None:
+                run = transcribe_direct(
+                    recording,
+                    settings,
+                    request,
+                    stream=args.stream,
+                    timeout=args.timeout,
+                    progress=progress,
+                )
+            else:
+                run = transcribe(
                     recording,
                     args.uri,
                     connector,
@@ -346,7 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     wait=args.wait,
                     progress=progress,
                 )
-            )
+            text = asyncio.run(run)
+        except UsageError as err:
+            return fail(EXIT_USAGE, str(err))
         except ServerProblem as err:
             return fail(EXIT_SERVER, str(err))
         except _FileReadError as err:
