@@ -371,9 +371,10 @@ async def _opener(
 
 async def _listen(args: argparse.Namespace, microphone: Microphone, output: Output) -> int:
     async with contextlib.AsyncExitStack() as stack:
+        # What the user can fix here comes before anything on the network.
+        device = microphone.find(args.device)
         open_request, default_silence = await _opener(args, output, stack)
         silence = default_silence if args.silence is None else (args.silence or None)
-        device = microphone.find(args.device)
         capture = microphone.open(device, args.rate)
         stack.callback(capture.close)
         if capture.rate != args.rate or capture.channels != 1:

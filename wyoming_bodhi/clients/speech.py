@@ -25,6 +25,9 @@ SPEECH_START_SECONDS = 0.06
 """Loud audio this long starts speech: a click or a knock is shorter."""
 FLOOR_RISE_SECONDS = 3.0
 """The time constant with which the floor follows a room that gets louder."""
+FLOOR_CREEP_SECONDS = 10.0
+"""The floor follows even loud audio, this slowly: a fan switched on is speech at first,
+but not for ever (a command lasts seconds)."""
 FLOOR_FALL_SECONDS = 0.1
 SILENT_DBFS = -96.0
 
@@ -68,6 +71,7 @@ class SpeechDetector:
             None if end_after is None else max(1, round(end_after / self._frame_seconds))
         )
         self._rise = self._frame_seconds / FLOOR_RISE_SECONDS
+        self._creep = self._frame_seconds / FLOOR_CREEP_SECONDS
         self._fall = min(1.0, self._frame_seconds / FLOOR_FALL_SECONDS)
         self.floor_dbfs: float | None = None
         self.level: Level = Level(SILENT_DBFS, SILENT_DBFS, False)
@@ -102,10 +106,9 @@ class SpeechDetector:
         if floor is None:
             floor = level
         loud = level >= max(floor + SPEECH_ABOVE_FLOOR_DB, QUIETEST_SPEECH_DBFS)
-        if not loud:
-            # The floor follows the room, not the speaker: only quiet frames move it.
-            step = self._fall if level < floor else self._rise
-            floor += (level - floor) * step
+        # The floor follows the room, not the speaker: loud frames barely move it.
+        step = self._fall if level < floor else (self._creep if loud else self._rise)
+        floor += (level - floor) * step
         self.floor_dbfs = floor
         self.level = Level(level, floor, loud)
 

@@ -1,0 +1,160 @@
+"""``wyoming-bodhi-transcribe FILE --direct``: a file streamed to the engine itself (the
+simulators here) at the speed of speech, with the server's credentials and pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import subprocess
+import sys
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from wyoming_bodhi.simulators.iapp import IappSimulator, SimulatorOptions
+
+from . import signals
+from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "batti-jalao.wav"
+CLIENT = [sys.executable, "-m", "wyoming_bodhi.transcribe"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+async def run_direct(*args: str, env: dict[str, str], stderr_tty: bool = False) -> Run:
+    """The command as a user runs it; stderr on a pseudo-terminal when asked."""
+
+    def go() -> Run:
+        started = time.monotonic()
+        master = slave = None
+        if stderr_tty:
+            master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [*CLIENT, *args, "--direct"],
+            stdout=subprocess.PIPE,
+            stderr=slave if stderr_tty else subprocess.PIPE,
+            env=clean_env(**env),
+            text=True,
+        )
+        screen = b""
+        if master is not None:
+            assert slave is not None
+            os.close(slave)
+            while True:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                screen += data
+            os.close(master)
+        out, err = proc.communicate(timeout=60)
+        return Run(
+            proc.returncode,
+            out,
+            screen.decode() if stderr_tty else err,
+            time.monotonic() - started,
+        )
+
+    return await asyncio.to_thread(go)
+
+
+def bodhi_env(url: str, **extra: str) -> dict[str, str]:
+    return {"BODHI_URL": url, "BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID, **extra}
+
+
+def wav_file(path: Path, rate: int, signal: signals.Signal) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(signals.encode(signal))
+    return path
+
+
+async def test_a_file_through_bodhi_directly_at_the_speed_of_speech() -> None:
+    async with running_simulator(texts=["batti jalao", "pankha chalao"]) as simulator:
+        run = await run_direct(str(SAMPLE), "--stream", env=bodhi_env(simulator.url))
+        (record,) = simulator.connections
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "batti jalao pankha chalao\n"
+    assert run.stderr == "… batti jalao\n… pankha chalao\n"
+    with wave.open(str(SAMPLE)) as sample:
+        seconds = sample.getnframes() / sample.getframerate()
+    # Paced like speech (the pipeline's own pacing, from the client's feed).
+    assert run.seconds >= seconds * 0.9
+    frame_times = [frame.at for frame in record.frames]
+    assert frame_times[-1] - frame_times[0] >= seconds * 0.8
+    assert record.config is not None and record.config["sample_rate"] == 8000
+    assert "exclude_partial" not in record.config  # partials wanted: they are shown
+
+
+async def test_on_a_terminal_progress_and_the_phrase_being_heard_share_a_line() -> None:
+    async with running_simulator(texts=["batti jalao abhi", "pankha chalao"]) as simulator:
+        run = await run_direct(str(SAMPLE), env=bodhi_env(simulator.url), stderr_tty=True)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "batti jalao abhi pankha chalao\n"
+    screen = run.stderr
+    assert "\rsending 0.1 / 2.5 s" in screen
+    assert "  … batti" in screen and "  … pankha" in screen
+    assert "waiting for the transcript" in screen
+    assert "\n" not in screen  # all of it redrawn in place, then cleared
+    assert screen.endswith("\r")
+
+
+async def test_thai_through_iapp_directly(tmp_path: Path) -> None:
+    rate = 16000
+    thai = ["เปิดไฟ", "ปิดพัดลม"]
+    path = wav_file(
+        tmp_path / "thai.wav", rate, signals.utterances(rate, count=2, burst=0.6, gap=0.8, edge=0.2)
+    )
+    async with IappSimulator(SimulatorOptions(texts=thai)) as simulator:
+        env = {"IAPP_API_KEY": "iapp-key-0123456789", "IAPP_URL": simulator.url}
+        run = await run_direct(str(path), "--language", "th", env=env)
+        (record,) = simulator.connections
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "เปิดไฟ ปิดพัดลม\n"
+    # iApp takes 16 kHz: nothing was resampled, in 100 ms frames.
+    assert {frame.size for frame in record.frames[:-1]} == {3200}
+
+
+async def test_a_wrong_key_says_401_and_never_the_key() -> None:
+    async with running_simulator(api_key="the-right-key-0000") as simulator:
+        run = await run_direct(str(SAMPLE), env=bodhi_env(simulator.url))
+
+    assert run.returncode == 1
+    assert "Bodhi failed (bodhi-401)" in run.stderr
+    assert API_KEY not in run.stdout + run.stderr
+    assert CUSTOMER_ID not in run.stdout + run.stderr
+
+
+async def test_credentials_from_the_servers_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "wyoming-bodhi.yaml"
+    async with running_simulator(texts=["batti jalao", "pankha chalao"]) as simulator:
+        config.write_text(
+            f"api_key: {API_KEY}\ncustomer_id: {CUSTOMER_ID}\nbodhi_url: {simulator.url}\n"
+        )
+        run = await run_direct(str(SAMPLE), "--config", str(config), env={})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "batti jalao pankha chalao\n"
+
+
+async def test_without_credentials_it_says_how_to_give_them() -> None:
+    run = await run_direct(str(SAMPLE), env={})
+    assert run.returncode == 2
+    assert "no engine configured: set BODHI_API_KEY" in run.stderr
+    assert "Traceback" not in run.stderr
