@@ -93,6 +93,7 @@ def test_every_command_the_readme_shows_names_real_flags() -> None:
     programs = {
         "wyoming-bodhi": [sys.executable, "-m", "wyoming_bodhi", "--help"],
         "wyoming-bodhi-transcribe": [sys.executable, "-m", "wyoming_bodhi.transcribe", "--help"],
+        "wyoming-bodhi-mic": [sys.executable, "-m", "wyoming_bodhi.mic", "--help"],
     }
     helps = {
         name: subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -112,7 +113,7 @@ def test_every_command_the_readme_shows_names_real_flags() -> None:
 
 @pytest.mark.parametrize(
     "page",
-    ["install", "configuration", "home-assistant", "failure-behaviour", "security",
+    ["install", "clients", "configuration", "home-assistant", "failure-behaviour", "security",
      "performance", "simulator", "development"],
 )  # fmt: skip
 def test_every_docs_page_exists_opens_with_its_purpose_and_is_linked(page: str) -> None:
