@@ -116,6 +116,7 @@ class DirectRequest:
             dataclasses.replace(request, partials=True),
             sink=_UpdateSink(self._updates),
             on_phrase=self._on_phrase,
+            client="direct",
         )
 
     def _on_phrase(self, phrase: Phrase) -> None:

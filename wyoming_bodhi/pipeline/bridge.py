@@ -15,6 +15,7 @@ from ..engines import configured_engines
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
 from ..server.info import build_info
 from ..settings import Settings
+from .activity import ActivityObserver, NoObserver
 from .hotwords import merge_hotwords
 from .routing import Choice, Router
 
@@ -43,6 +44,8 @@ class Bridge:
     shutting_down: bool = False
     engines: list[Engine] = field(default_factory=list)
     """The engines the settings configure, unless given (tests give scripted ones)."""
+    activity: ActivityObserver = field(default_factory=NoObserver)
+    """Told each request's outcome (the status page, /metrics)."""
     router: Router = field(init=False)
     info_event: Event = field(init=False)
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
@@ -59,6 +62,22 @@ class Bridge:
         # Built once: Home Assistant waits about a second for Info, so it must never wait
         # on anything.
         self.info_event = build_info(self.engines, settings.endpointing).event()
+
+    def refusal(self) -> tuple[str, str] | None:
+        """Why a new request cannot start now, as (message, code); None if it can."""
+        if self.shutting_down:
+            return "the speech-to-text server is shutting down; try again", "shutdown"
+        if self.active_utterances >= self.settings.max_sessions:
+            _LOGGER.warning(
+                "Refusing a request: %d utterances in flight (max_sessions)",
+                self.active_utterances,
+            )
+            return (
+                f"the speech-to-text server is busy with {self.active_utterances} requests "
+                "(max_sessions); try again shortly",
+                "busy",
+            )
+        return None
 
     def request_for(self, transcribe: Transcribe | None) -> tuple[Choice, Request]:
         """The engine and what to ask it; raises :class:`UnknownModelError`."""

@@ -36,6 +36,7 @@ from wyoming.event import Event
 
 from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
 from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Phrase, Request, Session
+from .activity import GONE, TRANSCRIPT, RequestRecord
 from .audio import AudioFormat, Framer, Pacer, StreamConverter
 from .bridge import Bridge
 from .retry import RetryPolicy
@@ -73,7 +74,9 @@ class Utterance:
         choice: Choice,
         request: Request,
         sink: EventSink,
+        *,
         on_phrase: Callable[[Phrase], None] | None = None,
+        client: str = "",
     ) -> None:
         settings = bridge.settings
         self._bridge = bridge
@@ -113,6 +116,11 @@ class Utterance:
         self._client_seconds = 0.0
         self._connected = False
         self._started_at = time.monotonic()
+        self._started_wall = time.time()
+        self._client = client
+        self._outcome: tuple[str, str] | None = None
+        """The final event's result (``transcript`` or its error code) and text."""
+        self._answered_at: float | None = None
         self._last_audio_at = self._started_at
         self._audio_stopped_at: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -125,9 +133,12 @@ class Utterance:
         choice: Choice,
         request: Request,
         sink: EventSink,
+        *,
         on_phrase: Callable[[Phrase], None] | None = None,
+        client: str = "",
     ) -> Utterance:
-        utterance = cls(bridge, choice, request, sink, on_phrase)
+        """Start an utterance; ``client`` says who asked, for the activity record."""
+        utterance = cls(bridge, choice, request, sink, on_phrase=on_phrase, client=client)
         utterance._task = asyncio.create_task(utterance._run(), name="utterance")
         bridge.active_utterances += 1
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
@@ -139,6 +150,25 @@ class Utterance:
         self._bridge.active_utterances -= 1
         if self._watchdog is not None:
             self._watchdog.cancel()
+        result, text = self._outcome or (GONE, "")
+        latency = None
+        if self._answered_at is not None and self._audio_stopped_at is not None:
+            latency = max(0.0, self._answered_at - self._audio_stopped_at)
+        chunk_seconds = self._settings.chunk_ms / 1000
+        self._bridge.activity.request_done(
+            RequestRecord(
+                started_at=self._started_wall,
+                client=self._client,
+                engine=self._engine.name,
+                model=self.choice.model.name,
+                language=self.choice.language,
+                audio_seconds=self._client_seconds,
+                billed_seconds=(self._frames_sent + self._silence_frames_sent) * chunk_seconds,
+                latency=latency,
+                result=result,
+                text=text,
+            )
+        )
 
     def when_done(self, callback: Callable[[Utterance], object]) -> None:
         """Call ``callback(self)`` once the utterance is over."""
@@ -207,6 +237,7 @@ class Utterance:
         await self.cancel()
         _LOGGER.warning("Utterance aborted: %s", text)
         self._answered = True
+        self._record_answer(code, text)
         with contextlib.suppress(ClientGone):
             self._sink.put(Error(text=text, code=code).event())
         self._sink.close()
@@ -296,8 +327,17 @@ class Utterance:
 
     def _final(self, event: Event) -> None:
         """The request's one final event."""
+        if Error.is_type(event.type):
+            error = Error.from_event(event)
+            self._record_answer(error.code or "error", error.text)
+        else:
+            self._record_answer(TRANSCRIPT, self._assembler.text)
         self._emit(event)
         self._answered = True
+
+    def _record_answer(self, result: str, text: str) -> None:
+        self._outcome = (result, text)
+        self._answered_at = time.monotonic()
 
     async def _run(self) -> None:
         model = self.choice.model
@@ -421,6 +461,7 @@ class Utterance:
             try:
                 return await self._engine.connect(self.request, timeout=settings.connect_timeout)
             except EngineError as err:
+                self._bridge.activity.handshake_failed(self._engine.name, err.code)
                 attempt += 1
                 delay = policy.delay(err, attempt, time.monotonic() - first_try)
                 if delay is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from typing import Any
 
 from wyoming.asr import Transcribe, TranscriptStart
@@ -26,6 +27,7 @@ from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
 from ..engines.base import UnknownModelError
+from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.utterance import ClientGone, Utterance
@@ -68,6 +70,7 @@ class BodhiEventHandler(AsyncEventHandler):
         """At the end of the input, let the answers on their way go out (stdio: the end of
         stdin is how a piped client says it has nothing more to send)."""
         self._peer = writer.get_extra_info("peername")
+        self._client_name = client_name(self._peer)
         self._outbox = Outbox(writer, self._peer)
         self._current: Utterance | None = None
         """The request taking audio (or answered early, its audio still arriving)."""
@@ -254,19 +257,9 @@ class BodhiEventHandler(AsyncEventHandler):
 
     async def _start(self, transcribe: Transcribe | None) -> None:
         bridge = self._bridge
-        if bridge.shutting_down:
-            self._refuse("the speech-to-text server is shutting down; try again", "shutdown")
-            return
-        if bridge.active_utterances >= bridge.settings.max_sessions:
-            _LOGGER.warning(
-                "Refusing a request: %d utterances in flight (max_sessions)",
-                bridge.active_utterances,
-            )
-            self._refuse(
-                f"the speech-to-text server is busy with {bridge.active_utterances} requests "
-                "(max_sessions); try again shortly",
-                "busy",
-            )
+        refusal = bridge.refusal()
+        if refusal is not None:
+            self._refuse(*refusal)
             return
         try:
             choice, request = bridge.request_for(transcribe)
@@ -285,7 +278,7 @@ class BodhiEventHandler(AsyncEventHandler):
         slot = self._outbox.slot()
         # Put here, not by the utterance's task, so that it always comes first.
         slot.put(TranscriptStart(language=choice.language).event())
-        utterance = Utterance.start(bridge, choice, request, slot)
+        utterance = Utterance.start(bridge, choice, request, slot, client=self._client_name)
         utterance.when_done(self._forget)
         self._current = utterance
         self._live.append(utterance)
@@ -328,6 +321,31 @@ class BodhiEventHandler(AsyncEventHandler):
         """Answer the request with an error and ignore its audio until its audio-stop."""
         self._refused = True
         self._outbox.send(Error(text=text, code=code).event())
+        self._bridge.activity.request_done(refused_record(self._client_name, code, text))
+
+
+def client_name(peer: Any) -> str:
+    """A client's address as people write it: ``192.0.2.7:51234``, ``[::1]:51234``."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(peer) if peer else "local"
+
+
+def refused_record(client: str, code: str, text: str) -> RequestRecord:
+    """A request refused before any engine was involved."""
+    return RequestRecord(
+        started_at=time.time(),
+        client=client,
+        engine="",
+        model="",
+        language="",
+        audio_seconds=0.0,
+        billed_seconds=0.0,
+        latency=None,
+        result=code,
+        text=text,
+    )
 
 
 # -- checking what clients send -----------------------------------------------------------------
