@@ -133,15 +133,32 @@ async def serve(settings: Settings) -> None:
             return
         raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)
+        status = None
+        if settings.http_uri:
+            from .web.server import StatusServer
+
+            # Observing from the start, so that the first request is on the page.
+            status = StatusServer(bridge, lambda: server.connections)
         try:
             await server.start()
         except OSError as err:
             raise ServeError(cannot_serve(settings.uri, err)) from None
-        log_serving(bridge)
-        async with zeroconf_advertisement(settings):
-            signum = await until_stopped()
-        _LOGGER.info("Shutting down (%s)", signal.Signals(signum).name)
-        await server.shutdown(settings.shutdown_timeout)
+        try:
+            if status is not None:
+                try:
+                    await status.start()
+                except OSError as err:
+                    raise ServeError(
+                        cannot_serve(settings.http_uri or "", err, "--http-uri", "BODHI_HTTP_URI")
+                    ) from None
+            log_serving(bridge)
+            async with zeroconf_advertisement(settings):
+                signum = await until_stopped()
+            _LOGGER.info("Shutting down (%s)", signal.Signals(signum).name)
+        finally:
+            await server.shutdown(settings.shutdown_timeout)
+            if status is not None:
+                await status.stop()
 
 
 def log_serving(bridge: Bridge) -> None:
@@ -165,7 +182,7 @@ class ServeError(Exception):
     """The server cannot start; the message says what to do."""
 
 
-def cannot_serve(uri: str, err: OSError) -> str:
+def cannot_serve(uri: str, err: OSError, flag: str = "--uri", env: str = "WYOMING_URI") -> str:
     reason = err.strerror or str(err) or err.__class__.__name__
     host_port = tcp_host_port(uri)
     if host_port is None:
@@ -175,12 +192,12 @@ def cannot_serve(uri: str, err: OSError) -> str:
     if err.errno == errno.EADDRINUSE:
         hint = (
             f"port {port} is already in use (another wyoming-bodhi or Wyoming server?); pick "
-            f"another with --uri {another} (or WYOMING_URI)"
+            f"another with {flag} {another} (or {env})"
         )
     elif err.errno == errno.EACCES:
-        hint = f"not allowed to listen on port {port}; pick one above 1023 with --uri {another}"
+        hint = f"not allowed to listen on port {port}; pick one above 1023 with {flag} {another}"
     elif err.errno == errno.EADDRNOTAVAIL:
-        hint = f"this machine has no address {host}; use --uri tcp://0.0.0.0:{port} for all"
+        hint = f"this machine has no address {host}; use {flag} tcp://0.0.0.0:{port} for all"
     else:
         hint = reason
     return f"cannot serve {uri}: {hint}"

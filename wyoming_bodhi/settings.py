@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -118,6 +119,31 @@ def _uri(value: Any) -> str:
     elif text != "stdio://":
         raise vol.Invalid("is not tcp://HOST:PORT, unix://PATH or stdio://")
     return text
+
+
+def _http_uri(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme != "tcp":
+        raise vol.Invalid("is not tcp://HOST:PORT, e.g. tcp://127.0.0.1:10301")
+    _port(parts)
+    host_port = tcp_host_port(text)
+    if host_port is None:
+        raise vol.Invalid("needs a port, e.g. tcp://127.0.0.1:10301")
+    return text
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
+    networks = []
+    for item in items:
+        try:
+            networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise vol.Invalid(f"{item!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def _websocket_url(value: Any) -> str:
@@ -343,6 +369,17 @@ class Settings:
         DEFAULT_LOG_FORMAT, _text, "WYOMING_LOG_FORMAT", "Python logging format"
     )
     demo: bool = _switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
+    http_uri: str | None = setting(
+        None, _http_uri, "BODHI_HTTP_URI",
+        "also serve the status page, /metrics and /healthz over HTTP here, e.g. "
+        "tcp://127.0.0.1:10301 (no password: see the README before binding beyond loopback)",
+    )  # fmt: skip
+    http_allow: tuple[str, ...] = setting(
+        (), _networks, "BODHI_HTTP_ALLOW",
+        "addresses (or networks, 172.30.32.0/24) allowed to reach the HTTP server; "
+        "unset: any that can connect",
+        kind="list",
+    )  # fmt: skip
 
     # -- Bodhi: credentials, endpoint, models --
     api_key: str | None = setting(

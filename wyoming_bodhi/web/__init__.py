@@ -1,0 +1,1 @@
+"""The status page, ``/metrics`` and ``/healthz``, served by the same process over HTTP."""

@@ -1,0 +1,301 @@
+"""The HTTP side: the status page, its API, the page's microphone, ``/metrics``, ``/healthz``.
+
+Every URL the page uses is relative, so it works as it is under Home Assistant's ingress
+prefix (``/api/hassio_ingress/<token>/``). Nothing served here holds a credential: the
+configuration is shown with its secrets as "set" or "not set".
+
+Who may use it: ``http_allow`` (the add-on allows only the Supervisor's ingress proxy);
+actions that cost something (a microphone session, an engine check) only from the page's own
+origin, so another site open in the same browser cannot start them; and, bound to loopback,
+only under a loopback host name (a DNS-rebinding page cannot pass for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import WSMsgType, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .. import __version__
+from ..addresses import is_loopback
+from ..pipeline.bridge import Bridge
+from ..settings import SETTINGS
+from .browser_mic import microphone_socket
+from .check import check_engine
+from .monitor import Monitor
+
+_LOGGER = logging.getLogger(__name__)
+
+STATIC_FILES = {
+    "index.html": "text/html",
+    "app.js": "text/javascript",
+    "worklet.js": "text/javascript",
+    "style.css": "text/css",
+}
+# Framed by Home Assistant's own page under ingress (the same origin as ours there).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'self'; base-uri 'none'; "
+    "form-action 'none'"
+)
+
+BRIDGE_KEY = web.AppKey("bridge", Bridge)
+MONITOR_KEY = web.AppKey("monitor", Monitor)
+STATIC_KEY = web.AppKey("static", dict)
+CHECKS_KEY = web.AppKey("checks", dict)
+LOOPBACK_ONLY_KEY = web.AppKey("loopback_only", bool)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _static() -> dict[str, bytes]:
+    folder = resources.files(__package__).joinpath("static")
+    return {name: folder.joinpath(name).read_bytes() for name in STATIC_FILES}
+
+
+def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) -> web.Application:
+    settings = bridge.settings
+    networks = [ipaddress.ip_network(network) for network in settings.http_allow]
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if networks:
+            try:
+                address = ipaddress.ip_address(peer[0]) if peer else None
+            except ValueError:
+                address = None
+            if address is None or not any(address in network for network in networks):
+                return web.Response(status=403, text="not allowed from this address\n")
+        if loopback_only and not is_loopback(request.url.host or ""):
+            # A page from another site whose name resolves to 127.0.0.1 (DNS rebinding).
+            return web.Response(status=403, text="use localhost or 127.0.0.1\n")
+        response = await handler(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app = web.Application(middlewares=[guard], client_max_size=4096)
+    app[BRIDGE_KEY] = bridge
+    app[MONITOR_KEY] = monitor
+    app[STATIC_KEY] = _static()
+    app[CHECKS_KEY] = {}
+    app[LOOPBACK_ONLY_KEY] = loopback_only
+    app.router.add_get("/", _page)
+    for name in STATIC_FILES:
+        if name != "index.html":
+            app.router.add_get(f"/{name}", _static_file)
+    app.router.add_get("/api/status", _status)
+    app.router.add_get("/api/live", _live)
+    app.router.add_post("/api/check/{engine}", _check)
+    app.router.add_get("/api/microphone", _microphone)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+
+async def _page(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[STATIC_KEY]["index.html"], content_type="text/html")
+
+
+async def _static_file(request: web.Request) -> web.Response:
+    name = request.path.rsplit("/", 1)[-1]
+    content_type = STATIC_FILES[name]
+    return web.Response(body=request.app[STATIC_KEY][name], content_type=content_type)
+
+
+def snapshot(bridge: Bridge, monitor: Monitor) -> dict[str, Any]:
+    """Everything the page shows, at once."""
+    return {
+        "type": "snapshot",
+        "version": __version__,
+        "engines": [
+            {
+                "name": engine.name,
+                "title": engine.title,
+                "vendor": engine.vendor,
+                "url": _without_userinfo(engine.url),
+                "credentials": engine.describe_credentials(),
+                "models": [
+                    {"name": model.name, "languages": list(model.languages)}
+                    for model in engine.models
+                ],
+                "audio": f"{engine.audio.rate} Hz 16-bit mono",
+            }
+            for engine in bridge.engines
+        ],
+        "configuration": effective_configuration(bridge),
+        "recent": list(monitor.recent),
+        "counts": monitor.counts(),
+        "active_sessions": bridge.active_utterances,
+        "max_sessions": bridge.settings.max_sessions,
+        "demo": bridge.settings.demo,
+    }
+
+
+def effective_configuration(bridge: Bridge) -> dict[str, Any]:
+    """Every setting's value, secrets only as set / not set, URLs without user info."""
+    settings = bridge.settings
+    shown: dict[str, Any] = {}
+    for spec in SETTINGS:
+        value = getattr(settings, spec.name)
+        if spec.secret:
+            shown[spec.name] = "set" if value else "not set"
+        elif isinstance(value, str) and "://" in value:
+            shown[spec.name] = _without_userinfo(value)
+        elif isinstance(value, tuple):
+            shown[spec.name] = [str(item) if not isinstance(item, str) else item for item in value]
+        elif dataclasses.is_dataclass(value):
+            shown[spec.name] = str(value)
+        else:
+            shown[spec.name] = value
+    return shown
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(snapshot(request.app[BRIDGE_KEY], request.app[MONITOR_KEY]))
+
+
+async def _live(request: web.Request) -> web.WebSocketResponse:
+    """A snapshot, then every update as it happens (WebSocket: Home Assistant's ingress
+    passes it through as it is, where it may buffer a streamed response)."""
+    bridge, monitor = request.app[BRIDGE_KEY], request.app[MONITOR_KEY]
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
+    await ws.prepare(request)
+    updates = monitor.subscribe()
+    try:
+        await ws.send_json(snapshot(bridge, monitor))
+
+        async def drain() -> None:
+            # The page sends nothing; reading notices it leave.
+            async for message in ws:
+                if message.type == WSMsgType.ERROR:
+                    return
+
+        reader = asyncio.create_task(drain())
+        try:
+            while True:
+                getter = asyncio.create_task(updates.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    getter.cancel()
+                    break
+                update = getter.result()
+                if update is None:
+                    break
+                update["active_sessions"] = bridge.active_utterances
+                await ws.send_json(update)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    except (ConnectionError, RuntimeError) as err:
+        _LOGGER.debug("A live page went away: %r", err)
+    finally:
+        monitor.unsubscribe(updates)
+        await ws.close()
+    return ws
+
+
+# -- actions: same origin only ----------------------------------------------------------------
+
+
+def same_origin(request: web.Request) -> bool:
+    """The request comes from our own page: its Origin names the host it was sent to (or,
+    behind Home Assistant's ingress, the host the browser used, X-Forwarded-Host)."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    origin_host = urlsplit(origin).netloc.lower()
+    hosts = {request.host.lower()}
+    forwarded = request.headers.get("X-Forwarded-Host")
+    if forwarded:
+        hosts.add(forwarded.split(",")[0].strip().lower())
+    return origin_host in hosts
+
+
+def _cross_origin() -> web.Response:
+    return web.json_response(
+        {"error": "only the status page itself may do this (Origin does not match)"},
+        status=403,
+    )
+
+
+async def _check(request: web.Request) -> web.Response:
+    if not same_origin(request):
+        return _cross_origin()
+    bridge, monitor = request.app[BRIDGE_KEY], request.app[MONITOR_KEY]
+    name = request.match_info["engine"]
+    engine = next((engine for engine in bridge.engines if engine.name == name), None)
+    if engine is None:
+        return web.json_response({"error": f"no engine {name!r} is configured"}, status=404)
+    checks: dict[str, asyncio.Task[Any]] = request.app[CHECKS_KEY]
+    running = checks.get(name)
+    if running is None or running.done():
+        # One check per engine at a time: a page clicking away cannot open many sessions.
+        refusal = bridge.refusal()
+        if refusal is not None:
+            return web.json_response({"error": refusal[0], "code": refusal[1]}, status=503)
+        running = checks[name] = asyncio.create_task(_counted_check(bridge, engine))
+    result = await asyncio.shield(running)
+    shown = {"type": "check", "checked_at": time.time(), **dataclasses.asdict(result)}
+    monitor.publish(shown)
+    return web.json_response(shown)
+
+
+async def _counted_check(bridge: Bridge, engine: Any) -> Any:
+    # A check holds an engine session, so it counts against max_sessions like a request.
+    bridge.active_utterances += 1
+    try:
+        return await check_engine(engine)
+    finally:
+        bridge.active_utterances -= 1
+
+
+async def _microphone(request: web.Request) -> web.StreamResponse:
+    if not same_origin(request):
+        return _cross_origin()
+    return await microphone_socket(request, request.app[BRIDGE_KEY])
+
+
+# -- for machines -----------------------------------------------------------------------------
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[MONITOR_KEY].metrics.registry)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    bridge = request.app[BRIDGE_KEY]
+    if bridge.shutting_down:
+        return web.json_response({"status": "stopping"}, status=503)
+    return web.json_response({"status": "ok", "version": __version__})

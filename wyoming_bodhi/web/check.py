@@ -1,0 +1,62 @@
+"""Is an engine reachable with the configured credentials? Open a session and close it.
+
+Nothing is sent but the end of (no) audio, so an engine bills nothing or next to nothing; the
+answer is in words a person setting up acts on, never with a credential in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from ..engines.base import REFUSED, Engine, EngineError, Request
+
+CHECK_TIMEOUT = 10.0
+"""Bounds the whole check, whatever the engine does."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    engine: str
+    ok: bool
+    summary: str
+    """One sentence for the page."""
+    code: str | None = None
+    milliseconds: int | None = None
+
+
+async def check_engine(engine: Engine, *, timeout: float = CHECK_TIMEOUT) -> CheckResult:
+    model = engine.models[0]
+    request = Request(model=model, language=model.languages[0])
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            session = await engine.connect(request, timeout=timeout)
+            took = round((time.monotonic() - started) * 1000)
+            async with session:
+                # Politely: the end of the audio, then the engine's own end, if it comes soon.
+                with contextlib.suppress(EngineError, TimeoutError):
+                    await session.send_end()
+                    async with asyncio.timeout(2.0):
+                        async for _phrase in session.phrases():
+                            pass
+    except EngineError as err:
+        refused = "refused the connection" if err.kind == REFUSED else "failed"
+        return CheckResult(
+            engine.name, False, f"{engine.title} {refused}: {err.message}", code=err.code
+        )
+    except TimeoutError:
+        return CheckResult(
+            engine.name,
+            False,
+            f"{engine.title} did not answer within {timeout:g} s",
+            code=f"{engine.name}-timeout",
+        )
+    return CheckResult(
+        engine.name,
+        True,
+        f"{engine.title} accepted the credentials and opened a session in {took} ms",
+        milliseconds=took,
+    )
