@@ -10,6 +10,9 @@
 #   ADDON_PORT             the port to listen on and announce        (10300)
 #   ADDON_DISCOVERY_HOST   the host name Home Assistant reaches us by (this container's)
 #   ADDON_STARTUP_TIMEOUT  seconds to wait for the server to answer before not announcing (60)
+#   ADDON_INGRESS_PORT     the status page's port, config.yaml's ingress_port        (8099)
+#   ADDON_INGRESS_FROM     the only address allowed to reach it: the Supervisor's
+#                          ingress proxy                                            (172.30.32.2)
 #   SUPERVISOR_URL, SUPERVISOR_TOKEN  for python3 -m wyoming_bodhi.homeassistant.supervisor
 set -u
 
@@ -18,6 +21,8 @@ host=${ADDON_HOST:-0.0.0.0}
 port=${ADDON_PORT:-10300}
 startup_timeout=${ADDON_STARTUP_TIMEOUT:-60}
 uri="tcp://$host:$port"
+ingress_port=${ADDON_INGRESS_PORT:-8099}
+ingress_from=${ADDON_INGRESS_FROM:-172.30.32.2}
 
 log() {
     echo "run-addon: $*" >&2
@@ -69,7 +74,8 @@ announce() {
     fi
 }
 
-wyoming-bodhi --config "$options" --uri "$uri" &
+wyoming-bodhi --config "$options" --uri "$uri" \
+    --http-uri "tcp://$host:$ingress_port" --http-allow "$ingress_from" &
 server=$!
 log "started wyoming-bodhi (pid $server) on $uri with $options"
 announce &

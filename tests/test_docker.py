@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -565,7 +566,11 @@ async def run_addon(tmp_path: Path, options: dict[str, Any], **env: str) -> Asyn
     proc = await asyncio.create_subprocess_exec(
         "sh",
         str(RUN_ADDON),
-        env=path_env(ADDON_OPTIONS=str(options_file), ADDON_HOST="127.0.0.1", **env),
+        env=path_env(
+            ADDON_OPTIONS=str(options_file),
+            ADDON_HOST="127.0.0.1",
+            **{"ADDON_INGRESS_PORT": str(free_port()), **env},
+        ),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -624,6 +629,22 @@ async def test_the_add_on_serves_announces_and_stops(
     assert "DEMO MODE" in script.output
     assert TOKEN not in script.output
     assert await refuses_connections(port)
+
+
+@pytest.mark.parametrize(("allowed", "status"), [("127.0.0.1", 200), ("172.30.32.2", 403)])
+async def test_the_status_page_is_served_to_the_ingress_proxy_only(
+    tmp_path: Path, allowed: str, status: int
+) -> None:
+    port, ingress = free_port(), free_port()
+    env = {"ADDON_PORT": str(port), "ADDON_INGRESS_PORT": str(ingress)}
+    async with run_addon(tmp_path, demo_options(), ADDON_INGRESS_FROM=allowed, **env) as script:
+        await script.wait_for_line("Status page on http://127.0.0.1:")
+        async with aiohttp.ClientSession() as http:
+            for path in ("/", "/healthz", "/metrics"):
+                async with http.get(f"http://127.0.0.1:{ingress}{path}") as response:
+                    assert response.status == status, (path, script.output)
+        script.proc.terminate()
+        assert await script.finish() == 0
 
 
 async def test_a_failed_announcement_does_not_stop_the_server(tmp_path: Path) -> None:
