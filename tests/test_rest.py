@@ -1,0 +1,279 @@
+"""Bodhi's non-streaming API: ``wyoming-bodhi-transcribe FILE --rest`` against the simulator.
+
+The request and reply shapes (sans-I/O), the simulator's endpoint as a client meets it, and
+the command as a user runs it (a separate process, credentials in its environment) against
+real servers on 127.0.0.1: the simulator, and stand-ins that misbehave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from wyoming_bodhi.clients.wav import WAVE_FORMAT_PCM
+from wyoming_bodhi.engines.base import Hotword
+from wyoming_bodhi.engines.bodhi import BodhiCredentials, BodhiError
+from wyoming_bodhi.engines.bodhi.protocol import (
+    TranscribeRequest,
+    Transcription,
+    parse_transcription,
+    transcribe_url,
+)
+from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
+
+from .harness import API_KEY, CUSTOMER_ID
+from .signals import encode, utterances
+from .test_transcribe_client import fmt, wav
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = str(ROOT / "samples" / "batti-jalao.wav")
+PROG = "wyoming-bodhi-transcribe"
+TEXTS = ["batti jalao", "pankha chalao"]
+SECRETS = (API_KEY, CUSTOMER_ID)
+# The command's start-up (numpy, aiohttp, soxr) on a loaded machine, with room to spare:
+# enough to tell a bounded wait from a hang.
+STARTUP = 10.0
+
+
+def pcm16(rate: int = 8000, count: int = 2) -> bytes:
+    return encode(utterances(rate, count=count))
+
+
+def wav_bytes(
+    pcm: bytes, rate: int = 8000, *, channels: int = 1, bits: int = 16, tag: int = WAVE_FORMAT_PCM
+) -> bytes:
+    return wav(fmt(tag, channels, bits, rate), pcm)
+
+
+# -- sans-I/O: the URL, the form, the reply -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("streaming", "rest"),
+    [
+        ("wss://bodhi.navana.ai", "https://bodhi.navana.ai/api/transcribe"),
+        ("wss://stt.navana.ai/", "https://stt.navana.ai/api/transcribe"),
+        ("ws://127.0.0.1:8765", "http://127.0.0.1:8765/api/transcribe"),
+        ("WSS://proxy.example:8443/bodhi/", "https://proxy.example:8443/bodhi/api/transcribe"),
+        (
+            "wss://proxy.example/bodhi?tenant=7",
+            "https://proxy.example/bodhi/api/transcribe?tenant=7",
+        ),
+    ],
+)
+def test_the_endpoint_is_on_the_streaming_host(streaming: str, rest: str) -> None:
+    assert transcribe_url(streaming) == rest
+
+
+def test_form_fields_are_sent_only_when_set() -> None:
+    request = TranscribeRequest("hi-general-v2-8khz")
+    assert request.fields() == {
+        "transaction_id": request.transaction_id,
+        "model": "hi-general-v2-8khz",
+    }
+    assert uuid.UUID(request.transaction_id).version == 4
+    assert TranscribeRequest("m").transaction_id != request.transaction_id
+    full = TranscribeRequest(
+        "hi-general-v2-8khz",
+        transaction_id="t",
+        parse_number=True,
+        hotwords=(Hotword("बत्ती"), Hotword("pankha", 2.5)),
+        aux=False,
+    )
+    assert full.fields() == {
+        "transaction_id": "t",
+        "model": "hi-general-v2-8khz",
+        "parse_number": "true",
+        "aux": "false",
+        # A JSON string; a missing score is left out, never null.
+        "hotwords": '[{"phrase": "बत्ती"}, {"phrase": "pankha", "score": 2.5}]',
+    }
+
+
+def reply(data: Any) -> bytes:
+    return json.dumps(data).encode()
+
+
+def test_a_success_reply() -> None:
+    body = reply({"text": "batti jalao", "call_id": "c1", "status": "success", "extra": 1})
+    assert parse_transcription(200, body) == Transcription("batti jalao", "c1")
+    # Tolerant where nothing is lost: no status, no call id, an empty text.
+    assert parse_transcription(200, reply({"text": ""})) == Transcription("", None)
+
+
+CREDENTIALS = "check BODHI_API_KEY and BODHI_CUSTOMER_ID"
+
+FAILURES: dict[str, tuple[int, bytes, str, str]] = {
+    "400": (400, reply({"status": "error", "error": "Bad Request", "message": "model 'x' is not available"}),
+            "bodhi-400", "Bodhi rejected the request (400): Bad Request: model 'x' is not available"),
+    "400 without a body": (400, b"", "bodhi-400", "Bodhi rejected the request (400): no reason given"),
+    "401": (401, reply({"status": "error", "error": "Unauthorized", "message": "invalid API key"}),
+            "bodhi-401", f"Bodhi rejected the API key or customer id (401): {CREDENTIALS}; Bodhi said: Unauthorized: invalid API key"),
+    "402": (402, reply({"status": "error", "error": "insufficient balance"}),
+            "bodhi-402", "Bodhi refused the request: insufficient balance (402); top up the account on the Navana dashboard; Bodhi said: insufficient balance"),
+    "403 (message only)": (403, reply({"status": "error", "message": "customer deactivated"}),
+            "bodhi-403", "Bodhi refused the request: the customer account is deactivated (403); contact Navana support; Bodhi said: customer deactivated"),
+    "500": (500, reply({"status": "error", "error": "Internal Server Error", "message": "internal server error"}),
+            "bodhi-500", "Bodhi had an internal error (500); try again shortly; Bodhi said: Internal Server Error"),
+    "503 from a proxy": (503, b"<html><body>503 Service Unavailable</body></html>",
+            "bodhi-503", "Bodhi is unavailable or overloaded (503); try again shortly"),
+    "404": (404, b"Not Found", "bodhi-404", "Bodhi refused the transcription request with HTTP 404"),
+    "a redirect": (307, b"", "bodhi-307", "Bodhi refused the transcription request with HTTP 307"),
+    "an error under 200": (200, reply({"status": "error", "error": "no balance", "code": 402}),
+            "bodhi-402", "Bodhi refused the request: insufficient balance (402); top up the account on the Navana dashboard; Bodhi said: no balance"),
+    "an error under 200, no code": (200, reply({"status": "error", "error": "bad audio"}),
+            "bodhi-400", "Bodhi rejected the request (400): bad audio"),
+    "control characters": (400, reply({"status": "error", "error": "bad\nline\x1b[31m"}),
+            "bodhi-400", "Bodhi rejected the request (400): bad\\x0aline\\x1b[31m"),
+    "not JSON": (200, b"<html>hello</html>", "bodhi-protocol",
+            "unexpected reply from Bodhi (not JSON, 18 bytes): '<html>hello</html>'"),
+    "not an object": (200, b'["text"]', "bodhi-protocol",
+            "unexpected reply from Bodhi (not a JSON object, 8 bytes): '[\"text\"]'"),
+    "no text": (200, b'{"status": "success"}', "bodhi-protocol",
+            "unexpected reply from Bodhi (no text, 21 bytes): '{\"status\": \"success\"}'"),
+    "text not a string": (200, b'{"text": 5}', "bodhi-protocol",
+            "unexpected reply from Bodhi (no text, 11 bytes): '{\"text\": 5}'"),
+    "another status": (200, b'{"text": "", "status": "queued"}', "bodhi-protocol",
+            "unexpected reply from Bodhi (status 'queued', 32 bytes): '{\"text\": \"\", \"status\": \"queued\"}'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FAILURES)
+def test_a_failure_reply_is_the_handshakes_error_with_what_bodhi_said(name: str) -> None:
+    status, body, code, message = FAILURES[name]
+    with pytest.raises(BodhiError) as caught:
+        parse_transcription(status, body)
+    assert (caught.value.code, str(caught.value)) == (code, message)
+
+
+def test_what_the_server_says_is_bounded() -> None:
+    body = reply({"status": "error", "error": "x" * 5000})
+    with pytest.raises(BodhiError) as caught:
+        parse_transcription(400, body)
+    assert len(str(caught.value)) < 600
+
+
+# -- the client against servers that misbehave ---------------------------------------------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def tcp_server(handler: Handler) -> AsyncIterator[str]:
+    """A raw TCP server on 127.0.0.1; yields it as a ws:// streaming URL."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    async with server:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while await reader.read(65536):
+        pass
+    writer.close()
+
+
+async def hangs_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+
+
+@contextlib.asynccontextmanager
+async def http_server(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """An aiohttp server answering every POST with ``handler``; yields it as a ws:// URL."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"ws://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def answering(body: bytes, status: int = 200) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=body, status=status, content_type="application/json")
+
+    return handler
+
+
+async def post_file(url: str, credentials: BodhiCredentials | None = None) -> Transcription:
+    async with aiohttp.ClientSession() as http:
+        return await transcribe_file(
+            http,
+            transcribe_url(url),
+            credentials or BodhiCredentials(API_KEY, CUSTOMER_ID),
+            TranscribeRequest("hi-general-v2-8khz"),
+            wav_bytes(pcm16()),
+            connect_timeout=2,
+            timeout=5,
+        )
+
+
+async def test_misbehaving_replies_are_clear_errors() -> None:
+    huge = reply({"text": "x" * MAX_REPLY_BYTES, "status": "success"})
+    async with http_server(answering(huge)) as url:
+        with pytest.raises(
+            BodhiError,
+            match=r"^unexpected reply from Bodhi \(HTTP 200\): longer than 1048576 bytes, not read further$",
+        ):
+            await post_file(url)
+    async with http_server(answering(b'{"txt": "batti"}')) as url:
+        with pytest.raises(BodhiError, match=r"^unexpected reply from Bodhi \(no text, 16 bytes\)"):
+            await post_file(url)
+    async with tcp_server(hangs_up) as url:
+        with pytest.raises(
+            BodhiError,
+            match=r"^the connection to Bodhi closed before the transcript was complete \(ServerDisconnectedError\)$",
+        ):
+            await post_file(url)
+
+
+async def test_a_redirect_is_not_followed_with_the_key() -> None:
+    followed: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        followed.append(request.headers.get("x-api-key", ""))
+        return web.json_response({"text": "stolen", "status": "success"})
+
+    async with http_server(elsewhere) as other:
+        target = other.replace("ws", "http", 1) + "/steal"
+
+        async def redirect(request: web.Request) -> web.Response:
+            await request.read()
+            raise web.HTTPTemporaryRedirect(target)
+
+        async with http_server(redirect) as url:
+            with pytest.raises(
+                BodhiError, match="^Bodhi refused the transcription request with HTTP 307$"
+            ):
+                await post_file(url)
+    assert followed == []
+
+
+async def test_a_server_that_echoes_the_credentials_does_not_get_them_shown() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        await request.read()
+        said = f"key {request.headers['x-api-key']} of {request.headers['x-customer-id']}"
+        return web.json_response({"status": "error", "error": said}, status=401)
+
+    async with http_server(echo) as url:
+        with pytest.raises(BodhiError) as caught:
+            await post_file(url)
+    assert str(caught.value).endswith("Bodhi said: key … of …")
+    for text in (str(caught.value), repr(caught.value)):
+        assert all(secret not in text for secret in SECRETS)
