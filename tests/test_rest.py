@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from wyoming_bodhi.clients.wav import WAVE_FORMAT_PCM
+from wyoming_bodhi.clients.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 from wyoming_bodhi.engines.base import Hotword
 from wyoming_bodhi.engines.bodhi import BodhiCredentials, BodhiError
 from wyoming_bodhi.engines.bodhi.protocol import (
@@ -29,8 +29,9 @@ from wyoming_bodhi.engines.bodhi.protocol import (
     transcribe_url,
 )
 from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
+from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 
-from .harness import API_KEY, CUSTOMER_ID
+from .harness import API_KEY, CUSTOMER_ID, running_simulator
 from .signals import encode, utterances
 from .test_transcribe_client import fmt, wav
 
@@ -277,3 +278,143 @@ async def test_a_server_that_echoes_the_credentials_does_not_get_them_shown() ->
     assert str(caught.value).endswith("Bodhi said: key … of …")
     for text in (str(caught.value), repr(caught.value)):
         assert all(secret not in text for secret in SECRETS)
+
+
+# -- the simulator's endpoint ---------------------------------------------------------------
+
+
+def form(**fields: Any) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            data.add_field(name, value, filename="audio.wav", content_type="audio/wav")
+        else:
+            data.add_field(name, value)
+    return data
+
+
+def good_fields(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "transaction_id": str(uuid.uuid4()),
+        "model": "hi-general-v2-8khz",
+        "audio_file": wav_bytes(pcm16()),
+    }
+    fields.update(changes)
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+async def post(
+    simulator: BodhiSimulator,
+    data: Any,
+    *,
+    path: str = "/api/transcribe",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    url = simulator.url.replace("ws", "http", 1) + path
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url, data=data, headers={"x-api-key": API_KEY} if headers is None else headers
+        ) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+REFUSED_FORMS: dict[str, tuple[dict[str, Any], str]] = {
+    "no model": (good_fields(model=None), "model '' is not available"),
+    "unknown model": (good_fields(model="zz-general-v2-8khz"), "model 'zz-general-v2-8khz' is not available"),
+    "no transaction id": (good_fields(transaction_id=None), "transaction_id must be a valid UUID"),
+    "transaction id not a UUID": (good_fields(transaction_id="42"), "transaction_id must be a valid UUID"),
+    "parse_number": (good_fields(parse_number="maybe"), "parse_number must be true or false"),
+    "aux": (good_fields(aux="yes"), "aux must be true or false"),
+    "hotwords not JSON": (good_fields(hotwords="batti"), 'hotwords must be a list of {"phrase": str, "score"?: number}'),
+    "hotwords of the wrong shape": (good_fields(hotwords='[{"phrase": "a", "score": "high"}]'), 'hotwords must be a list of {"phrase": str, "score"?: number}'),
+    "no audio file": (good_fields(audio_file=None), "audio_file is required: a WAV file"),
+    "audio as text": (good_fields(audio_file="RIFF"), "audio_file is required: a WAV file"),
+    "not a WAV file": (good_fields(audio_file=b"fLaC" + bytes(40)), "audio_file is not a WAV file Bodhi can read: not a WAV file: this is FLAC; convert it to WAV first"),
+    "stereo": (good_fields(audio_file=wav_bytes(bytes(64), channels=2)), "audio_file must be 16-bit PCM mono, not 16-bit PCM, 8000 Hz, stereo"),
+    "8-bit": (good_fields(audio_file=wav_bytes(bytes(64), bits=8)), "audio_file must be 16-bit PCM mono, not 8-bit PCM, 8000 Hz, mono"),
+    "float": (good_fields(audio_file=wav_bytes(bytes(64), bits=32, tag=WAVE_FORMAT_IEEE_FLOAT)), "audio_file must be 16-bit PCM mono, not 32-bit float, 8000 Hz, mono"),
+    "6 kHz": (good_fields(audio_file=wav_bytes(bytes(64), 6000)), "sample rate must be at least 8000, not 6000"),
+}  # fmt: skip
+
+
+async def test_the_simulator_checks_the_form_as_bodhi_would() -> None:
+    async with running_simulator(texts=TEXTS) as simulator:
+        for name, (fields, message) in REFUSED_FORMS.items():
+            status, body = await post(simulator, form(**fields))
+            assert (status, body) == (
+                400,
+                {"status": "error", "error": "Bad Request", "message": message},
+            ), name
+        status, body = await post(simulator, json.dumps(good_fields(audio_file="")))
+        assert (status, body["message"]) == (400, "expected multipart/form-data")
+        # Accepted: 16 kHz, the options set, a field it does not know.
+        status, body = await post(
+            simulator,
+            form(**good_fields(
+                audio_file=wav_bytes(pcm16(16000), 16000), parse_number="True", aux="0",
+                hotwords='[{"phrase": "batti"}, {"phrase": "pankha", "score": 2}]', extra="x",
+            )),
+        )  # fmt: skip
+        record = simulator.connections[-1]
+    assert status == 200
+    assert body == {
+        "text": "batti jalao pankha chalao",
+        "call_id": record.call_id,
+        "status": "success",
+    }
+    assert record.form is not None and record.form["extra"] == "x"
+    assert record.upload is not None and record.upload.format == "16-bit PCM, 16000 Hz, mono"
+
+
+async def test_the_simulator_answers_with_the_scripted_texts_then_the_default() -> None:
+    async with running_simulator(texts=["ek"]) as simulator:
+        assert await post(simulator, form(**good_fields(audio_file=wav_bytes(pcm16(count=3))))) == (
+            200, {"text": "ek simulated transcript segment 2 from the Bodhi simulator "
+                  "simulated transcript segment 3 from the Bodhi simulator",
+                  "call_id": simulator.connections[-1].call_id, "status": "success"},
+        )  # fmt: skip
+        silent = wav_bytes(bytes(16000))
+        status, body = await post(simulator, form(**good_fields(audio_file=silent)))
+        assert (status, body["text"]) == (200, "")
+        call_ids = {record.call_id for record in simulator.connections}
+    assert len(call_ids) == 2
+
+
+async def test_the_simulator_authenticates_as_its_handshake_does() -> None:
+    async with running_simulator(api_key=API_KEY, require_customer_id=True) as simulator:
+        cases = {
+            "no key": ({}, 401, "missing API key"),
+            "wrong key": ({"x-api-key": "other"}, 401, "invalid API key"),
+            "no customer id": ({"x-api-key": API_KEY}, 401, "missing customer id"),
+            "bad customer id": ({"x-api-key": API_KEY, "x-customer-id": "c"}, 401, "invalid customer id"),
+            "good": ({"x-api-key": API_KEY, "x-customer-id": CUSTOMER_ID}, 200, None),
+        }  # fmt: skip
+        for name, (headers, want, message) in cases.items():
+            status, body = await post(simulator, form(**good_fields()), headers=headers)
+            assert status == want, name
+            if message:
+                assert body == {"status": "error", "error": "Unauthorized", "message": message}
+    assert simulator.connections[-1].auth_headers == ("x-api-key", "x-customer-id")
+    assert [record.method for record in simulator.connections] == ["POST"] * 5
+
+
+async def test_the_simulator_refuses_on_demand_and_elsewhere() -> None:
+    async with running_simulator(refuse_status=503, refuse_count=1) as simulator:
+        refused = await post(simulator, form(**good_fields()))
+        served = await post(simulator, form(**good_fields()))
+        elsewhere = await post(simulator, form(**good_fields()), path="/api/other")
+        prefixed = await post(simulator, form(**good_fields()), path="/bodhi/api/transcribe")
+    small = BodhiSimulator()
+    small.max_request_bytes = 1000
+    async with small:
+        too_large = await post(small, form(**good_fields()))
+    assert refused == (503, {"status": "error", "error": "Service Unavailable",
+                             "message": "service unavailable, retry after a brief delay"})  # fmt: skip
+    assert served[0] == 200
+    assert elsewhere == (404, {"status": "error", "error": "Not Found",
+                               "message": "no such endpoint: POST /api/other"})  # fmt: skip
+    assert prefixed[0] == 200
+    assert too_large == (413, {"status": "error", "error": "Request Entity Too Large",
+                               "message": "the request is larger than 1000 bytes"})  # fmt: skip
