@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from wyoming_bodhi.clients.transcribe import main as transcribe_main
 from wyoming_bodhi.clients.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 from wyoming_bodhi.engines.base import Hotword
 from wyoming_bodhi.engines.bodhi import BodhiCredentials, BodhiError
@@ -31,9 +36,9 @@ from wyoming_bodhi.engines.bodhi.protocol import (
 from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 
-from .harness import API_KEY, CUSTOMER_ID, running_simulator
+from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator, self_signed_certificate
 from .signals import encode, utterances
-from .test_transcribe_client import fmt, wav
+from .test_transcribe_client import Run, fmt, wav
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = str(ROOT / "samples" / "batti-jalao.wav")
@@ -418,3 +423,192 @@ async def test_the_simulator_refuses_on_demand_and_elsewhere() -> None:
     assert prefixed[0] == 200
     assert too_large == (413, {"status": "error", "error": "Request Entity Too Large",
                                "message": "the request is larger than 1000 bytes"})  # fmt: skip
+
+
+# -- the command, as a user runs it ---------------------------------------------------------
+
+
+def assert_secret_free(run: Run) -> None:
+    for secret in SECRETS:
+        assert secret not in run.stdout + run.stderr
+
+
+def run_sync(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Run:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_bodhi.transcribe", *args, "--rest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+    )
+    return Run(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
+
+
+async def run(url: str, *args: str, legacy: bool = True, **env: str) -> Run:
+    """The command against ``url`` (a ws:// streaming URL), credentials in its environment."""
+    variables = {"BODHI_API_KEY": API_KEY, "BODHI_URL": url, **env}
+    if legacy:
+        variables["BODHI_CUSTOMER_ID"] = CUSTOMER_ID
+    return await asyncio.to_thread(run_sync, [*args] or [SAMPLE], clean_env(**variables))
+
+
+@pytest.mark.parametrize("legacy", [True, False], ids=["legacy platform", "newer platform"])
+async def test_a_file_is_transcribed_and_what_crossed_the_wire(legacy: bool) -> None:
+    async with running_simulator(texts=TEXTS, record_audio=True) as simulator:
+        result = await run(simulator.url, legacy=legacy)
+        (record,) = simulator.connections
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "batti jalao pankha chalao\n",
+        "",
+    )
+    assert (record.method, record.path, record.http_status) == ("POST", "/api/transcribe", 200)
+    # The documented headers: the key, and the customer id on the legacy platform only.
+    assert record.auth_headers == (("x-api-key", "x-customer-id") if legacy else ("x-api-key",))
+    assert (record.api_key, record.customer_id) == (API_KEY, CUSTOMER_ID if legacy else None)
+    # Only the fields that are set.
+    assert record.form is not None and set(record.form) == {"transaction_id", "model"}
+    assert record.form["model"] == "hi-general-v2-8khz"
+    assert uuid.UUID(record.form["transaction_id"])
+    # Converted for Bodhi: the 16 kHz sample as 8 kHz mono, all of it.
+    assert record.upload is not None
+    assert (record.upload.format, record.upload.filename) == (
+        "16-bit PCM, 8000 Hz, mono",
+        "audio.wav",
+    )
+    assert record.upload.seconds == pytest.approx(2.4645, abs=0.001)
+    assert len(record.audio) == record.upload.size - 44
+    assert_secret_free(result)
+
+
+async def test_options_and_credentials_from_files_and_the_config_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "api_key"
+    key_file.write_text(API_KEY + "\n")
+    config = tmp_path / "bodhi.yaml"
+    config.write_text(
+        f"customer_id: {CUSTOMER_ID}\nparse_number: true\nhotwords: ['batti', 'pankha:2.5']\n"
+    )
+    async with running_simulator(texts=TEXTS) as simulator:
+        by_language = await run(
+            simulator.url, SAMPLE, "--language", "ta-IN", "--config", str(config),
+            legacy=False, BODHI_API_KEY_FILE=str(key_file), BODHI_API_KEY="",
+        )  # fmt: skip
+        by_model = await run(
+            simulator.url, SAMPLE, "--model", "bn-banking-v2-8khz",
+            legacy=False, BODHI_CONFIG=str(config),
+        )  # fmt: skip
+        first, second = simulator.connections
+    assert (by_language.returncode, by_language.stdout) == (0, "batti jalao pankha chalao\n")
+    assert by_model.returncode == 0
+    assert (first.api_key, first.customer_id) == (API_KEY, CUSTOMER_ID)
+    assert first.form is not None and second.form is not None
+    assert first.form["model"] == "ta-general-v2-8khz"
+    assert second.form["model"] == "bn-banking-v2-8khz"
+    assert first.form["parse_number"] == "true"
+    assert json.loads(first.form["hotwords"]) == [
+        {"phrase": "batti"},
+        {"phrase": "pankha", "score": 2.5},
+    ]
+
+
+SAID = "Bodhi said"
+ERROR_STATUSES: dict[int, tuple[dict[str, Any], dict[str, str], str]] = {
+    400: ({}, {"BODHI_EXTRA_MODELS": "zz-general-v2-8khz", "BODHI_MODEL": "zz-general-v2-8khz"},
+          "Bodhi rejected the request (400): Bad Request: model 'zz-general-v2-8khz' is not available"),
+    401: ({"api_key": "another-key-entirely"}, {},
+          f"Bodhi rejected the API key or customer id (401): {CREDENTIALS}; {SAID}: Unauthorized: invalid API key"),
+    402: ({"refuse_status": 402}, {},
+          f"Bodhi refused the request: insufficient balance (402); top up the account on the Navana dashboard; {SAID}: Payment Required: insufficient balance"),
+    403: ({"refuse_status": 403}, {},
+          f"Bodhi refused the request: the customer account is deactivated (403); contact Navana support; {SAID}: Forbidden"),
+    500: ({"refuse_status": 500}, {},
+          f"Bodhi had an internal error (500); try again shortly; {SAID}: Internal Server Error"),
+    503: ({"refuse_status": 503}, {},
+          f"Bodhi is unavailable or overloaded (503); try again shortly; {SAID}: Service Unavailable: service unavailable, retry after a brief delay"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("status", ERROR_STATUSES)
+async def test_each_error_status_is_one_line_saying_what_to_do(status: int) -> None:
+    options, env, line = ERROR_STATUSES[status]
+    async with running_simulator(**options) as simulator:
+        result = await run(simulator.url, **env)
+        (record,) = simulator.connections
+    assert record.http_status == status
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"{PROG}: {line}\n")
+    assert_secret_free(result)
+
+
+async def test_tls_is_verified_and_bodhi_ca_trusted(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=TEXTS) as simulator:
+        refused = await run(simulator.url)
+        trusted = await run(simulator.url, BODHI_CA=str(cert))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"{PROG}: TLS certificate verification failed for 127.0.0.1:")
+    assert (trusted.returncode, trusted.stdout) == (0, "batti jalao pankha chalao\n")
+    # The refused attempt never got as far as an HTTP request: no key was sent.
+    assert len(simulator.connections) == 1
+
+
+async def test_a_server_that_never_answers_is_given_up_on_in_bounded_time(tmp_path: Path) -> None:
+    short = tmp_path / "short.wav"
+    short.write_bytes(wav_bytes(pcm16(count=1)))  # 0.8 s
+    async with tcp_server(never_answers) as url:
+        result = await run(
+            url, str(short), BODHI_CONNECT_TIMEOUT="0.5", BODHI_RESPONSE_TIMEOUT="0.5"
+        )
+    host = url.removeprefix("ws://")
+    assert (result.returncode, result.stdout) == (1, "")
+    # 0.5 to connect + the audio's 0.8 s + 0.5 for the answer.
+    assert result.stderr == (
+        f"{PROG}: Bodhi at {host} did not answer within 1.8 s; try again later, or allow more "
+        "time with BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT\n"
+    )
+    assert result.seconds < 1.8 + STARTUP
+
+
+async def test_a_reply_that_is_not_json_is_a_clear_error() -> None:
+    async with http_server(answering(b"<html>Bodhi</html>")) as url:
+        result = await run(url)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"{PROG}: unexpected reply from Bodhi (not JSON, 18 bytes): '<html>Bodhi</html>'\n"
+    )
+
+
+# -- what the user gets wrong: status 2, before anything is sent ----------------------------
+
+
+USAGE: dict[str, tuple[dict[str, str], list[str], str]] = {
+    "no credentials": ({"BODHI_API_KEY": ""}, [], "no engine configured: set BODHI_API_KEY"),
+    "Thai only": ({"BODHI_API_KEY": "", "IAPP_API_KEY": "k" * 16}, [],
+                  "--rest uses Bodhi's non-streaming API: set BODHI_API_KEY"),
+    "demo": ({"BODHI_DEMO": "1"}, [], "--rest talks to Bodhi itself, and demo mode has no Bodhi"),
+    "a bad setting": ({"BODHI_CONNECT_TIMEOUT": "soon"}, [], "invalid connect_timeout 'soon' (BODHI_CONNECT_TIMEOUT)"),
+    "unknown model": ({}, ["--model", "hi-general-v9"], "--model: unknown Bodhi model 'hi-general-v9'; valid models: "),
+    "no model for the language": ({}, ["--language", "th"], "--language th: no Bodhi model speaks it; Bodhi's languages: bn, en, gu, hi, kn, ml, mr, or, ta, te"),
+    "too long": ({"BODHI_MAX_AUDIO": "1"}, [], f"{SAMPLE}: longer than max_audio, 1 s (raise it with BODHI_MAX_AUDIO or max_audio in the config file)"),
+    "a Wyoming server's option": ({}, ["--uri", "tcp://127.0.0.1:10400"], "--uri is for a Wyoming server, and --rest talks to Bodhi itself (its time limits are BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT)"),
+    "missing config file": ({}, ["--config", "/nonexistent.yaml"], "cannot read config file /nonexistent.yaml: No such file or directory"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", USAGE)
+def test_a_usage_problem_is_one_line_with_status_2(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env, args, start = USAGE[name]
+    for variable in os.environ:
+        if variable.startswith(("BODHI_", "WYOMING_", "IAPP_")):
+            monkeypatch.delenv(variable)
+    # Nothing listens there: the problem must be found before connecting.
+    variables = {"BODHI_API_KEY": API_KEY, "BODHI_URL": "ws://127.0.0.1:9", **env}
+    for variable, value in variables.items():
+        monkeypatch.setenv(variable, value)
+    assert transcribe_main([SAMPLE, "--rest", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"{PROG}: {start}") and err.count("\n") == 1, err

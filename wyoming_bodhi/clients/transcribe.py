@@ -120,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="if the server refuses the connection, keep trying this long, for a server "
         "just started in the background (default: %(default)g, do not wait)",
     )
+    parser.add_argument(
+        "--rest",
+        action="store_true",
+        help="no Wyoming server: post the whole file to Bodhi's non-streaming API, with the "
+        "server's credentials and settings (environment, *_FILE, --config)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="with --rest: the server's YAML or JSON settings file (env BODHI_CONFIG)",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -474,6 +485,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         recording = open_recording(args.wav, warn)
     except UsageError as err:
         return fail(EXIT_USAGE, str(err))
+    if args.rest:
+        from .rest import run as run_rest
+
+        with recording.file:
+            return run_rest(args, recording, fail)
     progress = Progress(
         sys.stderr, recording.seconds, enabled=args.realtime and sys.stderr.isatty()
     )
