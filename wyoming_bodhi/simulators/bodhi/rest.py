@@ -50,10 +50,6 @@ class Audio:
     header: WavHeader
     pcm: bytes
 
-    @property
-    def seconds(self) -> float:
-        return len(self.pcm) / self.header.format.frame_bytes / self.header.format.rate
-
 
 def read_wav(data: bytes) -> WavHeader:
     """The file's WAV header; :class:`WavError` if it is not a WAV file."""
