@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_bodhi.settings import SettingsError, load
+from wyoming_bodhi.settings import SettingsError, load, load_client_settings
 
 KEY = "sk-test-0123456789abcdef"
 CUSTOMER = str(uuid.uuid4())
@@ -270,6 +271,23 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "settings.yml"
     path.write_text(f"api_key: {KEY}\ncustomer_id: {CUSTOMER}\nchunk_ms: 250\n")
     assert load([], {"BODHI_CONFIG": str(path)}).chunk_ms == 250
+
+
+def test_a_client_loads_the_environment_secret_files_and_config_without_flags(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"api_key": KEY, "model": "ta-general-v2-8khz", "lead": 3}))
+    secret = tmp_path / "customer"
+    secret.write_text(CUSTOMER)
+    env = {"BODHI_CUSTOMER_ID_FILE": str(secret), "BODHI_MODEL": "bn-general-v2-8khz"}
+    settings = load_client_settings(str(config), env)
+    assert (settings.api_key, settings.customer_id) == (KEY, CUSTOMER)
+    # The environment over the file, as for the server.
+    assert (settings.model, settings.lead) == ("bn-general-v2-8khz", 3.0)
+    assert load_client_settings(None, {**env, "BODHI_CONFIG": str(config)}) == settings
+    with pytest.raises(SettingsError, match=r"invalid lead '99' \(BODHI_LEAD\)"):
+        load_client_settings(str(config), {**env, "BODHI_LEAD": "99"})
 
 
 @pytest.mark.parametrize(

@@ -527,6 +527,15 @@ class Settings:
     def is_legacy_platform(self) -> bool:
         return urlsplit(self.bodhi_url).hostname in LEGACY_HOSTS
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """What TLS trusts: None for the system's CAs alone, else a context that adds
+        ``bodhi_ca`` (a private CA) to them. Verification is never off."""
+        if not self.bodhi_ca:
+            return None
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=self.bodhi_ca)
+        return context
+
 
 def _specs() -> tuple[Spec, ...]:
     specs = []
@@ -853,27 +862,32 @@ def from_arguments(args: argparse.Namespace, raw: RawSettings) -> None:
             raw.put(spec.name, value, spec.flag or spec.name)
 
 
-def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> RawSettings:
-    """The raw layers, unvalidated: flags over environment over the config file."""
+def _environment_and_file(config_path: str | None, environ: Mapping[str, str]) -> RawSettings:
+    """The raw layers below the flags: the environment over the config file (``config_path``,
+    else ``BODHI_CONFIG``)."""
     raw = RawSettings()
-    config_path = args.config or environ.get("BODHI_CONFIG")
+    config_path = config_path or environ.get("BODHI_CONFIG")
     if config_path:
         read_config_file(config_path, raw)
     from_environment(environ, raw)
+    return raw
+
+
+def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> RawSettings:
+    """The raw layers, unvalidated: flags over environment over the config file."""
+    raw = _environment_and_file(args.config, environ)
     from_arguments(args, raw)
     return raw
 
 
-def load_client_settings(config_path: str | None, environ: Mapping[str, str]) -> Settings:
-    """Settings for a client that talks to an engine itself (``--direct``, ``--rest``): the
-    same environment, ``*_FILE`` secrets and config file as the server (``config_path``, else
-    ``BODHI_CONFIG``), no server flags. Raises :class:`SettingsError`."""
-    raw = RawSettings()
-    path = config_path or environ.get("BODHI_CONFIG")
-    if path:
-        read_config_file(path, raw)
-    from_environment(environ, raw)
-    return validate(raw)
+def load_client_settings(
+    config_path: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings for a client that talks to an engine itself, with no server in between
+    (``--direct``, ``--rest``): the server's environment variables, ``*_FILE``
+    secrets and config file (``config_path``, else ``BODHI_CONFIG``), validated as the server
+    validates them, without the server's flags. Raises :class:`SettingsError`."""
+    return validate(_environment_and_file(config_path, os.environ if environ is None else environ))
 
 
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -91,7 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         "the server's credentials (BODHI_API_KEY, IAPP_API_KEY, their *_FILE forms, or "
         "--config); shows the phrase being heard on a terminal",
     )
-    parser.add_argument("--config", metavar="FILE", help="with --direct: the server's config file")
+    parser.add_argument(
+        "--rest",
+        action="store_true",
+        help="no Wyoming server: post the whole file to Bodhi's non-streaming API, with the "
+        "server's credentials and settings (environment, *_FILE, --config)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="with --direct or --rest: the server's YAML or JSON settings file (env BODHI_CONFIG)",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -99,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- the file ---------------------------------------------------------------------------
 
 
-class _FileReadError(Exception):
+class FileReadError(Exception):
     """Reading the audio failed after the header was fine (a disk error, a vanished mount)."""
 
 
@@ -134,7 +144,7 @@ class Recording:
         try:
             return self.file.read(size)
         except OSError as err:
-            raise _FileReadError(f"{self.path}: cannot read: {reason(err)}") from err
+            raise FileReadError(f"{self.path}: cannot read: {reason(err)}") from err
 
 
 def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
@@ -290,7 +300,7 @@ async def exchange(
             if sender.done() and not answer.done():
                 # A send that failed on the socket means the server went: its answer (an
                 # error, or the close) says more than the broken pipe does.
-                if isinstance(sender.exception(), _FileReadError):
+                if isinstance(sender.exception(), FileReadError):
                     sender.result()
                 audio_sent = sender.exception() is None
                 deadline.reschedule(loop.time() + timeout)
@@ -420,6 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         recording = open_recording(args.wav, warn)
     except UsageError as err:
         return fail(EXIT_USAGE, str(err))
+    if args.rest:
+        from .rest import run as run_rest
+
+        with recording.file:
+            return run_rest(args, recording, fail)
     settings: Settings | None = None
     if args.direct:
         try:
@@ -463,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(EXIT_USAGE, str(err))
         except ServerProblem as err:
             return fail(EXIT_SERVER, str(err))
-        except _FileReadError as err:
+        except FileReadError as err:
             return fail(EXIT_USAGE, str(err))
         except KeyboardInterrupt:
             progress.clear()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -82,26 +82,36 @@ async def open_websocket(
 ) -> aiohttp.ClientWebSocketResponse:
     """The upgraded WebSocket; raises the engine's error. ``ssl_context`` only adds trust (a
     private CA): certificates are always verified."""
+    with connection_failures(url, failures):
+        try:
+            async with asyncio.timeout(timeout):
+                return await http.ws_connect(
+                    url,
+                    headers=dict(headers),
+                    ssl=ssl_context if ssl_context is not None else True,
+                    autoclose=False,
+                    # No engine documents ping/pong; never let a missed pong kill a session.
+                    heartbeat=None,
+                    max_msg_size=MAX_MESSAGE_BYTES,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
+                )
+        except aiohttp.WSServerHandshakeError as err:
+            raise failures.for_status(err.status) from None
+        except TimeoutError:
+            raise failures.timeout(
+                f"{failures.title} at {host_of(url)} did not accept the connection within "
+                f"{timeout:g} s"
+            ) from None
+
+
+@contextlib.contextmanager
+def connection_failures(url: str, failures: Failures) -> Iterator[None]:
+    """aiohttp's ways of failing to connect (TLS, name resolution, refused, …), raised as the
+    engine's errors. Timeouts are the caller's to name: it knows what it waited for."""
     host = host_of(url)
     title = failures.title
     try:
-        async with asyncio.timeout(timeout):
-            return await http.ws_connect(
-                url,
-                headers=dict(headers),
-                ssl=ssl_context if ssl_context is not None else True,
-                autoclose=False,
-                # No engine documents ping/pong; never let a missed pong kill a session.
-                heartbeat=None,
-                max_msg_size=MAX_MESSAGE_BYTES,
-                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
-            )
-    except aiohttp.WSServerHandshakeError as err:
-        raise failures.for_status(err.status) from None
-    except TimeoutError:
-        raise failures.timeout(
-            f"{title} at {host} did not accept the connection within {timeout:g} s"
-        ) from None
+        yield
     except aiohttp.ClientConnectorCertificateError as err:
         raise failures.tls(
             f"TLS certificate verification failed for {host}: "

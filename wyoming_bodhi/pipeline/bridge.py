@@ -53,9 +53,7 @@ class Bridge:
 
     def __post_init__(self) -> None:
         settings = self.settings
-        if settings.bodhi_ca:
-            self.ssl_context = ssl.create_default_context()
-            self.ssl_context.load_verify_locations(cafile=settings.bodhi_ca)
+        self.ssl_context = settings.ssl_context()
         if not self.engines:
             self.engines = configured_engines(settings, self.http, self.ssl_context)
         self.router = Router(self.engines, settings.model)

@@ -14,6 +14,7 @@ ENDED_CLIENT_CLOSED = "client-closed"  # the client closed (or vanished) first
 ENDED_DROPPED = "dropped"  # drop_after_frames: the server cut the TCP connection
 ENDED_REFUSED = "refused"  # the handshake was answered with an HTTP error
 ENDED_SERVER_STOPPED = "server-stopped"  # the simulator was stopped
+ENDED_ANSWERED = "answered"  # a request to the non-streaming API was answered (see http_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +25,24 @@ class FrameRecord:
     """``time.monotonic()`` at arrival."""
 
 
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """The file posted to the non-streaming API as ``audio_file``."""
+
+    size: int
+    """Bytes of the file, header included."""
+    filename: str | None
+    content_type: str | None
+    format: str | None
+    """What its WAV header says (``16-bit PCM, 8000 Hz, mono``); None if it is no WAV file."""
+    seconds: float | None
+    """Length of its audio, when it is a WAV file."""
+
+
 @dataclass(slots=True, eq=False, repr=False)
 class ConnectionRecord:
-    """One handshake and, if accepted, its WebSocket session.
+    """One handshake and, if accepted, its WebSocket session; or one request to the
+    non-streaming API (``method`` POST), its form and file.
 
     Header *values* are kept in memory for assertions but never logged (see ``__repr__``).
     """
@@ -34,6 +50,8 @@ class ConnectionRecord:
     index: int
     path: str
     started_at: float
+    method: str = "GET"
+    """GET for a WebSocket handshake, POST for a request to the non-streaming API."""
     auth_headers: tuple[str, ...] = ()
     """Names (lower case) of the authentication headers present: ``x-api-key``,
     ``authorization``, ``x-customer-id``."""
@@ -49,6 +67,9 @@ class ConnectionRecord:
     frames: list[FrameRecord] = field(default_factory=list)
     audio: bytearray = field(default_factory=bytearray, repr=False)
     """The received PCM, when the simulator was told to ``record_audio``."""
+    form: dict[str, str] | None = None
+    """The non-streaming API's text fields as they came (the file is in ``upload``)."""
+    upload: UploadRecord | None = None
     texts_received: list[str] = field(default_factory=list)
     """Every text frame from the client, raw, in order."""
     eof_received: bool = False
@@ -66,7 +87,7 @@ class ConnectionRecord:
     def __repr__(self) -> str:
         # A summary: the full lists drown test failure output, and header values are secret.
         return (
-            f"ConnectionRecord(index={self.index}, path={self.path!r}, "
+            f"ConnectionRecord(index={self.index}, {self.method} {self.path!r}, "
             f"http_status={self.http_status}, auth_headers={self.auth_headers}, "
             f"frames={len(self.frames)}, audio_bytes={self.audio_bytes}, "
             f"eof_received={self.eof_received}, sent={len(self.sent)}, ended={self.ended!r}, "

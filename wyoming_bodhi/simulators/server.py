@@ -64,6 +64,8 @@ class SimulatorServer:
     """
 
     vendor = "the"
+    max_request_bytes = 1024**2
+    """The largest request body read (aiohttp's default): handshakes have none."""
 
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         self.options = options or SimulatorOptions()
@@ -95,7 +97,8 @@ class SimulatorServer:
     async def start(self) -> None:
         if self._runner is not None:
             return
-        app = web.Application()
+        app = web.Application(client_max_size=self.max_request_bytes)
+        self.add_routes(app)
         # Bodhi's URL is a bare host; accept any path so clients with a trailing path work.
         app.router.add_get("/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -154,34 +157,15 @@ class SimulatorServer:
 
     # --- handshake ---
 
+    def add_routes(self, app: web.Application) -> None:
+        """A vendor's HTTP endpoints beside the WebSocket (Bodhi's non-streaming API)."""
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        record = ConnectionRecord(
-            index=self.connection_count, path=request.path, started_at=time.monotonic()
-        )
-        async with self._changed:
-            self.connections.append(record)
-            self.connection_count += 1
-            excess = len(self.connections) - self.options.history
-            if excess > 0:
-                del self.connections[:excess]
-            self._changed.notify_all()
+        record = await self._open_record(request)
         try:
-            if self.options.handshake_delay:
-                # Wait on the stop event rather than sleep, so stop() need not wait it out.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.options.handshake_delay)
-                if self._stopping.is_set():
-                    record.http_status = 503
-                    record.end(ENDED_SERVER_STOPPED, time.monotonic(), None, "simulator stopping")
-                    return web.json_response(
-                        {"error": "simulator stopping", "code": 503}, status=503
-                    )
-            refusal = self._authenticate(request, record) or self._refusal()
+            refusal = await self._admission(request, record)
             if refusal is not None:
                 status, reason = refusal
-                record.http_status = status
-                record.end(ENDED_REFUSED, time.monotonic(), None, reason)
-                _LOGGER.info("connection %d refused with HTTP %d: %s", record.index, status, reason)
                 return web.json_response({"error": reason, "code": status}, status=status)
             ws: web.WebSocketResponse = web.WebSocketResponse(
                 timeout=self.options.close_timeout, max_msg_size=MAX_MESSAGE_BYTES
@@ -202,17 +186,59 @@ class SimulatorServer:
                 self._live.discard(connection)
             return ws
         finally:
-            if record.ended is None:
-                record.end(ENDED_CLIENT_CLOSED, time.monotonic())
-            record.closed.set()
-            _LOGGER.info(
-                "connection %d ended: %s (close code %s, %d frames, %d bytes)",
-                record.index,
-                record.ended,
-                record.close_code,
-                len(record.frames),
-                record.audio_bytes,
-            )
+            self._close_record(record)
+
+    async def _open_record(self, request: web.Request) -> ConnectionRecord:
+        """A new record for this handshake or request, kept within ``history``."""
+        record = ConnectionRecord(
+            index=self.connection_count,
+            path=request.path,
+            started_at=time.monotonic(),
+            method=request.method,
+        )
+        async with self._changed:
+            self.connections.append(record)
+            self.connection_count += 1
+            excess = len(self.connections) - self.options.history
+            if excess > 0:
+                del self.connections[:excess]
+            self._changed.notify_all()
+        return record
+
+    def _close_record(self, record: ConnectionRecord) -> None:
+        if record.ended is None:
+            record.end(ENDED_CLIENT_CLOSED, time.monotonic())
+        record.closed.set()
+        _LOGGER.info(
+            "connection %d ended: %s (HTTP %s, close code %s, %d frames, %d bytes)",
+            record.index,
+            record.ended,
+            record.http_status,
+            record.close_code,
+            len(record.frames),
+            record.audio_bytes,
+        )
+
+    async def _admission(
+        self, request: web.Request, record: ConnectionRecord
+    ) -> tuple[int, str] | None:
+        """Before anything is answered: the configured delay, the credentials, the refusals.
+        Returns the refusal (HTTP status and reason), recorded, or None to go on."""
+        if self.options.handshake_delay:
+            # Wait on the stop event rather than sleep, so stop() need not wait it out.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.options.handshake_delay)
+            if self._stopping.is_set():
+                record.http_status = 503
+                record.end(ENDED_SERVER_STOPPED, time.monotonic(), None, "simulator stopping")
+                return 503, "simulator stopping"
+        refusal = self._authenticate(request, record) or self._refusal()
+        if refusal is not None:
+            status, reason = refusal
+            record.http_status = status
+            record.end(ENDED_REFUSED, time.monotonic(), None, reason)
+            _LOGGER.info("connection %d refused with HTTP %d: %s", record.index, status, reason)
+        return refusal
 
     def _authenticate(
         self, request: web.Request, record: ConnectionRecord

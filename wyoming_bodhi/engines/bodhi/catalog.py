@@ -152,6 +152,11 @@ class Catalog:
                 f"unknown Bodhi model {name!r}; valid models: {', '.join(self._models)}"
             ) from None
 
+    def default(self, name: str) -> BodhiModel:
+        """The configured default model ``name`` if it is one of these, else the built-in
+        default (when the configured one is another engine's)."""
+        return self.get(name if name in self else DEFAULT_MODEL)
+
     def for_language(self, tag: str, domain: str, default: BodhiModel) -> BodhiModel | None:
         """The model for a language tag, or None when no model speaks that language.
 

@@ -56,6 +56,14 @@ class BodhiCredentials:
             return {"x-api-key": self.api_key, "x-customer-id": self.customer_id}
         return {"x-api-key": self.api_key, "Authorization": f"Bearer {self.api_key}"}
 
+    def transcribe_headers(self) -> dict[str, str]:
+        """For the non-streaming API: ``x-api-key``, and ``x-customer-id`` when there is one
+        (no bearer token: only the newer platform's streaming SDK sends one)."""
+        headers = {"x-api-key": self.api_key}
+        if self.customer_id:
+            headers["x-customer-id"] = self.customer_id
+        return headers
+
     @property
     def fingerprint(self) -> str:
         """Enough to tell two keys apart in a log, not enough to use one."""

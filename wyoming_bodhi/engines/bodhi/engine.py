@@ -62,7 +62,7 @@ class BodhiEngine:
         self.credentials = credentials
         self.catalog = catalog
         # The configured default, when it is one of Bodhi's; it wins for its own language.
-        self._default = catalog.get(default_model if default_model in catalog else DEFAULT_MODEL)
+        self._default = catalog.default(default_model)
         self._domain = domain
         self._parse_number = parse_number
         self._language_id = language_id

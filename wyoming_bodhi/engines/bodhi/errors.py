@@ -98,13 +98,14 @@ class BodhiUnavailableError(BodhiError):
 
 
 class BodhiHandshakeError(BodhiError):
-    """The upgrade was refused with a status Bodhi does not document."""
+    """The upgrade (or a request to the non-streaming API) was refused with a status Bodhi
+    does not document."""
 
     kind = REFUSED
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, refused: str = "the WebSocket connection") -> None:
         super().__init__(
-            f"Bodhi refused the WebSocket connection with HTTP {status}",
+            f"Bodhi refused {refused} with HTTP {status}",
             code=f"bodhi-{status}",
             retryable=retryable_status(status),
         )
@@ -167,12 +168,27 @@ def error_for_status(status: int) -> BodhiError:
     return BodhiHandshakeError(status) if make_error is None else make_error()
 
 
+def _said(error: BodhiError, detail: str | None) -> BodhiError:
+    if detail:
+        error.message = f"{error.message}; Bodhi said: {detail}"
+    return error
+
+
 def error_for_server_message(code: int | None, detail: str) -> BodhiError:
     """The error for an in-socket ``{"error": ..., "code": ...}`` message."""
     if code == 400 or code is None:
         return BodhiBadRequestError(detail)
     if code == 500:
         return BodhiServerError(detail)
-    error = error_for_status(code)
-    error.message = f"{error.message}; Bodhi said: {detail}"
-    return error
+    return _said(error_for_status(code), detail)
+
+
+def error_for_reply(status: int, detail: str | None) -> BodhiError:
+    """The error for an HTTP error status answering the non-streaming API, ``detail`` being
+    what its reply said: for 401, 402, 403, 500 and 503 the handshake refusal's code and
+    message (what to do), then Bodhi's words."""
+    if status == 400:
+        return BodhiBadRequestError(detail or "no reason given")
+    if status in _BY_STATUS:
+        return _said(error_for_status(status), detail)
+    return _said(BodhiHandshakeError(status, "the transcription request"), detail)

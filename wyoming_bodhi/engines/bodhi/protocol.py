@@ -1,8 +1,10 @@
-"""Bodhi's streaming protocol as plain data: messages in, messages out, no sockets.
+"""Bodhi's protocols as plain data: messages in, messages out, no sockets.
 
-The shapes follow ``shared/bodhi-protocol.md``. Parsing is tolerant where the vendor is
-vague (unknown keys, missing optional keys, ``segment_id`` as int or string) and strict
-where a message could not mean anything (not JSON, not an object, no text, unknown type).
+The streaming protocol, and at the end the non-streaming API's request and reply (one WAV
+file, one transcript). The shapes follow ``shared/bodhi-protocol.md``. Parsing is tolerant
+where the vendor is vague (unknown keys, missing optional keys, ``segment_id`` as int or
+string) and strict where a message could not mean anything (not JSON, not an object, no
+text, unknown type).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from ..base import Hotword, Phrase, PhraseKind, printable, valid_unicode
-from .errors import BodhiError, BodhiProtocolError, error_for_server_message
+from .errors import BodhiError, BodhiProtocolError, error_for_reply, error_for_server_message
 
 EOF_MESSAGE: Final = '{"eof": 1}'
 """Sent as a text frame once the last audio frame has gone."""
@@ -132,23 +135,37 @@ class BodhiErrorMessage:
     code: int | None = None
     message: str | None = None
 
+    @property
+    def detail(self) -> str:
+        """What the server said, for a message."""
+        if self.message and self.message.lower() != self.error.lower():
+            return f"{self.error}: {self.message}"
+        return self.error
+
     def to_exception(self) -> BodhiError:
-        detail = self.error
-        if self.message and self.message != self.error:
-            detail = f"{self.error}: {self.message}"
-        return error_for_server_message(self.code, detail)
+        return error_for_server_message(self.code, self.detail)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BodhiErrorMessage:
+        """From a message (or reply) whose ``error`` is truthy; the texts made printable."""
+        message = data.get("message")
+        return cls(
+            error=printable(str(data.get("error"))),
+            code=_parse_code(data.get("code")),
+            message=printable(str(message)) if message else None,
+        )
 
 
 BodhiMessage = BodhiResult | BodhiErrorMessage
 
 
-def _fail(reason: str, text: str | bytes) -> BodhiProtocolError:
+def _fail(reason: str, text: str | bytes, what: str = "message") -> BodhiProtocolError:
     shown = text[:120] if isinstance(text, str) else text[:120].decode("utf-8", "replace")
     if len(text) > 120:
         shown = shown[:117] + "..."
+    unit = "characters" if isinstance(text, str) else "bytes"
     return BodhiProtocolError(
-        f"unexpected message from Bodhi ({reason}, {len(text)} characters): "
-        f"{valid_unicode(shown)!r}"
+        f"unexpected {what} from Bodhi ({reason}, {len(text)} {unit}): {valid_unicode(shown)!r}"
     )
 
 
@@ -210,14 +227,8 @@ def parse_message(text: str | bytes) -> BodhiMessage:
     if not isinstance(data, dict):
         raise _fail("not a JSON object", text)
 
-    error = data.get("error")
-    if error:
-        message = data.get("message")
-        return BodhiErrorMessage(
-            error=printable(str(error)),
-            code=_parse_code(data.get("code")),
-            message=printable(str(message)) if message else None,
-        )
+    if data.get("error"):
+        return BodhiErrorMessage.from_dict(data)
 
     eos = data.get("eos") is True or data.get("eos") in (1, "true", "1")
     raw_type = data.get("type")
@@ -274,3 +285,95 @@ def phrases_of(result: BodhiResult) -> list[Phrase]:
     return (
         [phrase, Phrase(PhraseKind.END, language=result.language_code)] if result.eos else [phrase]
     )
+
+
+# -- the non-streaming API: one WAV file, one transcript ----------------------------------
+#
+# ``POST <host>/api/transcribe``, multipart/form-data. This shape comes from public material
+# outside the vendor documents we hold, and has not been checked against the live service.
+
+TRANSCRIBE_PATH: Final = "/api/transcribe"
+_HTTP_SCHEMES: Final = {"wss": "https", "ws": "http"}
+
+
+def transcribe_url(streaming_url: str) -> str:
+    """The non-streaming endpoint on the streaming endpoint's host: ``wss://bodhi.navana.ai``
+    → ``https://bodhi.navana.ai/api/transcribe``, ``ws://`` → ``http://``. A path (a proxy's
+    prefix) and a query are kept: ``wss://proxy/bodhi`` → ``https://proxy/bodhi/api/transcribe``."""
+    parts = urlsplit(streaming_url)
+    scheme = _HTTP_SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise ValueError(f"not a ws:// or wss:// URL: {streaming_url!r}")
+    path = parts.path.rstrip("/") + TRANSCRIBE_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeRequest:
+    """The form fields of one request, all but the audio file. As in a streaming config,
+    options left as ``None`` (or no hotwords) are left out, for the server's defaults."""
+
+    model: str
+    transaction_id: str = field(default_factory=new_transaction_id)
+    parse_number: bool | None = None
+    hotwords: tuple[Hotword, ...] = ()
+    aux: bool | None = None
+
+    def fields(self) -> dict[str, str]:
+        """Form fields are text: booleans as ``true``/``false``, hotwords as a JSON string."""
+        fields = {"transaction_id": self.transaction_id, "model": self.model}
+        for name in ("parse_number", "aux"):
+            value = getattr(self, name)
+            if value is not None:
+                fields[name] = "true" if value else "false"
+        if self.hotwords:
+            fields["hotwords"] = json.dumps(
+                [hotword_dict(hotword) for hotword in self.hotwords], ensure_ascii=False
+            )
+        return fields
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """A successful reply: ``{"text": ..., "call_id": ..., "status": "success"}``."""
+
+    text: str
+    call_id: str | None = None
+
+
+def parse_transcription(status: int, body: bytes) -> Transcription:
+    """The reply to a request, from its HTTP status and body.
+
+    Raises the status's :class:`BodhiError` for a failure (an HTTP error status, or
+    ``"status": "error"``), with what the reply's ``error`` and ``message`` said, and
+    :class:`BodhiProtocolError` for a success that is not the documented shape.
+    """
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if not 200 <= status < 300:
+        raise error_for_reply(status, _failure_detail(data))
+    if isinstance(data, dict) and data.get("status") == "error":
+        # A failure under a success status: its own code if that is an error status.
+        code = _parse_code(data.get("code"))
+        raise error_for_reply(code if code and code >= 400 else 400, _failure_detail(data))
+    if data is None:
+        raise _fail("not JSON", body, "reply")
+    if not isinstance(data, dict):
+        raise _fail("not a JSON object", body, "reply")
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise _fail("no text", body, "reply")
+    if data.get("status", "success") != "success":
+        raise _fail(f"status {printable(str(data['status']), 40)!r}", body, "reply")
+    call_id = data.get("call_id")
+    return Transcription(valid_unicode(text), call_id if isinstance(call_id, str) else None)
+
+
+def _failure_detail(data: Any) -> str | None:
+    """What a failure reply says (its ``error`` and ``message``), if it says anything."""
+    if not isinstance(data, dict):
+        return None
+    said = data.get("error") or data.get("message")
+    return BodhiErrorMessage.from_dict({**data, "error": said}).detail if said else None

@@ -1,17 +1,24 @@
-"""The Bodhi simulator: the shared server shell with Bodhi's handshake and session."""
+"""The Bodhi simulator: the shared server shell with Bodhi's handshake and session, and its
+non-streaming API (``POST /api/transcribe``)."""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from aiohttp import web
 
 from ...engines.bodhi.catalog import Catalog
-from ..messages import SimulatedSession
+from ...engines.bodhi.protocol import TRANSCRIBE_PATH
+from ..messages import Message, SimulatedSession
 from ..options import SimulatorOptions
-from ..record import ConnectionRecord
+from ..record import ENDED_ANSWERED, ENDED_ERROR, ConnectionRecord, UploadRecord
 from ..server import SimulatorServer
+from .rest import AUDIO_FIELD, failure, read_wav, transcribe
 from .session import BodhiSession, is_uuid
+
+FORM_URLENCODED = "application/x-www-form-urlencoded"
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -21,6 +28,8 @@ class BodhiSimulator(SimulatorServer):
     bearer token, a config message first, results per segment, eos."""
 
     vendor = "Bodhi"
+    max_request_bytes = 32 * 1024 * 1024
+    """The largest file the non-streaming API takes: 17 minutes of 16 kHz 16-bit mono."""
 
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         super().__init__(options)
@@ -28,6 +37,50 @@ class BodhiSimulator(SimulatorServer):
 
     def new_session(self) -> SimulatedSession:
         return BodhiSession(self.options, self.catalog)
+
+    def add_routes(self, app: web.Application) -> None:
+        # Under any path prefix, as the WebSocket takes any path.
+        app.router.add_post("/{tail:.*}", self._handle_transcribe)
+
+    async def _handle_transcribe(self, request: web.Request) -> web.Response:
+        """One request to the non-streaming API: the handshake's authentication and
+        refusals, then the form, then the whole file transcribed at once."""
+        record = await self._open_record(request)
+        try:
+            if not request.path.endswith(TRANSCRIBE_PATH):
+                return _answer(record, 404, f"no such endpoint: POST {request.path}")
+            refusal = await self._admission(request, record)
+            if refusal is not None:
+                status, reason = refusal
+                return web.json_response(failure(status, reason), status=status)
+            # A form without a file comes urlencoded: then the file is what is missing.
+            if request.content_type not in ("multipart/form-data", FORM_URLENCODED):
+                return _answer(record, 400, "expected multipart/form-data")
+            try:
+                posted = await request.post()
+            except web.HTTPRequestEntityTooLarge:
+                limit = self.max_request_bytes
+                return _answer(record, 413, f"the request is larger than {limit} bytes")
+            except ValueError as err:
+                return _answer(record, 400, f"malformed multipart/form-data: {err}")
+            record.form = {}
+            for name, value in posted.items():
+                if isinstance(value, str):
+                    record.form.setdefault(name, value)
+            upload = posted.get(AUDIO_FIELD)
+            data = None
+            if isinstance(upload, web.FileField):
+                data = upload.file.read()
+                record.upload = _upload_record(upload, data)
+            record.call_id = str(uuid.uuid4())
+            status, body, audio = transcribe(
+                record.form, data, self.options, self.catalog, record.call_id
+            )
+            if audio is not None and self.options.record_audio:
+                record.audio.extend(audio.pcm)
+            return _reply(record, status, body)
+        finally:
+            self._close_record(record)
 
     def _authenticate(
         self, request: web.Request, record: ConnectionRecord
@@ -47,8 +100,9 @@ class BodhiSimulator(SimulatorServer):
         )
         # Names only: the values are secrets and must never reach a log.
         _LOGGER.info(
-            "connection %d: handshake on %r with headers %s",
+            "connection %d: %s %r with headers %s",
             record.index,
+            request.method,
             request.path,
             ", ".join(record.auth_headers) or "(no auth headers)",
         )
@@ -75,6 +129,30 @@ class BodhiSimulator(SimulatorServer):
         elif not is_uuid(customer_id):
             return 401, "invalid customer id"
         return None
+
+
+def _upload_record(upload: web.FileField, data: bytes) -> UploadRecord:
+    try:
+        header = read_wav(data)
+    except ValueError:
+        return UploadRecord(len(data), upload.filename, upload.content_type, None, None)
+    fmt = header.format
+    frames = header.frames(len(data))
+    seconds = None if frames is None else frames / fmt.rate
+    return UploadRecord(len(data), upload.filename, upload.content_type, fmt.describe(), seconds)
+
+
+def _reply(record: ConnectionRecord, status: int, body: Message) -> web.Response:
+    record.http_status = status
+    record.sent.append(body)
+    outcome = ENDED_ANSWERED if status == 200 else ENDED_ERROR
+    record.end(outcome, time.monotonic(), None, None if status == 200 else body["message"])
+    return web.json_response(body, status=status)
+
+
+def _answer(record: ConnectionRecord, status: int, message: str) -> web.Response:
+    """A failure reply, recorded."""
+    return _reply(record, status, failure(status, message))
 
 
 __all__ = ["BodhiSimulator"]

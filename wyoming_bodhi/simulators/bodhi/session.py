@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +35,12 @@ CONFIDENCE = 0.9
 def default_text(index: int) -> str:
     """The phrase for segment ``index`` when no scripted text is left: plainly simulated."""
     return f"simulated transcript segment {index + 1} from the Bodhi simulator"
+
+
+def segment_text(options: SimulatorOptions, index: int) -> str:
+    """The text of segment ``index``: the scripted one, else the default."""
+    texts = options.texts
+    return texts[index] if index < len(texts) else default_text(index)
 
 
 def error_message(text: str, code: int) -> Message:
@@ -147,13 +153,10 @@ class BodhiSession:
     def _configure(self, config: object) -> Reply:
         if not isinstance(config, dict):
             return self.error("config must be a JSON object")
-        model = config.get("model")
-        if not isinstance(model, str) or model not in self._catalog:
-            shown = model if isinstance(model, str) else ("" if model is None else repr(model))
-            return self.error(f"model '{shown}' is not available")
-        transaction_id = config.get("transaction_id")
-        if not isinstance(transaction_id, str) or not is_uuid(transaction_id):
-            return self.error("transaction_id must be a valid UUID")
+        problem = request_problem(config, self._catalog)
+        if problem:
+            return self.error(problem)
+        model = config["model"]
         sample_rate = config.get("sample_rate")
         if not isinstance(sample_rate, int) or isinstance(sample_rate, bool):
             return self.error("sample_rate is required and must be an integer")
@@ -162,7 +165,7 @@ class BodhiSession:
         endpoint = config.get("endpoint_silence_duration")
         if endpoint is not None and not _is_number(endpoint):
             return self.error("endpoint_silence_duration must be a number of seconds")
-        problem = _hotwords_problem(config.get("hotwords"))
+        problem = hotwords_problem(config.get("hotwords"))
         if problem:
             return self.error(problem)
 
@@ -181,8 +184,7 @@ class BodhiSession:
     # --- results ---
 
     def _open(self, event: SegmentOpened) -> None:
-        texts = self._options.texts
-        text = texts[event.index] if event.index < len(texts) else default_text(event.index)
+        text = segment_text(self._options, event.index)
         self._segment = _Segment(event.index, event.start_time, text.split())
 
     def _partial(self, event: SegmentProgress) -> Message:
@@ -303,7 +305,20 @@ def is_uuid(text: str) -> bool:
     return True
 
 
-def _hotwords_problem(hotwords: object) -> str | None:
+def request_problem(request: Mapping[str, Any], catalog: Catalog) -> str | None:
+    """What is wrong with the model or transaction id of a config or a non-streaming
+    request's form, if anything."""
+    model = request.get("model")
+    if not isinstance(model, str) or model not in catalog:
+        shown = model if isinstance(model, str) else ("" if model is None else repr(model))
+        return f"model '{shown}' is not available"
+    transaction_id = request.get("transaction_id")
+    if not isinstance(transaction_id, str) or not is_uuid(transaction_id):
+        return "transaction_id must be a valid UUID"
+    return None
+
+
+def hotwords_problem(hotwords: object) -> str | None:
     if hotwords is None:
         return None
     shape = 'hotwords must be a list of {"phrase": str, "score"?: number}'
