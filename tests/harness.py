@@ -27,6 +27,7 @@ from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.web.server import StatusServer
 
 API_KEY = "test-key-3f9a1c7e5b2d4a6f"
 CUSTOMER_ID = str(uuid.UUID("0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"))
@@ -74,6 +75,17 @@ async def running_bridge(
             yield RunningBridge(server.port, bridge, server)
         finally:
             await server.shutdown(0)
+
+
+@contextlib.asynccontextmanager
+async def running_status_page(running: RunningBridge) -> AsyncIterator[StatusServer]:
+    """The bridge's status page on 127.0.0.1 (the bridge needs ``http_uri`` set, port 0)."""
+    status = StatusServer(running.bridge, lambda: running.server.connections)
+    await status.start()
+    try:
+        yield status
+    finally:
+        await status.stop()
 
 
 @dataclass

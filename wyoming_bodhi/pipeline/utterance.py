@@ -193,7 +193,8 @@ class Utterance:
             if self._wav_header.header is not None:
                 self._on_wav_header(self._wav_header.header, AudioFormat(rate, width, channels))
         converted = self._converter.convert(audio, rate, width, channels)
-        self._client_seconds += len(converted) / self._audio.bytes_per_second
+        # The client's own seconds: what it sent, not what the resampler has let out yet.
+        self._client_seconds += len(audio) / (rate * width * channels)
         if self._client_seconds > self._settings.max_audio:
             await self.abort(
                 f"the audio is longer than {self._settings.max_audio:g} s (max_audio); "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -115,7 +116,8 @@ async def microphone_socket(request: web.Request, bridge: Bridge) -> web.WebSock
     utterance = Utterance.start(
         bridge,
         choice,
-        pipeline_request,
+        # The person watching wants the phrase as it is heard.
+        dataclasses.replace(pipeline_request, partials=True),
         sink,
         on_phrase=sink.on_phrase,
         client="browser",
