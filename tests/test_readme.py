@@ -113,7 +113,7 @@ def test_every_command_the_readme_shows_names_real_flags() -> None:
 
 @pytest.mark.parametrize(
     "page",
-    ["install", "clients", "configuration", "home-assistant", "failure-behaviour", "security",
+    ["install", "clients", "status-page", "configuration", "home-assistant", "failure-behaviour", "security",
      "performance", "simulator", "development"],
 )  # fmt: skip
 def test_every_docs_page_exists_opens_with_its_purpose_and_is_linked(page: str) -> None:
