@@ -412,3 +412,13 @@ async def test_the_page_and_its_files_are_served_with_a_strict_policy(
         html = (await page.get("/"))[1]
         assert not re.search(r'(?:src|href)="/', html)
     assert sum(sizes.values()) < 40_000
+
+
+async def test_a_port_without_a_host_is_this_machine_only(http: aiohttp.ClientSession) -> None:
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://:0") as running,
+        running_status_page(running) as status,
+    ):
+        assert status.host == "127.0.0.1"
+        assert (await Page(status, http).get("/healthz"))[0] == 200

@@ -25,7 +25,9 @@ class StatusServer:
         assert uri is not None
         host_port = tcp_host_port(uri)
         assert host_port is not None
-        self.host, self.port = host_port
+        # No host given (tcp://:10301) is this machine only: the page has no password.
+        # Every interface is asked for by name (0.0.0.0 or ::).
+        self.host, self.port = host_port[0] or "127.0.0.1", host_port[1]
         self.monitor = Monitor(lambda: bridge.active_utterances, connections)
         bridge.activity = safely(self.monitor)
         loopback_only = self.host not in WILDCARD_HOSTS and is_loopback(self.host)
@@ -34,7 +36,7 @@ class StatusServer:
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port, then :attr:`port` says which) and serve."""
-        host = self.host or "0.0.0.0"
+        host = self.host
         ipv6 = ":" in host
         sock = socket.create_server(
             (host, self.port),
