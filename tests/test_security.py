@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 
@@ -71,6 +72,25 @@ async def test_no_path_leaks_the_key_or_customer_id_even_at_debug(
     for record in caplog.records:
         if record.exc_info and record.exc_info[1] is not None:
             assert_secret_free(repr(record.exc_info[1]), str(record.exc_info[1]))
+
+
+async def test_an_engine_that_echoes_the_key_back_does_not_leak_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hostile (or careless) server quoting our credentials in its error, in the socket
+    and in a refused handshake: blanked out before it is logged or sent to the client."""
+    caplog.set_level(logging.DEBUG)
+    echo = json.dumps({"error": f"bad key {API_KEY} for customer {CUSTOMER_ID}", "code": 400})
+    seen: list[Exchange] = []
+    async with (
+        running_simulator(raw_before_results=[echo]) as simulator,
+        running_bridge(simulator.url) as bridge,
+        bridge.client() as client,
+    ):
+        seen.append(await transcribe(client, AUDIO))
+    assert seen[0].error.data["code"] == "bodhi-400"
+    assert "bad key … for customer …" in seen[0].error.data["text"]
+    assert_secret_free(caplog.text, *(str(event.data) for e in seen for event in e.events))
 
 
 def test_settings_never_show_secrets() -> None:

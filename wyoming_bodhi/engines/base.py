@@ -15,7 +15,7 @@ each engine stays sans-I/O in its own ``protocol.py``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -193,6 +193,20 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+MIN_REDACTED_LENGTH = 4
+"""Shorter "secrets" are not worth mangling every message for."""
+
+
+def redact(error: EngineError, secrets: Iterable[str | None]) -> EngineError:
+    """``error`` with every credential blanked out of its message, should a server have
+    echoed one back in what it said (our own messages never hold one)."""
+    for secret in secrets:
+        if secret and len(secret) >= MIN_REDACTED_LENGTH and secret in error.message:
+            error.message = error.message.replace(secret, "…")
+            error.args = (error.message,)
+    return error
+
+
 def fingerprint(secret: str) -> str:
     """Enough of a key to tell two apart in a log, not enough to use one: ``…1234``."""
     return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
@@ -282,6 +296,7 @@ __all__ = [
     "UnknownModelError",
     "fingerprint",
     "printable",
+    "redact",
     "retryable_status",
     "valid_unicode",
 ]

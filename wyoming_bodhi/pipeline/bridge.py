@@ -57,6 +57,17 @@ class Bridge:
         if not self.engines:
             self.engines = configured_engines(settings, self.http, self.ssl_context)
         self.router = Router(self.engines, settings.model)
+        # Blanked out of anything an engine says before it is logged or passed on.
+        self.secrets = tuple(
+            secret
+            for secret in (
+                settings.api_key,
+                settings.customer_id,
+                settings.iapp_api_key,
+                settings.hass_token,
+            )
+            if secret
+        )
         # Built once: Home Assistant waits about a second for Info, so it must never wait
         # on anything.
         self.info_event = build_info(self.engines, settings.endpointing).event()

@@ -35,7 +35,15 @@ from wyoming.error import Error
 from wyoming.event import Event
 
 from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
-from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Phrase, Request, Session
+from ..engines.base import (
+    CONNECTION_LOST,
+    TIMEOUT,
+    EngineError,
+    Phrase,
+    Request,
+    Session,
+    redact,
+)
 from .activity import GONE, TRANSCRIPT, RequestRecord
 from .audio import AudioFormat, Framer, Pacer, StreamConverter
 from .bridge import Bridge
@@ -371,6 +379,7 @@ class Utterance:
                 self._sink.close()
 
     async def _on_engine_error(self, err: EngineError) -> None:
+        redact(err, self._bridge.secrets)
         if self._answered:
             # The user already has their transcript; this was only the clean-up.
             _LOGGER.debug("After the transcript: %s", err)
@@ -462,6 +471,7 @@ class Utterance:
             try:
                 return await self._engine.connect(self.request, timeout=settings.connect_timeout)
             except EngineError as err:
+                redact(err, self._bridge.secrets)
                 self._bridge.activity.handshake_failed(self._engine.name, err.code)
                 attempt += 1
                 delay = policy.delay(err, attempt, time.monotonic() - first_try)

@@ -273,7 +273,7 @@ async def _counted_check(bridge: Bridge, engine: Any) -> Any:
     # A check holds an engine session, so it counts against max_sessions like a request.
     bridge.active_utterances += 1
     try:
-        return await check_engine(engine)
+        return await check_engine(engine, bridge.secrets)
     finally:
         bridge.active_utterances -= 1
 

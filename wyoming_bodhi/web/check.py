@@ -11,7 +11,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from ..engines.base import REFUSED, Engine, EngineError, Request
+from ..engines.base import REFUSED, Engine, EngineError, Request, redact
 
 CHECK_TIMEOUT = 10.0
 """Bounds the whole check, whatever the engine does."""
@@ -27,7 +27,9 @@ class CheckResult:
     milliseconds: int | None = None
 
 
-async def check_engine(engine: Engine, *, timeout: float = CHECK_TIMEOUT) -> CheckResult:
+async def check_engine(
+    engine: Engine, secrets: tuple[str, ...] = (), *, timeout: float = CHECK_TIMEOUT
+) -> CheckResult:
     model = engine.models[0]
     request = Request(model=model, language=model.languages[0])
     started = time.monotonic()
@@ -43,6 +45,7 @@ async def check_engine(engine: Engine, *, timeout: float = CHECK_TIMEOUT) -> Che
                         async for _phrase in session.phrases():
                             pass
     except EngineError as err:
+        redact(err, secrets)
         refused = "refused the connection" if err.kind == REFUSED else "failed"
         return CheckResult(
             engine.name, False, f"{engine.title} {refused}: {err.message}", code=err.code

@@ -19,6 +19,7 @@ from typing import Final
 
 import aiohttp
 
+from ..base import redact
 from ..websocket import connection_failures, host_of
 from .client import FAILURES, BodhiCredentials
 from .errors import BodhiConnectionLostError, BodhiError, BodhiProtocolError, BodhiTimeoutError
@@ -29,9 +30,6 @@ MAX_REPLY_BYTES: Final = 1 << 20
 is not a reply worth reading to the end."""
 
 _READ_PIECE: Final = 64 * 1024
-_REDACTED: Final = "…"
-_MIN_REDACTED_LENGTH: Final = 4
-"""Shorter "secrets" are not worth mangling every message for."""
 
 
 async def transcribe_file(
@@ -91,7 +89,7 @@ async def transcribe_file(
                 raise BodhiConnectionLostError(err.strerror or err.__class__.__name__) from None
         return parse_transcription(status, body)
     except BodhiError as err:
-        raise _redacted(err, credentials) from None
+        raise redact(err, (credentials.api_key, credentials.customer_id)) from None
 
 
 async def _read_reply(response: aiohttp.ClientResponse) -> bytes:
@@ -105,16 +103,6 @@ async def _read_reply(response: aiohttp.ClientResponse) -> bytes:
                 f"{MAX_REPLY_BYTES} bytes, not read further"
             )
     return bytes(body)
-
-
-def _redacted(error: BodhiError, credentials: BodhiCredentials) -> BodhiError:
-    """``error`` with the key and customer id blanked out of its message, should the server
-    have echoed one back."""
-    for secret in (credentials.api_key, credentials.customer_id):
-        if secret and len(secret) >= _MIN_REDACTED_LENGTH:
-            error.message = error.message.replace(secret, _REDACTED)
-    error.args = (error.message,)
-    return error
 
 
 __all__ = ["MAX_REPLY_BYTES", "transcribe_file"]
