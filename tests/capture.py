@@ -29,6 +29,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +86,16 @@ class Microphone:
         for proc in self._servers:
             _stop(proc)
 
+    def freeze(self) -> None:
+        """The sound server hangs (SIGSTOP): the microphone delivers nothing, and says nothing,
+        as a frozen PulseAudio or a wedged USB device does."""
+        for proc in self._servers:
+            proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for proc in self._servers:
+            proc.send_signal(signal.SIGCONT)
+
     def _stop_players(self) -> None:
         for proc in self._playing:
             _stop(proc)
@@ -138,6 +149,8 @@ def _isolated_env(root: Path) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PULSE_", "JACK_", "ALSA_", "XDG_"))
+        # Nor the developer's own keys: a client under test must never reach a real service.
+        and not key.startswith(("BODHI_", "WYOMING_", "IAPP_"))
         and key not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
     }
     env.update(

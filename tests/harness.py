@@ -183,8 +183,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+CONFIGURATION_PREFIXES = ("BODHI_", "WYOMING_", "IAPP_")
+"""The server's (and its clients') settings: a developer's own never reach a test."""
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BODHI_", "WYOMING_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIGURATION_PREFIXES)}
     env.update(extra)
     return env
 

@@ -138,6 +138,7 @@ async def test_a_wrong_key_says_401_and_never_the_key() -> None:
 
     assert run.returncode == 1
     assert "Bodhi failed (bodhi-401)" in run.stderr
+    assert run.stderr.count("\n") == 1, run.stderr  # said once, not logged as well
     assert API_KEY not in run.stdout + run.stderr
     assert CUSTOMER_ID not in run.stdout + run.stderr
 
@@ -158,3 +159,36 @@ async def test_without_credentials_it_says_how_to_give_them() -> None:
     assert run.returncode == 2
     assert "no engine configured: set BODHI_API_KEY" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+async def test_a_streamed_wav_of_unknown_length_gets_the_timeout_after_its_end(
+    tmp_path: Path,
+) -> None:
+    """arecord writes 0xFFFFFFFF as the size into a pipe: the file's length is unknown until
+    its end, which is where --timeout starts counting."""
+    path = wav_file(tmp_path / "long.wav", 16000, signals.utterances(16000, count=2, gap=1.0))
+    data = bytearray(path.read_bytes())
+    data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    async with running_simulator(texts=["batti jalao", "pankha chalao"]) as simulator:
+
+        def go() -> subprocess.CompletedProcess[str]:
+            with path.open("rb") as audio:
+                return subprocess.run(
+                    [*CLIENT, "/dev/stdin", "--direct", "--timeout", "1"],
+                    stdin=audio, capture_output=True, text=True, timeout=60,
+                    env=clean_env(**bodhi_env(simulator.url)),
+                )  # fmt: skip
+
+        done = await asyncio.to_thread(go)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "batti jalao pankha chalao\n"
+
+
+async def test_a_file_longer_than_max_audio_is_refused_before_sending() -> None:
+    async with running_simulator() as simulator:
+        run = await run_direct(str(SAMPLE), env=bodhi_env(simulator.url, BODHI_MAX_AUDIO="1"))
+        assert simulator.connections == []
+    assert run.returncode == 2
+    assert "holds 2 s of audio; one request takes at most 1 s (max_audio" in run.stderr
+    assert run.seconds < 10

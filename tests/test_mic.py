@@ -6,15 +6,19 @@ simulator with --direct."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import pty
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from wyoming.asr import Transcript
@@ -73,6 +77,7 @@ async def run_mic(
     during: Callable[[asyncio.subprocess.Process, float], Awaitable[None]] | None = None,
     tty: bool = False,
     timeout: float = TIMEOUT,
+    read_stdout: bool = True,
 ) -> Run:
     """Start the client in the microphone's environment; play once it is listening."""
     run = Run()
@@ -120,7 +125,7 @@ async def run_mic(
     readers = [lines(proc.stderr, run.stderr)]
     if tty:
         readers.append(terminal())
-    else:
+    elif read_stdout:
         assert proc.stdout is not None
         readers.append(lines(proc.stdout, run.stdout))
     try:
@@ -230,7 +235,7 @@ async def test_a_second_ctrl_c_quits_at_once() -> None:
 
 async def test_continuous_listens_for_one_command_after_another() -> None:
     async with (
-        running_simulator(texts=TEXTS) as simulator,
+        running_simulator(texts=TEXTS, record_audio=True) as simulator,
         running_bridge(simulator.url) as bridge,
     ):
         # Two commands with 2.5 s between them: more than the 1 s of quiet that ends one.
@@ -249,8 +254,14 @@ async def test_continuous_listens_for_one_command_after_another() -> None:
     # its own first text.
     assert run.out == ["batti jalao", "batti jalao"]
     assert len(connections) == 2
-    # A request starts when speech does, not while the room is quiet.
+    # A request starts when speech does, not while the room is quiet...
     assert run.stdout[1][0] > 0.3 + 0.8 + 2.5
+    for connection in connections:
+        audio = signals.decode_s16(bytes(connection.audio))
+        # ...with the moment before it: the 0.3 s kept from before speech was detected
+        # starts quiet, then the command.
+        assert signals.level_db(audio[: int(8000 * 0.15)]) < -50
+        assert signals.level_db(audio[int(8000 * 0.3) : int(8000 * 0.8)]) > -20
 
 
 async def test_seconds_counts_captured_audio_not_the_clock() -> None:
@@ -447,6 +458,8 @@ async def test_a_microphone_unplugged_mid_command_still_gets_its_transcript() ->
     assert run.returncode == 1
     assert "stopped delivering audio" in run.err
     assert run.out and run.out[0].startswith("batti jalao")
+    # Not a word from PortAudio or ALSA about it.
+    assert all(line.startswith(("wyoming-bodhi-mic: ", "… ")) for _, line in run.stderr), run.err
 
 
 async def test_unreachable_and_busy_servers() -> None:
@@ -512,3 +525,201 @@ async def run_mic_plain(microphone: Microphone, *args: str) -> subprocess.Comple
         text=True,
         timeout=TIMEOUT,
     )
+
+
+# -- what an adversarial review found ---------------------------------------------------------
+
+
+ESCAPES = "\x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\x1b[0m\rOVER"
+
+
+@contextlib.asynccontextmanager
+async def hostile_server(mode: str) -> AsyncIterator[int]:
+    """A Wyoming server that misbehaves in one way, on 127.0.0.1."""
+    info = ONE_SHOT_INFO.event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def send(event_type: str, data: Any) -> None:
+            writer.write((json.dumps({"type": event_type, "data": data}) + "\n").encode())
+            await writer.drain()
+
+        try:
+            while line := await reader.readline():
+                header = json.loads(line)
+                for length_key in ("data_length", "payload_length"):
+                    if header.get(length_key):
+                        await reader.readexactly(header[length_key])
+                kind = header["type"]
+                if kind == "describe":
+                    if mode == "garbage-info":
+                        writer.write(b'{"type": "info", "data": [1, 2]}\n')
+                        await writer.drain()
+                    else:
+                        await send("info", info.data)
+                elif kind == "audio-start" and mode == "stop-reading":
+                    await asyncio.sleep(3600)  # never reads again
+                elif kind == "audio-chunk" and mode in ("inject", "bad-text"):
+                    if mode == "inject":
+                        await send("transcript-chunk", {"text": f"chunk {ESCAPES}"})
+                        await send("transcript", {"text": f"final {ESCAPES}"})
+                    else:
+                        await send("transcript", {"text": 42})
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    # A small receive buffer: a server that stops reading is felt at once.
+    for sock in server.sockets:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_what_a_server_sends_is_never_obeyed_by_the_terminal() -> None:
+    async with hostile_server("inject") as port:
+        with capture.pulse_microphone(speech(count=1)) as microphone:
+            run = await run_mic(microphone, "--uri", f"tcp://127.0.0.1:{port}")
+    assert run.returncode == 0, run.err
+    everything = run.err + "".join(run.out)
+    assert "\x1b" not in everything and "\x07" not in everything and "\r" not in everything
+    assert run.out == ["final \\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31mRED\\x1b[0m\\x0dOVER"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("garbage-info", "sent an invalid event"),
+        ("bad-text", "sent an invalid event"),
+    ],
+)
+async def test_a_malformed_event_is_one_line_not_a_traceback(mode: str, said: str) -> None:
+    async with hostile_server(mode) as port:
+        with capture.pulse_microphone(speech(count=1)) as microphone:
+            run = await run_mic(microphone, "--uri", f"tcp://127.0.0.1:{port}")
+    assert run.returncode == 1
+    assert said in run.err and "Traceback" not in run.err
+
+
+async def test_a_server_that_stops_reading_does_not_hang_the_client() -> None:
+    async with hostile_server("stop-reading") as port:
+        # The file microphone delivers its audio at once: the socket's buffers fill fast.
+        with capture.alsa_file_microphone(speech(), trailing_silence=240.0) as microphone:
+            run = await run_mic(
+                microphone, "--uri", f"tcp://127.0.0.1:{port}", "--seconds", "240",
+                "--silence", "0", "--timeout", "3", timeout=40,
+            )  # fmt: skip
+    assert run.returncode == 1
+    assert "stopped taking audio" in run.err
+    assert run.elapsed < 20
+
+
+async def test_a_frozen_microphone_is_said_and_the_client_ends() -> None:
+    async def freeze(_proc: asyncio.subprocess.Process, begin: float) -> None:
+        await asyncio.sleep(max(0.0, begin + 1.0 - time.monotonic()))
+        microphone.freeze()
+
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url) as bridge,
+    ):
+        with capture.pulse_microphone(speech(count=1, burst=2.0)) as microphone:
+            try:
+                run = await run_mic(
+                    microphone, "--uri", f"tcp://127.0.0.1:{bridge.port}", during=freeze
+                )
+            finally:
+                microphone.thaw()
+    assert run.returncode == 1
+    assert "stopped delivering audio (nothing for 3 s)" in run.err
+    assert run.elapsed < 15
+
+
+async def test_a_closed_pipe_ends_it_quietly() -> None:
+    async def read_one_then_close(proc: asyncio.subprocess.Process, _begin: float) -> None:
+        assert proc.stdout is not None
+        await proc.stdout.readline()
+        proc.stdout.feed_eof()
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            pipe = transport.get_pipe_transport(1)
+            if pipe is not None:
+                pipe.close()
+        await asyncio.sleep(4.0)  # the next transcript meets the closed pipe
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url) as bridge,
+    ):
+        with capture.pulse_microphone(speech(burst=0.6, gap=2.5)) as microphone:
+            run = await run_mic(
+                microphone, "--uri", f"tcp://127.0.0.1:{bridge.port}", "--continuous",
+                during=read_one_then_close, read_stdout=False,
+            )  # fmt: skip
+    assert run.returncode == 0, run.err
+    assert "Traceback" not in run.err and "BrokenPipe" not in run.err
+
+
+async def test_usage_errors_come_before_listening() -> None:
+    with capture.pulse_microphone(speech(count=1)) as microphone:
+        model = await run_mic(
+            microphone, "--direct", "--model", "no-such-model",
+            env={"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID}, play=False,
+        )  # fmt: skip
+        thai_only = await run_mic(
+            microphone, "--direct", "--language", "hi",
+            env={"IAPP_API_KEY": "iapp-key-0123456789", "IAPP_URL": "ws://127.0.0.1:9"},
+            play=False,
+        )  # fmt: skip
+    assert model.returncode == 2 and "unknown model 'no-such-model'" in model.err
+    assert thai_only.returncode == 2
+    assert "no configured engine speaks 'hi'; languages: th, th-TH" in thai_only.err
+    for run in (model, thai_only):
+        assert "listening" not in run.err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--silence", "1e308", "at most 600 seconds"),
+        ("--rate", "0", "expected a sample rate from 8000 to 192000 Hz"),
+        ("--rate", "400000", "expected a sample rate from 8000 to 192000 Hz"),
+        ("--seconds", "nan", "expected a positive number of seconds"),
+    ],
+)
+def test_option_values_are_checked(option: str, value: str, said: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wyoming_bodhi.mic", option, value],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_the_end_is_announced_as_it_will_happen() -> None:
+    async with hostile_server("none") as port:
+        with capture.pulse_microphone(speech(count=1)) as microphone:
+            run = await run_mic(
+                microphone, "--uri", f"tcp://127.0.0.1:{port}", "--silence", "0",
+                play=False, during=interrupt_at(0.5, 1.0),
+            )  # fmt: skip
+    assert "a command ends on Ctrl-C" in run.err
+
+
+async def test_direct_with_endpointing_leaves_no_status_on_the_terminal() -> None:
+    async with running_simulator(texts=TEXTS) as simulator:
+        env = direct_env(simulator.url, BODHI_ENDPOINTING="true")
+        with capture.pulse_microphone(speech()) as microphone:
+            run = await run_mic(microphone, "--direct", env=env, tty=True)
+    assert run.returncode == 0, run.err
+    assert "the engine ends it" in run.err
+    assert "batti jalao\r\n" in run.terminal
+    # After the answer: no "waiting for the transcript", and the status line cleared.
+    tail = run.terminal.rsplit("batti jalao\r\n", 1)[1]
+    assert "waiting" not in tail
+    assert tail.strip(" \r") == ""

@@ -8,11 +8,28 @@ status line is never drawn, so a pipe or a log gets only the finished lines.
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import unicodedata
 from typing import TextIO
 
+from ..engines.base import printable
+
 ELLIPSIS = "…"
+
+
+def terminal_safe(text: str) -> str:
+    """Text a server or engine sent, fit for a terminal: control characters shown escaped
+    (``\x1b``), never obeyed, so a transcript cannot retitle the window, clear the screen
+    or rewrite a line."""
+    return printable(text, limit=None)
+
+
+def say(stream: TextIO | None, line: str) -> None:
+    """One line, made terminal-safe; nothing when the stream is closed (``>&-``)."""
+    if stream is not None:
+        print(terminal_safe(line), file=stream, flush=True)
 
 
 def display_width(text: str) -> int:
@@ -44,12 +61,22 @@ def tail_to_width(text: str, columns: int) -> str:
     return ELLIPSIS + "".join(reversed(kept))
 
 
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` is (not stdout's: the line may be on stderr)."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        columns = 0
+    # 0: a terminal that does not say (a bare pseudo-terminal): $COLUMNS, else 80.
+    return columns or shutil.get_terminal_size().columns
+
+
 class StatusLine:
     """A line redrawn in place on a terminal; :meth:`message` prints above it."""
 
-    def __init__(self, stream: TextIO, *, live: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None, *, live: bool | None = None) -> None:
         self._stream = stream
-        self.live = stream.isatty() if live is None else live
+        self.live = bool(stream and stream.isatty()) if live is None else live
         """Whether the status line is drawn at all."""
         self._shown = ""
         self._shown_width = 0
@@ -57,9 +84,10 @@ class StatusLine:
     def show(self, text: str) -> None:
         """Replace the status line (a no-op unless live). Cut to the terminal's width: a
         wrapped line could not be redrawn in place."""
-        if not self.live:
+        stream = self._stream
+        if not self.live or stream is None:
             return
-        columns = max(10, shutil.get_terminal_size().columns - 1)
+        columns = max(10, _columns(stream) - 1)
         # A newline or a tab would break the line out of its place; spaces are kept (a
         # meter's empty part is spaces).
         text = tail_to_width("".join(c if c.isprintable() else " " for c in text), columns)
@@ -68,22 +96,41 @@ class StatusLine:
         width = display_width(text)
         # Spaces rather than an ANSI erase: works on any terminal.
         pad = " " * max(0, self._shown_width - width)
-        self._stream.write(f"\r{text}{pad}")
+        stream.write(f"\r{text}{pad}")
         if pad:
-            self._stream.write("\r" + text)
-        self._stream.flush()
+            stream.write("\r" + text)
+        stream.flush()
         self._shown, self._shown_width = text, width
 
     def message(self, line: str) -> None:
         """Print a line of its own, keeping the status line below it."""
         shown = self._shown
         self.clear()
-        print(line, file=self._stream, flush=True)
+        say(self._stream, line)
         if shown:
             self.show(shown)
 
     def clear(self) -> None:
-        if self._shown:
+        if self._shown and self._stream is not None:
             self._stream.write("\r" + " " * self._shown_width + "\r")
             self._stream.flush()
             self._shown, self._shown_width = "", 0
+
+
+class StatusLineHandler(logging.Handler):
+    """The pipeline's warnings (a retry, an engine's trouble) as lines above the status line.
+    The warning that goes with a request's final error is left out: the client says that
+    error itself, once."""
+
+    def __init__(self, line: StatusLine, prefix: str) -> None:
+        super().__init__(logging.WARNING)
+        self._line = line
+        self._prefix = prefix
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "answered", False):
+            return
+        try:
+            self._line.message(f"{self._prefix}: {record.getMessage()}")
+        except Exception:  # a log line must never break the client
+            self.handleError(record)

@@ -122,6 +122,9 @@ class DirectRequest:
     def _on_phrase(self, phrase: Phrase) -> None:
         if phrase.kind is PhraseKind.PARTIAL and phrase.text.strip():
             self._updates.put_nowait(Partial(" ".join(phrase.text.split())))
+        elif phrase.kind is PhraseKind.COMPLETE:
+            # The phrase is over, whether or not it is kept (too little confidence, say).
+            self._updates.put_nowait(Partial(""))
 
     # -- the client's side ---------------------------------------------------------------
 
@@ -170,6 +173,26 @@ class DirectEngine:
         if self._http is not None:
             with contextlib.suppress(Exception):
                 await self._http.close()
+
+    def check(self, transcribe: Transcribe) -> None:
+        """:class:`UsageError` if the request cannot be served as asked: a model no engine
+        has, or a language no configured engine speaks (the server would fall back to its
+        default model; a person at a terminal should be told instead)."""
+        assert self._bridge is not None, "use DirectEngine in an async with block"
+        try:
+            self._bridge.request_for(transcribe)
+        except UnknownModelError as err:
+            raise UsageError(str(err)) from None
+        language, engines = transcribe.language, self._bridge.engines
+        if (
+            language
+            and not transcribe.name
+            and not any(engine.model_for_language(language) for engine in engines)
+        ):
+            spoken = sorted({tag for e in engines for model in e.models for tag in model.languages})
+            raise UsageError(
+                f"no configured engine speaks {language!r}; languages: {', '.join(spoken)}"
+            )
 
     def request(self, transcribe: Transcribe) -> DirectRequest:
         """Start a request: the engine's connection opens now, while audio comes."""

@@ -31,10 +31,20 @@ from typing import Final, TextIO
 from wyoming.asr import Transcribe
 
 from .. import __version__
+from ..pipeline.audio import UnsupportedAudioFormat
 from ..settings import SettingsError, load_client_settings
-from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, Parser, UsageError, seconds
+from .cli import (
+    EXIT_INTERRUPTED,
+    EXIT_SERVER,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    quiet_stdout,
+    rate,
+    seconds,
+)
 from .connection import DEFAULT_URI, ServerProblem, parse_uri
-from .console import StatusLine
+from .console import StatusLine, StatusLineHandler, say
 from .direct import ClientRequest, Completed, DirectEngine, Failed, Finished, Partial
 from .microphone import SAMPLE_WIDTH, Capture, Microphone, MicrophoneError, MicrophoneLost
 from .remote import WyomingRequest, describe
@@ -49,6 +59,8 @@ PREROLL_SECONDS: Final = 0.3
 """Audio kept from before speech is detected (--continuous): a command's first sound is
 quieter than what triggers the detector."""
 METER_SECONDS: Final = 0.1
+NO_SPEECH_SECONDS: Final = 15.0
+"""A command the client must find the end of, with no speech in it this long, is over."""
 
 RequestOpener = Callable[[tuple[int, int, int]], Awaitable[ClientRequest]]
 
@@ -84,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--list-devices", action="store_true", help="list input devices and exit")
     capture.add_argument(
         "--rate",
-        type=int,
+        type=rate,
         default=DEFAULT_RATE,
         help="sample rate to capture at; a device that refuses it is used at its own "
         "(default: %(default)s)",
@@ -92,13 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     ending = parser.add_argument_group("when a command ends")
     ending.add_argument(
         "--silence",
-        type=seconds(allow_zero=True),
+        type=seconds(allow_zero=True, most=600),
         metavar="SECONDS",
         help=f"end after this much quiet following speech; 0: never (default: {DEFAULT_SILENCE:g} "
         "unless the server finds the end itself)",
     )
     ending.add_argument(
-        "--seconds", type=seconds(allow_zero=False), metavar="N", help="end after N s of audio"
+        "--seconds",
+        type=seconds(allow_zero=False, most=3600),
+        metavar="N",
+        help="end after N s of audio",
     )
     ending.add_argument(
         "--continuous",
@@ -124,22 +139,22 @@ class Output:
     """What the person sees. Direct: each completed phrase is a line on stdout and the phrase
     being spoken is redrawn in place below. Through a server: phrases as ``… text`` lines on
     stderr, each transcript a line on stdout. A level meter on a terminal; plain lines in a
-    pipe."""
+    pipe. Whatever a server or engine sent is shown with its control characters escaped."""
 
-    def __init__(self, direct: bool, stdout: TextIO, stderr: TextIO) -> None:
+    def __init__(self, direct: bool, stdout: TextIO | None, stderr: TextIO | None) -> None:
         self.direct = direct
         self._stdout = stdout
         self._stderr = stderr
-        status_stream = stdout if direct and stdout.isatty() else stderr
-        self.status = StatusLine(status_stream)
-        self._status_on_stdout = status_stream is stdout
+        on_stdout = direct and stdout is not None and stdout.isatty()
+        self.status = StatusLine(stdout if on_stdout else stderr)
+        self._status_on_stdout = on_stdout
         self._partial = ""
 
     def notice(self, text: str) -> None:
         """A line for the person, on stderr."""
         if self._status_on_stdout:
             self.status.clear()
-            print(f"{PROG}: {text}", file=self._stderr, flush=True)
+            say(self._stderr, f"{PROG}: {text}")
         else:
             self.status.message(f"{PROG}: {text}")
 
@@ -148,14 +163,18 @@ class Output:
             self.status.show(f"{meter(dbfs)} {state}")
 
     def partial(self, text: str) -> None:
+        """The phrase being spoken; "" when it is over (completed, or left out)."""
         self._partial = text
-        self.status.show(f"… {text}")
+        if text:
+            self.status.show(f"… {text}")
+        else:
+            self.status.clear()
 
     def phrase(self, text: str) -> None:
         self._partial = ""
         if self.direct:
             self.status.clear()
-            self._print(text)
+            say(self._stdout, text)
         else:
             self.status.message(f"… {text}")
 
@@ -165,10 +184,7 @@ class Output:
         if not text:
             self.notice("nothing was recognised")
         elif not self.direct:
-            self._print(text)
-
-    def _print(self, line: str) -> None:
-        print(line, file=self._stdout, flush=True)
+            say(self._stdout, text)
 
 
 class Listener:
@@ -198,11 +214,16 @@ class Listener:
         )
         self.interrupted = False
         self._meter_due = 0.0
+        self._waiting = False
+        self._no_speech_limit = None if silence is None else NO_SPEECH_SECONDS
+        """With the client finding the end, a command with no speech at all ends too."""
 
     def interrupt(self) -> None:
         """Ctrl-C: end the command being spoken (its transcript still comes), then stop."""
         self.interrupted = True
         self.capture.wake()
+        if self._waiting:
+            self.output.notice("waiting for the transcript; Ctrl-C again quits")
 
     async def run(self) -> int:
         self.capture.start()
@@ -235,7 +256,7 @@ class Listener:
         answer = asyncio.create_task(self._show_updates(request), name="updates")
         try:
             for chunk in self._preroll:
-                await request.add_audio(chunk, capture.rate, SAMPLE_WIDTH, capture.channels)
+                await self._send(request, chunk)
             self._preroll.clear()
             lost: MicrophoneLost | None = None
             try:
@@ -245,7 +266,9 @@ class Listener:
                 lost = err
             if not request.finished:
                 await request.end_audio()
-            self.output.level(self.detector.level.dbfs, "waiting for the transcript")
+            if not answer.done():
+                self.output.level(self.detector.level.dbfs, "waiting for the transcript")
+            self._waiting = True
             try:
                 async with asyncio.timeout(self._timeout):
                     status = await asyncio.shield(answer)
@@ -254,14 +277,24 @@ class Listener:
                     f"no transcript within {self._timeout:g} s of the end of the audio"
                 )
                 status = EXIT_SERVER
+            finally:
+                self._waiting = False
             if lost is not None:
                 raise lost
             return status
         finally:
             answer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await answer
             await request.close()
+
+    async def _send(self, request: ClientRequest, chunk: bytes) -> None:
+        capture = self.capture
+        try:
+            await request.add_audio(chunk, capture.rate, SAMPLE_WIDTH, capture.channels)
+        except UnsupportedAudioFormat as err:
+            problem = f"{capture.device.name} captures audio that cannot be used: {err}"
+            raise UsageError(problem) from None
 
     async def _stream(self, request: ClientRequest, answer: asyncio.Task[int]) -> None:
         """Send audio until an ending: the server's answer, quiet after speech, the limit,
@@ -275,13 +308,17 @@ class Listener:
             chunk = await capture.next()
             if chunk is None:
                 continue
-            await request.add_audio(chunk, capture.rate, SAMPLE_WIDTH, capture.channels)
+            await self._send(request, chunk)
             sent += len(chunk) / capture.bytes_per_second
             activity = self.detector.feed(chunk)
             self._show_level("hearing speech" if self.detector.in_speech else "listening")
             if self._seconds_limit is not None and sent >= self._seconds_limit - 1e-9:
                 return
             if Activity.SPEECH_ENDED in activity:
+                return
+            no_speech = self._no_speech_limit
+            if no_speech is not None and not self.detector.heard_speech and sent >= no_speech:
+                self.output.notice(f"no speech heard in {no_speech:g} s")
                 return
 
     async def _show_updates(self, request: ClientRequest) -> int:
@@ -308,36 +345,26 @@ class Listener:
             self.output.level(self.detector.level.dbfs, state)
 
 
-class _NoticeHandler(logging.Handler):
-    """The pipeline's warnings (retries, an engine's trouble) as notices, above the meter."""
-
-    def __init__(self, output: Output) -> None:
-        super().__init__(logging.WARNING)
-        self._output = output
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):
-            self._output.notice(record.getMessage())
-
-
 def _describe_devices(microphone: Microphone) -> int:
     devices = microphone.devices()
     if not devices:
-        print("no input devices", file=sys.stderr)
+        say(sys.stderr, f"{PROG}: no input devices")
         return EXIT_USAGE
     for device in devices:
         mark = "*" if device.default else " "
-        print(
+        say(
+            sys.stdout,
             f"{mark}{device.index:3d}  {device.name}  "
-            f"({device.channels} channel(s), {device.rate} Hz)"
+            f"({device.channels} channel(s), {device.rate} Hz)",
         )
     return 0
 
 
 async def _opener(
     args: argparse.Namespace, output: Output, stack: contextlib.AsyncExitStack
-) -> tuple[RequestOpener, float | None]:
-    """How to open a request, and the quiet that ends one unless --silence says otherwise."""
+) -> tuple[RequestOpener, float | None, str | None]:
+    """How to open a request; the quiet that ends one unless --silence says otherwise; and
+    who else ends one, if anyone does."""
     transcribe = Transcribe(name=args.model, language=args.language)
     if args.direct:
         try:
@@ -345,7 +372,9 @@ async def _opener(
         except SettingsError as err:
             raise UsageError(str(err)) from None
         engine = await stack.enter_async_context(DirectEngine(settings))
-        handler = _NoticeHandler(output)
+        # A model or language no engine has is said now, not after the person speaks.
+        engine.check(transcribe)
+        handler = StatusLineHandler(output.status, PROG)
         logging.getLogger("wyoming_bodhi").addHandler(handler)
         stack.callback(logging.getLogger("wyoming_bodhi").removeHandler, handler)
 
@@ -353,7 +382,9 @@ async def _opener(
             return engine.request(transcribe)
 
         # The pipeline ends a command itself only with endpointing.
-        return open_direct, None if settings.endpointing else DEFAULT_SILENCE
+        if settings.endpointing:
+            return open_direct, None, "the engine ends it"
+        return open_direct, DEFAULT_SILENCE, None
 
     uri = args.uri
     connector = parse_uri(uri)
@@ -361,19 +392,20 @@ async def _opener(
     programs = [program for program in info.asr if program.installed]
     if not programs:
         raise ServerProblem(f"{uri} offers no speech-to-text")
-    finds_end = programs[0].requires_external_vad is False
 
     async def open_remote(audio: tuple[int, int, int]) -> ClientRequest:
         return await WyomingRequest.open(connector, uri, transcribe, audio, args.timeout)
 
-    return open_remote, None if finds_end else DEFAULT_SILENCE
+    if programs[0].requires_external_vad is False:
+        return open_remote, None, "the server ends it"
+    return open_remote, DEFAULT_SILENCE, None
 
 
 async def _listen(args: argparse.Namespace, microphone: Microphone, output: Output) -> int:
     async with contextlib.AsyncExitStack() as stack:
         # What the user can fix here comes before anything on the network.
         device = microphone.find(args.device)
-        open_request, default_silence = await _opener(args, output, stack)
+        open_request, default_silence, ender = await _opener(args, output, stack)
         silence = default_silence if args.silence is None else (args.silence or None)
         capture = microphone.open(device, args.rate)
         stack.callback(capture.close)
@@ -393,7 +425,7 @@ async def _listen(args: argparse.Namespace, microphone: Microphone, output: Outp
             timeout=args.timeout,
         )
         ends = [
-            "the server ends it" if silence is None and not args.direct else None,
+            ender,
             f"after {silence:g} s of quiet" if silence else None,
             f"after {args.seconds:g} s" if args.seconds else None,
             "on Ctrl-C",
@@ -415,6 +447,9 @@ async def _listen(args: argparse.Namespace, microphone: Microphone, output: Outp
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGINT, on_sigint)
             stack.callback(loop.remove_signal_handler, signal.SIGINT)
+            # SIGTERM (kill, a service manager): quit now, tidily.
+            loop.add_signal_handler(signal.SIGTERM, main.cancel)
+            stack.callback(loop.remove_signal_handler, signal.SIGTERM)
         return await listener.run()
 
 
@@ -422,34 +457,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def fail(code: int, message: str) -> int:
-        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+        say(sys.stderr, f"{PROG}: {message}")
         return code
 
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     else:
-        # The pipeline's warnings reach the person through Output; nothing else is printed.
+        # The pipeline's warnings reach the person as notices; nothing else is printed.
         logging.getLogger("wyoming_bodhi").propagate = False
-    output = Output(args.direct, sys.stdout, sys.stderr)
+    output: Output | None = None
     try:
         with Microphone(quiet=not args.debug) as microphone:
+            # Made here: the microphone has moved Python's stderr away from PortAudio's.
+            output = Output(args.direct, sys.stdout, sys.stderr)
             if args.list_devices:
                 return _describe_devices(microphone)
-            return asyncio.run(_listen(args, microphone, output))
+            try:
+                return asyncio.run(_listen(args, microphone, output))
+            finally:
+                output.status.clear()
     except UsageError as err:
-        output.status.clear()
         return fail(EXIT_USAGE, str(err))
     except MicrophoneLost as err:
-        output.status.clear()
         return fail(EXIT_SERVER, str(err))
     except MicrophoneError as err:
-        output.status.clear()
         return fail(EXIT_USAGE, str(err))
     except ServerProblem as err:
-        output.status.clear()
         return fail(EXIT_SERVER, str(err))
+    except BrokenPipeError:
+        # The reader went away (| head -1): stop quietly, as a filter does.
+        quiet_stdout()
+        return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
-        output.status.clear()
         return EXIT_INTERRUPTED
 
 

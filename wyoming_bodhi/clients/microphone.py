@@ -11,13 +11,12 @@ the rate (then its own rate is used and the server converts), a microphone that 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import os
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,14 @@ from .cli import UsageError
 
 SAMPLE_WIDTH = 2
 CHUNK_SECONDS = 0.02
+CAPTURE_RATES = range(8000, 192_001)
+"""Rates the clients take, as the server does."""
+STALL_SECONDS = 3.0
+"""A microphone that delivers nothing for this long (wall clock) has gone: a frozen sound
+server, a wedged USB or Bluetooth device. A live one delivers every 20 ms."""
+MAX_QUEUED_SECONDS = 30.0
+"""Captured audio held while the loop is busy elsewhere; past this it is dropped, oldest
+kept, rather than growing without bound behind a stalled server."""
 
 # PortAudio's error numbers, as PyAudio raises them in OSError.errno.
 PA_INVALID_CHANNEL_COUNT = -9998
@@ -84,23 +91,37 @@ def _quiet_sound_libraries() -> None:
         jack.jack_set_info_function(_QUIET_HANDLERS[-1])
 
 
-@contextlib.contextmanager
-def _stderr_hidden(hide: bool) -> Iterator[None]:
-    """File descriptor 2 to a scratch file for the block: PortAudio itself prints there
-    ("Expression 'paInvalidSampleRate' failed …") with no handler to set. Only around
-    PyAudio's start and a stream's opening, when nothing else of ours writes to stderr."""
-    if not hide:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+class _QuietStderr:
+    """File descriptor 2 to /dev/null for as long as the microphone is in use, with Python's
+    own ``sys.stderr`` moved to a copy of the real one: PortAudio itself prints there
+    ("Expression 'paInvalidSampleRate' failed …", and more when a device goes away) with no
+    handler to set, while our own messages and tracebacks still reach the terminal."""
+
+    def __init__(self) -> None:
+        self._saved_fd: int | None = None
+        self._saved_stream: Any = None
+
+    def __enter__(self) -> None:
+        if sys.stderr is None:
+            return
+        sys.stderr.flush()
+        self._saved_fd = os.dup(2)
+        self._saved_stream = sys.stderr
+        sys.stderr = os.fdopen(os.dup(self._saved_fd), "w", buffering=1, errors="replace")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    def __exit__(self, *_: object) -> None:
+        if self._saved_fd is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+            sys.stderr.close()
+        sys.stderr = self._saved_stream
+        os.dup2(self._saved_fd, 2)
+        os.close(self._saved_fd)
+        self._saved_fd = None
 
 
 def _pyaudio() -> Any:
@@ -118,18 +139,31 @@ class Microphone:
         self._quiet = quiet
         self._pyaudio = _pyaudio()
         self._audio: Any = None
+        self._captures: list[Capture] = []
+        self._stderr = _QuietStderr()
 
     def __enter__(self) -> Microphone:
         if self._quiet:
             _quiet_sound_libraries()
-        with _stderr_hidden(self._quiet):
+            self._stderr.__enter__()
+        try:
             self._audio = self._pyaudio.PyAudio()
+        except BaseException:
+            self._stderr.__exit__()
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self._audio is not None:
-            self._audio.terminate()
+        try:
+            for capture in self._captures:
+                capture.close()
+            # A read still blocked in a wedged device: terminating PortAudio under it can
+            # crash the process; leaving it to the exit cannot.
+            if self._audio is not None and not any(c.reading for c in self._captures):
+                self._audio.terminate()
             self._audio = None
+        finally:
+            self._stderr.__exit__()
 
     def devices(self) -> list[Device]:
         """The input devices."""
@@ -169,7 +203,7 @@ class Microphone:
             raise MicrophoneError(
                 "no default microphone: pick one with --device (see --list-devices)"
             )
-        if wanted.strip().isdigit():
+        if wanted.strip().isdecimal():
             for device in devices:
                 if device.index == int(wanted):
                     return device
@@ -193,30 +227,32 @@ class Microphone:
         rate, else with its own channel count; the server (or the pipeline) converts."""
         pyaudio = self._pyaudio
         tries = [(rate, 1)]
-        if device.rate and device.rate != rate:
-            tries.append((device.rate, 1))
+        own = device.rate if device.rate in CAPTURE_RATES else None
+        if own and own != rate:
+            tries.append((own, 1))
         if device.channels > 1:
-            tries.append((device.rate or rate, min(device.channels, 2)))
+            tries.append((own or rate, min(device.channels, 2)))
         refused: list[str] = []
         for try_rate, channels in tries:
             frames = max(1, round(try_rate * CHUNK_SECONDS))
             try:
-                with _stderr_hidden(self._quiet):
-                    stream = self._audio.open(
-                        format=pyaudio.paInt16,
-                        channels=channels,
-                        rate=try_rate,
-                        input=True,
-                        input_device_index=device.index,
-                        frames_per_buffer=frames,
-                    )
+                stream = self._audio.open(
+                    format=pyaudio.paInt16,
+                    channels=channels,
+                    rate=try_rate,
+                    input=True,
+                    input_device_index=device.index,
+                    frames_per_buffer=frames,
+                )
             except (OSError, ValueError) as err:
                 code = err.errno if isinstance(err, OSError) else None
                 if code in (PA_INVALID_SAMPLE_RATE, PA_INVALID_CHANNEL_COUNT):
                     refused.append(f"{try_rate} Hz {'mono' if channels == 1 else 'stereo'}")
                     continue
                 raise MicrophoneError(_open_failure(device, err)) from None
-            return Capture(stream, device, try_rate, channels, frames)
+            capture = Capture(stream, device, try_rate, channels, frames)
+            self._captures.append(capture)
+            return capture
         raise MicrophoneError(f"{device.name} refuses to capture at {', '.join(refused)}")
 
 
@@ -239,7 +275,7 @@ _END = object()
 
 
 class Capture:
-    """An open input stream. :meth:`start` begins reading in a thread; :meth:`chunks` are the
+    """An open input stream. :meth:`start` begins reading in a thread; :meth:`next` gives the
     audio as read. Time is the audio's, counted in samples."""
 
     def __init__(self, stream: Any, device: Device, rate: int, channels: int, frames: int):
@@ -248,42 +284,69 @@ class Capture:
         self.rate = rate
         self.channels = channels
         self._frames = frames
-        self._queue: asyncio.Queue[bytes | BaseException | object] = asyncio.Queue()
+        self._queue: collections.deque[bytes | BaseException | object] = collections.deque()
+        self._ready = asyncio.Event()
+        self._max_queued = max(1, round(MAX_QUEUED_SECONDS * rate / frames))
+        self.dropped = 0
+        """Chunks dropped because nobody took them in time."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     @property
     def bytes_per_second(self) -> int:
         return self.rate * SAMPLE_WIDTH * self.channels
 
+    @property
+    def reading(self) -> bool:
+        """A read is (still) under way in the capture thread."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
 
         def read() -> None:
-            put = self._queue.put_nowait
             try:
                 while not self._stop.is_set():
                     # An overflow (we were late) loses samples; raising would lose the stream.
                     chunk = self._stream.read(self._frames, exception_on_overflow=False)
-                    loop.call_soon_threadsafe(put, chunk)
+                    loop.call_soon_threadsafe(self._put, chunk)
             except OSError as err:
                 detail = err.strerror or str(err)
                 problem = MicrophoneLost(f"{self.device.name} stopped delivering audio ({detail})")
-                loop.call_soon_threadsafe(put, problem)
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._put, problem)
             except RuntimeError:
                 pass  # the loop is closed: nobody is listening
 
         self._thread = threading.Thread(target=read, name="microphone", daemon=True)
         self._thread.start()
 
+    def _put(self, item: bytes | BaseException | object) -> None:
+        if isinstance(item, bytes) and len(self._queue) >= self._max_queued:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(item)
+        self._ready.set()
+
     def wake(self) -> None:
         """Make :meth:`next` return None once, for whoever waits there to look around (Ctrl-C,
         the server's answer); safe from a signal handler run by the loop."""
-        self._queue.put_nowait(_END)
+        self._put(_END)
 
     async def next(self) -> bytes | None:
-        """The next chunk, or None when woken. Raises :class:`MicrophoneLost`."""
-        item = await self._queue.get()
+        """The next chunk, or None when woken. Raises :class:`MicrophoneLost`, also when the
+        device delivers nothing for ``STALL_SECONDS``."""
+        while not self._queue:
+            self._ready.clear()
+            try:
+                async with asyncio.timeout(STALL_SECONDS):
+                    await self._ready.wait()
+            except TimeoutError:
+                raise MicrophoneLost(
+                    f"{self.device.name} stopped delivering audio (nothing for {STALL_SECONDS:g} s)"
+                ) from None
+        item = self._queue.popleft()
         if isinstance(item, BaseException):
             raise item
         if item is _END:
@@ -292,6 +355,9 @@ class Capture:
         return item
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             # A read returns within a chunk; a wedged device must not hang the exit.

@@ -11,10 +11,15 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.error import Error
+from wyoming.event import Event
 from wyoming.info import Describe, Info
 
 from .connection import Connector, ServerProblem, connect, reason
 from .direct import Completed, Failed, Finished, Update
+
+WRITE_TIMEOUT = 5.0
+"""A server that takes no audio for this long has stopped reading."""
+CLOSE_TIMEOUT = 1.0
 
 
 async def describe(connector: Connector, uri: str, timeout: float) -> Info:
@@ -35,10 +40,27 @@ async def describe(connector: Connector, uri: str, timeout: float) -> Info:
         raise ServerProblem(f"{uri} did not describe itself within {timeout:g} s") from None
     except ConnectionError as err:
         raise ServerProblem(f"lost the connection to {uri}: {reason(err)}") from None
+    except asyncio.IncompleteReadError:
+        raise ServerProblem(f"{uri} closed the connection in the middle of an event") from None
+    except ServerProblem:
+        raise
+    except Exception as err:  # what the wyoming library makes of a malformed event
+        raise ServerProblem(f"{uri} sent an invalid event ({type(err).__name__})") from None
     finally:
-        with contextlib.suppress(OSError):
-            await client.disconnect()
+        await hang_up(client)
     raise ServerProblem(f"{uri} closed the connection without describing itself")
+
+
+async def hang_up(client: AsyncClient) -> None:
+    """Close the connection, at once if the server has stopped reading: a graceful close
+    would wait for it to take what is still buffered."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await client.disconnect()
+    except (TimeoutError, OSError):
+        writer = getattr(client, "_writer", None)
+        if writer is not None:
+            writer.transport.abort()
 
 
 class WyomingRequest:
@@ -79,20 +101,29 @@ class WyomingRequest:
         return self._finished
 
     async def add_audio(self, audio: bytes, rate: int, width: int, channels: int) -> None:
-        if self._finished or self._broken:
-            return
-        try:
-            await self._client.write_event(AudioChunk(rate, width, channels, audio).event())
-        except OSError:
-            # The reader says why (an error event, or the close).
-            self._broken = True
+        await self._write(AudioChunk(rate, width, channels, audio).event())
 
     async def end_audio(self) -> None:
+        await self._write(AudioStop().event())
+
+    async def _write(self, event: Event) -> None:
         if self._finished or self._broken:
             return
         try:
-            await self._client.write_event(AudioStop().event())
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await self._client.write_event(event)
+        except TimeoutError:
+            # The server has stopped reading (frozen, or gone without closing): it will not
+            # answer either, and the client must not wait on it for ever.
+            self._broken = True
+            self._end(
+                Failed(
+                    "connection",
+                    f"{self._uri} stopped taking audio (nothing read for {WRITE_TIMEOUT:g} s)",
+                )
+            )
         except OSError:
+            # The reader says why (an error event, or the close).
             self._broken = True
 
     async def updates(self) -> AsyncIterator[Update]:
@@ -104,30 +135,45 @@ class WyomingRequest:
 
     async def close(self) -> None:
         self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._reader
-        with contextlib.suppress(OSError):
-            await self._client.disconnect()
+        await hang_up(self._client)
 
     async def _read(self) -> None:
         uri = self._uri
         try:
             while (event := await self._client.read_event()) is not None:
                 if TranscriptChunk.is_type(event.type):
-                    text = TranscriptChunk.from_event(event).text.strip()
-                    self._updates.put_nowait(Completed(text))
+                    self._updates.put_nowait(Completed(_text(event.data).strip()))
                 elif Transcript.is_type(event.type):
-                    self._end(Finished(Transcript.from_event(event).text))
+                    self._end(Finished(_text(event.data)))
                     return
                 elif Error.is_type(event.type):
-                    error = Error.from_event(event)
-                    self._end(Failed(error.code or "error", error.text))
+                    data = event.data or {}
+                    code = str(data.get("code") or "error")
+                    self._end(Failed(code, _text(data)))
                     return
-        except (ConnectionError, OSError) as err:
+        except OSError as err:
             self._end(Failed("connection", f"lost the connection to {uri}: {reason(err)}"))
+            return
+        except asyncio.IncompleteReadError:
+            what = f"{uri} closed the connection in the middle of an event"
+            self._end(Failed("connection", what))
+            return
+        except Exception as err:  # what the wyoming library makes of a malformed event
+            what = f"{uri} sent an invalid event ({type(err).__name__})"
+            self._end(Failed("invalid-event", what))
             return
         self._end(Failed("connection", f"{uri} closed the connection without a transcript"))
 
     def _end(self, update: Finished | Failed) -> None:
         self._finished = True
         self._updates.put_nowait(update)
+
+
+def _text(data: dict[str, object] | None) -> str:
+    """An event's ``text``; a server that sends something else has sent an invalid event."""
+    text = (data or {}).get("text", "")
+    if not isinstance(text, str):
+        raise ValueError("text is not a string")
+    return text

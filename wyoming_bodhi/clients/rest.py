@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import struct
+import sys
 from collections.abc import Callable
 from typing import Final
 
@@ -34,6 +35,7 @@ from ..pipeline.audio import OUTPUT_WIDTH, AudioConverter, UnsupportedAudioForma
 from ..settings import Settings, SettingsError, load_client_settings
 from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, UsageError
 from .connection import DEFAULT_URI
+from .console import say
 from .transcribe import DEFAULT_TIMEOUT, FileReadError, Recording
 
 Fail = Callable[[int, str], int]
@@ -175,5 +177,5 @@ def run(args: argparse.Namespace, recording: Recording, fail: Fail) -> int:
         return fail(EXIT_SERVER, str(err))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    print(text, flush=True)
+    say(sys.stdout, text)
     return 0

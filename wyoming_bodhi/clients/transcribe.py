@@ -29,10 +29,19 @@ from wyoming.error import Error
 
 from .. import __version__
 from ..settings import Settings, SettingsError, load_client_settings
-from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, Parser, UsageError, seconds
+from .cli import (
+    EXIT_INTERRUPTED,
+    EXIT_SERVER,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    quiet_stdout,
+    seconds,
+)
 from .connection import DEFAULT_URI, Connector, ServerProblem, connect, parse_uri, reason
-from .console import StatusLine
+from .console import StatusLine, StatusLineHandler, say
 from .direct import Completed, DirectEngine, Failed, Finished, Partial
+from .remote import hang_up
 from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
@@ -264,15 +273,25 @@ async def _send(
 async def _answer(client: AsyncClient, uri: str, stream: bool, progress: Progress) -> str:
     try:
         while (event := await client.read_event()) is not None:
+            data = event.data or {}
+            text = data.get("text", "")
+            if not isinstance(text, str):
+                raise ServerProblem(f"{uri} sent an invalid {event.type} event (text)")
             if stream and event.type == "transcript-chunk":
-                progress.message(f"… {str(event.data.get('text', '')).strip()}")
+                progress.message(f"… {text.strip()}")
             elif Transcript.is_type(event.type):
-                return Transcript.from_event(event).text
+                return text
             elif Error.is_type(event.type):
-                error = Error.from_event(event)
-                raise ServerProblem(f"{uri} answered with an error ({error.code}): {error.text}")
+                code = data.get("code")
+                raise ServerProblem(f"{uri} answered with an error ({code}): {text}")
     except ConnectionError as err:
         raise ServerProblem(f"lost the connection to {uri}: {reason(err)}") from None
+    except asyncio.IncompleteReadError:
+        raise ServerProblem(f"{uri} closed the connection in the middle of an event") from None
+    except ServerProblem:
+        raise
+    except Exception as err:  # what the wyoming library makes of a malformed event
+        raise ServerProblem(f"{uri} sent an invalid event ({type(err).__name__})") from None
     raise ServerProblem(f"{uri} closed the connection without a transcript")
 
 
@@ -291,11 +310,15 @@ async def exchange(
     loop = asyncio.get_running_loop()
     sender = asyncio.create_task(_send(client, recording, request, realtime, progress))
     answer = asyncio.create_task(_answer(client, uri, stream, progress))
-    # Until the audio is all sent, allow for its duration too when it goes at speech speed.
-    pacing = (recording.seconds or 0.0) if realtime else 0.0
+    # Until the audio is all sent, allow for its duration too when it goes at speech speed;
+    # of a length not known (a pipe), no deadline until it is sent.
+    pacing: float | None = 0.0
+    if realtime:
+        pacing = recording.seconds
     audio_sent = False
     try:
-        async with asyncio.timeout_at(loop.time() + pacing + timeout) as deadline:
+        first = None if pacing is None else loop.time() + pacing + timeout
+        async with asyncio.timeout_at(first) as deadline:
             await asyncio.wait({sender, answer}, return_when=asyncio.FIRST_COMPLETED)
             if sender.done() and not answer.done():
                 # A send that failed on the socket means the server went: its answer (an
@@ -346,8 +369,7 @@ async def transcribe(
             progress=progress,
         )
     finally:
-        with contextlib.suppress(OSError):
-            await client.disconnect()
+        await hang_up(client)
 
 
 async def transcribe_direct(
@@ -363,12 +385,22 @@ async def transcribe_direct(
     server's pipeline in this process; return the transcript."""
     if progress is None:
         progress = Progress(sys.stderr, recording.seconds, enabled=False)
+    seconds = recording.seconds
+    if seconds is not None and seconds > settings.max_audio:
+        raise UsageError(
+            f"{recording.path} holds {seconds:.0f} s of audio; one request takes at most "
+            f"{settings.max_audio:g} s (max_audio: raise it with BODHI_MAX_AUDIO)"
+        )
     async with DirectEngine(settings) as engine:
+        engine.check(request)
         direct = engine.request(request)
         title = direct.engine_title
+        loop = asyncio.get_running_loop()
+        # No deadline while the audio is sent (the pipeline bounds that): from its end on,
+        # the transcript gets ``timeout``.
+        deadline = asyncio.timeout(None)
 
         async def send() -> None:
-            loop = asyncio.get_running_loop()
             rate, width, channels = recording.wire
             bytes_per_second = rate * width * channels
             started = loop.time()
@@ -383,6 +415,7 @@ async def transcribe_direct(
                 await asyncio.sleep(max(0.0, started + sent - loop.time()))
             await direct.end_audio()
             progress.done(sent)
+            deadline.reschedule(loop.time() + timeout)
 
         async def answer() -> str:
             async for update in direct.updates():
@@ -396,17 +429,23 @@ async def transcribe_direct(
                 elif isinstance(update, Finished):
                     return update.text
                 elif isinstance(update, Failed):
+                    if update.code == "audio-too-long":
+                        raise UsageError(
+                            f"{recording.path} is longer than {settings.max_audio:g} s "
+                            "(max_audio: raise it with BODHI_MAX_AUDIO)"
+                        )
                     raise ServerProblem(f"{title} failed ({update.code}): {update.text}")
             raise ServerProblem(f"{title} gave no transcript")
 
         sender = asyncio.create_task(send())
         try:
-            # The pipeline bounds each stage; this bounds the whole, whatever happens.
-            async with asyncio.timeout((recording.seconds or 0.0) + timeout):
+            async with deadline:
                 text = await answer()
             return text
         except TimeoutError:
-            raise ServerProblem(f"{title}: no transcript within {timeout:g} s") from None
+            raise ServerProblem(
+                f"{title}: no transcript within {timeout:g} s of the end of the audio"
+            ) from None
         finally:
             progress.clear()
             sender.cancel()
@@ -416,14 +455,23 @@ async def transcribe_direct(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as a filter does.
+        quiet_stdout()
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
 
     def fail(code: int, message: str) -> int:
-        print(f"{PROG}: {message}", file=sys.stderr)
+        say(sys.stderr, f"{PROG}: {message}")
         return code
 
     def warn(message: str) -> None:
-        print(f"{PROG}: {message}", file=sys.stderr)
+        say(sys.stderr, f"{PROG}: {message}")
 
     try:
         connector = parse_uri(args.uri)
@@ -435,6 +483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with recording.file:
             return run_rest(args, recording, fail)
+    progress = Progress(
+        sys.stderr,
+        recording.seconds,
+        enabled=bool((args.realtime or args.direct) and sys.stderr and sys.stderr.isatty()),
+    )
     settings: Settings | None = None
     if args.direct:
         try:
@@ -442,13 +495,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SettingsError as err:
             recording.file.close()
             return fail(EXIT_USAGE, str(err))
-        # The pipeline's own warnings (a retry, an engine's trouble), one line each.
-        logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
-    progress = Progress(
-        sys.stderr,
-        recording.seconds,
-        enabled=(args.realtime or args.direct) and sys.stderr.isatty(),
-    )
+        # The pipeline's own warnings (a retry, an engine's trouble), one line each, above
+        # the progress line; the final error is said once, below.
+        pipeline_log = logging.getLogger("wyoming_bodhi")
+        pipeline_log.addHandler(StatusLineHandler(progress.line, PROG))
+        pipeline_log.propagate = False
     request = Transcribe(name=args.model, language=args.language)
     with recording.file:
         try:
@@ -483,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             progress.clear()
             return EXIT_INTERRUPTED
-    print(text, flush=True)
+    say(sys.stdout, text)
     return 0
 
 

@@ -180,11 +180,11 @@ def valid_unicode(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
 
 
-def printable(text: str, limit: int = 500) -> str:
-    """What a server said, fit for a message that is logged: valid Unicode, no control
-    characters (a newline could forge a log line, an escape could drive a terminal), at most
-    ``limit`` characters."""
-    text = valid_unicode(text[:limit])
+def printable(text: str, limit: int | None = 500) -> str:
+    """What a server said, fit for a message that is logged or shown: valid Unicode, no
+    control characters (a newline could forge a log line, an escape could drive a terminal),
+    at most ``limit`` characters (None: all of it)."""
+    text = valid_unicode(text if limit is None else text[:limit])
     return _CONTROL.sub(_escape, text)
 
 

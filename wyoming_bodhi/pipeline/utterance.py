@@ -395,7 +395,12 @@ class Utterance:
             )
             self._answer()
             return
-        _LOGGER.warning("Transcription with %s failed: %s", self.choice.model.name, err)
+        _LOGGER.warning(
+            "Transcription with %s failed: %s",
+            self.choice.model.name,
+            err,
+            extra={"answered": True},  # the client is told; a client's own log need not
+        )
         self._final(Error(text=err.message, code=err.code).event())
 
     def _answer(self) -> None:
