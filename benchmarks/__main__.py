@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from . import conversion, hotspots, latency, startup
+from . import conversion, endpointing, hotspots, latency, startup
 from .chart import write_chart
 from .machine import describe_machine
 from .report import markdown
@@ -42,6 +42,7 @@ class Plan:
     levels: tuple[int, ...]
     rounds: dict[int, int]
     startup_runs: int
+    endpointing_commands: int
 
 
 FULL = Plan(
@@ -52,6 +53,7 @@ FULL = Plan(
     levels=(1, 10, 50, 100),
     rounds={10: 3, 50: 2, 100: 2},
     startup_runs=5,
+    endpointing_commands=40,
 )
 QUICK = Plan(
     conversion_seconds=4.0,
@@ -61,6 +63,7 @@ QUICK = Plan(
     levels=(1, 10, 100),
     rounds={10: 1, 100: 1},
     startup_runs=3,
+    endpointing_commands=10,
 )
 
 
@@ -192,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _progress(started, "a. audio conversion")
     results["conversion"] = conversion.run(plan.conversion_seconds, plan.conversion_repeats)
     asyncio.run(served_sections(plan, results, out, stem, args.profile, started))
+    _progress(started, f"f. endpointing latency ({plan.endpointing_commands} commands)")
+    results["endpointing"] = asyncio.run(endpointing.latency(plan.endpointing_commands))
     results["duration_s"] = time.perf_counter() - started
     json_path, png_path, md_path = write_results(results, out, stem)
     print(md_path.read_text())

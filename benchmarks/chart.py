@@ -128,6 +128,46 @@ def _concurrency_resources(ax: Any, concurrency: dict[str, Any]) -> None:
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="center left")
 
 
+PART_COLORS = {
+    "framing": "#1b9e77",
+    "resampler": "#d95f02",
+    "pacing": "#7570b3",
+    "to_bodhi": "#e7298a",
+    "back": "#66a61e",
+}
+
+
+def _endpointing_total(ax: Any, endpointing: dict[str, Any]) -> None:
+    _ecdf(ax, endpointing["total"]["samples_ms"], "E → transcript", COLORS["bridge"])
+    targets = endpointing["targets"]
+    for key, label in (("p50_ms_max", "p50 target"), ("p95_ms_max", "p95 target")):
+        ax.axvline(targets[key], color="grey", linestyle="--", linewidth=1)
+        ax.text(targets[key], 0.02, f" {label}", fontsize=7, color="grey", rotation=90)
+    ax.set_xlabel("ms from the endpoint silence (E) to the transcript")
+    ax.set_ylabel("fraction of commands")
+    ax.set_title(
+        f"f. Endpointing latency ({endpointing['client_chunk_ms']} ms chunks in, "
+        f"{endpointing['frame_ms']} ms frames out)"
+    )
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _endpointing_parts(ax: Any, endpointing: dict[str, Any]) -> None:
+    """Each command's parts stacked, commands sorted by their total."""
+    parts = endpointing["parts"]
+    order = np.argsort(endpointing["total"]["samples_ms"])
+    bottom = np.zeros(len(order))
+    for part, color in PART_COLORS.items():
+        values = np.asarray(parts[part]["samples_ms"])[order]
+        ax.bar(np.arange(len(order)), values, bottom=bottom, color=color, label=part, width=1.0)
+        bottom += values
+    ax.set_xlabel("commands, by total latency")
+    ax.set_ylabel("ms")
+    ax.set_title("f. Where the endpointing latency goes")
+    ax.legend(fontsize=7)
+
+
 def write_chart(results: dict[str, Any], path: Path) -> Path | None:
     """Write the PNG; None (and nothing written) when matplotlib is missing."""
     try:
@@ -137,7 +177,7 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 14))
     panels: list[tuple[str, Callable[[Any], None]]] = [
         ("conversion", lambda ax: _conversion_cpu(ax, results["conversion"])),
         ("conversion", lambda ax: _conversion_alias(ax, results["conversion"])),
@@ -145,6 +185,9 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
         ("bridge_overhead", lambda ax: _latency(ax, results, "burst")),
         ("concurrency", lambda ax: _concurrency_latency(ax, results["concurrency"])),
         ("concurrency", lambda ax: _concurrency_resources(ax, results["concurrency"])),
+        ("endpointing", lambda ax: _endpointing_total(ax, results["endpointing"])),
+        ("endpointing", lambda ax: _endpointing_parts(ax, results["endpointing"])),
+        ("", lambda ax: None),
     ]
     for ax, (section, draw) in zip(axes.flat, panels, strict=True):
         if section in results:

@@ -50,7 +50,8 @@ def conversion_lines(conversion: dict[str, Any]) -> list[str]:
             )
             first = False
     return [
-        f"**Audio conversion** — {conversion['chunk_ms']} ms chunks of s16 PCM to 8 kHz s16 mono; "
+        f"**Audio conversion** — s16 PCM to 8 kHz s16 mono, in {conversion['chunk_ms']} ms chunks "
+        "unless the input says otherwise; "
         f"CPU per second of audio (process time, best of {conversion['repeats']} runs over "
         f"{conversion['audio_seconds_per_run']:g} s); alias attenuation = level of an "
         "out-of-band tone in the output below a 1 kHz tone of equal input level.",
@@ -162,6 +163,41 @@ def handshake_lines(handshake: dict[str, Any]) -> list[str]:
     ]
 
 
+PART_LABELS = {
+    "framing": "framing: E → end of the frame that completes it",
+    "resampler": "resampler: end of that frame → the client chunk that releases it",
+    "pacing": "pacing: the bridge's pacer holds it",
+    "to_bodhi": "to Bodhi: client write, conversion, send, loopback (measured)",
+    "back": "back: Bodhi's result → bridge → transcript at the client (measured)",
+}
+
+
+def endpointing_lines(endpointing: dict[str, Any]) -> list[str]:
+    total = endpointing["total"]
+    rows = [
+        [
+            "**total** (measured)",
+            _ms(total["p50_ms"]),
+            _ms(total["p95_ms"]),
+            _ms(total["max_ms"]),
+        ]
+    ]
+    for part, label in PART_LABELS.items():
+        s = endpointing["parts"][part]
+        rows.append([label, _ms(s["p50_ms"]), _ms(s["p95_ms"]), _ms(s["max_ms"])])
+    return [
+        f"**Endpointing latency** — `--endpointing`, {total['n']} commands, speech of "
+        f"{endpointing['speech_seconds'][0]:g}–{endpointing['speech_seconds'][1]:g} s then "
+        f"silence in real time, in Home Assistant's {endpointing['client_chunk_ms']} ms chunks; "
+        f"the bridge sends {endpointing['frame_ms']} ms frames. ms from E (the instant an ideal "
+        f"8 kHz copy of the audio completes Bodhi's {endpointing['endpoint_seconds']:g} s "
+        "endpoint) to the `transcript` at the client. Medians and p95 of each part separately "
+        "(they need not add up; per command they do).",
+        "",
+        *_table(["part", "p50 ms", "p95 ms", "max ms"], "lrrr", rows),
+    ]
+
+
 def startup_lines(startup: dict[str, Any], idle: dict[str, Any] | None) -> list[str]:
     line = (
         f"**Start-up** — `python -m wyoming_bodhi` answers its first Describe "
@@ -200,6 +236,18 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     times >= minimum,
                 )
             )
+            c_times = case["ratios_to_ours"].get("audioop_c")
+            if case.get("audioop_target") and c_times is not None:
+                found.append(
+                    (
+                        f"{case['label']}: ours no dearer than C audioop "
+                        f"(≤ {1 / wanted['ratio_audioop_c_to_ours_min']:g}× its CPU)",
+                        f"{1 / c_times:.2f}× "
+                        f"({case['converters']['ours']['cpu_ms_per_s']:.3g} vs "
+                        f"{case['converters']['audioop_c']['cpu_ms_per_s']:.3g} ms/s)",
+                        c_times >= wanted["ratio_audioop_c_to_ours_min"],
+                    )
+                )
             db = case["converters"]["ours"]["attenuation_db"]
             found.append(
                 (
@@ -208,6 +256,19 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     db >= wanted["attenuation_db_min"],
                 )
             )
+    endpointing = results.get("endpointing")
+    if endpointing:
+        wanted_ms = endpointing["targets"]
+        total = endpointing["total"]
+        found.append(
+            (
+                f"endpointing: E → transcript p50 ≤ {wanted_ms['p50_ms_max']:g} ms, "
+                f"p95 ≤ {wanted_ms['p95_ms_max']:g} ms",
+                f"{_ms(total['p50_ms'])} / {_ms(total['p95_ms'])} ms",
+                total["p50_ms"] <= wanted_ms["p50_ms_max"]
+                and total["p95_ms"] <= wanted_ms["p95_ms_max"],
+            )
+        )
     concurrency = results.get("concurrency")
     if concurrency:
         found += _concurrency_targets(results, concurrency["targets"])
@@ -334,6 +395,8 @@ def markdown(results: dict[str, Any]) -> str:
         blocks.append(concurrency_lines(results["concurrency"]))
     if "handshake" in results:
         blocks.append(handshake_lines(results["handshake"]))
+    if "endpointing" in results:
+        blocks.append(endpointing_lines(results["endpointing"]))
     if "startup" in results:
         blocks.append(startup_lines(results["startup"], results.get("idle_bridge")))
     blocks.append(target_lines(results))

@@ -20,6 +20,7 @@ time, exactly as for the direct path).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -99,21 +100,33 @@ def describe_workload(workload: Workload) -> dict[str, Any]:
 
 def _bridge_frames(pieces: list[bytes], rate: int) -> tuple[list[bytes], list[float]]:
     """Replay the bridge's conversion chunk by chunk: each frame, and when it would exist."""
+    frames, released = replay_bridge_audio(pieces, rate, CHUNK_MS)
+    ends = list(itertools.accumulate(len(piece) / (2 * rate) for piece in pieces))
+    return frames, [ends[index] for index in released]
+
+
+def replay_bridge_audio(
+    pieces: list[bytes], rate: int, frame_ms: int
+) -> tuple[list[bytes], list[int]]:
+    """The bridge's own audio code (conversion, framing) fed 16-bit mono ``pieces`` one by one.
+
+    Returns every frame, the last one padded as at ``audio-stop``, and for each the index of
+    the piece whose arrival released it (``len(pieces) - 1`` for the ones only the end
+    releases).
+    """
     converter = StreamConverter(BODHI_RATE)
-    framer = Framer(frame_bytes_for(CHUNK_MS, BODHI_RATE))
+    framer = Framer(frame_bytes_for(frame_ms, BODHI_RATE))
     frames: list[bytes] = []
-    ready: list[float] = []
-    elapsed = 0.0
-    for piece in pieces:
-        elapsed += len(piece) / (2 * rate)
+    released: list[int] = []
+    for index, piece in enumerate(pieces):
         new = framer.push(converter.convert(piece, rate, 2, 1))
         frames += new
-        ready += [elapsed] * len(new)
+        released += [index] * len(new)
     tail = framer.push(converter.flush())
     last = framer.flush()
     if last is not None:
         tail.append(last)
-    return frames + tail, ready + [elapsed] * len(tail)
+    return frames + tail, released + [len(pieces) - 1] * len(tail)
 
 
 class UtteranceFailed(RuntimeError):
