@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 
 SHORT_LABELS = {
-    "ours": "wyoming-bodhi (soxr)",
+    "ours": "wyoming-bodhi, 100 ms frames",
+    "ours_50": "wyoming-bodhi, 50 ms frames",
     "audioop_c": "wyoming + C audioop",
     "pyaudioop": "wyoming + pyaudioop",
 }
 COLORS = {
     "ours": "#1b9e77",
+    "ours_50": "#66a61e",
     "audioop_c": "#7570b3",
     "pyaudioop": "#d95f02",
     "direct": "#7570b3",
@@ -27,11 +29,15 @@ COLORS = {
 def _grouped_bars(ax: Any, conversion: dict[str, Any], value: str, fmt: str) -> None:
     """One group of bars per input format, one bar per converter."""
     cases = conversion["cases"]
-    keys = list(cases[0]["converters"])
+    keys = list(dict.fromkeys(key for case in cases for key in case["converters"]))
     width = 0.8 / len(keys)
     x = np.arange(len(cases))
     for i, key in enumerate(keys):
-        values = [max(0.0, case["converters"][key][value]) for case in cases]
+        # A converter a case did not run (50 ms frames only at 10 ms chunks) shows no bar.
+        values = [
+            max(0.0, case["converters"][key][value]) if key in case["converters"] else 0.0
+            for case in cases
+        ]
         label, color = SHORT_LABELS.get(key, key), COLORS.get(key)
         bars = ax.bar(x + i * width, values, width, label=label, color=color)
         ax.bar_label(bars, fmt=fmt, fontsize=7)

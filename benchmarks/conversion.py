@@ -30,7 +30,12 @@ with warnings.catch_warnings():
     from wyoming import pyaudioop
 
 from wyoming_bodhi.engines.bodhi.protocol import SAMPLE_RATE as BODHI_RATE
-from wyoming_bodhi.pipeline.audio import Framer, StreamConverter, frame_bytes_for
+from wyoming_bodhi.pipeline.audio import (
+    HALFBAND_INPUT,
+    AudioFormat,
+    FrameStream,
+    frame_bytes_for,
+)
 
 from . import signals
 
@@ -88,20 +93,31 @@ class ChunkConverter(Protocol):
 
 
 class Ours:
-    """What the bridge runs per utterance: StreamConverter (soxr) into a 100 ms Framer."""
+    """What the bridge runs per utterance: a FrameStream making 100 ms frames (its default
+    without endpointing; with endpointing, 50 ms: section f, and ``Ours50``)."""
+
+    frame_ms = FRAME_MS
 
     def __init__(self, rate: int, channels: int) -> None:
         self._format = (rate, 2, channels)
-        self._stream = StreamConverter(BODHI_RATE)
-        self._framer = Framer(frame_bytes_for(FRAME_MS, BODHI_RATE))
+        self._stream = FrameStream(BODHI_RATE, frame_bytes_for(self.frame_ms, BODHI_RATE))
 
     def convert(self, chunk: bytes) -> list[bytes]:
-        return self._framer.push(self._stream.convert(chunk, *self._format))
+        return self._stream.push(chunk, *self._format)
 
     def finish(self) -> list[bytes]:
-        frames = self._framer.push(self._stream.flush())
-        last = self._framer.flush()
-        return [*frames, last] if last is not None else frames
+        return self._stream.flush()
+
+
+class Ours50(Ours):
+    """The same with 50 ms frames, as with --endpointing."""
+
+    frame_ms = 50
+
+
+def our_label(rate: int, channels: int, frame_ms: int) -> str:
+    path = "half-band FIR" if AudioFormat(rate, 2, channels) == HALFBAND_INPUT else "soxr MQ"
+    return f"wyoming-bodhi ({path}, {frame_ms} ms frames)"
 
 
 class Stock:
@@ -146,8 +162,13 @@ def _c_audioop() -> ModuleType | None:
     return None if module is pyaudioop else module
 
 
-def contenders() -> list[Contender]:
-    found = [Contender("ours", "wyoming-bodhi (soxr MQ + Framer)", Ours)]
+def contenders(case: Case) -> list[Contender]:
+    found = [Contender("ours", our_label(case.rate, case.channels, Ours.frame_ms), Ours)]
+    if case.audioop_target:
+        # Home Assistant's chunking, also as the bridge frames it with --endpointing.
+        found.append(
+            Contender("ours_50", our_label(case.rate, case.channels, Ours50.frame_ms), Ours50)
+        )
     c_module = _c_audioop()
     if c_module is not None:
         found.append(Contender("audioop_c", "wyoming AudioChunkConverter, C audioop", Stock))
@@ -223,7 +244,7 @@ def run_case(case: Case, seconds: float, repeats: int) -> dict[str, Any]:
     data = signals.pcm16(signals.noise(case.rate, seconds), case.channels)
     chunks = signals.split(data, case.rate, case.channels, case.chunk_seconds)
     converters: dict[str, Any] = {}
-    for contender in contenders():
+    for contender in contenders(case):
         runs = cpu_ms_per_second(contender, case, chunks, seconds, repeats)
         attenuation, at_floor = attenuation_db(contender, case)
         converters[contender.key] = {

@@ -3,7 +3,7 @@
 Both paths send the same audio with the same timing, and both return the latency of the
 final transcript: milliseconds from the end of the client's audio to the final result.
 
-* Direct: our own Bodhi client (``BodhiStream``) with the bridge's ``Framer``/``Pacer`` logic
+* Direct: our own Bodhi client (``BodhiStream``) with the bridge's ``FrameStream``/``Pacer`` logic
   (100 ms frames, 1.0 s lead, a queue feeding a paced sender, the connection opened while the
   audio is already queueing). The frames are converted once, up front; in real time each frame
   is queued at the instant the bridge would have had it. The audio has ended when the last
@@ -34,7 +34,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming_bodhi.engines.bodhi.client import BodhiCredentials, BodhiStream
 from wyoming_bodhi.engines.bodhi.protocol import SAMPLE_RATE as BODHI_RATE
 from wyoming_bodhi.engines.bodhi.protocol import BodhiConfig
-from wyoming_bodhi.pipeline.audio import Framer, Pacer, StreamConverter, frame_bytes_for
+from wyoming_bodhi.pipeline.audio import FrameStream, Pacer, frame_bytes_for
 
 from . import signals
 from .servers import API_KEY, HOST
@@ -114,18 +114,14 @@ def replay_bridge_audio(
     the piece whose arrival released it (``len(pieces) - 1`` for the ones only the end
     releases).
     """
-    converter = StreamConverter(BODHI_RATE)
-    framer = Framer(frame_bytes_for(frame_ms, BODHI_RATE))
+    stream = FrameStream(BODHI_RATE, frame_bytes_for(frame_ms, BODHI_RATE))
     frames: list[bytes] = []
     released: list[int] = []
     for index, piece in enumerate(pieces):
-        new = framer.push(converter.convert(piece, rate, 2, 1))
+        new = stream.push(piece, rate, 2, 1)
         frames += new
         released += [index] * len(new)
-    tail = framer.push(converter.flush())
-    last = framer.flush()
-    if last is not None:
-        tail.append(last)
+    tail = stream.flush()
     return frames + tail, released + [len(pieces) - 1] * len(tail)
 
 
