@@ -56,6 +56,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.server import AsyncTcpServer
 
+from wyoming_bodhi.engines.bodhi.engine import AUDIO as BODHI_AUDIO
 from wyoming_bodhi.pipeline.audio import Pacer
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.handler import BodhiEventHandler
@@ -107,7 +108,7 @@ def bridge_settings(bodhi_url: str, **settings: Any) -> Settings:
 
 def frame_ms_of(settings: Settings) -> int:
     """The frame length the bridge sends Bodhi with these settings."""
-    return settings.chunk_ms
+    return settings.frame_ms(BODHI_AUDIO.frame_ms)
 
 
 async def start_bridge(

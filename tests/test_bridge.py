@@ -115,6 +115,30 @@ async def test_frames_on_the_wire_are_fixed_size_8khz_and_exactly_the_audio(
     assert record.eof_received
 
 
+@pytest.mark.parametrize(
+    ("settings", "frame_ms"),
+    [
+        ({}, 100),
+        ({"endpointing": True}, 50),
+        # What the user sets is sent, endpointing or not.
+        ({"endpointing": True, "chunk_ms": 100}, 100),
+        ({"chunk_ms": 50}, 50),
+    ],
+)
+async def test_frames_are_50ms_only_while_bodhi_ends_the_command(
+    settings: dict[str, object], frame_ms: int
+) -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, lead=30, **settings) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, encode(utterances(16000)), chunk_seconds=0.01)
+    assert exchange.transcript
+    (record,) = simulator.connections
+    assert {frame.size for frame in record.frames} == {16 * frame_ms}
+
+
 @pytest.mark.parametrize("chunk_seconds", [0.01, 0.0173, 4096 / 32000])
 async def test_audio_stop_flushes_the_filter_and_pads_only_the_last_frame(
     chunk_seconds: float,

@@ -167,7 +167,7 @@ def test_help_shows_defaults_ranges_and_variables() -> None:
     text = " ".join(result.stdout.split())
     assert result.returncode == 0
     assert (
-        "--chunk-ms CHUNK_MS audio frame length sent to the engine, in ms (Bodhi takes 50-500) (default 100; 20-500; env BODHI_CHUNK_MS)"
+        "--chunk-ms CHUNK_MS audio frame length sent to the engine, in ms (Bodhi takes 50-500; unset: 50 with --endpointing, else 100) (20-500; env BODHI_CHUNK_MS)"
         in text
     )
     assert (

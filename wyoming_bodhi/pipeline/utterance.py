@@ -79,7 +79,7 @@ class Utterance:
         self._keep_sink_open = False
         """abort() puts the final error itself, after the task has ended."""
         self._wav_header = WavHeaderStripper()
-        self._frame_ms = settings.chunk_ms
+        self._frame_ms = settings.frame_ms(engine.audio.frame_ms)
         self._frame_bytes = engine.audio.frame_bytes(self._frame_ms)
         self._frames = FrameStream(engine.audio.rate, self._frame_bytes)
         self._pacer = Pacer(self._frame_ms / 1000, settings.lead)
