@@ -174,6 +174,24 @@ def _endpointing_parts(ax: Any, endpointing: dict[str, Any]) -> None:
     ax.legend(fontsize=7)
 
 
+def _event_loops(ax: Any, section: dict[str, Any]) -> None:
+    variants = section["variants"]
+    names = list(variants)
+    x = np.arange(len(names))
+    cpu = [variants[name]["cpu_percent_per_stream"] for name in names]
+    bars = ax.bar(x, cpu, color=COLORS["bridge"], alpha=0.7, label="CPU % of a core per stream")
+    ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, [textwrap.fill(name, 12) for name in names], fontsize=8)
+    ax.set_ylabel("bridge CPU, % of a core per stream")
+    ax.set_title(f"g. Event loops, {section['streams']} streams")
+    p99 = ax.twinx()
+    p99.plot(x, [variants[name]["p99_ms"] for name in names], "^-", color="black", label="p99 ms")
+    p99.set_ylim(0, None)
+    p99.set_ylabel("final-transcript p99 ms")
+    lines = [bars, *p99.get_lines()[:1]]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="lower left")
+
+
 def write_chart(results: dict[str, Any], path: Path) -> Path | None:
     """Write the PNG; None (and nothing written) when matplotlib is missing."""
     try:
@@ -193,10 +211,10 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
         ("concurrency", lambda ax: _concurrency_resources(ax, results["concurrency"])),
         ("endpointing", lambda ax: _endpointing_total(ax, results["endpointing"])),
         ("endpointing", lambda ax: _endpointing_parts(ax, results["endpointing"])),
-        ("", lambda ax: None),
+        ("event_loops", lambda ax: _event_loops(ax, results["event_loops"])),
     ]
     for ax, (section, draw) in zip(axes.flat, panels, strict=True):
-        if section in results:
+        if section in results and not results[section].get("skipped"):
             draw(ax)
         else:
             ax.set_axis_off()

@@ -198,6 +198,47 @@ def endpointing_lines(endpointing: dict[str, Any]) -> list[str]:
     ]
 
 
+def event_loop_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    if section.get("skipped"):
+        return [f"**Event loops** — skipped: {section['skipped']}."]
+    rows = [
+        [
+            name,
+            str(v["n"] + v["errors"]),
+            _ms(v["p50_ms"]),
+            _ms(v["p99_ms"]),
+            f"{v['cpu_percent_per_stream']:.3f}",
+            f"{v['cores']:.2f}",
+            f"{v['peak_rss_mb']:.0f}",
+            str(v["errors"]),
+        ]
+        for name, v in section["variants"].items()
+    ]
+    return [
+        f"**Event loops** — {section['streams']} real-time streams at once through bridges "
+        "that differ only in their event loop and frame length, taking turns over "
+        f"{section['rounds']} rounds; final-transcript latency after the end of the audio, "
+        "and the bridge's CPU over the streams' audio time.",
+        "",
+        *_table(
+            [
+                "bridge",
+                "n",
+                "p50 ms",
+                "p99 ms",
+                "CPU % of a core per stream",
+                "cores in use",
+                "peak RSS MB",
+                "errors",
+            ],
+            "lrrrrrrr",
+            rows,
+        ),
+    ]
+
+
 def startup_lines(startup: dict[str, Any], idle: dict[str, Any] | None) -> list[str]:
     line = (
         f"**Start-up** — `python -m wyoming_bodhi` answers its first Describe "
@@ -386,7 +427,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"Measured with `python -m benchmarks` in {results['duration_s'] / 60:.1f} min on: "
             f"{machine_line(results['machine'])}. The simulator, the bridge and the load "
-            "generator are separate processes sharing those cores, on 127.0.0.1.",
+            "generator are separate processes sharing those cores, on 127.0.0.1; the "
+            f"bridge's event loop: {results.get('bridge_event_loop', 'asyncio')}.",
         ]
     ]
     if "conversion" in results:
@@ -399,6 +441,7 @@ def markdown(results: dict[str, Any]) -> str:
         blocks.append(handshake_lines(results["handshake"]))
     if "endpointing" in results:
         blocks.append(endpointing_lines(results["endpointing"]))
+    blocks.append(event_loop_lines(results.get("event_loops")))
     if "startup" in results:
         blocks.append(startup_lines(results["startup"], results.get("idle_bridge")))
     blocks.append(target_lines(results))

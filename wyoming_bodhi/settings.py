@@ -53,6 +53,7 @@ LEGACY_HOSTS = frozenset({"bodhi.navana.ai"})
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
+EVENT_LOOPS: Final = ("auto", "asyncio", "uvloop")
 DEFAULT_FRAME_MS = 100
 ENDPOINTING_FRAME_MS = 50
 """Frame lengths when ``chunk_ms`` is unset (see :meth:`Settings.frame_ms`)."""
@@ -346,6 +347,11 @@ class Settings:
         DEFAULT_LOG_FORMAT, _text, "WYOMING_LOG_FORMAT", "Python logging format"
     )
     demo: bool = _switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
+    event_loop: str = setting(
+        "auto", vol.In(EVENT_LOOPS), "WYOMING_EVENT_LOOP",
+        "asyncio's own event loop, or uvloop (pip install 'wyoming-bodhi[uvloop]'); auto: "
+        "uvloop when it is installed",
+    )  # fmt: skip
 
     # -- Bodhi: credentials, endpoint, models --
     api_key: str | None = setting(
