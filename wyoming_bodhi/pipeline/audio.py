@@ -316,17 +316,18 @@ class HalfbandDecimator:
     def _blocks(self, count: int) -> Samples:
         """Compute the next ``count`` blocks from the pending input; drop what they used up."""
         block = self._block
-        used = 2 * block * (count - 1) + self._reads
-        x = np.frombuffer(self._pending, _S16LE, used).astype(np.float32)
-        # (count, rows, cols) windows over x, copied to a contiguous array so that BLAS runs
-        # the same product for every block (a strided operand would take another code path).
-        windows = np.lib.stride_tricks.as_strided(
-            x,
-            shape=(count, self._rows, self._cols),
-            strides=(8 * block, 8 * self._row, 4),
-            writeable=False,
-        )
-        y: Samples = (np.ascontiguousarray(windows) @ self._toeplitz).reshape(-1)
+        # (count, rows, cols) windows straight over the pending int16 input, as a strided
+        # view (overlapping rows: each window shares its look-ahead with the next), then one
+        # conversion to a contiguous float32 array: decode and copy in one step, and BLAS
+        # then runs the same product for every block (a strided operand takes another path).
+        windows = np.ndarray(
+            (count, self._rows, self._cols),
+            _S16LE,
+            self._pending,
+            0,
+            (4 * block, 4 * self._row, 2),
+        ).astype(np.float32, order="C")
+        y: Samples = (windows @ self._toeplitz).reshape(-1)
         del self._pending[: 4 * block * count]
         self._made += block * count
         if self._skip:
@@ -472,6 +473,10 @@ class Framer:
             # Most pushes (a 20 ms chunk into a 100 ms frame) complete nothing.
             buffer += data
             return []
+        if len(data) == size and not buffer and type(data) is bytes:
+            # Exactly one frame, as the half-band decimator makes them: immutable, so it
+            # is the frame itself, not a copy.
+            return [data]
         if buffer:
             buffer += data
             end = len(buffer) - len(buffer) % size
