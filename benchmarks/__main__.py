@@ -96,6 +96,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run nothing: rewrite the Markdown and the chart of an earlier run's JSON",
     )
     parser.add_argument(
+        "--sections",
+        default=ALL_SECTIONS,
+        type=_sections,
+        metavar="LETTERS",
+        help="run only these sections, e.g. afg (default: all, %(default)s; c needs b, which "
+        "brings d)",
+    )
+    parser.add_argument(
         "--event-loop",
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
@@ -108,6 +116,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"afterwards, profile the bridge under {PROFILE_STREAMS} streams with py-spy",
     )
     return parser.parse_args(argv)
+
+
+ALL_SECTIONS = "abcdefg"
+
+
+def _sections(text: str) -> str:
+    letters = "".join(sorted(set(text.replace(",", "").lower())))
+    unknown = set(letters) - set(ALL_SECTIONS)
+    if unknown or not letters:
+        raise argparse.ArgumentTypeError(f"sections are letters from {ALL_SECTIONS!r}")
+    # c compares with b's single streams, and d runs in b's rotation.
+    if "c" in letters or "d" in letters:
+        letters = "".join(sorted(set(letters) | {"b", "d"}))
+    if "b" in letters:
+        letters = "".join(sorted(set(letters) | {"d"}))
+    return letters
 
 
 def _progress(started: float, message: str) -> None:
@@ -141,8 +165,9 @@ async def served_sections(
         await wait_for_port(simulator)
         await wait_for_port(delayed_simulator)
         url = f"ws://127.0.0.1:{simulator.port}"
-        _progress(started, f"e. start-up ({plan.startup_runs} runs)")
-        results["startup"] = await startup.run(logs, url, plan.startup_runs)
+        if "e" in args.sections:
+            _progress(started, f"e. start-up ({plan.startup_runs} runs)")
+            results["startup"] = await startup.run(logs, url, plan.startup_runs)
         loop = ["--event-loop", args.event_loop]
         bridge = spawn_bridge(logs, url, extra=loop)
         delayed_bridge = spawn_bridge(
@@ -169,19 +194,21 @@ async def served_sections(
                     delayed_bridge=delayed_bridge,
                     delayed_simulator=delayed_simulator,
                 )
-                _progress(started, f"b/d. single streams ({plan.repetitions} per mode)")
-                single, handshake = await latency.single_stream(
-                    setup, plan.repetitions, plan.warmup, HANDSHAKE_DELAY
-                )
-                results["bridge_overhead"] = single
-                results["handshake"] = handshake
-                _progress(started, f"c. concurrency {plan.levels}")
-                results["concurrency"] = await latency.concurrency(
-                    setup, plan.levels, plan.rounds, single
-                )
-                if uvloop_installed():
+                if "b" in args.sections:
+                    _progress(started, f"b/d. single streams ({plan.repetitions} per mode)")
+                    single, handshake = await latency.single_stream(
+                        setup, plan.repetitions, plan.warmup, HANDSHAKE_DELAY
+                    )
+                    results["bridge_overhead"] = single
+                    results["handshake"] = handshake
+                if "c" in args.sections:
+                    _progress(started, f"c. concurrency {plan.levels}")
+                    results["concurrency"] = await latency.concurrency(
+                        setup, plan.levels, plan.rounds, single
+                    )
+                if "g" in args.sections and uvloop_installed():
                     await event_loop_section(plan, results, setup, logs, url, started)
-                else:
+                elif "g" in args.sections:
                     results["event_loops"] = {"skipped": "uvloop is not installed"}
                 if args.profile:
                     _progress(started, f"profiling the bridge under {PROFILE_STREAMS} streams")
@@ -260,16 +287,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": {**dataclasses.asdict(plan), "rounds": {str(k): v for k, v in plan.rounds.items()}},
         "machine": describe_machine(),
     }
-    _progress(started, "a. audio conversion")
-    results["conversion"] = conversion.run(plan.conversion_seconds, plan.conversion_repeats)
+    results["sections"] = args.sections
+    if "a" in args.sections:
+        _progress(started, "a. audio conversion")
+        results["conversion"] = conversion.run(plan.conversion_seconds, plan.conversion_repeats)
     results["bridge_event_loop"] = (
         args.event_loop
         if args.event_loop != "auto"
         else ("uvloop" if uvloop_installed() else "asyncio")
     )
-    asyncio.run(served_sections(plan, results, out, stem, args, started))
-    _progress(started, f"f. endpointing latency ({plan.endpointing_commands} commands)")
-    results["endpointing"] = asyncio.run(endpointing.latency(plan.endpointing_commands))
+    if set(args.sections) & set("bcdeg"):
+        asyncio.run(served_sections(plan, results, out, stem, args, started))
+    if "f" in args.sections:
+        _progress(started, f"f. endpointing latency ({plan.endpointing_commands} commands)")
+        results["endpointing"] = asyncio.run(endpointing.latency(plan.endpointing_commands))
     results["duration_s"] = time.perf_counter() - started
     json_path, png_path, md_path = write_results(results, out, stem)
     print(md_path.read_text())

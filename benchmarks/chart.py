@@ -42,8 +42,8 @@ def _grouped_bars(ax: Any, conversion: dict[str, Any], value: str, fmt: str) -> 
         bars = ax.bar(x + i * width, values, width, label=label, color=color)
         ax.bar_label(bars, fmt=fmt, fontsize=7)
     # Wrapped: three cases side by side would otherwise overlap.
-    labels = [textwrap.fill(case["label"], 22) for case in cases]
-    ax.set_xticks(x + width * (len(keys) - 1) / 2, labels, fontsize=8)
+    labels = [textwrap.fill(case["label"], 16) for case in cases]
+    ax.set_xticks(x + width * (len(keys) - 1) / 2, labels, fontsize=7)
 
 
 def _conversion_cpu(ax: Any, conversion: dict[str, Any]) -> None:
@@ -185,11 +185,11 @@ def _event_loops(ax: Any, section: dict[str, Any]) -> None:
     ax.set_ylabel("bridge CPU, % of a core per stream")
     ax.set_title(f"g. Event loops, {section['streams']} streams")
     p99 = ax.twinx()
-    p99.plot(x, [variants[name]["p99_ms"] for name in names], "^-", color="black", label="p99 ms")
+    p99.plot(x, [variants[name]["p99_ms"] for name in names], "^", color="black", label="p99 ms")
     p99.set_ylim(0, None)
     p99.set_ylabel("final-transcript p99 ms")
     lines = [bars, *p99.get_lines()[:1]]
-    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="lower left")
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper left")
 
 
 def write_chart(results: dict[str, Any], path: Path) -> Path | None:
