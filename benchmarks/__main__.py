@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from . import conversion, hotspots, latency, startup
+from . import conversion, endpointing, hotspots, latency, startup
 from .chart import write_chart
 from .machine import describe_machine
 from .report import markdown
@@ -29,6 +29,14 @@ from .streams import DirectTarget, describe_workload, make_workload
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 HANDSHAKE_DELAY = 0.3
 PROFILE_STREAMS = 100
+EVENT_LOOP_STREAMS = 100
+EVENT_LOOP_VARIANTS = {
+    "asyncio, 100 ms frames": ["--event-loop", "asyncio", "--chunk-ms", "100"],
+    "uvloop, 100 ms frames": ["--event-loop", "uvloop", "--chunk-ms", "100"],
+    # The frame rate --endpointing runs at: 50 ms frames, twice the sends.
+    "asyncio, 50 ms frames": ["--event-loop", "asyncio", "--chunk-ms", "50"],
+    "uvloop, 50 ms frames": ["--event-loop", "uvloop", "--chunk-ms", "50"],
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,6 +50,8 @@ class Plan:
     levels: tuple[int, ...]
     rounds: dict[int, int]
     startup_runs: int
+    endpointing_commands: int
+    event_loop_rounds: int
 
 
 FULL = Plan(
@@ -52,6 +62,8 @@ FULL = Plan(
     levels=(1, 10, 50, 100),
     rounds={10: 3, 50: 2, 100: 2},
     startup_runs=5,
+    endpointing_commands=40,
+    event_loop_rounds=3,
 )
 QUICK = Plan(
     conversion_seconds=4.0,
@@ -61,6 +73,8 @@ QUICK = Plan(
     levels=(1, 10, 100),
     rounds={10: 1, 100: 1},
     startup_runs=3,
+    endpointing_commands=10,
+    event_loop_rounds=1,
 )
 
 
@@ -82,6 +96,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run nothing: rewrite the Markdown and the chart of an earlier run's JSON",
     )
     parser.add_argument(
+        "--sections",
+        default=ALL_SECTIONS,
+        type=_sections,
+        metavar="LETTERS",
+        help="run only these sections, e.g. afg (default: all, %(default)s; c needs b, which "
+        "brings d)",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the benchmarked bridge's event loop for sections b-e (default: %(default)s, "
+        "i.e. uvloop when installed, as the server itself chooses)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help=f"afterwards, profile the bridge under {PROFILE_STREAMS} streams with py-spy",
@@ -89,12 +118,41 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+ALL_SECTIONS = "abcdefg"
+
+
+def _sections(text: str) -> str:
+    letters = "".join(sorted(set(text.replace(",", "").lower())))
+    unknown = set(letters) - set(ALL_SECTIONS)
+    if unknown or not letters:
+        raise argparse.ArgumentTypeError(f"sections are letters from {ALL_SECTIONS!r}")
+    # c compares with b's single streams, and d runs in b's rotation.
+    if "c" in letters or "d" in letters:
+        letters = "".join(sorted(set(letters) | {"b", "d"}))
+    if "b" in letters:
+        letters = "".join(sorted(set(letters) | {"d"}))
+    return letters
+
+
 def _progress(started: float, message: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
+def uvloop_installed() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 async def served_sections(
-    plan: Plan, results: dict[str, Any], out: Path, stem: str, profile: bool, started: float
+    plan: Plan,
+    results: dict[str, Any],
+    out: Path,
+    stem: str,
+    args: argparse.Namespace,
+    started: float,
 ) -> None:
     """Sections e, b, d, c (and the profile): everything that needs the servers."""
     logs = out / f"{stem}-logs"
@@ -107,11 +165,16 @@ async def served_sections(
         await wait_for_port(simulator)
         await wait_for_port(delayed_simulator)
         url = f"ws://127.0.0.1:{simulator.port}"
-        _progress(started, f"e. start-up ({plan.startup_runs} runs)")
-        results["startup"] = await startup.run(logs, url, plan.startup_runs)
-        bridge = spawn_bridge(logs, url)
+        if "e" in args.sections:
+            _progress(started, f"e. start-up ({plan.startup_runs} runs)")
+            results["startup"] = await startup.run(logs, url, plan.startup_runs)
+        loop = ["--event-loop", args.event_loop]
+        bridge = spawn_bridge(logs, url, extra=loop)
         delayed_bridge = spawn_bridge(
-            logs, f"ws://127.0.0.1:{delayed_simulator.port}", name="bridge-handshake-delayed"
+            logs,
+            f"ws://127.0.0.1:{delayed_simulator.port}",
+            name="bridge-handshake-delayed",
+            extra=loop,
         )
         with running(bridge, delayed_bridge):
             await wait_for_info(bridge)
@@ -131,17 +194,23 @@ async def served_sections(
                     delayed_bridge=delayed_bridge,
                     delayed_simulator=delayed_simulator,
                 )
-                _progress(started, f"b/d. single streams ({plan.repetitions} per mode)")
-                single, handshake = await latency.single_stream(
-                    setup, plan.repetitions, plan.warmup, HANDSHAKE_DELAY
-                )
-                results["bridge_overhead"] = single
-                results["handshake"] = handshake
-                _progress(started, f"c. concurrency {plan.levels}")
-                results["concurrency"] = await latency.concurrency(
-                    setup, plan.levels, plan.rounds, single
-                )
-                if profile:
+                if "b" in args.sections:
+                    _progress(started, f"b/d. single streams ({plan.repetitions} per mode)")
+                    single, handshake = await latency.single_stream(
+                        setup, plan.repetitions, plan.warmup, HANDSHAKE_DELAY
+                    )
+                    results["bridge_overhead"] = single
+                    results["handshake"] = handshake
+                if "c" in args.sections:
+                    _progress(started, f"c. concurrency {plan.levels}")
+                    results["concurrency"] = await latency.concurrency(
+                        setup, plan.levels, plan.rounds, single
+                    )
+                if "g" in args.sections and uvloop_installed():
+                    await event_loop_section(plan, results, setup, logs, url, started)
+                elif "g" in args.sections:
+                    results["event_loops"] = {"skipped": "uvloop is not installed"}
+                if args.profile:
                     _progress(started, f"profiling the bridge under {PROFILE_STREAMS} streams")
                     results["profile"] = await hotspots.profile_bridge(
                         bridge.pid,
@@ -149,6 +218,35 @@ async def served_sections(
                         PROFILE_STREAMS,
                         out / f"{stem}-bridge-stacks.txt",
                     )
+
+
+async def event_loop_section(
+    plan: Plan,
+    results: dict[str, Any],
+    setup: latency.Setup,
+    logs: Path,
+    url: str,
+    started: float,
+) -> None:
+    """Section g: asyncio's loop vs uvloop, at 100 and at 50 ms frames, 100 streams."""
+    _progress(
+        started,
+        f"g. event loops ({EVENT_LOOP_STREAMS} streams, {len(EVENT_LOOP_VARIANTS)} bridges)",
+    )
+    bridges = {
+        name: spawn_bridge(logs, url, name=f"bridge-{index}-{args[1]}-{args[3]}ms", extra=args)
+        for index, (name, args) in enumerate(EVENT_LOOP_VARIANTS.items())
+    }
+    with running(*bridges.values()):
+        for server in bridges.values():
+            await wait_for_info(server)
+        await asyncio.sleep(startup.IDLE_SETTLE_SECONDS)
+        section = await latency.event_loops(
+            setup.workload, bridges, EVENT_LOOP_STREAMS, plan.event_loop_rounds
+        )
+    for name, args in EVENT_LOOP_VARIANTS.items():
+        section["variants"][name]["args"] = args
+    results["event_loops"] = section
 
 
 def write_results(results: dict[str, Any], out: Path, stem: str) -> tuple[Path, Path | None, Path]:
@@ -189,9 +287,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": {**dataclasses.asdict(plan), "rounds": {str(k): v for k, v in plan.rounds.items()}},
         "machine": describe_machine(),
     }
-    _progress(started, "a. audio conversion")
-    results["conversion"] = conversion.run(plan.conversion_seconds, plan.conversion_repeats)
-    asyncio.run(served_sections(plan, results, out, stem, args.profile, started))
+    results["sections"] = args.sections
+    if "a" in args.sections:
+        _progress(started, "a. audio conversion")
+        results["conversion"] = conversion.run(plan.conversion_seconds, plan.conversion_repeats)
+    results["bridge_event_loop"] = (
+        args.event_loop
+        if args.event_loop != "auto"
+        else ("uvloop" if uvloop_installed() else "asyncio")
+    )
+    if set(args.sections) & set("bcdeg"):
+        asyncio.run(served_sections(plan, results, out, stem, args, started))
+    if "f" in args.sections:
+        _progress(started, f"f. endpointing latency ({plan.endpointing_commands} commands)")
+        results["endpointing"] = asyncio.run(endpointing.latency(plan.endpointing_commands))
     results["duration_s"] = time.perf_counter() - started
     json_path, png_path, md_path = write_results(results, out, stem)
     print(md_path.read_text())

@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 
 SHORT_LABELS = {
-    "ours": "wyoming-bodhi (soxr)",
+    "ours": "wyoming-bodhi, 100 ms frames",
+    "ours_50": "wyoming-bodhi, 50 ms frames",
     "audioop_c": "wyoming + C audioop",
     "pyaudioop": "wyoming + pyaudioop",
 }
 COLORS = {
     "ours": "#1b9e77",
+    "ours_50": "#66a61e",
     "audioop_c": "#7570b3",
     "pyaudioop": "#d95f02",
     "direct": "#7570b3",
@@ -27,17 +29,21 @@ COLORS = {
 def _grouped_bars(ax: Any, conversion: dict[str, Any], value: str, fmt: str) -> None:
     """One group of bars per input format, one bar per converter."""
     cases = conversion["cases"]
-    keys = list(cases[0]["converters"])
+    keys = list(dict.fromkeys(key for case in cases for key in case["converters"]))
     width = 0.8 / len(keys)
     x = np.arange(len(cases))
     for i, key in enumerate(keys):
-        values = [max(0.0, case["converters"][key][value]) for case in cases]
+        # A converter a case did not run (50 ms frames only at 10 ms chunks) shows no bar.
+        values = [
+            max(0.0, case["converters"][key][value]) if key in case["converters"] else 0.0
+            for case in cases
+        ]
         label, color = SHORT_LABELS.get(key, key), COLORS.get(key)
         bars = ax.bar(x + i * width, values, width, label=label, color=color)
         ax.bar_label(bars, fmt=fmt, fontsize=7)
     # Wrapped: three cases side by side would otherwise overlap.
-    labels = [textwrap.fill(case["label"], 22) for case in cases]
-    ax.set_xticks(x + width * (len(keys) - 1) / 2, labels, fontsize=8)
+    labels = [textwrap.fill(case["label"], 16) for case in cases]
+    ax.set_xticks(x + width * (len(keys) - 1) / 2, labels, fontsize=7)
 
 
 def _conversion_cpu(ax: Any, conversion: dict[str, Any]) -> None:
@@ -128,6 +134,64 @@ def _concurrency_resources(ax: Any, concurrency: dict[str, Any]) -> None:
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="center left")
 
 
+PART_COLORS = {
+    "framing": "#1b9e77",
+    "resampler": "#d95f02",
+    "pacing": "#7570b3",
+    "to_bodhi": "#e7298a",
+    "back": "#66a61e",
+}
+
+
+def _endpointing_total(ax: Any, endpointing: dict[str, Any]) -> None:
+    _ecdf(ax, endpointing["total"]["samples_ms"], "E → transcript", COLORS["bridge"])
+    targets = endpointing["targets"]
+    for key, label in (("p50_ms_max", "p50 target"), ("p95_ms_max", "p95 target")):
+        ax.axvline(targets[key], color="grey", linestyle="--", linewidth=1)
+        ax.text(targets[key], 0.02, f" {label}", fontsize=7, color="grey", rotation=90)
+    ax.set_xlabel("ms from the endpoint silence (E) to the transcript")
+    ax.set_ylabel("fraction of commands")
+    ax.set_title(
+        f"f. Endpointing latency ({endpointing['client_chunk_ms']} ms chunks in, "
+        f"{endpointing['frame_ms']} ms frames out)"
+    )
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _endpointing_parts(ax: Any, endpointing: dict[str, Any]) -> None:
+    """Each command's parts stacked, commands sorted by their total."""
+    parts = endpointing["parts"]
+    order = np.argsort(endpointing["total"]["samples_ms"])
+    bottom = np.zeros(len(order))
+    for part, color in PART_COLORS.items():
+        values = np.asarray(parts[part]["samples_ms"])[order]
+        ax.bar(np.arange(len(order)), values, bottom=bottom, color=color, label=part, width=1.0)
+        bottom += values
+    ax.set_xlabel("commands, by total latency")
+    ax.set_ylabel("ms")
+    ax.set_title("f. Where the endpointing latency goes")
+    ax.legend(fontsize=7)
+
+
+def _event_loops(ax: Any, section: dict[str, Any]) -> None:
+    variants = section["variants"]
+    names = list(variants)
+    x = np.arange(len(names))
+    cpu = [variants[name]["cpu_percent_per_stream"] for name in names]
+    bars = ax.bar(x, cpu, color=COLORS["bridge"], alpha=0.7, label="CPU % of a core per stream")
+    ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, [textwrap.fill(name, 12) for name in names], fontsize=8)
+    ax.set_ylabel("bridge CPU, % of a core per stream")
+    ax.set_title(f"g. Event loops, {section['streams']} streams")
+    p99 = ax.twinx()
+    p99.plot(x, [variants[name]["p99_ms"] for name in names], "^", color="black", label="p99 ms")
+    p99.set_ylim(0, None)
+    p99.set_ylabel("final-transcript p99 ms")
+    lines = [bars, *p99.get_lines()[:1]]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper left")
+
+
 def write_chart(results: dict[str, Any], path: Path) -> Path | None:
     """Write the PNG; None (and nothing written) when matplotlib is missing."""
     try:
@@ -137,7 +201,7 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 14))
     panels: list[tuple[str, Callable[[Any], None]]] = [
         ("conversion", lambda ax: _conversion_cpu(ax, results["conversion"])),
         ("conversion", lambda ax: _conversion_alias(ax, results["conversion"])),
@@ -145,9 +209,12 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
         ("bridge_overhead", lambda ax: _latency(ax, results, "burst")),
         ("concurrency", lambda ax: _concurrency_latency(ax, results["concurrency"])),
         ("concurrency", lambda ax: _concurrency_resources(ax, results["concurrency"])),
+        ("endpointing", lambda ax: _endpointing_total(ax, results["endpointing"])),
+        ("endpointing", lambda ax: _endpointing_parts(ax, results["endpointing"])),
+        ("event_loops", lambda ax: _event_loops(ax, results["event_loops"])),
     ]
     for ax, (section, draw) in zip(axes.flat, panels, strict=True):
-        if section in results:
+        if section in results and not results[section].get("skipped"):
             draw(ax)
         else:
             ax.set_axis_off()

@@ -211,3 +211,34 @@ async def concurrency(
         },
         "levels": results,
     }
+
+
+async def event_loops(
+    workload: Workload,
+    bridges: dict[str, Server],
+    streams: int,
+    rounds: int,
+) -> dict[str, Any]:
+    """Section g: the same real-time streams through bridges that differ only in their event
+    loop (and frame length), taking turns round by round so that drift hits each alike."""
+    samples = {name: Samples() for name in bridges}
+    monitors = {name: Monitor([bridge]) for name, bridge in bridges.items()}
+    for _ in range(rounds):
+        for name, bridge in bridges.items():
+            utterance = partial(bridge_utterance, bridge.port, workload, True)
+            async with monitors[name]:
+                samples[name].extend(await concurrently(utterance, streams, STAGGER_SECONDS))
+            await asyncio.sleep(ROUND_PAUSE_SECONDS)
+    variants = {}
+    for name, bridge in bridges.items():
+        usage = monitors[name].to_dict()[bridge.name]
+        stream_seconds = streams * rounds * workload.duration
+        per_stream = 100 * usage["cpu_seconds"] / stream_seconds
+        variants[name] = {
+            **summarize(samples[name].latencies_ms, len(samples[name].errors)),
+            "errors_sample": samples[name].errors[:10],
+            "cpu_percent_per_stream": per_stream,
+            "cores": per_stream * streams / 100,
+            "peak_rss_mb": usage["peak_rss_mb"],
+        }
+    return {"streams": streams, "rounds": rounds, "variants": variants}

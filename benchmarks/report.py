@@ -50,7 +50,8 @@ def conversion_lines(conversion: dict[str, Any]) -> list[str]:
             )
             first = False
     return [
-        f"**Audio conversion** — {conversion['chunk_ms']} ms chunks of s16 PCM to 8 kHz s16 mono; "
+        f"**Audio conversion** — s16 PCM to 8 kHz s16 mono, in {conversion['chunk_ms']} ms chunks "
+        "unless the input says otherwise; "
         f"CPU per second of audio (process time, best of {conversion['repeats']} runs over "
         f"{conversion['audio_seconds_per_run']:g} s); alias attenuation = level of an "
         "out-of-band tone in the output below a 1 kHz tone of equal input level.",
@@ -162,6 +163,82 @@ def handshake_lines(handshake: dict[str, Any]) -> list[str]:
     ]
 
 
+PART_LABELS = {
+    "framing": "framing: E → end of the frame that completes it",
+    "resampler": "resampler: end of that frame → the client chunk that releases it",
+    "pacing": "pacing: the bridge's pacer holds it",
+    "to_bodhi": "to Bodhi: client write, conversion, send, loopback (measured)",
+    "back": "back: Bodhi's result → bridge → transcript at the client (measured)",
+}
+
+
+def endpointing_lines(endpointing: dict[str, Any]) -> list[str]:
+    total = endpointing["total"]
+    rows = [
+        [
+            "**total** (measured)",
+            _ms(total["p50_ms"]),
+            _ms(total["p95_ms"]),
+            _ms(total["max_ms"]),
+        ]
+    ]
+    for part, label in PART_LABELS.items():
+        s = endpointing["parts"][part]
+        rows.append([label, _ms(s["p50_ms"]), _ms(s["p95_ms"]), _ms(s["max_ms"])])
+    return [
+        f"**Endpointing latency** — `--endpointing`, {total['n']} commands, speech of "
+        f"{endpointing['speech_seconds'][0]:g}–{endpointing['speech_seconds'][1]:g} s then "
+        f"silence in real time, in Home Assistant's {endpointing['client_chunk_ms']} ms chunks; "
+        f"the bridge sends {endpointing['frame_ms']} ms frames. ms from E (the instant an ideal "
+        f"8 kHz copy of the audio completes Bodhi's {endpointing['endpoint_seconds']:g} s "
+        "endpoint) to the `transcript` at the client. Medians and p95 of each part separately "
+        "(they need not add up; per command they do).",
+        "",
+        *_table(["part", "p50 ms", "p95 ms", "max ms"], "lrrr", rows),
+    ]
+
+
+def event_loop_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    if section.get("skipped"):
+        return [f"**Event loops** — skipped: {section['skipped']}."]
+    rows = [
+        [
+            name,
+            str(v["n"] + v["errors"]),
+            _ms(v["p50_ms"]),
+            _ms(v["p99_ms"]),
+            f"{v['cpu_percent_per_stream']:.3f}",
+            f"{v['cores']:.2f}",
+            f"{v['peak_rss_mb']:.0f}",
+            str(v["errors"]),
+        ]
+        for name, v in section["variants"].items()
+    ]
+    return [
+        f"**Event loops** — {section['streams']} real-time streams at once through bridges "
+        "that differ only in their event loop and frame length, taking turns over "
+        f"{section['rounds']} rounds; final-transcript latency after the end of the audio, "
+        "and the bridge's CPU over the streams' audio time.",
+        "",
+        *_table(
+            [
+                "bridge",
+                "n",
+                "p50 ms",
+                "p99 ms",
+                "CPU % of a core per stream",
+                "cores in use",
+                "peak RSS MB",
+                "errors",
+            ],
+            "lrrrrrrr",
+            rows,
+        ),
+    ]
+
+
 def startup_lines(startup: dict[str, Any], idle: dict[str, Any] | None) -> list[str]:
     line = (
         f"**Start-up** — `python -m wyoming_bodhi` answers its first Describe "
@@ -200,6 +277,20 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     times >= minimum,
                 )
             )
+            converters = case["converters"]
+            if case.get("audioop_target") and "audioop_c" in converters:
+                c_cpu = converters["audioop_c"]["cpu_ms_per_s"]
+                for key in ("ours", "ours_50"):
+                    if key not in converters:
+                        continue
+                    ours_cpu = converters[key]["cpu_ms_per_s"]
+                    found.append(
+                        (
+                            f"{case['label']}: {converters[key]['label']} no dearer than C audioop",
+                            f"{ours_cpu / c_cpu:.2f}× ({ours_cpu:.3g} vs {c_cpu:.3g} ms/s)",
+                            ours_cpu <= c_cpu / wanted["ratio_audioop_c_to_ours_min"],
+                        )
+                    )
             db = case["converters"]["ours"]["attenuation_db"]
             found.append(
                 (
@@ -208,6 +299,19 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     db >= wanted["attenuation_db_min"],
                 )
             )
+    endpointing = results.get("endpointing")
+    if endpointing:
+        wanted_ms = endpointing["targets"]
+        total = endpointing["total"]
+        found.append(
+            (
+                f"endpointing: E → transcript p50 ≤ {wanted_ms['p50_ms_max']:g} ms, "
+                f"p95 ≤ {wanted_ms['p95_ms_max']:g} ms",
+                f"{_ms(total['p50_ms'])} / {_ms(total['p95_ms'])} ms",
+                total["p50_ms"] <= wanted_ms["p50_ms_max"]
+                and total["p95_ms"] <= wanted_ms["p95_ms_max"],
+            )
+        )
     concurrency = results.get("concurrency")
     if concurrency:
         found += _concurrency_targets(results, concurrency["targets"])
@@ -323,7 +427,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"Measured with `python -m benchmarks` in {results['duration_s'] / 60:.1f} min on: "
             f"{machine_line(results['machine'])}. The simulator, the bridge and the load "
-            "generator are separate processes sharing those cores, on 127.0.0.1.",
+            "generator are separate processes sharing those cores, on 127.0.0.1; the "
+            f"bridge's event loop: {results.get('bridge_event_loop', 'asyncio')}.",
         ]
     ]
     if "conversion" in results:
@@ -334,6 +439,9 @@ def markdown(results: dict[str, Any]) -> str:
         blocks.append(concurrency_lines(results["concurrency"]))
     if "handshake" in results:
         blocks.append(handshake_lines(results["handshake"]))
+    if "endpointing" in results:
+        blocks.append(endpointing_lines(results["endpointing"]))
+    blocks.append(event_loop_lines(results.get("event_loops")))
     if "startup" in results:
         blocks.append(startup_lines(results["startup"], results.get("idle_bridge")))
     blocks.append(target_lines(results))

@@ -3,7 +3,7 @@
 Both paths send the same audio with the same timing, and both return the latency of the
 final transcript: milliseconds from the end of the client's audio to the final result.
 
-* Direct: our own Bodhi client (``BodhiStream``) with the bridge's ``Framer``/``Pacer`` logic
+* Direct: our own Bodhi client (``BodhiStream``) with the bridge's ``FrameStream``/``Pacer`` logic
   (100 ms frames, 1.0 s lead, a queue feeding a paced sender, the connection opened while the
   audio is already queueing). The frames are converted once, up front; in real time each frame
   is queued at the instant the bridge would have had it. The audio has ended when the last
@@ -20,6 +20,7 @@ time, exactly as for the direct path).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming_bodhi.engines.bodhi.client import BodhiCredentials, BodhiStream
 from wyoming_bodhi.engines.bodhi.protocol import SAMPLE_RATE as BODHI_RATE
 from wyoming_bodhi.engines.bodhi.protocol import BodhiConfig
-from wyoming_bodhi.pipeline.audio import Framer, Pacer, StreamConverter, frame_bytes_for
+from wyoming_bodhi.pipeline.audio import FrameStream, Pacer, frame_bytes_for
 
 from . import signals
 from .servers import API_KEY, HOST
@@ -99,21 +100,29 @@ def describe_workload(workload: Workload) -> dict[str, Any]:
 
 def _bridge_frames(pieces: list[bytes], rate: int) -> tuple[list[bytes], list[float]]:
     """Replay the bridge's conversion chunk by chunk: each frame, and when it would exist."""
-    converter = StreamConverter(BODHI_RATE)
-    framer = Framer(frame_bytes_for(CHUNK_MS, BODHI_RATE))
+    frames, released = replay_bridge_audio(pieces, rate, CHUNK_MS)
+    ends = list(itertools.accumulate(len(piece) / (2 * rate) for piece in pieces))
+    return frames, [ends[index] for index in released]
+
+
+def replay_bridge_audio(
+    pieces: list[bytes], rate: int, frame_ms: int
+) -> tuple[list[bytes], list[int]]:
+    """The bridge's own audio code (conversion, framing) fed 16-bit mono ``pieces`` one by one.
+
+    Returns every frame, the last one padded as at ``audio-stop``, and for each the index of
+    the piece whose arrival released it (``len(pieces) - 1`` for the ones only the end
+    releases).
+    """
+    stream = FrameStream(BODHI_RATE, frame_bytes_for(frame_ms, BODHI_RATE))
     frames: list[bytes] = []
-    ready: list[float] = []
-    elapsed = 0.0
-    for piece in pieces:
-        elapsed += len(piece) / (2 * rate)
-        new = framer.push(converter.convert(piece, rate, 2, 1))
+    released: list[int] = []
+    for index, piece in enumerate(pieces):
+        new = stream.push(piece, rate, 2, 1)
         frames += new
-        ready += [elapsed] * len(new)
-    tail = framer.push(converter.flush())
-    last = framer.flush()
-    if last is not None:
-        tail.append(last)
-    return frames + tail, ready + [elapsed] * len(tail)
+        released += [index] * len(new)
+    tail = stream.flush()
+    return frames + tail, released + [len(pieces) - 1] * len(tail)
 
 
 class UtteranceFailed(RuntimeError):

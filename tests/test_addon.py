@@ -49,6 +49,8 @@ NOT_FOR_THE_ADDON = {"uri", "zeroconf", "log_format", "hass_url", "hass_token"}
 NOT_FOR_THE_ADDON |= {"shutdown_timeout", "bodhi_ca"}
 # The status page is served to ingress by run-addon.sh, never on a port of its own.
 NOT_FOR_THE_ADDON |= {"http_uri", "http_allow"}
+# The image decides the event loop: uvloop when it is installed (auto), as everywhere.
+NOT_FOR_THE_ADDON |= {"event_loop"}
 NUMERIC = ["chunk_ms", "lead", "connect_timeout", "response_timeout"]
 NUMERIC += ["endpoint_silence", "no_speech_timeout", "max_command", "min_confidence"]
 NUMERIC += ["retries", "retry_budget", "max_sessions", "max_audio"]

@@ -11,6 +11,8 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
+from wyoming_bodhi.pipeline.audio import FrameStream
+
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
@@ -111,6 +113,57 @@ async def test_frames_on_the_wire_are_fixed_size_8khz_and_exactly_the_audio(
     expected_frames = math.ceil(seconds * 8000 * 2 / frame_bytes)
     assert len(record.frames) == expected_frames
     assert record.eof_received
+
+
+@pytest.mark.parametrize(
+    ("settings", "frame_ms"),
+    [
+        ({}, 100),
+        ({"endpointing": True}, 50),
+        # What the user sets is sent, endpointing or not.
+        ({"endpointing": True, "chunk_ms": 100}, 100),
+        ({"chunk_ms": 50}, 50),
+    ],
+)
+async def test_frames_are_50ms_only_while_bodhi_ends_the_command(
+    settings: dict[str, object], frame_ms: int
+) -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, lead=30, **settings) as bridge,
+        bridge.client() as client,
+    ):
+        exchange = await transcribe(client, encode(utterances(16000)), chunk_seconds=0.01)
+    assert exchange.transcript
+    (record,) = simulator.connections
+    assert {frame.size for frame in record.frames} == {16 * frame_ms}
+
+
+@pytest.mark.parametrize("chunk_seconds", [0.01, 0.0173, 4096 / 32000])
+async def test_audio_stop_flushes_the_filter_and_pads_only_the_last_frame(
+    chunk_seconds: float,
+) -> None:
+    # Home Assistant's 16 kHz s16 mono: the half-band filter's delay line is flushed at
+    # audio-stop, so Bodhi gets every output sample (⌈n / 2⌉), then zeros to the frame.
+    audio = encode(utterances(16000)) + encode(tone(16000, 0.0371, 440.0))
+    count = (len(audio) // 2 + 1) // 2
+    async with (
+        running_simulator(texts=TEXTS, record_audio=True) as simulator,
+        running_bridge(simulator.url, lead=30, endpointing=False, chunk_ms=50) as bridge,
+        bridge.client() as client,
+    ):
+        await transcribe(client, audio, chunk_seconds=chunk_seconds)
+    (record,) = simulator.connections
+    assert record.eof_received
+    assert len(record.frames) == math.ceil(count / 400)
+    received = np.frombuffer(bytes(record.audio), "<i2")
+    assert not received[count:].any()
+    # The same samples, bit for bit, as the bridge's frame stream run on the whole audio.
+    stream = FrameStream(8000, 800)
+    expected = b"".join(stream.push(audio, 16000, 2, 1) + stream.flush())
+    assert bytes(record.audio) == expected
+    # And the tone that ends the audio made it out whole, up to its last samples.
+    assert np.abs(received[count - 150 : count - 50]).max() > 1000
 
 
 @pytest.mark.parametrize(

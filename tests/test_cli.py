@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import pytest
 from wyoming.client import AsyncTcpClient, AsyncUnixClient
 from wyoming.info import Describe
 
+from wyoming_bodhi.__main__ import ServeError, event_loop_factory
+
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
@@ -22,6 +25,7 @@ from .harness import (
     free_port,
     process,
     transcribe,
+    unavailable,
     wait_for_port,
 )
 from .signals import encode, utterances
@@ -117,6 +121,37 @@ async def test_serves_on_a_unix_socket(tmp_path: Path) -> None:
     assert event is not None and event.type == "info"
 
 
+@pytest.mark.parametrize(
+    ("choice", "loop"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
+async def test_serves_on_the_event_loop_asked_for(choice: str, loop: str) -> None:
+    if importlib.util.find_spec("uvloop") is None:
+        unavailable("uvloop", "not installed (pip install -e '.[test]' installs it)")
+    bodhi_port, wyoming_port = free_port(), free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, WYOMING_EVENT_LOOP=choice)
+    simulator_args = ["-m", "wyoming_bodhi.simulators.bodhi", "--port", str(bodhi_port)]
+    bridge_args = bridge_command(wyoming_port, f"ws://127.0.0.1:{bodhi_port}")
+    with process(simulator_args, env) as simulator, process(bridge_args, env) as bridge:
+        await wait_for_port(bodhi_port, simulator)
+        await wait_for_port(wyoming_port, bridge)
+        async with AsyncTcpClient("127.0.0.1", wyoming_port) as client:
+            exchange = await transcribe(client, encode(utterances(16000)))
+        bridge.terminate()
+        output, _ = bridge.communicate(timeout=5)
+    assert exchange.types[-1] == "transcript-stop"
+    (line,) = [line for line in output.splitlines() if " serving " in line]
+    assert line.endswith(f"; event loop {loop}"), line
+
+
+def test_uvloop_asked_for_but_missing_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+    with pytest.raises(ServeError, match=r"pip install 'wyoming-bodhi\[uvloop\]'"):
+        event_loop_factory("uvloop")
+    # auto falls back to asyncio's own loop; asyncio never asks.
+    assert event_loop_factory("auto") is None
+    assert event_loop_factory("asyncio") is None
+
+
 # -- what a newcomer sees ---------------------------------------------------------------
 
 
@@ -167,7 +202,7 @@ def test_help_shows_defaults_ranges_and_variables() -> None:
     text = " ".join(result.stdout.split())
     assert result.returncode == 0
     assert (
-        "--chunk-ms CHUNK_MS audio frame length sent to the engine, in ms (Bodhi takes 50-500) (default 100; 20-500; env BODHI_CHUNK_MS)"
+        "--chunk-ms CHUNK_MS audio frame length sent to the engine, in ms (Bodhi takes 50-500; unset: 50 with --endpointing, else 100) (20-500; env BODHI_CHUNK_MS)"
         in text
     )
     assert (

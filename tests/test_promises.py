@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import io
 import json
 import logging
@@ -41,6 +42,7 @@ from .harness import (
     running_bridge,
     running_simulator,
     transcribe,
+    unavailable,
     wait_for_port,
 )
 from .signals import encode, silence, utterances
@@ -420,11 +422,18 @@ async def test_idle_connections_are_closed_but_requests_in_progress_are_not() ->
     ]  # fmt: skip
 
 
-async def test_out_of_file_descriptors_is_one_warning_and_the_server_recovers() -> None:
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_out_of_file_descriptors_is_one_warning_and_the_server_recovers(
+    event_loop: str,
+) -> None:
     # A real server process with a small open-file limit it cannot raise, and more clients
     # than it can take: asyncio's accept loop hits EMFILE over and over.
+    if event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        unavailable("uvloop", "not installed (pip install -e '.[test]' installs it)")
     port = free_port()
-    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+    env = clean_env(
+        BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, WYOMING_EVENT_LOOP=event_loop
+    )
 
     def small_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
@@ -450,8 +459,12 @@ async def test_out_of_file_descriptors_is_one_warning_and_the_server_recovers() 
         assert server.stdout is not None
         output = server.stdout.read()
     assert "Traceback" not in output, output
-    assert output.count("Cannot accept connections: [Errno 24] Too many open files") == 1, output
     assert "max_connections 1000 and max_sessions 20 need about 1084 open files" in output
+    warnings = output.count("Cannot accept connections: [Errno 24] Too many open files")
+    # asyncio pauses accepting for a second and says so (once); libuv, under uvloop, accepts
+    # and at once closes what it has no descriptor for, and reports nothing: the start-up
+    # warning above is then the only word of it.
+    assert warnings == (1 if event_loop == "asyncio" else 0), output
 
 
 # -- 7. trickling -----------------------------------------------------------------------------

@@ -23,11 +23,37 @@ def test_defaults() -> None:
     assert settings.bodhi_url == "wss://bodhi.navana.ai"
     assert settings.model == "hi-general-v2-8khz"
     assert settings.domain == "general"
-    assert settings.chunk_ms == 100
+    assert settings.chunk_ms is None  # unset: chosen per engine, see below
     assert settings.lead == 1.0
     assert settings.response_timeout == 5.0
     assert not settings.debug
     assert settings.is_legacy_platform
+
+
+BODHI_FRAMES = (50, 500)
+IAPP_FRAMES = (20, 500)
+
+
+def test_frames_are_50ms_only_while_endpointing_unless_chunk_ms_is_set() -> None:
+    # Unset: 100 ms frames, and 50 ms while Bodhi ends the command (the frame that completes
+    # the endpoint waits for its last sample: half the wait).
+    assert load([], BASE_ENV).frame_ms(BODHI_FRAMES) == 100
+    assert load(["--endpointing"], BASE_ENV).frame_ms(BODHI_FRAMES) == 50
+    # What the user sets is what is sent, endpointing or not.
+    for flags in (["--chunk-ms", "100", "--endpointing"], ["--chunk-ms", "100"]):
+        assert load(flags, BASE_ENV).frame_ms(BODHI_FRAMES) == 100
+    env = {**BASE_ENV, "BODHI_CHUNK_MS": "250", "BODHI_ENDPOINTING": "1"}
+    assert load([], env).frame_ms(BODHI_FRAMES) == 250
+    # Within what the engine takes.
+    assert load(["--endpointing"], BASE_ENV).frame_ms((60, 500)) == 60
+    assert load([], BASE_ENV).frame_ms((20, 80)) == 80
+    thai = {"IAPP_API_KEY": KEY}
+    assert load([], thai).frame_ms(IAPP_FRAMES) == 100
+    assert load(["--chunk-ms", "20"], thai).frame_ms(IAPP_FRAMES) == 20
+
+
+def test_an_empty_chunk_ms_is_unset() -> None:
+    assert load([], {**BASE_ENV, "BODHI_CHUNK_MS": ""}).chunk_ms is None
 
 
 def test_flags_override_environment() -> None:
@@ -224,7 +250,7 @@ def test_example_config_shows_every_setting_and_loads() -> None:
         load(["--config", str(EXAMPLE)], {})
     settings = load(["--config", str(EXAMPLE)], BASE_ENV)
     assert settings.hotwords == ()  # samples only, commented out
-    assert settings.model == "hi-general-v2-8khz" and settings.chunk_ms == 100
+    assert settings.model == "hi-general-v2-8khz" and settings.chunk_ms is None
     assert settings.zeroconf is None and not settings.demo
 
 

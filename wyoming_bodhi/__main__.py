@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
 
@@ -161,6 +161,28 @@ async def serve(settings: Settings) -> None:
                 await status.stop()
 
 
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on (None: asyncio's own).
+
+    uvloop (libuv underneath) runs the same code on a faster loop; it is an optional extra,
+    used by ``auto`` when installed. Raises :class:`ServeError` when it is asked for by name
+    but missing.
+    """
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ServeError(
+                "event_loop uvloop needs uvloop: pip install 'wyoming-bodhi[uvloop]', or use "
+                "--event-loop asyncio"
+            ) from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def log_serving(bridge: Bridge) -> None:
     settings = bridge.settings
     engines = "; ".join(
@@ -169,12 +191,14 @@ def log_serving(bridge: Bridge) -> None:
         f"{len(engine.models)} models)"
         for engine in bridge.engines
     )
+    loop = asyncio.get_running_loop()
     _LOGGER.info(
-        "wyoming-bodhi %s serving %s with %s; default model %s",
+        "wyoming-bodhi %s serving %s with %s; default model %s; event loop %s",
         __version__,
         settings.uri,
         engines,
         settings.model,
+        "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio",
     )
 
 
@@ -257,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings)
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+            runner.run(serve(settings))
     except KeyboardInterrupt:
         pass
     except (ServeError, RuntimeError) as err:

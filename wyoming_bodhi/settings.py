@@ -54,6 +54,10 @@ LEGACY_HOSTS = frozenset({"bodhi.navana.ai"})
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
+EVENT_LOOPS: Final = ("auto", "asyncio", "uvloop")
+DEFAULT_FRAME_MS = 100
+ENDPOINTING_FRAME_MS = 50
+"""Frame lengths when ``chunk_ms`` is unset (see :meth:`Settings.frame_ms`)."""
 MAX_HOTWORD_SCORE = 10.0
 CREDENTIALS_HELP = "see 'Getting credentials' in the README"
 
@@ -95,7 +99,7 @@ class OptionalRanged(Ranged):
     def __call__(self, value: Any) -> Any:
         if value is None or value == "":
             return None
-        return float(super().__call__(value))
+        return self.kind(super().__call__(value))
 
 
 def _port(parts: SplitResult) -> int | None:
@@ -380,6 +384,11 @@ class Settings:
         "unset: any that can connect",
         kind="list",
     )  # fmt: skip
+    event_loop: str = setting(
+        "auto", vol.In(EVENT_LOOPS), "WYOMING_EVENT_LOOP",
+        "asyncio's own event loop, or uvloop (pip install 'wyoming-bodhi[uvloop]'); auto: "
+        "uvloop when it is installed",
+    )  # fmt: skip
 
     # -- Bodhi: credentials, endpoint, models --
     api_key: str | None = setting(
@@ -416,11 +425,12 @@ class Settings:
     )
 
     # -- the audio stream --
-    chunk_ms: int = setting(
-        100,
-        Ranged(int, 20, 500),
+    chunk_ms: int | None = setting(
+        None,
+        OptionalRanged(int, 20, 500),
         "BODHI_CHUNK_MS",
-        "audio frame length sent to the engine, in ms (Bodhi takes 50-500)",
+        f"audio frame length sent to the engine, in ms (Bodhi takes 50-500; unset: "
+        f"{ENDPOINTING_FRAME_MS} with --endpointing, else {DEFAULT_FRAME_MS})",
     )
     lead: float = setting(
         1.0, Ranged(float, 0, 30), "BODHI_LEAD", "seconds the audio may run ahead of real time"
@@ -522,6 +532,21 @@ class Settings:
     @property
     def catalog(self) -> Catalog:
         return Catalog(self.extra_models)
+
+    def frame_ms(self, accepted: tuple[int, int]) -> int:
+        """The frame length to send an engine that takes frames of ``accepted`` ms (inclusive).
+
+        ``chunk_ms`` when the user set it (validated against every configured engine).
+        Otherwise 50 ms with endpointing: the frame that completes the endpoint waits for its
+        last sample, so shorter frames answer sooner (half of 100 ms frames' wait) at twice
+        the frames per second. Without endpointing the answer waits for audio-stop, which
+        flushes the last frame at once, so 100 ms frames cost half as much and lose nothing.
+        """
+        if self.chunk_ms is not None:
+            return self.chunk_ms
+        wanted = ENDPOINTING_FRAME_MS if self.endpointing else DEFAULT_FRAME_MS
+        low, high = accepted
+        return min(max(wanted, low), high)
 
     @property
     def is_legacy_platform(self) -> bool:
@@ -639,7 +664,7 @@ def validate(raw: Mapping[str, Any]) -> Settings:
             "--extra-model)"
         )
     for engine, (low, high) in _frame_ranges(settings).items():
-        if not low <= settings.chunk_ms <= high:
+        if settings.chunk_ms is not None and not low <= settings.chunk_ms <= high:
             raise SettingsError(
                 f"invalid chunk_ms {settings.chunk_ms} ({where('chunk_ms')}): {engine} takes "
                 f"frames of {low} to {high} ms"

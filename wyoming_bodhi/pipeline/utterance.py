@@ -45,7 +45,7 @@ from ..engines.base import (
     redact,
 )
 from .activity import GONE, TRANSCRIPT, RequestRecord
-from .audio import AudioFormat, Framer, Pacer, StreamConverter
+from .audio import AudioFormat, FrameStream, Pacer
 from .bridge import Bridge
 from .retry import RetryPolicy
 from .routing import Choice
@@ -99,11 +99,11 @@ class Utterance:
         person watching a client does want them."""
         self._keep_sink_open = False
         """abort() puts the final error itself, after the task has ended."""
-        self._converter = StreamConverter(engine.audio.rate)
         self._wav_header = WavHeaderStripper()
-        self._frame_bytes = engine.audio.frame_bytes(settings.chunk_ms)
-        self._framer = Framer(self._frame_bytes)
-        self._pacer = Pacer(settings.chunk_ms / 1000, settings.lead)
+        self._frame_ms = settings.frame_ms(engine.audio.frame_ms)
+        self._frame_bytes = engine.audio.frame_bytes(self._frame_ms)
+        self._frames = FrameStream(engine.audio.rate, self._frame_bytes)
+        self._pacer = Pacer(self._frame_ms / 1000, settings.lead)
         # Unbounded here, bounded by max_audio in add_audio: a client far ahead of real time
         # is still read, so that its going away is seen.
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -162,7 +162,7 @@ class Utterance:
         latency = None
         if self._answered_at is not None and self._audio_stopped_at is not None:
             latency = max(0.0, self._answered_at - self._audio_stopped_at)
-        chunk_seconds = self._settings.chunk_ms / 1000
+        chunk_seconds = self._frame_ms / 1000
         self._bridge.activity.request_done(
             RequestRecord(
                 started_at=self._started_wall,
@@ -200,8 +200,9 @@ class Utterance:
             audio = self._wav_header.feed(audio)
             if self._wav_header.header is not None:
                 self._on_wav_header(self._wav_header.header, AudioFormat(rate, width, channels))
-        converted = self._converter.convert(audio, rate, width, channels)
-        # The client's own seconds: what it sent, not what the resampler has let out yet.
+        frames = self._frames.push(audio, rate, width, channels)
+        # The format is valid now: count the client's audio as it arrives (the frames lag
+        # behind it by up to a frame).
         self._client_seconds += len(audio) / (rate * width * channels)
         if self._client_seconds > self._settings.max_audio:
             await self.abort(
@@ -210,7 +211,6 @@ class Utterance:
                 "audio-too-long",
             )
             return
-        frames = self._framer.push(converted)
         if frames:
             self._pacer.start()
         for frame in frames:
@@ -280,10 +280,9 @@ class Utterance:
             _LOGGER.debug("Ending the audio: %s", reason)
             self._ended_by = reason
         self._audio_ended = True
-        frames = self._framer.push(self._converter.flush())
-        last = self._framer.flush()
-        if last is not None:
-            frames.append(last)
+        # The converter's delay line and the partial last frame: zeros stand in for the audio
+        # after the end, and the last frame is zero-padded.
+        frames = self._frames.flush()
         for frame in frames:
             self._queue.put_nowait(frame)
         self._queue.put_nowait(_END_OF_AUDIO)
@@ -413,8 +412,8 @@ class Utterance:
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
             self.choice.model.name,
             self._assembler.segment_count,
-            self._frames_sent * self._settings.chunk_ms / 1000,
-            f" (+{self._silence_frames_sent * self._settings.chunk_ms / 1000:.1f} s keepalive)"
+            self._frames_sent * self._frame_ms / 1000,
+            f" (+{self._silence_frames_sent * self._frame_ms / 1000:.1f} s keepalive)"
             if self._silence_frames_sent
             else "",
             self._timing(),
