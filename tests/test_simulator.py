@@ -215,47 +215,53 @@ def assert_error(reply_messages: list[dict[str, Any]], text: str, code: int = 40
     datetime.fromisoformat(message["timestamp"])
 
 
+# Named by the error they expect: a config with a random transaction_id is not a stable test
+# id, and pytest-xdist needs every worker to collect the same ids.
+BAD_FIRST_MESSAGES: list[tuple[str | bytes, str]] = [
+    (b"\x00\x00" * 160, "config must be sent before audio"),
+    ("not json", "invalid JSON message"),
+    ("[1, 2]", "unsupported message: expected a JSON object"),
+    ('{"hello": 1}', "unsupported message: expected config or eof"),
+    ('{"eof": 1}', "config must be the first message"),
+    ('{"config": "hi"}', "config must be a JSON object"),
+    (
+        json.dumps({"config": config(model="zz-banking-v2-8khz")}),
+        "model 'zz-banking-v2-8khz' is not available",
+    ),
+    (json.dumps({"config": config(model=None)}), "model '' is not available"),
+    (json.dumps({"config": config(model=123)}), "model '123' is not available"),
+    (
+        json.dumps({"config": config(transaction_id=None)}),
+        "transaction_id must be a valid UUID",
+    ),
+    (
+        json.dumps({"config": config(transaction_id="call-42")}),
+        "transaction_id must be a valid UUID",
+    ),
+    (
+        json.dumps({"config": config(sample_rate=None)}),
+        "sample_rate is required and must be an integer",
+    ),
+    (
+        json.dumps({"config": config(sample_rate="8000")}),
+        "sample_rate is required and must be an integer",
+    ),
+    (json.dumps({"config": config(sample_rate=7999)}), "sample_rate must be at least 8000"),
+    (
+        json.dumps({"config": config(endpoint_silence_duration="1")}),
+        "endpoint_silence_duration must be a number of seconds",
+    ),
+    (
+        json.dumps({"config": config(hotwords=[{"phrase": "x", "score": None}])}),
+        'hotwords must be a list of {"phrase": str, "score"?: number}',
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("first", "error"),
-    [
-        (b"\x00\x00" * 160, "config must be sent before audio"),
-        ("not json", "invalid JSON message"),
-        ("[1, 2]", "unsupported message: expected a JSON object"),
-        ('{"hello": 1}', "unsupported message: expected config or eof"),
-        ('{"eof": 1}', "config must be the first message"),
-        ('{"config": "hi"}', "config must be a JSON object"),
-        (
-            json.dumps({"config": config(model="zz-banking-v2-8khz")}),
-            "model 'zz-banking-v2-8khz' is not available",
-        ),
-        (json.dumps({"config": config(model=None)}), "model '' is not available"),
-        (json.dumps({"config": config(model=123)}), "model '123' is not available"),
-        (
-            json.dumps({"config": config(transaction_id=None)}),
-            "transaction_id must be a valid UUID",
-        ),
-        (
-            json.dumps({"config": config(transaction_id="call-42")}),
-            "transaction_id must be a valid UUID",
-        ),
-        (
-            json.dumps({"config": config(sample_rate=None)}),
-            "sample_rate is required and must be an integer",
-        ),
-        (
-            json.dumps({"config": config(sample_rate="8000")}),
-            "sample_rate is required and must be an integer",
-        ),
-        (json.dumps({"config": config(sample_rate=7999)}), "sample_rate must be at least 8000"),
-        (
-            json.dumps({"config": config(endpoint_silence_duration="1")}),
-            "endpoint_silence_duration must be a number of seconds",
-        ),
-        (
-            json.dumps({"config": config(hotwords=[{"phrase": "x", "score": None}])}),
-            'hotwords must be a list of {"phrase": str, "score"?: number}',
-        ),
-    ],
+    BAD_FIRST_MESSAGES,
+    ids=[error for _, error in BAD_FIRST_MESSAGES],
 )
 def test_session_refuses_bad_first_messages(first: str | bytes, error: str) -> None:
     session = new_session()
