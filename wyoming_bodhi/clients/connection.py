@@ -26,6 +26,24 @@ RETRY_INTERVAL: Final = 0.1
 class ServerProblem(Exception):
     """The server could not be reached or did not answer with a transcript. Exit status 1."""
 
+    def __init__(self, message: str, *, code: str = "connection") -> None:
+        super().__init__(message)
+        self.code = code
+        """``connection``, or ``invalid-event`` for a server that sent something malformed."""
+
+
+def read_failure(uri: str, err: Exception) -> ServerProblem:
+    """Why reading from the server at ``uri`` failed, in words, whichever client read."""
+    if isinstance(err, ServerProblem):
+        return err
+    if isinstance(err, asyncio.IncompleteReadError):
+        return ServerProblem(f"{uri} closed the connection in the middle of an event")
+    if isinstance(err, OSError):
+        return ServerProblem(f"lost the connection to {uri}: {reason(err)}")
+    # What the wyoming library makes of a malformed event: a KeyError, a JSON error, …
+    what = f"{uri} sent an invalid event ({type(err).__name__})"
+    return ServerProblem(what, code="invalid-event")
+
 
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d+$")
 

@@ -14,7 +14,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 
-from .connection import Connector, ServerProblem, connect, reason
+from .connection import Connector, ServerProblem, connect, read_failure
 from .direct import Completed, Failed, Finished, Update
 
 WRITE_TIMEOUT = 5.0
@@ -38,14 +38,8 @@ async def describe(connector: Connector, uri: str, timeout: float) -> Info:
                     )
     except TimeoutError:
         raise ServerProblem(f"{uri} did not describe itself within {timeout:g} s") from None
-    except ConnectionError as err:
-        raise ServerProblem(f"lost the connection to {uri}: {reason(err)}") from None
-    except asyncio.IncompleteReadError:
-        raise ServerProblem(f"{uri} closed the connection in the middle of an event") from None
-    except ServerProblem:
-        raise
-    except Exception as err:  # what the wyoming library makes of a malformed event
-        raise ServerProblem(f"{uri} sent an invalid event ({type(err).__name__})") from None
+    except Exception as err:
+        raise read_failure(uri, err) from None
     finally:
         await hang_up(client)
     raise ServerProblem(f"{uri} closed the connection without describing itself")
@@ -92,7 +86,7 @@ class WyomingRequest:
         except OSError as err:
             with contextlib.suppress(OSError):
                 await client.disconnect()
-            raise ServerProblem(f"lost the connection to {uri}: {reason(err)}") from None
+            raise read_failure(uri, err) from None
         return cls(client, uri)
 
     @property
@@ -153,16 +147,9 @@ class WyomingRequest:
                     code = str(data.get("code") or "error")
                     self._end(Failed(code, _text(data)))
                     return
-        except OSError as err:
-            self._end(Failed("connection", f"lost the connection to {uri}: {reason(err)}"))
-            return
-        except asyncio.IncompleteReadError:
-            what = f"{uri} closed the connection in the middle of an event"
-            self._end(Failed("connection", what))
-            return
-        except Exception as err:  # what the wyoming library makes of a malformed event
-            what = f"{uri} sent an invalid event ({type(err).__name__})"
-            self._end(Failed("invalid-event", what))
+        except Exception as err:
+            problem = read_failure(uri, err)
+            self._end(Failed(problem.code, str(problem)))
             return
         self._end(Failed("connection", f"{uri} closed the connection without a transcript"))
 

@@ -38,7 +38,15 @@ from .cli import (
     quiet_stdout,
     seconds,
 )
-from .connection import DEFAULT_URI, Connector, ServerProblem, connect, parse_uri, reason
+from .connection import (
+    DEFAULT_URI,
+    Connector,
+    ServerProblem,
+    connect,
+    parse_uri,
+    read_failure,
+    reason,
+)
 from .console import StatusLine, StatusLineHandler, say
 from .direct import Completed, DirectEngine, Failed, Finished, Partial
 from .remote import hang_up
@@ -284,14 +292,8 @@ async def _answer(client: AsyncClient, uri: str, stream: bool, progress: Progres
             elif Error.is_type(event.type):
                 code = data.get("code")
                 raise ServerProblem(f"{uri} answered with an error ({code}): {text}")
-    except ConnectionError as err:
-        raise ServerProblem(f"lost the connection to {uri}: {reason(err)}") from None
-    except asyncio.IncompleteReadError:
-        raise ServerProblem(f"{uri} closed the connection in the middle of an event") from None
-    except ServerProblem:
-        raise
-    except Exception as err:  # what the wyoming library makes of a malformed event
-        raise ServerProblem(f"{uri} sent an invalid event ({type(err).__name__})") from None
+    except Exception as err:
+        raise read_failure(uri, err) from None
     raise ServerProblem(f"{uri} closed the connection without a transcript")
 
 
