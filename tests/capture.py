@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -39,6 +38,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from wyoming_bodhi.clients.microphone import quiet_sound_libraries
 
 STARTUP_TIMEOUT = 10.0
 # What a user installs on Debian / Raspberry Pi OS, and what .ci/run installs.
@@ -409,37 +410,6 @@ def _wait_for_jack(
 
 # ---------------------------------------------------------------------------------------
 # The capturing client: ``python tests/capture.py record ...`` in a rig's environment.
-
-
-# The handlers stay referenced for the life of the process: the libraries keep calling them.
-_QUIET_HANDLERS: list[Any] = []
-
-
-def quiet_sound_libraries() -> None:
-    """Route ALSA's and JACK's diagnostics away from stderr, for the life of the process.
-
-    Without this, ``pyaudio.PyAudio()`` on a machine with no sound card prints ~90 lines
-    (``ALSA lib confmisc.c:855:(parse_card) cannot find card '0'`` …, and from libjack
-    ``jack server is not running or cannot be started``) while it probes every PCM that
-    ALSA's configuration names. Both libraries take a handler, set before PyAudio starts;
-    a library that is not installed is simply not quietened.
-    """
-    keep = _QUIET_HANDLERS
-    # void handler(const char *file, int line, const char *function, int err, const char *fmt, ...)
-    # The variadic tail is never read, so a fixed-argument callback is safe.
-    alsa_handler = ctypes.CFUNCTYPE(
-        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
-    )
-    jack_handler = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
-    with contextlib.suppress(OSError):
-        asound = ctypes.CDLL("libasound.so.2")
-        keep.append(alsa_handler(lambda *_: None))
-        asound.snd_lib_error_set_handler(keep[-1])
-    with contextlib.suppress(OSError):
-        jack = ctypes.CDLL("libjack.so.0")
-        keep.append(jack_handler(lambda _: None))
-        jack.jack_set_error_function(keep[-1])
-        jack.jack_set_info_function(keep[-1])
 
 
 @contextlib.contextmanager

@@ -69,7 +69,7 @@ class Device:
 _QUIET_HANDLERS: list[Any] = []
 
 
-def _quiet_sound_libraries() -> None:
+def quiet_sound_libraries() -> None:
     """Route ALSA's and JACK's diagnostics away from stderr, for the life of the process.
     Both take a handler, set before PyAudio starts; a library not installed is skipped."""
     if _QUIET_HANDLERS:
@@ -144,7 +144,7 @@ class Microphone:
 
     def __enter__(self) -> Microphone:
         if self._quiet:
-            _quiet_sound_libraries()
+            quiet_sound_libraries()
             self._stderr.__enter__()
         try:
             self._audio = self._pyaudio.PyAudio()
