@@ -25,8 +25,10 @@ from wyoming.event import Event, async_read_event, write_event
 from wyoming.info import Describe
 
 from wyoming_bodhi.clients.wav import WavHeaderStripper
+from wyoming_bodhi.engines.base import EngineError
 from wyoming_bodhi.server import wire
 
+from .fake_engine import FakeEngine
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
@@ -266,6 +268,32 @@ async def test_audio_start_after_an_endpointed_answer_starts_a_new_request() -> 
         events += await read_events(reader, 3.0)
     assert types(events).count("transcript-start") == 2, types(events)
     assert len([t for t in types(events) if t in FINAL]) == 2, types(events)
+
+
+async def test_audio_start_after_an_early_refusal_belongs_to_the_refused_request() -> None:
+    # The engine's refusal can be written before the client's audio-start is read (seen in a
+    # loaded CI run: a refused key, answered while the client was still sending). That
+    # audio-start and its audio are the refused request's own, not a new request: a new one
+    # would connect again (one more refused, perhaps billed, handshake) and send a second
+    # error that the client never asked for.
+    refusal = EngineError("wrong key", code="fake-401", kind="refused", retryable=False)
+    engine = FakeEngine(failures=[refusal])
+    async with (
+        running_bridge("ws://127.0.0.1:9", engines=[engine]) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, Transcribe(language="hi").event())
+        events: list[Event] = []
+        while not set(FINAL) & set(types(events)):
+            event = await asyncio.wait_for(async_read_event(reader), 5)
+            assert event is not None
+            events.append(event)
+        await send(writer, AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE),
+                   AudioStop().event())  # fmt: skip
+        events += await read_events(reader, 1.0)
+    assert engine.connects == 1
+    assert [t for t in types(events) if t in FINAL] == ["error"], types(events)
+    assert events[-1].data == {"text": "wrong key", "code": "fake-401"}
 
 
 # -- log hygiene ----------------------------------------------------------------------------------

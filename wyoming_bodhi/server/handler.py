@@ -79,6 +79,8 @@ class BodhiEventHandler(AsyncEventHandler):
         ended and whose answers are on their way."""
         self._refused = False
         """A refused request's audio is ignored until its audio-stop."""
+        self._audio_started = False
+        """The current request has had its audio-start (or audio)."""
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -212,6 +214,11 @@ class BodhiEventHandler(AsyncEventHandler):
         if self._refused and current is None:
             return
         if current is not None and current.finished:
+            if not self._audio_started:
+                # Answered before its audio began (the engine refused at once): this is still
+                # that request's audio, which the client sends regardless. Not a new request.
+                self._audio_started = True
+                return
             # Answered early (endpointing): this starts the next request.
             await self._end_current("")
             current = None
@@ -222,6 +229,7 @@ class BodhiEventHandler(AsyncEventHandler):
             return
         if current is None:
             await self._start(None)
+        self._audio_started = True
 
     async def _on_audio_chunk(self, chunk: AudioChunk) -> None:
         if self._refused:
@@ -229,6 +237,7 @@ class BodhiEventHandler(AsyncEventHandler):
         if self._current is None:
             # Lenient: audio without audio-start still starts an utterance.
             await self._start(None)
+        self._audio_started = True
         current = self._current
         if current is None or current.finished:
             # Refused, or answered early: the rest of its audio is not needed.
@@ -281,6 +290,7 @@ class BodhiEventHandler(AsyncEventHandler):
         utterance = Utterance.start(bridge, choice, request, slot, client=self._client_name)
         utterance.when_done(self._forget)
         self._current = utterance
+        self._audio_started = False
         self._live.append(utterance)
 
     def _forget(self, utterance: Utterance) -> None:
