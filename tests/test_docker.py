@@ -545,9 +545,12 @@ class Script:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
-    async def finish(self, timeout: float = 10.0) -> int:
-        status = await asyncio.wait_for(self.proc.wait(), timeout)
-        await asyncio.wait_for(self._reader, timeout)
+    async def finish(self, timeout: float = 20.0) -> int:
+        try:
+            status = await asyncio.wait_for(self.proc.wait(), timeout)
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        except TimeoutError:
+            pytest.fail(f"run-addon.sh did not end within {timeout:g} s:\n{self.output}")
         return status
 
 
@@ -578,12 +581,15 @@ async def run_addon(tmp_path: Path, options: dict[str, Any], **env: str) -> Asyn
     try:
         yield script
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        # A script that failed to stop its server must not leave it running.
+        # A script that failed to stop its server must not leave it running. The server goes
+        # first: it holds the script's output pipe, and on Python 3.11 a process's wait()
+        # lasts until every holder of its pipes has closed them.
         for match in re.finditer(r"started wyoming-bodhi \(pid (\d+)\)", script.output):
             kill_leftover(int(match[1]), str(options_file))
+        if proc.returncode is None:
+            proc.kill()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(proc.wait(), 5)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(script._reader, 5)
 
