@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -177,8 +178,38 @@ def unavailable(what: str, reason: str) -> NoReturn:
     pytest.skip(f"{what} unavailable: {reason}")
 
 
+def _port_range() -> range:
+    """The ports this test process hands out.
+
+    Below the kernel's ephemeral range: the kernel gives those to every ``connect()`` and
+    ``bind(0)`` on the machine, and so could take a port between :func:`free_port` and the
+    bind of the server it was meant for (seen with four pytest-xdist workers). And a slice
+    of its own per worker, so that two workers never pick the same one.
+    """
+    ephemeral_low = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    first, slices = 10000, 8
+    size = max(0, ephemeral_low - first) // slices
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % slices if worker.isdigit() else 0
+    return range(first + index * size, first + (index + 1) * size)
+
+
+_PORTS = _port_range()
+_next_port = random.randrange(len(_PORTS)) if _PORTS else 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port nothing is bound to, not handed out before by this process lately."""
+    global _next_port
+    for _ in range(len(_PORTS)):
+        port = _PORTS[_next_port % len(_PORTS)]
+        _next_port += 1
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return port
+    with socket.socket() as sock:  # no usable range here: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
