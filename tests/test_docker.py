@@ -576,6 +576,10 @@ async def run_addon(tmp_path: Path, options: dict[str, Any], **env: str) -> Asyn
         ),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        # A shell cannot trap a signal that was ignored when it started, and a suite started
+        # in the background of a non-interactive shell (`nohup .ci/run &`) has SIGINT
+        # ignored. The Supervisor and Docker start the script with it at its default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     script = Script(proc)
     try:
