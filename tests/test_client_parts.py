@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from wyoming_bodhi.clients.console import StatusLine, display_width, tail_to_width
+from wyoming_bodhi.clients.console import StatusLine, display_width, say, tail_to_width
 from wyoming_bodhi.clients.speech import Activity, SpeechDetector, meter
 
 RATE = 16000
@@ -117,3 +117,27 @@ def test_status_line_draws_only_on_a_terminal() -> None:
     assert text.startswith("\r… batti jalao abhi")
     assert "\r… batti jalao     \r… batti jalao" in text
     assert "batti jalao\n" in text and text.endswith("\r")
+
+
+class WriteCalls(io.StringIO):
+    """A stream that remembers each write() call: each is one write(2) on a real pipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return super().write(text)
+
+
+def test_a_line_is_one_write_so_a_server_logging_to_the_same_terminal_cannot_split_it() -> None:
+    # Seen in the README's Try it (server and client in one terminal): a server log line
+    # landed between a streamed phrase and its newline.
+    stream = WriteCalls()
+    say(stream, "… simulated transcript segment 2 from the Bodhi simulator")
+    say(stream, "बत्ती\x1b[31m")
+    assert stream.calls == [
+        "… simulated transcript segment 2 from the Bodhi simulator\n",
+        "बत्ती\\x1b[31m\n",
+    ]

@@ -16,6 +16,7 @@ from wyoming.client import AsyncClient, AsyncTcpClient, AsyncUnixClient
 
 from ..addresses import tcp_host_port
 from .cli import UsageError
+from .console import say
 
 DEFAULT_URI: Final = "tcp://127.0.0.1:10300"
 # How often a refused connection is retried under --wait: fast enough that a server which
@@ -126,7 +127,7 @@ async def connect(connector: Connector, uri: str, wait: float, timeout: float) -
                     "(--wait SECONDS waits for one that is starting)"
                 ) from None
             if not waited:
-                print(f"waiting for the server at {uri} (up to {wait:g} s)", file=sys.stderr)
+                say(sys.stderr, f"waiting for the server at {uri} (up to {wait:g} s)")
                 waited = True
             await asyncio.sleep(min(RETRY_INTERVAL, max(0.0, give_up - loop.time())))
             continue

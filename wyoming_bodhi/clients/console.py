@@ -29,7 +29,11 @@ def terminal_safe(text: str) -> str:
 def say(stream: TextIO | None, line: str) -> None:
     """One line, made terminal-safe; nothing when the stream is closed (``>&-``)."""
     if stream is not None:
-        print(terminal_safe(line), file=stream, flush=True)
+        # One write, so that the line reaches a shared terminal or pipe whole: print() writes
+        # the newline apart, and a server logging to the same terminal (the README's Try it)
+        # could land between the two.
+        stream.write(terminal_safe(line) + "\n")
+        stream.flush()
 
 
 def display_width(text: str) -> int:
