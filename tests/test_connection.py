@@ -26,7 +26,7 @@ from wyoming.info import Describe
 
 from wyoming_bodhi.clients.wav import WavHeaderStripper
 from wyoming_bodhi.engines.base import EngineError
-from wyoming_bodhi.server import wire
+from wyoming_bodhi.server import handler, wire
 
 from .fake_engine import FakeEngine
 from .harness import (
@@ -270,30 +270,69 @@ async def test_audio_start_after_an_endpointed_answer_starts_a_new_request() -> 
     assert len([t for t in types(events) if t in FINAL]) == 2, types(events)
 
 
-async def test_audio_start_after_an_early_refusal_belongs_to_the_refused_request() -> None:
-    # The engine's refusal can be written before the client's audio-start is read (seen in a
-    # loaded CI run: a refused key, answered while the client was still sending). That
-    # audio-start and its audio are the refused request's own, not a new request: a new one
-    # would connect again (one more refused, perhaps billed, handshake) and send a second
-    # error that the client never asked for.
-    refusal = EngineError("wrong key", code="fake-401", kind="refused", retryable=False)
-    engine = FakeEngine(failures=[refusal])
+def final_refusal() -> EngineError:
+    return EngineError("wrong key", code="fake-401", kind="refused", retryable=False)
+
+
+async def read_until_final(reader: asyncio.StreamReader, within: float) -> list[Event]:
+    events: list[Event] = []
+    while not set(FINAL) & set(types(events)):
+        event = await asyncio.wait_for(async_read_event(reader), within)
+        assert event is not None, types(events)
+        events.append(event)
+    return events
+
+
+def finals(events: list[Event]) -> list[str]:
+    return [event.type for event in events if event.type in FINAL]
+
+
+async def test_an_early_refusal_waits_for_its_audio_start_and_is_the_only_answer() -> None:
+    # Seen in a loaded CI run: the engine refused the handshake (a wrong key) and the error
+    # went out before the client's audio-start, sent straight after transcribe, was read;
+    # that audio-start then started a second request, which connected again (one more
+    # refused handshake) and sent a second error the client never asked for.
+    engine = FakeEngine(failures=[final_refusal()])
     async with (
         running_bridge("ws://127.0.0.1:9", engines=[engine]) as bridge,
         raw_connection(bridge.port) as (reader, writer),
     ):
         await send(writer, Transcribe(language="hi").event())
-        events: list[Event] = []
-        while not set(FINAL) & set(types(events)):
-            event = await asyncio.wait_for(async_read_event(reader), 5)
-            assert event is not None
-            events.append(event)
+        # Refused at once; the answer is kept back for the audio-start, as if it were in flight.
+        assert await read_events(reader, 0.3) == []
+        assert engine.connects == 1
         await send(writer, AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE),
                    AudioStop().event())  # fmt: skip
-        events += await read_events(reader, 1.0)
+        events = await read_events(reader, 1.0)
     assert engine.connects == 1
-    assert [t for t in types(events) if t in FINAL] == ["error"], types(events)
+    assert finals(events) == ["error"], types(events)
     assert events[-1].data == {"text": "wrong key", "code": "fake-401"}
+
+
+@pytest.mark.parametrize("refused_by", ["engine", "unknown-model", "bad-transcribe"])
+async def test_a_client_that_reads_an_early_refusal_and_starts_over_gets_an_answer(
+    monkeypatch: pytest.MonkeyPatch, refused_by: str
+) -> None:
+    # The other reading of an audio-start after an answer: a client that waited for the
+    # answer of its transcribe, then starts its next request with audio-start alone. It
+    # gets the refusal after the grace, and an answer for the new request.
+    monkeypatch.setattr(handler, "AUDIO_START_GRACE", 0.2)
+    engine = FakeEngine(failures=[final_refusal()] if refused_by == "engine" else [])
+    first = {
+        "engine": Transcribe(language="hi").event(),
+        "unknown-model": Transcribe(name="no-such-model").event(),
+        "bad-transcribe": Event("transcribe", {"language": 5}),
+    }[refused_by]
+    async with (
+        running_bridge("ws://127.0.0.1:9", engines=[engine]) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, first)
+        events = await read_until_final(reader, 5)
+        await send(writer, AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE),
+                   AudioStop().event())  # fmt: skip
+        events += await read_until_final(reader, 5)
+    assert finals(events) == ["error", "transcript"], types(events)
 
 
 # -- log hygiene ----------------------------------------------------------------------------------

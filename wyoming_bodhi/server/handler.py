@@ -31,7 +31,7 @@ from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.utterance import ClientGone, Utterance
-from .outbox import Outbox
+from .outbox import Outbox, Slot
 from .wire import WireError, read_body, read_header
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,6 +43,11 @@ burst would otherwise hold the event loop for as long as it has data."""
 
 FLUSH_AT_SHUTDOWN = 1.0
 """Seconds the last events (the shutdown errors) get to reach a client that is stopping."""
+
+AUDIO_START_GRACE = 1.0
+"""Seconds a request begun with transcribe waits for its audio-start before an early answer
+(a refusal) goes out anyway (see ``_hold_for_audio``). Home Assistant sends audio-start
+straight after transcribe."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
@@ -79,8 +84,11 @@ class BodhiEventHandler(AsyncEventHandler):
         ended and whose answers are on their way."""
         self._refused = False
         """A refused request's audio is ignored until its audio-stop."""
-        self._audio_started = False
-        """The current request has had its audio-start (or audio)."""
+        self._held: Slot | None = None
+        """The answer of a request that began with transcribe, kept back until its audio-start
+        (at most :data:`AUDIO_START_GRACE`): see :meth:`_hold_for_audio`."""
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._held_refusal = False
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -98,6 +106,7 @@ class BodhiEventHandler(AsyncEventHandler):
                     _LOGGER.warning("Closing the connection from %s: %s", self._peer, err)
                     break
                 if event is None:
+                    self._release_hold()
                     if self._wait_at_end:
                         await self.wait_until_idle()
                         await self._outbox.flush(FLUSH_AT_SHUTDOWN)
@@ -146,12 +155,15 @@ class BodhiEventHandler(AsyncEventHandler):
             return await read_body(self.reader, line)
 
     async def handle_event(self, event: Event) -> bool:
+        # Whatever the client sends for its request (even a malformed event) comes after the
+        # transcribe: a kept-back answer can go now.
+        own = False if Describe.is_type(event.type) else self._release_hold()
         if AudioChunk.is_type(event.type):
             await self._on_audio_chunk(AudioChunk.from_event(event))
         elif Transcribe.is_type(event.type):
             await self._on_transcribe(event)
         elif AudioStart.is_type(event.type):
-            await self._on_audio_start(AudioStart.from_event(event))
+            await self._on_audio_start(AudioStart.from_event(event), own=own)
         elif AudioStop.is_type(event.type):
             await self._on_audio_stop()
         elif Describe.is_type(event.type):
@@ -186,6 +198,7 @@ class BodhiEventHandler(AsyncEventHandler):
         """The server is stopping: end what is in flight with an error, close the connection.
 
         Never waits on the client for longer than :data:`FLUSH_AT_SHUTDOWN`."""
+        self._release_hold()
         for utterance in list(self._live):
             await utterance.abort(
                 "the speech-to-text server is shutting down; try again", "shutdown"
@@ -205,21 +218,21 @@ class BodhiEventHandler(AsyncEventHandler):
             transcribe = transcribe_from(event)
         except ProtocolError as err:
             _LOGGER.warning("Bad 'transcribe' event from %s: %s", self._peer, err)
-            self._refuse(f"bad transcribe event: {err}", "protocol")
+            self._refuse(f"bad transcribe event: {err}", "protocol", before_audio=True)
             return
         await self._start(transcribe)
 
-    async def _on_audio_start(self, start: AudioStart) -> None:
+    async def _on_audio_start(self, start: AudioStart, *, own: bool = False) -> None:
+        """``own``: the request's answer was being kept back for this audio-start."""
         current = self._current
         if self._refused and current is None:
             return
         if current is not None and current.finished:
-            if not self._audio_started:
-                # Answered before its audio began (the engine refused at once): this is still
-                # that request's audio, which the client sends regardless. Not a new request.
-                self._audio_started = True
+            if own:
+                # Its answer (an early refusal) waited for this audio-start: this is still
+                # its request's audio, not the start of a new one.
                 return
-            # Answered early (endpointing): this starts the next request.
+            # Answered early (endpointing), before this audio-start: it starts the next request.
             await self._end_current("")
             current = None
         try:
@@ -229,7 +242,6 @@ class BodhiEventHandler(AsyncEventHandler):
             return
         if current is None:
             await self._start(None)
-        self._audio_started = True
 
     async def _on_audio_chunk(self, chunk: AudioChunk) -> None:
         if self._refused:
@@ -237,7 +249,6 @@ class BodhiEventHandler(AsyncEventHandler):
         if self._current is None:
             # Lenient: audio without audio-start still starts an utterance.
             await self._start(None)
-        self._audio_started = True
         current = self._current
         if current is None or current.finished:
             # Refused, or answered early: the rest of its audio is not needed.
@@ -267,8 +278,9 @@ class BodhiEventHandler(AsyncEventHandler):
     async def _start(self, transcribe: Transcribe | None) -> None:
         bridge = self._bridge
         refusal = bridge.refusal()
+        before_audio = transcribe is not None
         if refusal is not None:
-            self._refuse(*refusal)
+            self._refuse(*refusal, before_audio=before_audio)
             return
         try:
             choice, request = bridge.request_for(transcribe)
@@ -276,7 +288,7 @@ class BodhiEventHandler(AsyncEventHandler):
             _LOGGER.warning(
                 "Refusing a request for an unknown model: %r", transcribe and transcribe.name
             )
-            self._refuse(str(err), "unknown-model")
+            self._refuse(str(err), "unknown-model", before_audio=before_audio)
             return
         _LOGGER.debug(
             "Utterance with %s %s (language %r)",
@@ -285,12 +297,13 @@ class BodhiEventHandler(AsyncEventHandler):
             choice.language,
         )
         slot = self._outbox.slot()
+        if before_audio:
+            self._hold_for_audio(slot, refusal=False)
         # Put here, not by the utterance's task, so that it always comes first.
         slot.put(TranscriptStart(language=choice.language).event())
         utterance = Utterance.start(bridge, choice, request, slot, client=self._client_name)
         utterance.when_done(self._forget)
         self._current = utterance
-        self._audio_started = False
         self._live.append(utterance)
 
     def _forget(self, utterance: Utterance) -> None:
@@ -327,11 +340,55 @@ class BodhiEventHandler(AsyncEventHandler):
             return
         self._refuse(text, code)
 
-    def _refuse(self, text: str, code: str) -> None:
+    def _refuse(self, text: str, code: str, *, before_audio: bool = False) -> None:
         """Answer the request with an error and ignore its audio until its audio-stop."""
         self._refused = True
-        self._outbox.send(Error(text=text, code=code).event())
+        slot = self._outbox.slot()
+        if before_audio:
+            self._hold_for_audio(slot, refusal=True)
+        try:
+            slot.put(Error(text=text, code=code).event())
+        finally:
+            slot.close()
         self._bridge.activity.request_done(refused_record(self._client_name, code, text))
+
+    def _hold_for_audio(self, slot: Slot, *, refusal: bool) -> None:
+        """Keep a request's answer back until its audio-start, or :data:`AUDIO_START_GRACE`.
+
+        A request that begins with ``transcribe`` can be answered before its ``audio-start``
+        is read (a refusal, or an engine that refuses at once), and Wyoming has no request
+        ids: an ``audio-start`` read after the answer could be this request's own (a client
+        that sends transcribe, audio-start and its audio back to back, as Home Assistant
+        does) or the client's next request (one that read the answer, gave up on this one and
+        starts over without transcribe). Kept back, the answer follows the audio-start, and
+        that audio-start is this request's; a client that sends none within the grace gets
+        its answer then, and what it sends next is a new request.
+        """
+        self._release_hold()
+        slot.hold()
+        self._held = slot
+        self._held_refusal = refusal
+        self._hold_timer = asyncio.get_running_loop().call_later(
+            AUDIO_START_GRACE, self._grace_over
+        )
+
+    def _grace_over(self) -> None:
+        self._hold_timer = None
+        refusal = self._held_refusal
+        if self._release_hold() and refusal:
+            # The refusal has gone out on its own: the next audio-start is a new request.
+            self._refused = False
+
+    def _release_hold(self) -> bool:
+        """Let a kept-back answer go; whether one was being kept back."""
+        slot, self._held = self._held, None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if slot is None:
+            return False
+        slot.release()
+        return True
 
 
 def client_name(peer: Any) -> str:

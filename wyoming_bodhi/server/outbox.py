@@ -46,6 +46,8 @@ class Slot:
         self._events: deque[bytes] = deque()
         self.closed = False
         """No more events will be put."""
+        self.held = False
+        """Its events wait, and so do the slots after it, until :meth:`release`."""
 
     def put(self, event: Event) -> None:
         """Queue an event for the client. Raises :class:`ClientGone`, or ``ValueError`` if the
@@ -61,6 +63,19 @@ class Slot:
         if not self.closed:
             self.closed = True
             self._outbox.wake()
+
+    def hold(self) -> None:
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._outbox.wake()
+
+    @property
+    def ready(self) -> bool:
+        """The writer can take this slot's events, or drop the slot."""
+        return not self.held and (bool(self._events) or self.closed)
 
 
 class Outbox:
@@ -120,7 +135,7 @@ class Outbox:
         slots, writer = self._slots, self._writer
         try:
             while not self.gone:
-                while slots and (slots[0]._events or slots[0].closed):
+                while slots and slots[0].ready:
                     slot = slots[0]
                     while slot._events:
                         data = slot._events.popleft()
@@ -132,7 +147,7 @@ class Outbox:
                 if not slots:
                     self._drained.set()
                 self._wakeup.clear()
-                if slots and (slots[0]._events or slots[0].closed):
+                if slots and slots[0].ready:
                     continue
                 await self._wakeup.wait()
         except ConnectionError as err:
