@@ -181,19 +181,25 @@ def unavailable(what: str, reason: str) -> NoReturn:
 def _port_range() -> range:
     """The ports this test process hands out.
 
-    Below the kernel's ephemeral range: the kernel gives those to every ``connect()`` and
+    Outside the kernel's ephemeral range: the kernel gives those to every ``connect()`` and
     ``bind(0)`` on the machine, and so could take a port between :func:`free_port` and the
     bind of the server it was meant for (seen with four pytest-xdist workers). And a slice
-    of its own per worker, so that two workers never pick the same one.
+    of its own per worker, so that two workers never pick the same one. Empty when the
+    machine leaves no room, and :func:`free_port` falls back to the kernel's choice.
     """
-    ephemeral_low = 32768
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    first, slices = 10000, 8
-    size = max(0, ephemeral_low - first) // slices
+    low, high = 32768, 60999
+    with contextlib.suppress(OSError, ValueError):
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    below, above = range(10000, low), range(high + 1, 65536)
+    room = max(below, above, key=len)
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    index = int(worker) % slices if worker.isdigit() else 0
-    return range(first + index * size, first + (index + 1) * size)
+    index = int(worker) % workers if worker.isdigit() else 0
+    size = len(room) // workers
+    if size < 64:
+        return range(0)
+    first = room.start + index * size
+    return range(first, first + size)
 
 
 _PORTS = _port_range()

@@ -389,6 +389,8 @@ async def test_no_secret_reaches_the_page_its_api_or_metrics(http: aiohttp.Clien
         assert secret not in everything
     assert configuration["api_key"] == "set" and configuration["iapp_api_key"] == "set"
     assert configuration["hass_token"] == "set" and configuration["customer_id"] == "set"
+    # chunk_ms unset: the page says what each engine is sent instead of a blank.
+    assert configuration["chunk_ms"] == "unset: 100 ms (Bodhi), 100 ms (iApp ASRx)"
 
 
 async def test_the_page_and_its_files_are_served_with_a_strict_policy(

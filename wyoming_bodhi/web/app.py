@@ -164,6 +164,10 @@ def effective_configuration(bridge: Bridge) -> dict[str, Any]:
             shown[spec.name] = str(value)
         else:
             shown[spec.name] = value
+    if settings.chunk_ms is None:
+        # Unset means chosen per engine: say what each engine gets.
+        chosen = {e.title: settings.frame_ms(e.audio.frame_ms) for e in bridge.engines}
+        shown["chunk_ms"] = "unset: " + ", ".join(f"{ms} ms ({t})" for t, ms in chosen.items())
     return shown
 
 
