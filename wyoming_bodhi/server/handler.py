@@ -88,7 +88,6 @@ class BodhiEventHandler(AsyncEventHandler):
         """The answer of a request that began with transcribe, kept back until its audio-start
         (at most :data:`AUDIO_START_GRACE`): see :meth:`_hold_for_audio`."""
         self._hold_timer: asyncio.TimerHandle | None = None
-        self._held_refusal = False
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -298,7 +297,7 @@ class BodhiEventHandler(AsyncEventHandler):
         )
         slot = self._outbox.slot()
         if before_audio:
-            self._hold_for_audio(slot, refusal=False)
+            self._hold_for_audio(slot)
         # Put here, not by the utterance's task, so that it always comes first.
         slot.put(TranscriptStart(language=choice.language).event())
         utterance = Utterance.start(bridge, choice, request, slot, client=self._client_name)
@@ -345,14 +344,14 @@ class BodhiEventHandler(AsyncEventHandler):
         self._refused = True
         slot = self._outbox.slot()
         if before_audio:
-            self._hold_for_audio(slot, refusal=True)
+            self._hold_for_audio(slot)
         try:
             slot.put(Error(text=text, code=code).event())
         finally:
             slot.close()
         self._bridge.activity.request_done(refused_record(self._client_name, code, text))
 
-    def _hold_for_audio(self, slot: Slot, *, refusal: bool) -> None:
+    def _hold_for_audio(self, slot: Slot) -> None:
         """Keep a request's answer back until its audio-start, or :data:`AUDIO_START_GRACE`.
 
         A request that begins with ``transcribe`` can be answered before its ``audio-start``
@@ -367,16 +366,16 @@ class BodhiEventHandler(AsyncEventHandler):
         self._release_hold()
         slot.hold()
         self._held = slot
-        self._held_refusal = refusal
         self._hold_timer = asyncio.get_running_loop().call_later(
             AUDIO_START_GRACE, self._grace_over
         )
 
     def _grace_over(self) -> None:
         self._hold_timer = None
-        refusal = self._held_refusal
-        if self._release_hold() and refusal:
-            # The refusal has gone out on its own: the next audio-start is a new request.
+        # Nothing has come from the client since its transcribe (any event releases the
+        # hold), so no request in hand means the answer kept back was a refusal: it has gone
+        # out on its own, and the next audio-start is a new request.
+        if self._release_hold() and self._current is None:
             self._refused = False
 
     def _release_hold(self) -> bool:
