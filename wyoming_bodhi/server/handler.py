@@ -172,6 +172,7 @@ class BodhiEventHandler(AsyncEventHandler):
         return True
 
     async def disconnect(self) -> None:
+        self._release_hold()  # and its timer, which would otherwise keep the handler a while
         live, self._live, self._current = self._live, [], None
         for utterance in live:
             if utterance.finished:
