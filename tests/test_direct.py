@@ -10,25 +10,17 @@ import subprocess
 import sys
 import time
 import wave
-from dataclasses import dataclass
 from pathlib import Path
 
 from wyoming_bodhi.simulators.iapp import IappSimulator, SimulatorOptions
 
 from . import signals
 from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator
+from .test_transcribe_client import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "batti-jalao.wav"
 CLIENT = [sys.executable, "-m", "wyoming_bodhi.transcribe"]
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
 
 
 async def run_direct(*args: str, env: dict[str, str], stderr_tty: bool = False) -> Run:
