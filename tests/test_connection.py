@@ -309,7 +309,7 @@ async def test_an_early_refusal_waits_for_its_audio_start_and_is_the_only_answer
     assert events[-1].data == {"text": "wrong key", "code": "fake-401"}
 
 
-@pytest.mark.parametrize("refused_by", ["engine", "unknown-model", "bad-transcribe"])
+@pytest.mark.parametrize("refused_by", ["engine", "bad-transcribe"])
 async def test_a_client_that_reads_an_early_refusal_and_starts_over_gets_an_answer(
     monkeypatch: pytest.MonkeyPatch, refused_by: str
 ) -> None:
@@ -320,7 +320,6 @@ async def test_a_client_that_reads_an_early_refusal_and_starts_over_gets_an_answ
     engine = FakeEngine(failures=[final_refusal()] if refused_by == "engine" else [])
     first = {
         "engine": Transcribe(language="hi").event(),
-        "unknown-model": Transcribe(name="no-such-model").event(),
         "bad-transcribe": Event("transcribe", {"language": 5}),
     }[refused_by]
     async with (

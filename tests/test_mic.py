@@ -290,6 +290,35 @@ async def test_seconds_counts_captured_audio_not_the_clock() -> None:
     assert 2 * 16000 <= sent < 2 * 16000 + 1600 + 1
 
 
+async def test_seconds_alone_records_that_long_through_pauses() -> None:
+    """--seconds N is N seconds of audio: the default 1 s of quiet does not end it first
+    (two phrases 1.5 s apart); --silence given as well ends it at the first pause."""
+    audio = speech(count=2, burst=0.8, gap=1.5)  # 0.3 + 0.8 + 1.5 + 0.8 + 0.3 = 3.7 s
+    sent: list[int] = []
+    announced: list[str] = []
+    for extra in ([], ["--silence", "1"]):
+        async with (
+            running_simulator(texts=TEXTS) as simulator,
+            running_bridge(simulator.url) as bridge,
+        ):
+            with capture.alsa_file_microphone(audio, trailing_silence=3.0) as microphone:
+                run = await run_mic(
+                    microphone, "--uri", f"tcp://127.0.0.1:{bridge.port}", "--seconds", "3",
+                    *extra,
+                )  # fmt: skip
+            (record,) = simulator.connections
+        assert run.returncode == 0, run.err
+        sent.append(sum(frame.size for frame in record.frames))
+        announced.append(run.err)
+    alone, with_silence = sent
+    # 3 s at 8 kHz, 16-bit, in whole frames (the last one padded).
+    assert 3 * 16000 <= alone < 3 * 16000 + 1600 + 1
+    assert "after 3 s, on Ctrl-C" in announced[0] and "quiet" not in announced[0]
+    # The first phrase and a second of quiet: 0.3 + 0.8 + 1.0 s, well short of 3 s.
+    assert with_silence < 2.5 * 16000
+    assert "after 1 s of quiet, after 3 s" in announced[1]
+
+
 async def test_anyone_elses_wyoming_server_that_closes_after_each_transcript() -> None:
     """A server like wyoming-faster-whisper: needs the client to find the end, answers one
     transcript per connection, and closes."""
@@ -512,7 +541,7 @@ async def test_without_pyaudio_it_says_what_to_install(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 2
-    assert "pip install 'wyoming-bodhi[mic]'" in done.stderr
+    assert "pip install pyaudio (in a clone: pip install '.[mic]')" in done.stderr
     assert "sudo apt install portaudio19-dev" in done.stderr
 
 

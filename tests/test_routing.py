@@ -52,6 +52,10 @@ async def test_both_engines_route_by_language_and_by_model(http: aiohttp.ClientS
     assert chosen(router, name=PROGRAM_NAME, language="th") == ("iapp", "iapp-asrx", "th")
     # A language nobody speaks falls back to the default model, with the client's tag.
     assert chosen(router, language="fr") == ("bodhi", "hi-general-v2-8khz", "fr")
+    # A name that is neither is refused by the router (an explicit choice: --model, the
+    # status page); the Wyoming handler drops it before asking (tests/test_other_clients.py).
+    assert router.knows(PROGRAM_NAME) and router.knows("iapp-asrx")
+    assert not router.knows("whisper-1")
     with pytest.raises(UnknownModelError, match="valid models: .*iapp-asrx"):
         router.choose(Transcribe(name="whisper-large"))
 

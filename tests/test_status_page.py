@@ -110,9 +110,9 @@ async def test_metrics_after_requests_of_every_outcome(http: aiohttp.ClientSessi
         for _ in range(2):
             exchange = await wyoming_request(running.port)
             assert exchange.transcript == "batti jalao pankha chalao"
-        # An unknown model.
-        exchange = await wyoming_request(running.port, request=Transcribe(name="no-such-model"))
-        assert exchange.error.data["code"] == "unknown-model"
+        # A client's mistake: a language tag longer than any.
+        exchange = await wyoming_request(running.port, request=Transcribe(language="x" * 65))
+        assert exchange.error.data["code"] == "protocol"
         # Busy: one request holds the only session while another asks.
         async with AsyncTcpClient("127.0.0.1", running.port) as holder:
             slow = asyncio.create_task(transcribe(holder, SPEECH, realtime=True))
@@ -129,7 +129,7 @@ async def test_metrics_after_requests_of_every_outcome(http: aiohttp.ClientSessi
         code, text = await page.get("/metrics")
     assert code == 200
     assert metric(text, "wyoming_bodhi_requests_total", result="transcript") == 3
-    assert metric(text, "wyoming_bodhi_requests_total", result="unknown-model") == 1
+    assert metric(text, "wyoming_bodhi_requests_total", result="protocol") == 1
     assert metric(text, "wyoming_bodhi_requests_total", result="busy") == 1
     assert metric(text, "wyoming_bodhi_requests_total", result="bodhi-401") == 1
     assert (

@@ -175,8 +175,8 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] |
     except ImportError:
         if choice == "uvloop":
             raise ServeError(
-                "event_loop uvloop needs uvloop: pip install 'wyoming-bodhi[uvloop]', or use "
-                "--event-loop asyncio"
+                "event_loop uvloop needs uvloop: pip install uvloop (in a clone: pip install "
+                "'.[uvloop]'), or use --event-loop asyncio"
             ) from None
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop

@@ -386,7 +386,7 @@ class Settings:
     )  # fmt: skip
     event_loop: str = setting(
         "auto", vol.In(EVENT_LOOPS), "WYOMING_EVENT_LOOP",
-        "asyncio's own event loop, or uvloop (pip install 'wyoming-bodhi[uvloop]'); auto: "
+        "asyncio's own event loop, or uvloop (pip install uvloop); auto: "
         "uvloop when it is installed",
     )  # fmt: skip
 

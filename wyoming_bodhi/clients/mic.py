@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds",
         type=seconds(allow_zero=False, most=3600),
         metavar="N",
-        help="end after N s of audio",
+        help="end after N s of audio (alone: record N s, pauses and all; with --silence: "
+        "whichever comes first)",
     )
     ending.add_argument(
         "--continuous",
@@ -406,7 +407,11 @@ async def _listen(args: argparse.Namespace, microphone: Microphone, output: Outp
         # What the user can fix here comes before anything on the network.
         device = microphone.find(args.device)
         open_request, default_silence, ender = await _opener(args, output, stack)
-        silence = default_silence if args.silence is None else (args.silence or None)
+        if args.silence is not None:
+            silence = args.silence or None
+        else:
+            # --seconds alone asks for that much audio: the default quiet does not cut it short.
+            silence = None if args.seconds else default_silence
         capture = microphone.open(device, args.rate)
         stack.callback(capture.close)
         if capture.rate != args.rate or capture.channels != 1:

@@ -46,6 +46,10 @@ class Router:
     def names(self) -> list[str]:
         return list(self._by_name)
 
+    def knows(self, name: str) -> bool:
+        """Whether a ``transcribe.name`` means anything here: a model's, or the program's."""
+        return name == PROGRAM_NAME or name in self._by_name
+
     def find(self, name: str) -> tuple[Engine, Model]:
         """The engine and model of that name. Raises :class:`UnknownModelError`."""
         try:

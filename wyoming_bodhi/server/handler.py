@@ -14,6 +14,7 @@ disturbs anyone else.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -26,7 +27,6 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
-from ..engines.base import UnknownModelError
 from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
@@ -48,6 +48,10 @@ AUDIO_START_GRACE = 1.0
 """Seconds a request begun with transcribe waits for its audio-start before an early answer
 (a refusal) goes out anyway (see ``_hold_for_audio``). Home Assistant sends audio-start
 straight after transcribe."""
+
+TRANSCRIBE_BEFORE_1_4 = "transcibe"
+"""How the ``wyoming`` library spelled ``transcribe`` before 1.4; clients built on 1.0–1.3
+(Rhasspy 3's among them) still send it."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
@@ -88,6 +92,7 @@ class BodhiEventHandler(AsyncEventHandler):
         """The answer of a request that began with transcribe, kept back until its audio-start
         (at most :data:`AUDIO_START_GRACE`): see :meth:`_hold_for_audio`."""
         self._hold_timer: asyncio.TimerHandle | None = None
+        self._said_unknown_model = False
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -159,7 +164,7 @@ class BodhiEventHandler(AsyncEventHandler):
         own = False if Describe.is_type(event.type) else self._release_hold()
         if AudioChunk.is_type(event.type):
             await self._on_audio_chunk(AudioChunk.from_event(event))
-        elif Transcribe.is_type(event.type):
+        elif Transcribe.is_type(event.type) or event.type == TRANSCRIBE_BEFORE_1_4:
             await self._on_transcribe(event)
         elif AudioStart.is_type(event.type):
             await self._on_audio_start(AudioStart.from_event(event), own=own)
@@ -220,7 +225,7 @@ class BodhiEventHandler(AsyncEventHandler):
             _LOGGER.warning("Bad 'transcribe' event from %s: %s", self._peer, err)
             self._refuse(f"bad transcribe event: {err}", "protocol", before_audio=True)
             return
-        await self._start(transcribe)
+        await self._start(self._without_unknown_model(transcribe))
 
     async def _on_audio_start(self, start: AudioStart, *, own: bool = False) -> None:
         """``own``: the request's answer was being kept back for this audio-start."""
@@ -282,14 +287,8 @@ class BodhiEventHandler(AsyncEventHandler):
         if refusal is not None:
             self._refuse(*refusal, before_audio=before_audio)
             return
-        try:
-            choice, request = bridge.request_for(transcribe)
-        except UnknownModelError as err:
-            _LOGGER.warning(
-                "Refusing a request for an unknown model: %r", transcribe and transcribe.name
-            )
-            self._refuse(str(err), "unknown-model", before_audio=before_audio)
-            return
+        # Every name is one the router knows (see _without_unknown_model).
+        choice, request = bridge.request_for(transcribe)
         _LOGGER.debug(
             "Utterance with %s %s (language %r)",
             choice.engine.title,
@@ -305,6 +304,26 @@ class BodhiEventHandler(AsyncEventHandler):
         utterance.when_done(self._forget)
         self._current = utterance
         self._live.append(utterance)
+
+    def _without_unknown_model(self, transcribe: Transcribe) -> Transcribe:
+        """A model name not offered here is dropped, and the language chooses, as the
+        reference server (wyoming-faster-whisper) ignores a name it does not have: clients
+        send names of their own (wyoming-openai-gateway's default is ``whisper-1``), and
+        many read nothing but a transcript, so an error would leave them waiting."""
+        name = transcribe.name
+        if not name or self._bridge.router.knows(name):
+            return transcribe
+        if not self._said_unknown_model:
+            # Once per connection: a client sends its name with every request.
+            self._said_unknown_model = True
+            _LOGGER.info(
+                "Client %s asked for model %r, which is not offered here; choosing by "
+                "language (%r) instead (said once per connection)",
+                self._client_name,
+                name,
+                transcribe.language,
+            )
+        return dataclasses.replace(transcribe, name=None)
 
     def _forget(self, utterance: Utterance) -> None:
         if utterance in self._live:
