@@ -1,7 +1,7 @@
 """Bodhi's protocols as plain data: messages in, messages out, no sockets.
 
 The streaming protocol, and at the end the non-streaming API's request and reply (one WAV
-file, one transcript). The shapes follow ``shared/bodhi-protocol.md``. Parsing is tolerant
+file, one transcript). The shapes follow docs/protocol.md. Parsing is tolerant
 where the vendor is vague (unknown keys, missing optional keys, ``segment_id`` as int or
 string) and strict where a message could not mean anything (not JSON, not an object, no
 text, unknown type).

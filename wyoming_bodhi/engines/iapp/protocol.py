@@ -1,6 +1,6 @@
 """iApp ASRx's streaming protocol as plain data: messages in, phrases out, no sockets.
 
-What iApp documents (``../shared/bodhi-protocol.md``, "iApp ASRx"), and what its own sample
+What iApp documents (docs/protocol.md, "iApp ASRx"), and what its own sample
 client does:
 
 - no config message; raw 16 kHz mono s16le PCM as binary frames;
