@@ -51,7 +51,7 @@ straight after transcribe."""
 
 TRANSCRIBE_BEFORE_1_4 = "transcibe"
 """How the ``wyoming`` library spelled ``transcribe`` before 1.4; clients built on 1.0–1.3
-(Rhasspy 3's among them) still send it."""
+still send it."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
@@ -317,11 +317,10 @@ class BodhiEventHandler(AsyncEventHandler):
             # Once per connection: a client sends its name with every request.
             self._said_unknown_model = True
             _LOGGER.info(
-                "Client %s asked for model %r, which is not offered here; choosing by "
-                "language (%r) instead (said once per connection)",
+                "Client %s asked for model %r, which is not offered here: serving it by its "
+                "language, as a request that names no model (said once per connection)",
                 self._client_name,
                 name,
-                transcribe.language,
             )
         return dataclasses.replace(transcribe, name=None)
 
