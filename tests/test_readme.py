@@ -350,18 +350,34 @@ def test_the_command_checks_catch_what_broke_before() -> None:
 
 
 def test_the_rest_api_offline_example_runs_as_written() -> None:
-    """docs/rest-api.md's "Trying it offline": the simulator, then the file client."""
+    """docs/rest-api.md's "Trying it offline": the simulator, then, once it says it is
+    serving, the file client."""
     text = (ROOT / "docs" / "rest-api.md").read_text(encoding="utf-8")
     start = text.index("## Trying it offline")
-    ((_, block),) = fenced_blocks(text[start:])
-    if port_is_taken(8765):
-        pytest.skip("port 8765, where the simulator serves by default, is taken")
-    script = (
-        "set -m\n" + here(block.strip()) + "\nstatus=$?\nkill %1\nwait\nexit $status\n"
-    )  # the simulator is the background job the block starts
-    result = subprocess.run(
-        ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    (_, simulator), (_, client) = fenced_blocks(text[start:])
+    serving = re.search(
+        r"Once it says `(Bodhi simulator serving on ws://127\.0\.0\.1:(\d+))`", text
     )
+    assert serving and simulator.strip().endswith(" &"), "say when to run the second command"
+    if port_is_taken(int(serving[2])):
+        pytest.skip(f"port {serving[2]}, where the simulator serves by default, is taken")
+    with subprocess.Popen(
+        ["bash", "-c", "exec " + here(simulator.strip().removesuffix("&"))],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as server:  # fmt: skip
+        try:
+            deadline = time.monotonic() + 15
+            while not port_is_taken(int(serving[2])):  # what a person waits for
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            result = subprocess.run(
+                ["bash", "-c", here(client.strip())], cwd=ROOT, capture_output=True, text=True,
+                timeout=60,
+            )  # fmt: skip
+        finally:
+            server.terminate()
+            said = server.communicate(timeout=10)[0]
+    assert serving[1] in said, said
     assert result.returncode == 0, result.stdout + result.stderr
     printed = re.search(r"prints `([^`]+)`", text[start:])
     assert printed and result.stdout.strip() == printed[1]
