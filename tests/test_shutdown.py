@@ -18,6 +18,7 @@ import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
+from wyoming.event import async_read_event, async_write_event
 
 from .harness import (
     API_KEY,
@@ -373,3 +374,35 @@ async def test_draining_closes_each_connection_at_the_end_of_its_request() -> No
     assert busy_exchange.transcript == "batti jalao" and busy_closed
     assert later_exchange.transcript == "batti jalao" and later_closed
     assert open_while_draining and idle_closed
+
+
+async def test_a_client_still_sending_reads_its_answer_before_the_close() -> None:
+    # Closing a socket whose input (the client's audio) is unread resets it; a client whose
+    # writes then fail loses the answer it had not read yet (asyncio's StreamReader raises
+    # the reset before handing out what it holds). Home Assistant reads its answer only at
+    # the end of its audio. So the server reads on, and drops, for a moment after its last
+    # answer.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url) as running,
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        chunk = AudioChunk(16000, 2, 1, AUDIO[:640]).event()
+        for event in (Transcribe(language="hi").event(), AudioStart(16000, 2, 1).event(), chunk):
+            await async_write_event(event, writer)
+        await simulator.wait_for_connections(1)
+        stopping = asyncio.create_task(running.server.shutdown(0))
+        # Talks on for 0.2 s before it reads, as a client that reads at the end of its audio.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.2
+        with contextlib.suppress(ConnectionError):
+            while loop.time() < until:
+                await async_write_event(chunk, writer)
+                await asyncio.sleep(0.02)
+        events: list[str | None] = []
+        with contextlib.suppress(ConnectionError):
+            while (event := await asyncio.wait_for(async_read_event(reader), 2)) is not None:
+                events.append(event.data.get("code") if event.type == "error" else event.type)
+        await stopping
+        writer.close()
+    assert events == ["transcript-start", "shutdown"]
