@@ -28,7 +28,8 @@ from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
-from wyoming_bodhi.web.server import StatusServer
+from wyoming_bodhi.web.metrics import Metrics
+from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
 API_KEY = "test-key-3f9a1c7e5b2d4a6f"
 CUSTOMER_ID = str(uuid.UUID("0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"))
@@ -87,6 +88,19 @@ async def running_status_page(running: RunningBridge) -> AsyncIterator[StatusSer
         yield status
     finally:
         await status.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_metrics_listener(running: RunningBridge) -> AsyncIterator[MetricsServer]:
+    """The bridge's health and metrics listener alone (``metrics_uri`` set, port 0)."""
+    listener = MetricsServer(
+        running.bridge, Metrics.observing(running.bridge, lambda: running.server.connections)
+    )
+    await listener.start()
+    try:
+        yield listener
+    finally:
+        await listener.stop()
 
 
 @dataclass
@@ -276,10 +290,16 @@ async def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float =
         return
 
 
-def bridge_command(port: int, bodhi_url: str, *extra: str) -> list[str]:
-    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``."""
+def bridge_command(
+    port: int, bodhi_url: str, *extra: str, drain_delay: float | None = 0
+) -> list[str]:
+    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``.
+
+    No drain delay unless asked (None: the server's default): it is time for a load balancer
+    to notice a stop, and no test but tests/test_shutdown.py has one."""
+    drain = [] if drain_delay is None else ["--drain-delay", f"{drain_delay:g}"]
     return ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}", "--bodhi-url", bodhi_url,
-            *extra]  # fmt: skip
+            *drain, *extra]  # fmt: skip
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
