@@ -74,8 +74,10 @@ announce() {
     fi
 }
 
+# The status page answers the ingress proxy only, which forwards whatever name the browser
+# knows Home Assistant by (Home Assistant's login has checked the person): any host name.
 wyoming-bodhi --config "$options" --uri "$uri" \
-    --http-uri "tcp://$host:$ingress_port" --http-allow "$ingress_from" &
+    --http-uri "tcp://$host:$ingress_port" --http-allow "$ingress_from" --http-host '*' &
 server=$!
 log "started wyoming-bodhi (pid $server) on $uri with $options"
 announce &

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,16 @@ def tools() -> tuple[str, str] | str:
 
 @contextmanager
 def chromium(
-    *, microphone: Path | None = None, phone: bool = False, size: tuple[int, int] = (1280, 1000)
+    *,
+    microphone: Path | None = None,
+    phone: bool = False,
+    size: tuple[int, int] = (1280, 1000),
+    names: Sequence[str] = (),
+    secure: Sequence[str] = (),
 ) -> Iterator[Any]:
-    """A headless Chromium; ``microphone`` a WAV file its fake capture device plays (once)."""
+    """A headless Chromium; ``microphone`` a WAV file its fake capture device plays (once);
+    ``names`` host names it resolves to 127.0.0.1 (another site, or one rebound to us);
+    ``secure`` plain-HTTP origins it trusts as if HTTPS (the microphone needs that)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -62,6 +69,11 @@ def chromium(
         f"--window-size={size[0]},{size[1]}",
     ):
         options.add_argument(argument)
+    if names:
+        rules = ", ".join(f"MAP {name} 127.0.0.1" for name in names)
+        options.add_argument(f"--host-resolver-rules={rules}")
+    if secure:
+        options.add_argument(f"--unsafely-treat-insecure-origin-as-secure={','.join(secure)}")
     if microphone is not None:
         options.add_argument(f"--use-file-for-fake-audio-capture={microphone}%noloop")
     if phone:

@@ -298,10 +298,12 @@ async def test_the_engine_check_says_what_happened(http: aiohttp.ClientSession) 
     assert session.frames == [] and session.ended in ("eos", "client closed")
 
 
-@pytest.mark.parametrize("origin", [None, "http://evil.example", "null"])
-async def test_actions_only_from_the_pages_own_origin(
-    http: aiohttp.ClientSession, origin: str | None
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:9"])
+async def test_a_page_of_another_site_is_refused_before_any_data(
+    http: aiohttp.ClientSession, origin: str
 ) -> None:
+    # Browsers apply no CORS to WebSockets: without a check, any site open in the same
+    # browser could read the live feed (transcripts, addresses, configuration).
     async with (
         running_simulator() as simulator,
         running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
@@ -310,28 +312,117 @@ async def test_actions_only_from_the_pages_own_origin(
         page = Page(status, http)
         code, body = await page.check("bodhi", origin=origin)
         assert code == 403 and "Origin" in body["error"]
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            async with page.microphone(origin=origin):
-                pass
-        assert refused.value.status == 403
-        # Reading is for anyone who may connect: a monitoring system sends no Origin.
-        assert (await page.get("/metrics"))[0] == 200
+        for path in ("/api/live", "/api/microphone"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                async with http.ws_connect(page.base + path, headers={"Origin": origin}):
+                    pass
+            assert refused.value.status == 403, path
+        code, text = await page.get("/api/status", headers={"Origin": origin})
+        assert code == 403 and "recent" not in text
         assert simulator.connections == []
+
+
+async def test_a_program_that_sends_no_origin_may_read_and_act(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Every browser sends Origin with a WebSocket and a POST: a request without one is a
+    # program (monitoring, curl, a script), which no other site can drive.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        code, body = await page.check("bodhi", origin=None)
+        assert code == 200 and body["ok"] is True
+        async with http.ws_connect(f"{page.base}/api/live") as live:
+            assert (await live.receive_json(timeout=5))["type"] == "snapshot"
+        assert (await page.get("/metrics"))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("evil.example", False),  # DNS rebinding: another site's name, this machine's address
+        ("bodhi.lan.evil.example", False),
+        ("bodhi.lan", True),  # named in http_hosts
+        ("BODHI.LAN", True),
+        ("127.0.0.1", True),  # an address cannot be rebound
+        ("[::1]", True),
+        ("localhost", True),
+    ],
+)
+async def test_beyond_loopback_a_request_must_name_an_address_or_a_configured_host(
+    http: aiohttp.ClientSession, host: str, allowed: bool
+) -> None:
+    async with (
+        running_simulator() as simulator,
+        running_bridge(
+            simulator.url,
+            http_uri="tcp://0.0.0.0:0",
+            http_allow=["127.0.0.1"],
+            http_hosts=["bodhi.lan"],
+        ) as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        named = f"{host}:{status.port}"
+        # What a page served under that name sends: its own origin, as a same-origin page.
+        page.origin = f"http://{named}"
+        headers = {"Host": named}
+        expected = 200 if allowed else 403
+        for path in ("/", "/api/status", "/metrics"):
+            code, text = await page.get(path, headers=headers)
+            assert code == expected, (path, text)
+        if not allowed:
+            assert "http_hosts" in text and "--http-host" in text
+        async with http.post(
+            f"{page.base}/api/check/bodhi", headers={**headers, "Origin": page.origin}
+        ) as response:
+            assert response.status == expected
+        live = http.ws_connect(f"{page.base}/api/live", headers={**headers, "Origin": page.origin})
+        if allowed:
+            async with live as ws:
+                assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+        else:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                async with live:
+                    pass
+            assert refused.value.status == 403
+            assert simulator.connections == []
+
+
+async def test_any_host_when_the_operator_says_so(http: aiohttp.ClientSession) -> None:
+    # For a proxy that checks names itself (Home Assistant's ingress forwards whatever name
+    # the browser used for Home Assistant); the Origin check still holds.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0", http_hosts=["*"]) as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        named = f"anything.example:{status.port}"
+        assert (await page.get("/api/status", headers={"Host": named}))[0] == 200
+        headers = {"Host": named, "Origin": "http://elsewhere.example"}
+        assert (await page.get("/api/status", headers=headers))[0] == 403
 
 
 async def test_behind_ingress_the_forwarded_host_is_the_pages_origin(
     http: aiohttp.ClientSession,
 ) -> None:
+    # Home Assistant's ingress forwards the browser's Host and Origin, and adds
+    # X-Forwarded-Host; the add-on's start script passes --http-host '*'.
     async with (
         running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0") as running,
+        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0", http_hosts=["*"]) as running,
         running_status_page(running) as status,
     ):
         page = Page(status, http)
-        headers = {"Origin": "http://homeassistant.local:8123",
-                   "X-Forwarded-Host": "homeassistant.local:8123"}  # fmt: skip
-        async with http.post(f"{page.base}/api/check/bodhi", headers=headers) as response:
-            assert response.status == 200 and (await response.json())["ok"] is True
+        for forwarded in ({"Host": "homeassistant.local:8123"}, {}):
+            headers = {"Origin": "http://homeassistant.local:8123",
+                       "X-Forwarded-Host": "homeassistant.local:8123", **forwarded}  # fmt: skip
+            async with http.post(f"{page.base}/api/check/bodhi", headers=headers) as response:
+                assert response.status == 200 and (await response.json())["ok"] is True
 
 
 async def test_http_allow_turns_others_away(http: aiohttp.ClientSession) -> None:
@@ -345,6 +436,20 @@ async def test_http_allow_turns_others_away(http: aiohttp.ClientSession) -> None
         page = Page(status, http)
         for path in ("/", "/metrics", "/healthz", "/api/status"):
             assert (await page.get(path))[0] == 403
+
+
+async def test_on_both_stacks_an_ipv4_peer_is_compared_as_ipv4(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Bound to [::], IPv4 peers arrive as ::ffff:127.0.0.1.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://[::]:0", http_allow=["127.0.0.1"]) as running,
+        running_status_page(running) as status,
+    ):
+        assert (await Page(status, http).get("/healthz"))[0] == 200
+        async with http.get(f"http://[::1]:{status.port}/healthz") as response:
+            assert response.status == 403
 
 
 async def test_on_loopback_only_loopback_names_dns_rebinding(http: aiohttp.ClientSession) -> None:

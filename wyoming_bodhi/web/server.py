@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..addresses import WILDCARD_HOSTS, is_loopback, tcp_host_port
+from ..addresses import tcp_host_port
 from ..pipeline.activity import safely
 from ..pipeline.bridge import Bridge
 from .app import build_app
@@ -30,8 +30,7 @@ class StatusServer:
         self.host, self.port = host_port[0] or "127.0.0.1", host_port[1]
         self.monitor = Monitor(lambda: bridge.active_utterances, connections)
         bridge.activity = safely(self.monitor)
-        loopback_only = self.host not in WILDCARD_HOSTS and is_loopback(self.host)
-        self._app = build_app(bridge, self.monitor, loopback_only=loopback_only)
+        self._app = build_app(bridge, self.monitor)
         self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=1.0)
 
     async def start(self) -> None:
