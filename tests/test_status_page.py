@@ -16,6 +16,7 @@ import pytest
 from wyoming.asr import Transcribe
 from wyoming.client import AsyncTcpClient
 
+from wyoming_bodhi.web.check import CheckRate
 from wyoming_bodhi.web.server import StatusServer
 
 from . import signals
@@ -296,6 +297,47 @@ async def test_the_engine_check_says_what_happened(http: aiohttp.ClientSession) 
     assert code_missing == 404 and missing == {"error": "no engine 'iapp' is configured"}
     # The session was opened and closed with no audio: nothing, or next to nothing, billed.
     assert session.frames == [] and session.ended in ("eos", "client closed")
+
+
+def test_the_check_rate_is_a_few_at_once_then_one_every_twenty_seconds() -> None:
+    now = [0.0]
+    rate = CheckRate(clock=lambda: now[0])
+    assert [rate.take() for _ in range(4)] == [0.0, 0.0, 0.0, 20.0]
+    now[0] = 15.0
+    assert rate.take() == pytest.approx(5.0)
+    now[0] = 20.0
+    assert rate.take() == 0.0 and rate.take() == pytest.approx(20.0)
+    now[0] = 1000.0  # never more than the three at once, however long it rested
+    assert [rate.take() for _ in range(4)] == [0.0, 0.0, 0.0, 20.0]
+
+
+async def test_engine_checks_past_the_rate_are_answered_429_with_when(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Each check is an authenticated upstream session: a loop calling it must not become
+    # hundreds of paid handshakes a second.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        answers = []
+        for _ in range(5):
+            async with http.post(
+                f"{page.base}/api/check/bodhi", headers={"Origin": page.origin}
+            ) as response:
+                answers.append((response.status, response.headers, await response.json()))
+        sessions = len(simulator.connections)
+    assert [code for code, _headers, _body in answers] == [200, 200, 200, 429, 429]
+    assert sessions == 3
+    _code, headers, body = answers[3]
+    wait = int(headers["Retry-After"])
+    assert 15 <= wait <= 20
+    assert body["error"] == (
+        "Bodhi has been checked 3 times in a short while (3 at once, then one every 20 s): "
+        f"try again in {wait} s"
+    )
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:9"])

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -32,7 +33,7 @@ from ..pipeline.bridge import Bridge
 from ..settings import SETTINGS
 from .access import host_allowed, origin_allowed, peer_allowed
 from .browser_mic import microphone_socket
-from .check import check_engine
+from .check import CheckRate, check_engine
 from .monitor import Monitor
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ BRIDGE_KEY = web.AppKey("bridge", Bridge)
 MONITOR_KEY = web.AppKey("monitor", Monitor)
 STATIC_KEY = web.AppKey("static", dict)
 CHECKS_KEY = web.AppKey("checks", dict)
+CHECK_RATES_KEY = web.AppKey("check_rates", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -102,6 +104,7 @@ def build_app(bridge: Bridge, monitor: Monitor) -> web.Application:
     app[MONITOR_KEY] = monitor
     app[STATIC_KEY] = _static()
     app[CHECKS_KEY] = {}
+    app[CHECK_RATES_KEY] = {}
     app.router.add_get("/", _page)
     for name in STATIC_FILES:
         if name != "index.html":
@@ -248,10 +251,22 @@ async def _check(request: web.Request) -> web.Response:
     checks: dict[str, asyncio.Task[Any]] = request.app[CHECKS_KEY]
     running = checks.get(name)
     if running is None or running.done():
-        # One check per engine at a time: a page clicking away cannot open many sessions.
+        # One check per engine at a time (a page clicking away joins it), and a few a minute.
         refusal = bridge.refusal()
         if refusal is not None:
             return web.json_response({"error": refusal[0], "code": refusal[1]}, status=503)
+        rate = request.app[CHECK_RATES_KEY].setdefault(name, CheckRate())
+        wait = math.ceil(rate.take())
+        if wait:
+            return web.json_response(
+                {
+                    "error": f"{engine.title} has been checked {rate.burst} times in a short "
+                    f"while ({rate.burst} at once, then one every {rate.every:g} s): try "
+                    f"again in {wait} s"
+                },
+                status=429,
+                headers={"Retry-After": str(wait)},
+            )
         running = checks[name] = asyncio.create_task(_counted_check(bridge, engine))
     result = await asyncio.shield(running)
     shown = {"type": "check", "checked_at": time.time(), **dataclasses.asdict(result)}
