@@ -6,6 +6,8 @@ itself in Chromium.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -13,9 +15,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from wyoming.asr import Transcribe
+from wyoming.asr import Transcribe, TranscriptChunk
 from wyoming.client import AsyncTcpClient
 
+from wyoming_bodhi.engines.base import Phrase, PhraseKind
+from wyoming_bodhi.pipeline.utterance import ClientGone
+from wyoming_bodhi.web import browser_mic
+from wyoming_bodhi.web.browser_mic import SocketSink
 from wyoming_bodhi.web.check import CheckRate
 from wyoming_bodhi.web.server import StatusServer
 
@@ -28,6 +34,7 @@ from .harness import (
     running_status_page,
     transcribe,
 )
+from .test_promises import settled
 
 TEXTS = ["batti jalao", "pankha chalao"]
 SPEECH = signals.encode(signals.utterances(16000, count=2, burst=0.5, gap=0.6))
@@ -228,6 +235,62 @@ async def test_a_page_that_leaves_mid_test_closes_the_engine_session(
             (record,) = await simulator.wait_for_connections(1)
         await asyncio.wait_for(record.closed.wait(), 2.0)
         assert running.bridge.active_utterances == 0
+
+
+async def test_the_microphone_queue_keeps_one_partial_and_cuts_off_a_page_not_reading() -> None:
+    cut_off: list[str] = []
+    sink = SocketSink(max_queued=5000, on_cut_off=cut_off.append)
+    for n in range(100_000):  # an engine flooding partials: only the newest waits
+        sink.on_phrase(Phrase(PhraseKind.PARTIAL, f"batti {n}"))
+    sink.put(TranscriptChunk(text="batti jalao").event())
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "pankha"))
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "pankha chalao"))
+    assert [json.loads(m) for m in sink.waiting()] == [
+        {"type": "partial", "text": "batti 99999"},
+        {"type": "phrase", "text": "batti jalao"},
+        {"type": "partial", "text": "pankha chalao"},
+    ]
+    # Past the bound the partials go first; then the request ends, the page cut off.
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "p" * 3000))
+    sink.put(TranscriptChunk(text="x" * 2000).event())
+    assert [json.loads(m)["type"] for m in sink.waiting()] == ["phrase", "phrase"]
+    assert cut_off == []
+    with pytest.raises(ClientGone):
+        sink.put(TranscriptChunk(text="x" * 3000).event())
+    assert cut_off == ["over 5000 bytes wait for it"]
+    assert sink.waiting() == []
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "more"))
+    assert sink.waiting() == [] and await sink.get() is None
+
+
+async def test_a_page_that_stops_reading_while_the_engine_floods_is_cut_off(
+    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browser_mic, "WRITE_TIMEOUT", 1.0)
+    partial = json.dumps(
+        {"call_id": "c", "segment_id": 0, "eos": False, "type": "partial", "text": "batti " * 10000}
+    )
+    async with (
+        running_simulator(texts=TEXTS, raw_before_results=[partial], raw_repeat=2000) as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+        Page(status, http).microphone() as ws,
+    ):
+        # The page sends its audio in real time and never reads a thing.
+        await ws.send_json({"language": "hi", "model": None, "rate": 16000})
+        (record,) = await simulator.wait_for_connections(1)
+        started = asyncio.get_running_loop().time()
+        for start in itertools.cycle(range(0, len(SPEECH), 3200)):
+            if record.closed.is_set() or asyncio.get_running_loop().time() - started > 8:
+                break
+            with contextlib.suppress(ConnectionError):
+                await ws.send_bytes(SPEECH[start : start + 3200])
+            await asyncio.sleep(0.1)
+        took = asyncio.get_running_loop().time() - started
+        assert await settled(lambda: running.bridge.active_utterances == 0)
+        counts = status.monitor.counts()
+    assert record.closed.is_set() and took < 5, took
+    assert counts["results"] == {"client-gone": 1}
 
 
 @pytest.mark.parametrize(
