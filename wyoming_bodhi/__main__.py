@@ -131,14 +131,19 @@ async def serve(settings: Settings) -> None:
             log_serving(bridge)
             await serve_stdio(bridge)
             return
-        raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)
         status = None
         if settings.http_uri:
-            from .web.server import StatusServer
+            from .web.server import StatusServer, open_files, page_connections
 
+            wanted = open_files(settings.http_max_connections)
+            granted = raise_open_file_limit(settings.max_connections, settings.max_sessions, wanted)
             # Observing from the start, so that the first request is on the page.
-            status = StatusServer(bridge, lambda: server.connections)
+            status = StatusServer(
+                bridge, lambda: server.connections, max_connections=page_connections(granted)
+            )
+        else:
+            raise_open_file_limit(settings.max_connections, settings.max_sessions)
         try:
             await server.start()
         except OSError as err:
