@@ -8,12 +8,15 @@ for its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 PHONE = {"width": 390, "height": 844, "pixelRatio": 2.0}
@@ -87,3 +90,99 @@ def chromium(
         yield session
     finally:
         session.quit()
+
+
+# What a page of another site tries, run in that page: the live feed, the microphone, the
+# engine check (readable, and blind), and the status; whatever it could read, it returns.
+ATTACK = """
+const base = arguments[0], done = arguments[arguments.length - 1];
+function tryWebSocket(path, onOpen) {
+  return new Promise((resolve) => {
+    const seen = { opened: false, messages: [], lengths: [] };
+    const ws = new WebSocket(base.replace(/^http/, "ws") + path);
+    ws.onopen = () => { seen.opened = true; if (onOpen) onOpen(ws); };
+    ws.onmessage = (m) => {
+      seen.messages.push(String(m.data).slice(0, 300));
+      seen.lengths.push(String(m.data).length);
+    };
+    ws.onclose = () => resolve(seen);
+    setTimeout(() => { ws.close(); resolve(seen); }, 3000);
+  });
+}
+async function tryFetch(path, init) {
+  try {
+    const response = await fetch(base + path, init);
+    const body = await response.text();
+    return { status: response.status, body: body.slice(0, 300), length: body.length };
+  } catch (error) {
+    return { error: String(error) };
+  }
+}
+(async () => {
+  const speech = new Int16Array(8000).fill(3000);
+  const start = JSON.stringify({ language: "hi", model: null, rate: 16000 });
+  done({
+    live: await tryWebSocket("api/live"),
+    microphone: await tryWebSocket("api/microphone", (ws) => {
+      ws.send(start); ws.send(speech.buffer); ws.send(JSON.stringify({ type: "stop" }));
+    }),
+    check: await tryFetch("api/check/bodhi", { method: "POST" }),
+    blind_check: await tryFetch("api/check/bodhi", { method: "POST", mode: "no-cors" }),
+    status: await tryFetch("api/status"),
+  });
+})();
+"""
+
+
+def attack(driver: Any, target: str) -> dict[str, Any]:
+    driver.set_script_timeout(30)
+    return dict(driver.execute_async_script(ATTACK, target))
+
+
+def _read(seen: dict[str, Any]) -> list[tuple[str, int]]:
+    """(The start of, the length of) each thing the page got to read, refusals left out."""
+    read = [
+        (text, length)
+        for name in ("live", "microphone")
+        for text, length in zip(seen[name]["messages"], seen[name]["lengths"], strict=True)
+    ]
+    read += [(seen[n].get("body", ""), seen[n].get("length", 0)) for n in FETCHES]
+    return [(text, length) for text, length in read if text and not _refusal(text)]
+
+
+def _refusal(text: str) -> bool:
+    return "Origin does not match" in text or "http_hosts" in text
+
+
+FETCHES = ("check", "blind_check", "status")
+
+
+def read_nothing(seen: dict[str, Any]) -> list[str]:
+    """What of the server's data the attacking page got to read (nothing, or a refusal)."""
+    return [text for text, _length in _read(seen)]
+
+
+def characters_read(seen: dict[str, Any]) -> int:
+    """How much of the server's data the attacking page got to read, in characters."""
+    return sum(length for _text, length in _read(seen))
+
+
+@contextlib.asynccontextmanager
+async def another_site() -> AsyncIterator[int]:
+    """A site of its own on a loopback port (the browser knows it as evil.example)."""
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(
+            text="<!doctype html><title>another site</title>", content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()

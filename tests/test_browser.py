@@ -281,92 +281,21 @@ async def test_under_home_assistants_ingress_prefix(speech_wav: Path) -> None:
     assert phrases == TEXTS and transcript == "batti jalao pankha chalao"
 
 
-# What a page of another site tries, run in that page: the live feed, the microphone, the
-# engine check (readable, and blind), and the status; whatever it could read, it returns.
-ATTACK = """
-const base = arguments[0], done = arguments[arguments.length - 1];
-function tryWebSocket(path, onOpen) {
-  return new Promise((resolve) => {
-    const seen = { opened: false, messages: [] };
-    const ws = new WebSocket(base.replace(/^http/, "ws") + path);
-    ws.onopen = () => { seen.opened = true; if (onOpen) onOpen(ws); };
-    ws.onmessage = (m) => seen.messages.push(String(m.data).slice(0, 300));
-    ws.onclose = () => resolve(seen);
-    setTimeout(() => { ws.close(); resolve(seen); }, 3000);
-  });
-}
-async function tryFetch(path, init) {
-  try {
-    const response = await fetch(base + path, init);
-    return { status: response.status, body: (await response.text()).slice(0, 300) };
-  } catch (error) {
-    return { error: String(error) };
-  }
-}
-(async () => {
-  const speech = new Int16Array(8000).fill(3000);
-  const start = JSON.stringify({ language: "hi", model: null, rate: 16000 });
-  done({
-    live: await tryWebSocket("api/live"),
-    microphone: await tryWebSocket("api/microphone", (ws) => {
-      ws.send(start); ws.send(speech.buffer); ws.send(JSON.stringify({ type: "stop" }));
-    }),
-    check: await tryFetch("api/check/bodhi", { method: "POST" }),
-    blind_check: await tryFetch("api/check/bodhi", { method: "POST", mode: "no-cors" }),
-    status: await tryFetch("api/status"),
-  });
-})();
-"""
-
-
-def attack(driver: Any, target: str) -> dict[str, Any]:
-    driver.set_script_timeout(30)
-    return dict(driver.execute_async_script(ATTACK, target))
-
-
-def read_nothing(seen: dict[str, Any]) -> list[str]:
-    """What of the server's data the attacking page got to read (nothing, or a refusal)."""
-    read = [*seen["live"]["messages"], *seen["microphone"]["messages"]]
-    read += [seen[name].get("body", "") for name in ("check", "blind_check", "status")]
-    return [text for text in read if text and "Origin" not in text and "http_hosts" not in text]
-
-
-@contextlib.asynccontextmanager
-async def another_site() -> AsyncIterator[int]:
-    """A site of its own on a loopback port (the browser knows it as evil.example)."""
-
-    async def page(_request: web.Request) -> web.Response:
-        return web.Response(
-            text="<!doctype html><title>another site</title>", content_type="text/html"
-        )
-
-    app = web.Application()
-    app.router.add_get("/", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
-
-
 async def test_a_page_of_another_site_reads_nothing_and_opens_no_session() -> None:
-    async with served() as (_running, url, simulator), another_site() as evil_port:
+    async with served() as (_running, url, simulator), browser.another_site() as evil_port:
 
         def from_evil() -> tuple[dict[str, Any], int, dict[str, Any]]:
             with browser.chromium(names=["evil.example"]) as driver:
                 driver.get(f"http://evil.example:{evil_port}/")
-                seen = attack(driver, url)
+                seen = browser.attack(driver, url)
                 # Every attempt has had its answer (the script waited for each).
                 sessions = len(simulator.connections)
                 # The same script on the page's own origin reads it all: the attack works.
                 driver.get(url)
-                return seen, sessions, attack(driver, url)
+                return seen, sessions, browser.attack(driver, url)
 
         seen, sessions, control = await asyncio.to_thread(from_evil)
-    assert read_nothing(seen) == [], seen
+    assert browser.read_nothing(seen) == [], seen
     assert not seen["live"]["opened"] and not seen["microphone"]["opened"]
     assert sessions == 0
     assert control["live"]["messages"][0].startswith('{"type": "snapshot"')
@@ -388,12 +317,12 @@ async def test_a_dns_rebinding_page_reads_nothing_and_opens_no_session() -> None
         def from_rebound() -> tuple[str, dict[str, Any]]:
             with browser.chromium(names=["evil.example"]) as driver:
                 driver.get(rebound)
-                return str(driver.page_source), attack(driver, rebound)
+                return str(driver.page_source), browser.attack(driver, rebound)
 
         page, seen = await asyncio.to_thread(from_rebound)
         assert simulator.connections == []
     assert "http_hosts" in page and "Bodhi" not in page
-    assert read_nothing(seen) == [], seen
+    assert browser.read_nothing(seen) == [], seen
     assert seen["check"]["status"] == 403 and seen["status"]["status"] == 403
     assert not seen["live"]["opened"] and not seen["microphone"]["opened"]
 
