@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import itertools
 import json
+import os
 import re
 import resource
 from collections.abc import AsyncIterator
@@ -493,6 +494,39 @@ async def test_nothing_done_to_the_page_takes_the_wyoming_sides_open_files(
     assert len(held) - live >= 128  # every idle connection the kernel took (its queue is 128)
     assert "Traceback" not in output, output
     assert output.count("Turning away a page connection") == 1, output
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_out_of_descriptors_a_page_connection_waits_and_is_then_served(
+    event_loop: str,
+) -> None:
+    # An open-file limit far below the budget, and Wyoming clients taking every descriptor:
+    # a page request meanwhile waits in the kernel's queue (on uvloop too), then is answered.
+    if event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        unavailable("uvloop", "not installed (pip install -e '.[test]' installs it)")
+    port, http_port = free_port(), free_port()
+    env = clean_env(
+        BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, WYOMING_EVENT_LOOP=event_loop
+    )
+
+    def small_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    command = bridge_command(port, "ws://127.0.0.1:9", "--http-uri", f"tcp://127.0.0.1:{http_port}")
+    with process(command, env, preexec_fn=small_limit) as server:
+        await wait_for_port(port, server)
+        await wait_for_port(http_port, server)
+        wyoming = [await asyncio.open_connection("127.0.0.1", port) for _ in range(80)]
+        descriptors = f"/proc/{server.pid}/fd"
+        assert await settled(lambda: len(os.listdir(descriptors)) >= 63, within=5)
+        page = asyncio.create_task(http_get(http_port))
+        done, _ = await asyncio.wait({page}, timeout=1.5)
+        assert not done, page.result()  # waiting, not refused or dropped
+        for _reader, writer in wyoming:
+            writer.close()
+        answer = await asyncio.wait_for(page, 5)
+        server.terminate()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
 
 
 def test_the_check_rate_is_a_few_at_once_then_one_every_twenty_seconds() -> None:

@@ -121,7 +121,9 @@ class StatusServer:
                     conn, _address = await loop.sock_accept(sock)
                 except OSError as err:
                     if err.errno not in _OUT_OF_RESOURCES:
+                        # One connection's trouble (reset before it was accepted, say).
                         _LOGGER.debug("Accepting a page connection failed: %r", err)
+                        await asyncio.sleep(0.01)
                         continue
                     self._fd_warning.warning(
                         "Cannot accept page connections: %s; they wait meanwhile. Raise the "
