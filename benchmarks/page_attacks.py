@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import resource
 import subprocess
@@ -45,7 +44,8 @@ from wyoming.info import Describe
 from tests import browser
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 
-from .machine import describe_machine, machine_line, sample_process
+from .machine import machine_line, sample_process
+from .sections import run_sections, write_results
 from .servers import (
     HOST,
     Server,
@@ -385,16 +385,15 @@ def markdown(results: dict[str, Any]) -> str:
 async def run(out: Path, seconds: float) -> dict[str, Any]:
     log_dir = out / "page-attacks-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": describe_machine()}
-    for name, section in (
-        ("another_site", lambda: another_sites_page(log_dir)),
-        ("check_spam", lambda: check_spam(log_dir, seconds)),
-        ("microphone_not_reading", lambda: microphone_not_reading(log_dir)),
-        ("low_file_limit", lambda: low_file_limit(log_dir)),
-    ):
-        print(f"page attacks: {name}…", file=sys.stderr, flush=True)
-        results[name] = await section()
-    return results
+    return await run_sections(
+        "page attacks",
+        [
+            ("another_site", lambda: another_sites_page(log_dir)),
+            ("check_spam", lambda: check_spam(log_dir, seconds)),
+            ("microphone_not_reading", lambda: microphone_not_reading(log_dir)),
+            ("low_file_limit", lambda: low_file_limit(log_dir)),
+        ],
+    )
 
 
 def main() -> None:
@@ -403,11 +402,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="of engine-check spam")
     args = parser.parse_args()
     results = asyncio.run(run(args.out, args.seconds))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"page-attacks-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    print(f"\nwrote {path}", file=sys.stderr)
+    write_results(args.out, "page-attacks", results, markdown)
 
 
 if __name__ == "__main__":

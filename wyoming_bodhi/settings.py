@@ -139,10 +139,14 @@ def _http_uri(value: Any) -> str | None:
     return text
 
 
+def _items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """A list as given in a file, or as a comma- or space-separated string (a variable)."""
+    return value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
+
+
 def _networks(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
     networks = []
-    for item in items:
+    for item in _items(value):
         try:
             networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
         except ValueError:
@@ -155,9 +159,8 @@ _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,252})")
 
 def _host_names(value: Any) -> tuple[str, ...]:
     """Host names as a browser sends them in ``Host`` (no scheme, no port), or ``*``."""
-    items = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
     names = []
-    for item in items:
+    for item in _items(value):
         name = str(item).strip().lower()
         if name != "*" and not _HOST_NAME.fullmatch(name):
             raise vol.Invalid(
