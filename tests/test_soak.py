@@ -312,8 +312,7 @@ async def test_soak_with_the_status_page() -> None:
         assert counted == {
             "transcript": PAGE_UTTERANCES - vanished + 8, "client-gone": vanished + 4,
         }, counted  # fmt: skip
-        # The check ran as often as its rate allows, and no more; clicks while one ran
-        # shared its answer.
+        # The check ran as often as its rate allows, and no more.
         ran = {body["checked_at"] for code, body in answers if code == 200}
         assert {code for code, _body in answers} == {200, 429}
         assert 1 <= len(ran) <= 3 + elapsed // 20, (ran, elapsed)
