@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import signal
 import socket
@@ -44,7 +43,8 @@ from wyoming.info import Describe
 from wyoming_bodhi.server.wire import MAX_PAYLOAD_BYTES
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 
-from .machine import describe_machine, machine_line, sample_process
+from .machine import machine_line, sample_process
+from .sections import run_sections, write_results
 from .servers import HOST, Server, spawn_bridge, spawn_simulator, wait_for_info
 from .wire import encode_event
 
@@ -399,16 +399,15 @@ def markdown(results: dict[str, Any]) -> str:
 async def run(out: Path, repeats: int) -> dict[str, Any]:
     log_dir = out / "attacks-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": describe_machine()}
-    for name, section in (
-        ("audio_after_answer", lambda: audio_after_answer(log_dir, repeats)),
-        ("gone_to_session_end", lambda: gone_to_session_end(log_dir, repeats)),
-        ("stalled_events", lambda: stalled_events(log_dir)),
-        ("loop_stalls", lambda: loop_stalls(log_dir)),
-    ):
-        print(f"attacks: {name}…", file=sys.stderr, flush=True)
-        results[name] = await section()
-    return results
+    return await run_sections(
+        "attacks",
+        [
+            ("audio_after_answer", lambda: audio_after_answer(log_dir, repeats)),
+            ("gone_to_session_end", lambda: gone_to_session_end(log_dir, repeats)),
+            ("stalled_events", lambda: stalled_events(log_dir)),
+            ("loop_stalls", lambda: loop_stalls(log_dir)),
+        ],
+    )
 
 
 def main() -> None:
@@ -421,11 +420,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(run_prober(args.probe))))
         return
     results = asyncio.run(run(args.out, args.repeat))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"attacks-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    print(f"\nwrote {path}", file=sys.stderr)
+    write_results(args.out, "attacks", results, markdown)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ NOT_FOR_THE_ADDON |= {"shutdown_timeout", "drain_delay", "bodhi_ca"}
 # The status page (with /readyz and /metrics) is served to ingress by run-addon.sh, never on
 # a port of its own.
 NOT_FOR_THE_ADDON |= {"http_uri", "http_allow", "metrics_uri"}
+# Its one peer is the ingress proxy, which forwards any name Home Assistant is known by.
+NOT_FOR_THE_ADDON |= {"http_hosts", "http_max_connections"}
 # The image decides the event loop: uvloop when it is installed (auto), as everywhere.
 NOT_FOR_THE_ADDON |= {"event_loop"}
 NUMERIC = ["chunk_ms", "lead", "connect_timeout", "response_timeout"]

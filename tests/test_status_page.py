@@ -6,30 +6,51 @@ through the real pipeline, who may do what, and that no secret ever reaches any 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
+import itertools
 import json
+import os
 import re
+import resource
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from wyoming.asr import Transcribe
+from wyoming.asr import Transcribe, TranscriptChunk
 from wyoming.client import AsyncTcpClient
+from wyoming.event import async_read_event, async_write_event
+from wyoming.info import Describe
 
 from wyoming_bodhi import __version__
+from wyoming_bodhi.engines.base import Phrase, PhraseKind
 from wyoming_bodhi.pipeline.activity import RequestRecord
+from wyoming_bodhi.pipeline.utterance import ClientGone
+from wyoming_bodhi.web import browser_mic
+from wyoming_bodhi.web import server as web_server
+from wyoming_bodhi.web.browser_mic import SocketSink
+from wyoming_bodhi.web.check import CheckRate
 from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
 from . import signals
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
+    bridge_command,
+    clean_env,
+    free_port,
+    process,
     running_bridge,
     running_metrics_listener,
     running_simulator,
     running_status_page,
     transcribe,
+    unavailable,
+    wait_for_port,
 )
+from .test_promises import settled
 
 TEXTS = ["batti jalao", "pankha chalao"]
 SPEECH = signals.encode(signals.utterances(16000, count=2, burst=0.5, gap=0.6))
@@ -367,6 +388,63 @@ async def test_a_page_that_leaves_mid_test_closes_the_engine_session(
         assert running.bridge.active_utterances == 0
 
 
+async def test_the_microphone_queue_keeps_one_partial_and_cuts_off_a_page_not_reading() -> None:
+    cut_off: list[str] = []
+    sink = SocketSink(max_queued=5000, on_cut_off=cut_off.append)
+    for n in range(100_000):  # an engine flooding partials: only the newest waits
+        sink.on_phrase(Phrase(PhraseKind.PARTIAL, f"batti {n}"))
+    sink.put(TranscriptChunk(text="batti jalao").event())
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "pankha"))
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "pankha chalao"))
+    assert [json.loads(m) for m in sink.waiting()] == [
+        {"type": "partial", "text": "batti 99999"},
+        {"type": "phrase", "text": "batti jalao"},
+        {"type": "partial", "text": "pankha chalao"},
+    ]
+    # Past the bound the partials go first; then the request ends, the page cut off.
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "p" * 3000))
+    sink.put(TranscriptChunk(text="x" * 2000).event())
+    assert [json.loads(m)["type"] for m in sink.waiting()] == ["phrase", "phrase"]
+    assert cut_off == []
+    with pytest.raises(ClientGone):
+        sink.put(TranscriptChunk(text="x" * 3000).event())
+    assert cut_off == ["over 5000 bytes wait for it"]
+    assert sink.waiting() == []
+    sink.on_phrase(Phrase(PhraseKind.PARTIAL, "more"))
+    assert sink.waiting() == [] and await sink.get() is None
+
+
+async def test_a_page_that_stops_reading_while_the_engine_floods_is_cut_off(
+    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browser_mic, "WRITE_TIMEOUT", 1.0)
+    partial = json.dumps(
+        {"call_id": "c", "segment_id": 0, "eos": False, "type": "partial", "text": "batti " * 10000}
+    )
+    async with (
+        running_simulator(texts=TEXTS, raw_before_results=[partial], raw_repeat=2000) as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+        Page(status, http).microphone() as ws,
+    ):
+        # The page sends its audio in real time and never reads a thing.
+        await ws.send_json({"language": "hi", "model": None, "rate": 16000})
+        (record,) = await simulator.wait_for_connections(1)
+        started = asyncio.get_running_loop().time()
+        for start in itertools.cycle(range(0, len(SPEECH), 3200)):
+            if record.closed.is_set() or asyncio.get_running_loop().time() - started > 10:
+                break
+            with contextlib.suppress(ConnectionError):
+                await ws.send_bytes(SPEECH[start : start + 3200])
+            await asyncio.sleep(0.1)
+        took = asyncio.get_running_loop().time() - started
+        assert await settled(lambda: running.bridge.active_utterances == 0)
+        counts = status.monitor.counts()
+    # The flood fills the socket's buffers in a second or two; then a second without progress.
+    assert record.closed.is_set(), took
+    assert counts["results"] == {"client-gone": 1}
+
+
 @pytest.mark.parametrize(
     ("start", "error"),
     [
@@ -436,10 +514,204 @@ async def test_the_engine_check_says_what_happened(http: aiohttp.ClientSession) 
     assert session.frames == [] and session.ended in ("eos", "client closed")
 
 
-@pytest.mark.parametrize("origin", [None, "http://evil.example", "null"])
-async def test_actions_only_from_the_pages_own_origin(
-    http: aiohttp.ClientSession, origin: str | None
+async def http_get(port: int, path: str = "/healthz") -> bytes:
+    """One request on a connection of its own; the whole answer, the server having closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    try:
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+async def test_the_page_serves_at_most_its_connections_live_pages_included(
+    http: aiohttp.ClientSession,
 ) -> None:
+    async with (
+        running_simulator() as simulator,
+        running_bridge(
+            simulator.url, http_uri="tcp://127.0.0.1:0", http_max_connections=3
+        ) as running,
+        running_status_page(running) as status,
+        http.ws_connect(f"http://127.0.0.1:{status.port}/api/live") as live,
+        http.ws_connect(f"http://127.0.0.1:{status.port}/api/live"),
+    ):
+        await live.receive_json(timeout=5)
+        _reader, idle = await asyncio.open_connection("127.0.0.1", status.port)
+        turned_away = await http_get(status.port)
+        idle.close()
+        # Its place is free as soon as the server sees it close.
+        assert await settled(lambda: status.connections == 2)
+        answer = await http_get(status.port)
+    head, _, body = turned_away.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ") and b"Retry-After: " in head
+    assert (
+        body
+        == b"the status page has 3 connections open (http_max_connections); try again shortly\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_connection_that_sends_nothing_or_rests_is_closed_soon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web_server, "KEEPALIVE_TIMEOUT", 0.5)
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+    ):
+        silent_reader, silent = await asyncio.open_connection("127.0.0.1", status.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", status.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        started = asyncio.get_running_loop().time()
+        answer = await asyncio.wait_for(reader.read(), 3)
+        assert await asyncio.wait_for(silent_reader.read(), 3) == b""
+        took = asyncio.get_running_loop().time() - started
+        silent.close()
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"status": "ok"' in answer
+    assert 0.3 < took < 2
+
+
+@contextlib.asynccontextmanager
+async def server_under_a_file_limit(
+    event_loop: str, files: int
+) -> AsyncIterator[tuple[subprocess.Popen[str], int, int]]:
+    """The server as its own process, on ``event_loop``, its status page on, under an
+    open-file limit of ``files`` it cannot raise: (the process, its port, the page's)."""
+    if event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        unavailable("uvloop", "not installed (pip install -e '.[test]' installs it)")
+    port, http_port = free_port(), free_port()
+    env = clean_env(
+        BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, WYOMING_EVENT_LOOP=event_loop
+    )
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+    command = bridge_command(port, "ws://127.0.0.1:9", "--http-uri", f"tcp://127.0.0.1:{http_port}")
+    with process(command, env, preexec_fn=limit) as server:
+        await wait_for_port(port, server)
+        await wait_for_port(http_port, server)
+        yield server, port, http_port
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_nothing_done_to_the_page_takes_the_wyoming_sides_open_files(
+    event_loop: str,
+) -> None:
+    # An open-file limit of 200, too few for both sides' defaults: hundreds of page
+    # connections, live sockets and connections that never send, then every Wyoming
+    # connection the server offers (max_connections, 100) at once.
+    held: list[Any] = []
+    async with (
+        server_under_a_file_limit(event_loop, 200) as (server, port, http_port),
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+    ):
+        live = refused = 0
+        for _ in range(100):
+            try:
+                held.append(await http.ws_connect(f"http://127.0.0.1:{http_port}/api/live"))
+                live += 1
+            except aiohttp.WSServerHandshakeError as err:
+                assert err.status == 503
+                refused += 1
+        # Beyond what is served and being turned away, they wait in the kernel's queue.
+        opening = [
+            asyncio.create_task(asyncio.open_connection("127.0.0.1", http_port)) for _ in range(300)
+        ]
+        opened, waiting = await asyncio.wait(opening, timeout=1.0)
+        for task in waiting:
+            task.cancel()
+        idle = [task.result()[1] for task in opened if not task.exception()]
+        wyoming = [await asyncio.open_connection("127.0.0.1", port) for _ in range(100)]
+        for _reader, writer in wyoming:
+            await async_write_event(Describe().event(), writer)
+        answers = [await asyncio.wait_for(async_read_event(reader), 5) for reader, _ in wyoming]
+        for ws in held:
+            await ws.close()
+        for writer in [*idle, *(writer for _reader, writer in wyoming)]:
+            writer.close()
+        server.terminate()
+        assert server.stdout is not None
+        output = server.stdout.read()
+    assert [answer.type if answer else None for answer in answers] == ["info"] * 100, output
+    # The Wyoming side comes first: 100 + 20 sessions + 64 spare; the page gets the rest.
+    assert "need about 184 open files and the status page 36 more" in output
+    assert "The status page serves 12 connections at once, not 32" in output
+    assert live == 12 and refused == 88
+    assert len(idle) >= 128  # every idle connection the kernel took (its queue is 128)
+    assert "Traceback" not in output, output
+    assert output.count("Turning away a page connection") == 1, output
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_out_of_descriptors_a_page_connection_waits_and_is_then_served(
+    event_loop: str,
+) -> None:
+    # An open-file limit far below the budget, and Wyoming clients taking every descriptor:
+    # a page request meanwhile waits in the kernel's queue (on uvloop too), then is answered.
+    async with server_under_a_file_limit(event_loop, 64) as (server, port, http_port):
+        wyoming = [await asyncio.open_connection("127.0.0.1", port) for _ in range(80)]
+        descriptors = f"/proc/{server.pid}/fd"
+        assert await settled(lambda: len(os.listdir(descriptors)) >= 63, within=5)
+        page = asyncio.create_task(http_get(http_port))
+        done, _ = await asyncio.wait({page}, timeout=1.5)
+        assert not done, page.result()  # waiting, not refused or dropped
+        for _reader, writer in wyoming:
+            writer.close()
+        answer = await asyncio.wait_for(page, 5)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+def test_the_check_rate_is_a_few_at_once_then_one_every_twenty_seconds() -> None:
+    now = [0.0]
+    rate = CheckRate(clock=lambda: now[0])
+    assert [rate.take() for _ in range(4)] == [0.0, 0.0, 0.0, 20.0]
+    now[0] = 15.0
+    assert rate.take() == pytest.approx(5.0)
+    now[0] = 20.0
+    assert rate.take() == 0.0 and rate.take() == pytest.approx(20.0)
+    now[0] = 1000.0  # never more than the three at once, however long it rested
+    assert [rate.take() for _ in range(4)] == [0.0, 0.0, 0.0, 20.0]
+
+
+async def test_engine_checks_past_the_rate_are_answered_429_with_when(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Each check is an authenticated upstream session: a loop calling it must not become
+    # hundreds of paid handshakes a second.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        answers = []
+        for _ in range(5):
+            async with http.post(
+                f"{page.base}/api/check/bodhi", headers={"Origin": page.origin}
+            ) as response:
+                answers.append((response.status, response.headers, await response.json()))
+        sessions = len(simulator.connections)
+    assert [code for code, _headers, _body in answers] == [200, 200, 200, 429, 429]
+    assert sessions == 3
+    _code, headers, body = answers[3]
+    wait = int(headers["Retry-After"])
+    assert 15 <= wait <= 20
+    assert body["error"] == (
+        "Bodhi has been checked 3 times in a short while (3 at once, then one every 20 s): "
+        f"try again in {wait} s"
+    )
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:9"])
+async def test_a_page_of_another_site_is_refused_before_any_data(
+    http: aiohttp.ClientSession, origin: str
+) -> None:
+    # Browsers apply no CORS to WebSockets: without a check, any site open in the same
+    # browser could read the live feed (transcripts, addresses, configuration).
     async with (
         running_simulator() as simulator,
         running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
@@ -448,28 +720,117 @@ async def test_actions_only_from_the_pages_own_origin(
         page = Page(status, http)
         code, body = await page.check("bodhi", origin=origin)
         assert code == 403 and "Origin" in body["error"]
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            async with page.microphone(origin=origin):
-                pass
-        assert refused.value.status == 403
-        # Reading is for anyone who may connect: a monitoring system sends no Origin.
-        assert (await page.get("/metrics"))[0] == 200
+        for path in ("/api/live", "/api/microphone"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                async with http.ws_connect(page.base + path, headers={"Origin": origin}):
+                    pass
+            assert refused.value.status == 403, path
+        code, text = await page.get("/api/status", headers={"Origin": origin})
+        assert code == 403 and "recent" not in text
         assert simulator.connections == []
+
+
+async def test_a_program_that_sends_no_origin_may_read_and_act(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Every browser sends Origin with a WebSocket and a POST: a request without one is a
+    # program (monitoring, curl, a script), which no other site can drive.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        code, body = await page.check("bodhi", origin=None)
+        assert code == 200 and body["ok"] is True
+        async with http.ws_connect(f"{page.base}/api/live") as live:
+            assert (await live.receive_json(timeout=5))["type"] == "snapshot"
+        assert (await page.get("/metrics"))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("evil.example", False),  # DNS rebinding: another site's name, this machine's address
+        ("bodhi.lan.evil.example", False),
+        ("bodhi.lan", True),  # named in http_hosts
+        ("BODHI.LAN", True),
+        ("127.0.0.1", True),  # an address cannot be rebound
+        ("[::1]", True),
+        ("localhost", True),
+    ],
+)
+async def test_beyond_loopback_a_request_must_name_an_address_or_a_configured_host(
+    http: aiohttp.ClientSession, host: str, allowed: bool
+) -> None:
+    async with (
+        running_simulator() as simulator,
+        running_bridge(
+            simulator.url,
+            http_uri="tcp://0.0.0.0:0",
+            http_allow=["127.0.0.1"],
+            http_hosts=["bodhi.lan"],
+        ) as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        named = f"{host}:{status.port}"
+        # What a page served under that name sends: its own origin, as a same-origin page.
+        page.origin = f"http://{named}"
+        headers = {"Host": named}
+        expected = 200 if allowed else 403
+        for path in ("/", "/api/status", "/metrics"):
+            code, text = await page.get(path, headers=headers)
+            assert code == expected, (path, text)
+        if not allowed:
+            assert "http_hosts" in text and "--http-host" in text
+        async with http.post(
+            f"{page.base}/api/check/bodhi", headers={**headers, "Origin": page.origin}
+        ) as response:
+            assert response.status == expected
+        live = http.ws_connect(f"{page.base}/api/live", headers={**headers, "Origin": page.origin})
+        if allowed:
+            async with live as ws:
+                assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+        else:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                async with live:
+                    pass
+            assert refused.value.status == 403
+            assert simulator.connections == []
+
+
+async def test_any_host_when_the_operator_says_so(http: aiohttp.ClientSession) -> None:
+    # For a proxy that checks names itself (Home Assistant's ingress forwards whatever name
+    # the browser used for Home Assistant); the Origin check still holds.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0", http_hosts=["*"]) as running,
+        running_status_page(running) as status,
+    ):
+        page = Page(status, http)
+        named = f"anything.example:{status.port}"
+        assert (await page.get("/api/status", headers={"Host": named}))[0] == 200
+        headers = {"Host": named, "Origin": "http://elsewhere.example"}
+        assert (await page.get("/api/status", headers=headers))[0] == 403
 
 
 async def test_behind_ingress_the_forwarded_host_is_the_pages_origin(
     http: aiohttp.ClientSession,
 ) -> None:
+    # Home Assistant's ingress forwards the browser's Host and Origin, and adds
+    # X-Forwarded-Host; the add-on's start script passes --http-host '*'.
     async with (
         running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0") as running,
+        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0", http_hosts=["*"]) as running,
         running_status_page(running) as status,
     ):
         page = Page(status, http)
-        headers = {"Origin": "http://homeassistant.local:8123",
-                   "X-Forwarded-Host": "homeassistant.local:8123"}  # fmt: skip
-        async with http.post(f"{page.base}/api/check/bodhi", headers=headers) as response:
-            assert response.status == 200 and (await response.json())["ok"] is True
+        for forwarded in ({"Host": "homeassistant.local:8123"}, {}):
+            headers = {"Origin": "http://homeassistant.local:8123",
+                       "X-Forwarded-Host": "homeassistant.local:8123", **forwarded}  # fmt: skip
+            async with http.post(f"{page.base}/api/check/bodhi", headers=headers) as response:
+                assert response.status == 200 and (await response.json())["ok"] is True
 
 
 async def test_http_allow_turns_others_away(http: aiohttp.ClientSession) -> None:
@@ -483,6 +844,20 @@ async def test_http_allow_turns_others_away(http: aiohttp.ClientSession) -> None
         page = Page(status, http)
         for path in ("/", "/metrics", "/healthz", "/api/status"):
             assert (await page.get(path))[0] == 403
+
+
+async def test_on_both_stacks_an_ipv4_peer_is_compared_as_ipv4(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Bound to [::], IPv4 peers arrive as ::ffff:127.0.0.1.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://[::]:0", http_allow=["127.0.0.1"]) as running,
+        running_status_page(running) as status,
+    ):
+        assert (await Page(status, http).get("/healthz"))[0] == 200
+        async with http.get(f"http://[::1]:{status.port}/healthz") as response:
+            assert response.status == 403
 
 
 async def test_on_loopback_only_loopback_names_dns_rebinding(http: aiohttp.ClientSession) -> None:

@@ -135,7 +135,6 @@ async def serve(settings: Settings) -> None:
             log_serving(bridge)
             await serve_stdio(bridge)
             return
-        raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)
         # Observing from the start, so that the first request is on the page and in /metrics.
         page, probes = http_listeners(bridge, lambda: server.connections)
@@ -177,13 +176,35 @@ def http_listeners(
     """The status page and the metrics listener, as configured, sharing one set of metrics."""
     settings = bridge.settings
     if not (settings.http_uri or settings.metrics_uri):
+        raise_open_file_limit(settings.max_connections, settings.max_sessions)
         return None, None
     # Imported only when asked for: a server without them starts sooner.
     from .web.metrics import Metrics
-    from .web.server import MetricsServer, StatusServer
+    from .web.server import (
+        PROBE_CONNECTIONS,
+        MetricsServer,
+        StatusServer,
+        open_files,
+        page_connections,
+    )
 
+    # The Wyoming side's files come first; the page takes what is left of the limit.
+    probe_files = open_files(PROBE_CONNECTIONS) if settings.metrics_uri else 0
+    page_files = open_files(settings.http_max_connections) if settings.http_uri else 0
+    granted = raise_open_file_limit(
+        settings.max_connections, settings.max_sessions, page_files + probe_files
+    )
     metrics = Metrics.observing(bridge, connections)
-    page = StatusServer(bridge, connections, metrics) if settings.http_uri else None
+    page = (
+        StatusServer(
+            bridge,
+            connections,
+            metrics,
+            max_connections=page_connections(max(0, granted - probe_files)),
+        )
+        if settings.http_uri
+        else None
+    )
     probes = MetricsServer(bridge, metrics) if settings.metrics_uri else None
     return page, probes
 

@@ -139,15 +139,36 @@ def _http_uri(value: Any) -> str | None:
     return text
 
 
+def _items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """A list as given in a file, or as a comma- or space-separated string (a variable)."""
+    return value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
+
+
 def _networks(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
     networks = []
-    for item in items:
+    for item in _items(value):
         try:
             networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
         except ValueError:
             raise vol.Invalid(f"{item!r} is not an IP address or network") from None
     return tuple(networks)
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,252})")
+
+
+def _host_names(value: Any) -> tuple[str, ...]:
+    """Host names as a browser sends them in ``Host`` (no scheme, no port), or ``*``."""
+    names = []
+    for item in _items(value):
+        name = str(item).strip().lower()
+        if name != "*" and not _HOST_NAME.fullmatch(name):
+            raise vol.Invalid(
+                f"{str(item)[:60]!r} is not a host name: give a name alone, without a scheme "
+                "or port (e.g. bodhi.lan), or * for any"
+            )
+        names.append(name)
+    return tuple(names)
 
 
 def _websocket_url(value: Any) -> str:
@@ -389,6 +410,18 @@ class Settings:
         "addresses (or networks, 172.30.32.0/24) allowed to reach the HTTP server; "
         "unset: any that can connect",
         kind="list",
+    )  # fmt: skip
+    http_hosts: tuple[str, ...] = setting(
+        (), _host_names, "BODHI_HTTP_HOSTS",
+        "names the HTTP server is reached by, beyond its addresses and localhost (a page "
+        "under any other name is refused: DNS rebinding); * for any, behind a proxy that "
+        "checks names itself",
+        flag="--http-host", kind="list",
+    )  # fmt: skip
+    http_max_connections: int = setting(
+        32, Ranged(int, 1, 10_000), "BODHI_HTTP_MAX_CONNECTIONS",
+        "concurrent HTTP connections (live pages included); one more is answered 503 and "
+        "closed",
     )  # fmt: skip
     event_loop: str = setting(
         "auto", vol.In(EVENT_LOOPS), "WYOMING_EVENT_LOOP",

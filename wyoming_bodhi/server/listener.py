@@ -47,39 +47,47 @@ WARN_INTERVAL = 10.0
 """At most one warning per this many seconds for a condition that repeats (per kind)."""
 
 
-def raise_open_file_limit(connections: int, sessions: int) -> None:
-    """Make room for every connection and its Bodhi socket, as far as the hard limit allows.
+def raise_open_file_limit(connections: int, sessions: int, page: int = 0) -> int:
+    """Make room for every connection and its engine socket, and for the ``page`` files the
+    status page may hold, as far as the hard limit allows.
 
     Many systems start services with a soft limit of 1024 open files and a far higher hard
     one; a server that needs more raises its own soft limit (nginx, redis and others do).
+    Returns the files the page may hold: ``page``, or, when the limit is too low for both,
+    what is left once the Wyoming side has what it needs (it comes first).
     """
     try:
         import resource
     except ImportError:  # pragma: no cover - not on POSIX
-        return
-    wanted = connections + sessions + _SPARE_FILES
+        return page
+    wyoming = connections + sessions + _SPARE_FILES
+    wanted = wyoming + page
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
         if raised > soft:
             resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
             soft = raised
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        _LOGGER.warning(
-            "max_connections %d and max_sessions %d need about %d open files, but the limit is "
-            "%d: raise it (ulimit -n, or the container's nofile limit) or lower max_connections",
-            connections,
-            sessions,
-            wanted,
-            soft,
-        )
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return page
+    _LOGGER.warning(
+        "max_connections %d and max_sessions %d need about %d open files%s, but the limit is "
+        "%d: raise it (ulimit -n, or the container's nofile limit) or lower max_connections",
+        connections,
+        sessions,
+        wyoming,
+        f" and the status page {page} more" if page else "",
+        soft,
+    )
+    return max(0, min(page, soft - wyoming))
 
 
 class Throttled:
     """Logs a repeating warning at most once per ``interval``, counting the rest."""
 
-    def __init__(self, interval: float = WARN_INTERVAL) -> None:
+    def __init__(self, interval: float = WARN_INTERVAL, logger: logging.Logger = _LOGGER) -> None:
         self._interval = interval
+        self._logger = logger
         self._last = -interval
         self._suppressed = 0
 
@@ -90,7 +98,7 @@ class Throttled:
             return
         if self._suppressed:
             message += f" (and {self._suppressed} more times in the last {now - self._last:.0f} s)"
-        _LOGGER.warning(message, *args)
+        self._logger.warning(message, *args)
         self._last = now
         self._suppressed = 0
 
