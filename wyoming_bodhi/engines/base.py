@@ -15,7 +15,8 @@ each engine stays sans-I/O in its own ``protocol.py``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+import reprlib
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -181,16 +182,77 @@ def valid_unicode(text: str) -> str:
 
 
 def printable(text: str, limit: int | None = 500) -> str:
-    """What a server said, fit for a message that is logged or shown: valid Unicode, no
-    control characters (a newline could forge a log line, an escape could drive a terminal),
-    at most ``limit`` characters (None: all of it)."""
-    text = valid_unicode(text if limit is None else text[:limit])
-    return _CONTROL.sub(_escape, text)
+    """What a server or client said, fit for a message that is logged or shown: valid
+    Unicode, no control characters (a newline could forge a log line, an escape could drive a
+    terminal), at most ``limit`` characters and a ``…`` where it was cut (None: all of it).
+
+    The one bound on outside text in this package: every log line and message that carries
+    what a client or an engine sent goes through it (or :func:`quoted`)."""
+    cut = limit is not None and len(text) > limit
+    if limit is not None:
+        text = text[: limit - 1] if cut else text
+    text = _CONTROL.sub(_escape, valid_unicode(text))
+    return text + "…" if cut else text
+
+
+_QUOTED = reprlib.Repr()
+_QUOTED.maxlevel = 2
+_QUOTED.maxdict = _QUOTED.maxlist = _QUOTED.maxtuple = _QUOTED.maxset = 4
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr(value)`` of a value from outside (an event type, a segment id, a code), fit
+    for a message or log line as :func:`printable` makes text: at most ``limit`` characters,
+    and cheap however large the value (a megabyte string is never copied whole)."""
+    _QUOTED.maxstring = _QUOTED.maxother = _QUOTED.maxlong = max(limit, 8)
+    try:
+        shown = _QUOTED.repr(value)
+    except (ValueError, RecursionError):  # an int too long to print; a structure too deep
+        shown = f"<{type(value).__name__}>"
+    return printable(shown, limit)
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+MAX_STATUS_DIGITS = 4
+"""A status an engine reports is an HTTP status or a WebSocket close code: four digits."""
+
+
+def status_code(value: object) -> int | str | None:
+    """The status code an engine sent in a message or reply, read strictly: an integer, or a
+    string of ASCII digits, of at most :data:`MAX_STATUS_DIGITS` digits. None when none was
+    sent; anything else (``"²"``, a thousand digits, a list) is returned quoted and short, to
+    be named in a message and never used as a code."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < 10**MAX_STATUS_DIGITS:
+            return value
+    elif isinstance(value, str):
+        digits = value.strip()
+        # str.isdigit() also takes "²" and "٤", which int() then refuses or misreads.
+        if 0 < len(digits) <= MAX_STATUS_DIGITS and digits.isascii() and digits.isdigit():
+            return int(digits)
+    return quoted(value, 16)
+
+
+def engine_code(engine: str, status: int | str | None, known: Collection[int]) -> str:
+    """The Wyoming error code for a status an engine gave: ``<engine>-<status>`` for the
+    statuses it is known to give, ``<engine>-error`` for any other (the caller names it in
+    the message). Codes are a closed set whatever an engine sends: they are label values in
+    ``/metrics`` and keys of the status page's counts."""
+    if isinstance(status, int) and status in known:
+        return f"{engine}-{status}"
+    return f"{engine}-error"
+
+
+def retryable_code(status: int | str | None) -> bool:
+    """:func:`retryable_status` for a status an engine reported, which may be no HTTP status
+    at all (a close code, something unreadable): only an HTTP status may pass."""
+    return isinstance(status, int) and 100 <= status < 600 and retryable_status(status)
 
 
 MIN_REDACTED_LENGTH = 4
@@ -294,9 +356,13 @@ __all__ = [
     "Request",
     "Session",
     "UnknownModelError",
+    "engine_code",
     "fingerprint",
     "printable",
+    "quoted",
     "redact",
+    "retryable_code",
     "retryable_status",
+    "status_code",
     "valid_unicode",
 ]
