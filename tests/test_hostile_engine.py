@@ -142,3 +142,62 @@ async def test_400_distinct_upstream_codes_make_a_fixed_number_of_metrics_series
     assert len(late) < len(early) + 1000, (len(early), len(late))
     assert len(counts["results"]) <= len(closed), counts
     assert len(counts["handshake_failures"]) <= len(closed), counts
+
+
+# -- what an engine can make the log say -----------------------------------------------------------
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The lines a server at its default level (INFO) would have written."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+
+
+def flooding(*messages: str, times: int) -> Session:
+    """Sends ``messages`` ``times`` times over, then a final complete with eos."""
+
+    async def session(_request: web.Request, ws: web.WebSocketResponse, _n: int) -> None:
+        for _ in range(times):
+            for message in messages:
+                await ws.send_str(message)
+        await ws.send_str(json.dumps({"type": "complete", "text": "", "eos": True}))
+        async for _message in ws:
+            pass
+
+    return session
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        pytest.param(
+            [json.dumps({"type": "complete", "text": "batti", "segment_id": "s" * 200_000})],
+            id="a repeated complete with a long segment id",
+        ),
+        pytest.param(
+            [json.dumps({"type": "complete", "text": "batti", "segment_id": 7})],
+            id="a repeated complete",
+        ),
+        pytest.param([json.dumps({"type": "t" * 900_000, "text": "x"})], id="a 900 kB type"),
+        pytest.param(
+            [json.dumps({"type": "partial", "text": "x", "segment_meta": "m" * 900_000}), "{"],
+            id="garbage after a large message",
+        ),
+    ],
+)
+async def test_an_engines_flood_is_a_few_short_lines_per_request(
+    messages: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    times = 2000 if len(messages[0]) < 1000 else 20
+    async with (
+        hostile_engine(flooding(*messages, times=times)) as url,
+        running_bridge(url, retries=0) as bridge,
+    ):
+        (final,) = await answers(bridge.port, 1)
+    lines = logged(caplog)
+    assert final.type == "transcript", final
+    assert len(lines) <= 4, lines[:6]
+    assert all(len(line) <= 1000 for line in lines), [len(line) for line in lines]
+    # A summary says how many there were.
+    counts = {str(total - n) for total in (times, times * len(messages)) for n in range(3)}
+    assert any(re.search(rf"\b({'|'.join(counts)})\b", line) for line in lines), lines

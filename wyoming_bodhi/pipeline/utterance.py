@@ -42,6 +42,7 @@ from ..engines.base import (
     Phrase,
     Request,
     Session,
+    quoted,
     redact,
 )
 from .activity import GONE, TRANSCRIPT, RequestRecord
@@ -88,6 +89,8 @@ class Utterance:
     ) -> None:
         settings = bridge.settings
         self._bridge = bridge
+        self._warnings = bridge.warnings
+        """The server's: every request may say the same, and no client may flood the log."""
         self._settings = settings
         self.choice = choice
         self._engine = engine = choice.engine
@@ -244,7 +247,7 @@ class Utterance:
             return
         self._keep_sink_open = True
         await self.cancel()
-        _LOGGER.warning("Utterance aborted: %s", text)
+        self._warnings.warning(_LOGGER, "Utterance aborted: %s", text, key=code)
         self._answered = True
         self._record_answer(code, text)
         with contextlib.suppress(ClientGone):
@@ -256,12 +259,15 @@ class Utterance:
         try:
             described = parse_format(header.fmt) if header.fmt is not None else None
         except WavError as err:
-            _LOGGER.warning("The audio starts with a WAV header of another kind (%s)", err)
+            self._warnings.warning(
+                _LOGGER, "The audio starts with a WAV header of another kind (%s)", err
+            )
             return
         if described is not None and (
             described.encoding != "int" or AudioFormat(*described.wire) != declared
         ):
-            _LOGGER.warning(
+            self._warnings.warning(
+                _LOGGER,
                 "The audio starts with a WAV header for %s, but audio-start announced "
                 "%d Hz, %d-bit, %d channel(s); the audio is read as announced",
                 described.describe(),
@@ -362,7 +368,13 @@ class Utterance:
         except Exception:
             # A bug of ours, or something the engine sent that we could not handle: the client
             # still gets an answer, never silence.
-            _LOGGER.exception("Internal error in an utterance with %s", model.name)
+            self._warnings.log(
+                _LOGGER,
+                logging.ERROR,
+                "Internal error in an utterance with %s",
+                model.name,
+                exc_info=True,
+            )
             if not self._answered:
                 with contextlib.suppress(ClientGone):
                     self._final(
@@ -386,18 +398,22 @@ class Utterance:
         if self._connected and self._assembler.segment_count:
             # Whole phrases the engine completed are still what the user said; a voice
             # command is usually one phrase, so this is better than an error.
-            _LOGGER.warning(
+            self._warnings.warning(
+                _LOGGER,
                 "%s failed mid-utterance (%s); answering with the %d phrase(s) it completed",
                 self._engine.title,
                 err,
                 self._assembler.segment_count,
+                key=err.code,
             )
             self._answer()
             return
-        _LOGGER.warning(
+        self._warnings.warning(
+            _LOGGER,
             "Transcription with %s failed: %s",
             self.choice.model.name,
             err,
+            key=err.code,
             extra={"answered": True},  # the client is told; a client's own log need not
         )
         self._final(Error(text=err.message, code=err.code).event())
@@ -408,7 +424,9 @@ class Utterance:
         # Both at once (nothing can come between): the transcript is the final event.
         self._emit(Transcript(text=text, language=language).event())
         self._final(TranscriptStop().event())
-        _LOGGER.info(
+        self._warnings.log(
+            _LOGGER,
+            logging.INFO,
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
             self.choice.model.name,
             self._assembler.segment_count,
@@ -418,7 +436,7 @@ class Utterance:
             else "",
             self._timing(),
         )
-        _LOGGER.debug("Transcript text: %r", text)
+        _LOGGER.debug("Transcript text: %s", quoted(text, 1000))
 
     def _timing(self) -> str:
         if self._audio_stopped_at is not None:
@@ -452,11 +470,13 @@ class Utterance:
                     await self._exchange(session)
                 finally:
                     if session.skipped_messages > 1:
-                        _LOGGER.warning(
+                        self._warnings.warning(
+                            _LOGGER,
                             "Skipped %d messages from %s that were not results",
                             session.skipped_messages,
                             self._engine.title,
                         )
+                    self._assembler.warnings.flush()
         finally:
             for timer in timers:
                 timer.cancel()
@@ -481,13 +501,15 @@ class Utterance:
                 delay = policy.delay(err, attempt, time.monotonic() - first_try)
                 if delay is None:
                     raise
-                _LOGGER.warning(
+                self._warnings.warning(
+                    _LOGGER,
                     "Connecting to %s failed (%s); retry %d of %d in %.2f s",
                     self._engine.title,
                     err,
                     attempt,
                     settings.retries,
                     delay,
+                    key=err.code,
                 )
                 await asyncio.sleep(delay)
 

@@ -26,7 +26,7 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
-from ..engines.base import UnknownModelError
+from ..engines.base import UnknownModelError, quoted
 from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
@@ -76,7 +76,7 @@ class BodhiEventHandler(AsyncEventHandler):
         stdin is how a piped client says it has nothing more to send)."""
         self._peer = writer.get_extra_info("peername")
         self._client_name = client_name(self._peer)
-        self._outbox = Outbox(writer, self._peer)
+        self._outbox = Outbox(writer, self._client_name, warn=self._warn)
         self._current: Utterance | None = None
         """The request taking audio (or answered early, its audio still arriving)."""
         self._live: list[Utterance] = []
@@ -88,6 +88,15 @@ class BodhiEventHandler(AsyncEventHandler):
         """The answer of a request that began with transcribe, kept back until its audio-start
         (at most :data:`AUDIO_START_GRACE`): see :meth:`_hold_for_audio`."""
         self._hold_timer: asyncio.TimerHandle | None = None
+        self._left_out = 0
+        """Warnings about this connection that the server's throttle left out of the log."""
+
+    def _warn(self, message: str, *args: object, level: int = logging.WARNING) -> None:
+        """A warning about what this client did, through the server's throttle: no client,
+        nor any number of them, can flood the log. What it leaves out is counted here, and
+        summarised when the connection closes."""
+        if not self._bridge.warnings.log(_LOGGER, level, message, *args):
+            self._left_out += 1
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -102,7 +111,7 @@ class BodhiEventHandler(AsyncEventHandler):
                 try:
                     event = await self._next_event()
                 except WireError as err:
-                    _LOGGER.warning("Closing the connection from %s: %s", self._peer, err)
+                    self._warn("Closing the connection from %s: %s", self._client_name, err)
                     break
                 if event is None:
                     self._release_hold()
@@ -115,22 +124,37 @@ class BodhiEventHandler(AsyncEventHandler):
                 except ClientGone:
                     break
                 except ProtocolError as err:
-                    _LOGGER.warning("Bad %r event from %s: %s", event.type, self._peer, err)
-                    await self._fail_request(f"bad {event.type} event: {err}", "protocol")
+                    kind = quoted(event.type)
+                    self._warn("Bad %s event from %s: %s", kind, self._client_name, err)
+                    await self._fail_request(f"bad {kind} event: {err}", "protocol")
                 except (KeyError, TypeError, ValueError) as err:
-                    _LOGGER.warning("Bad %r event from %s: %r", event.type, self._peer, err)
-                    await self._fail_request(f"malformed {event.type!r} event: {err!r}", "protocol")
+                    kind, said = quoted(event.type), quoted(err, 200)
+                    self._warn("Bad %s event from %s: %s", kind, self._client_name, said)
+                    await self._fail_request(f"malformed {kind} event: {said}", "protocol")
                 except ConnectionError:
                     raise
                 except Exception:
                     # A bug of ours must cost one request, not the connection or the server.
-                    _LOGGER.exception("Internal error handling a %r event", event.type)
+                    self._bridge.warnings.log(
+                        _LOGGER,
+                        logging.ERROR,
+                        "Internal error handling a %s event",
+                        quoted(event.type),
+                        exc_info=True,
+                    )
                     await self._fail_request(
                         "internal error in the speech-to-text server", "internal"
                     )
         except (ConnectionError, ClientGone) as err:
             _LOGGER.debug("Connection from %s ended: %r", self._peer, err)
         finally:
+            if self._left_out:
+                self._bridge.warnings.warning(
+                    _LOGGER,
+                    "Connection from %s closed; %d more warnings about it were left out of the log",
+                    self._client_name,
+                    self._left_out,
+                )
             await self.disconnect()
             await self._outbox.close()
             self.writer.close()
@@ -168,7 +192,7 @@ class BodhiEventHandler(AsyncEventHandler):
         elif Describe.is_type(event.type):
             self._outbox.send(self._bridge.info_event)
         else:
-            _LOGGER.debug("Ignoring a %r event", event.type)
+            _LOGGER.debug("Ignoring a %s event", quoted(event.type))
         return True
 
     async def disconnect(self) -> None:
@@ -179,9 +203,10 @@ class BodhiEventHandler(AsyncEventHandler):
                 # Home Assistant hangs up as soon as it has the transcript: all is well.
                 _LOGGER.debug("Client %s left after its transcript", self._peer)
             else:
-                _LOGGER.info(
+                self._warn(
                     "Client %s went away before its transcript; closing its engine session",
-                    self._peer,
+                    self._client_name,
+                    level=logging.INFO,
                 )
             await utterance.cancel()
 
@@ -217,7 +242,7 @@ class BodhiEventHandler(AsyncEventHandler):
         try:
             transcribe = transcribe_from(event)
         except ProtocolError as err:
-            _LOGGER.warning("Bad 'transcribe' event from %s: %s", self._peer, err)
+            self._warn("Bad 'transcribe' event from %s: %s", self._client_name, err)
             self._refuse(f"bad transcribe event: {err}", "protocol", before_audio=True)
             return
         await self._start(transcribe)
@@ -285,8 +310,10 @@ class BodhiEventHandler(AsyncEventHandler):
         try:
             choice, request = bridge.request_for(transcribe)
         except UnknownModelError as err:
-            _LOGGER.warning(
-                "Refusing a request for an unknown model: %r", transcribe and transcribe.name
+            self._warn(
+                "Refusing a request from %s for an unknown model: %s",
+                self._client_name,
+                quoted(transcribe and transcribe.name),
             )
             self._refuse(str(err), "unknown-model", before_audio=before_audio)
             return
@@ -317,7 +344,7 @@ class BodhiEventHandler(AsyncEventHandler):
         if current is None:
             return
         if not current.finished and text:
-            _LOGGER.warning("Ending a request early from %s: %s", self._peer, text)
+            self._warn("Ending a request early from %s: %s", self._client_name, text)
             await current.abort(text, "protocol")
         else:
             await self._release(current)

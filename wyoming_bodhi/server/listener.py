@@ -18,7 +18,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 _ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
 _SPARE_FILES = 64
 """Open files beyond the sockets: the listening socket, logs, CA files, the event loop's own."""
-WARN_INTERVAL = 10.0
-"""At most one warning per this many seconds for a condition that repeats (per kind)."""
 
 
 def raise_open_file_limit(connections: int, sessions: int) -> None:
@@ -67,26 +64,6 @@ def raise_open_file_limit(connections: int, sessions: int) -> None:
         )
 
 
-class Throttled:
-    """Logs a repeating warning at most once per ``interval``, counting the rest."""
-
-    def __init__(self, interval: float = WARN_INTERVAL) -> None:
-        self._interval = interval
-        self._last = -interval
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            message += f" (and {self._suppressed} more times in the last {now - self._last:.0f} s)"
-        _LOGGER.warning(message, *args)
-        self._last = now
-        self._suppressed = 0
-
-
 class BridgeServer:
     """Serves ``tcp://`` and ``unix://`` URIs (``stdio://`` is served by ``serve_stdio``)."""
 
@@ -95,8 +72,6 @@ class BridgeServer:
         self._server: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[None], BodhiEventHandler] = {}
         self._unix_path: Path | None = None
-        self._busy_warning = Throttled()
-        self._fd_warning = Throttled()
         self._previous_exception_handler: Any = None
 
     @property
@@ -129,7 +104,8 @@ class BridgeServer:
 
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if context.get("message") == _ACCEPT_OUT_OF_RESOURCES:
-            self._fd_warning.warning(
+            self._bridge.warnings.warning(
+                _LOGGER,
                 "Cannot accept connections: %s; pausing for a second. Raise the open-file "
                 "limit (ulimit -n) or lower max_connections (now %d)",
                 context.get("exception"),
@@ -159,7 +135,8 @@ class BridgeServer:
 
     async def _turn_away(self, writer: asyncio.StreamWriter, limit: int) -> None:
         """Tell one client too many that the server is busy, and close: never leave it hanging."""
-        self._busy_warning.warning(
+        self._bridge.warnings.warning(
+            _LOGGER,
             "Turning away a connection from %s: %d connections open (max_connections)",
             writer.get_extra_info("peername"),
             limit,

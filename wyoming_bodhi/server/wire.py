@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from wyoming.event import Event
 
+from ..engines.base import quoted
+
 MAX_LINE_BYTES: Final = 64 * 1024
 """The JSON header line; also the StreamReader's limit."""
 MAX_DATA_BYTES: Final = 64 * 1024
@@ -39,7 +41,7 @@ def _length(header: dict[str, Any], key: str, limit: int) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise WireError(f"{key} is not a length: {value!r}")
+        raise WireError(f"{key} is not a length: {quoted(value, 40)}")
     if value > limit:
         raise WireError(f"{key} {value} is over the limit of {limit} bytes")
     return value
@@ -92,7 +94,7 @@ async def read_body(
         return None
     except TimeoutError:
         raise WireError(
-            f"the {header['type']!r} event's body did not arrive within {timeout:g} s"
+            f"the {quoted(header['type'])} event's body did not arrive within {timeout:g} s"
         ) from None
     if extra is not None:
         try:
