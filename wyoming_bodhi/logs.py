@@ -1,6 +1,6 @@
 """Log lines that a client or an engine cannot turn into a flood.
 
-What outside parties send is bounded where it enters a line (``engines.base.printable`` and
+What outside parties send is bounded where it enters a line (``text.printable`` and
 ``quoted``); how *often* they can make the server say something is bounded here. A warning
 that may repeat goes through a :class:`Throttled`: the first of its kind is logged at once,
 the rest are counted and said with the next one logged, at most once per interval, or by

@@ -14,7 +14,7 @@ import shutil
 import unicodedata
 from typing import TextIO
 
-from ..engines.base import printable
+from ..text import printable
 
 ELLIPSIS = "…"
 

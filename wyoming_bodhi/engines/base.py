@@ -14,13 +14,13 @@ each engine stays sans-I/O in its own ``protocol.py``.
 
 from __future__ import annotations
 
-import re
-import reprlib
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
+
+from ..text import quoted
 
 SAMPLE_WIDTH = 2
 """Every engine here takes signed 16-bit little-endian mono PCM."""
@@ -171,52 +171,6 @@ REJECTED = "rejected"
 """The engine refused the request in the session (a bad config, say)."""
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def valid_unicode(text: str) -> str:
-    """``text`` without lone surrogates: JSON can carry them (``"\\ud800"``), UTF-8 cannot,
-    and what an engine says ends up in a UTF-8 Wyoming event or log line."""
-    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
-
-
-def printable(text: str, limit: int | None = 500) -> str:
-    """What a server or client said, fit for a message that is logged or shown: valid
-    Unicode, no control characters (a newline could forge a log line, an escape could drive a
-    terminal), at most ``limit`` characters and a ``…`` where it was cut (None: all of it).
-
-    The one bound on outside text in this package: every log line and message that carries
-    what a client or an engine sent goes through it (or :func:`quoted`)."""
-    cut = limit is not None and len(text) > limit
-    if limit is not None:
-        text = text[: limit - 1] if cut else text
-    text = _CONTROL.sub(_escape, valid_unicode(text))
-    return text + "…" if cut else text
-
-
-_QUOTED = reprlib.Repr()
-_QUOTED.maxlevel = 2
-_QUOTED.maxdict = _QUOTED.maxlist = _QUOTED.maxtuple = _QUOTED.maxset = 4
-
-
-def quoted(value: object, limit: int = 80) -> str:
-    """``repr(value)`` of a value from outside (an event type, a segment id, a code), fit
-    for a message or log line as :func:`printable` makes text: at most ``limit`` characters,
-    and cheap however large the value (a megabyte string is never copied whole)."""
-    _QUOTED.maxstring = _QUOTED.maxother = _QUOTED.maxlong = max(limit, 8)
-    try:
-        shown = _QUOTED.repr(value)
-    except (ValueError, RecursionError):  # an int too long to print; a structure too deep
-        shown = f"<{type(value).__name__}>"
-    return printable(shown, limit)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 MAX_STATUS_DIGITS = 4
 """A status an engine reports is an HTTP status or a WebSocket close code: four digits."""
 
@@ -358,11 +312,9 @@ __all__ = [
     "UnknownModelError",
     "engine_code",
     "fingerprint",
-    "printable",
     "quoted",
     "redact",
     "retryable_code",
     "retryable_status",
     "status_code",
-    "valid_unicode",
 ]

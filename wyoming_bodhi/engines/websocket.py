@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .base import EngineError, printable
+from ..text import printable
+from .base import EngineError
 
 _LOGGER = logging.getLogger(__name__)
 

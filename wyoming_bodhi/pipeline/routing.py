@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from wyoming.asr import Transcribe
 
-from ..engines.base import Engine, Model, UnknownModelError, quoted
+from ..engines.base import Engine, Model, UnknownModelError
 from ..logs import Throttled
+from ..text import quoted
 
 _LOGGER = logging.getLogger(__name__)
 

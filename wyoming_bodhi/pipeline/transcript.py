@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from ..engines.base import Phrase, PhraseKind, quoted
+from ..engines.base import Phrase, PhraseKind
 from ..logs import Throttled
+from ..text import quoted
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -42,9 +42,9 @@ from ..engines.base import (
     Phrase,
     Request,
     Session,
-    quoted,
     redact,
 )
+from ..text import quoted
 from .activity import GONE, TRANSCRIPT, RequestRecord
 from .audio import AudioFormat, FrameStream, Pacer
 from .bridge import Bridge

@@ -26,11 +26,12 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
-from ..engines.base import UnknownModelError, quoted
+from ..engines.base import UnknownModelError
 from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.utterance import ClientGone, Utterance
+from ..text import quoted
 from .outbox import Outbox, Slot
 from .wire import WireError, read_body, read_header
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from wyoming.event import Event
 
-from ..engines.base import quoted
+from ..text import quoted
 
 MAX_LINE_BYTES: Final = 64 * 1024
 """The JSON header line; also the StreamReader's limit."""

@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ..base import Hotword, Phrase, PhraseKind, printable, quoted, status_code, valid_unicode
+from ...text import printable, quoted, valid_unicode
+from ..base import Hotword, Phrase, PhraseKind, status_code
 from .errors import BodhiError, BodhiProtocolError, error_for_reply, error_for_server_message
 
 EOF_MESSAGE: Final = '{"eof": 1}'

@@ -23,17 +23,15 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from ...text import printable, quoted, valid_unicode
 from ..base import (
     PROTOCOL,
     REJECTED,
     EngineError,
     Phrase,
     PhraseKind,
-    printable,
-    quoted,
     retryable_code,
     status_code,
-    valid_unicode,
 )
 from .errors import iapp_code, iapp_error
 
