@@ -41,8 +41,8 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event
 from wyoming.info import Describe
 
-from wyoming_bodhi.server.wire import MAX_PAYLOAD_BYTES
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.wire import MAX_PAYLOAD_BYTES
 
 from .machine import describe_machine, machine_line, sample_process
 from .servers import HOST, Server, spawn_bridge, spawn_simulator, wait_for_info

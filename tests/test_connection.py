@@ -24,9 +24,10 @@ from wyoming.audio import AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, write_event
 from wyoming.info import Describe
 
+from wyoming_bodhi import wire
 from wyoming_bodhi.clients.wav import WavHeaderStripper
 from wyoming_bodhi.engines.base import EngineError
-from wyoming_bodhi.server import handler, wire
+from wyoming_bodhi.server import handler
 
 from .fake_engine import FakeEngine
 from .harness import (

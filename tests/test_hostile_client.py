@@ -16,7 +16,7 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioStop
 from wyoming.event import Event, async_read_event
 
-from wyoming_bodhi.server import wire
+from wyoming_bodhi import wire
 
 from .harness import running_bridge
 from .test_promises import raw_connection, send, settled

@@ -29,6 +29,7 @@ from wyoming.error import Error
 
 from .. import __version__
 from ..settings import Settings, SettingsError, load_client_settings
+from ..wire import MAX_PAYLOAD_BYTES
 from .cli import (
     EXIT_INTERRUPTED,
     EXIT_SERVER,
@@ -54,9 +55,10 @@ from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
 CHUNK_SECONDS: Final = 0.02
-MAX_CHUNK_BYTES: Final = 64 * 1024
-"""An audio-chunk's payload at most: 20 ms of a wide file (192 kHz, 32-bit, 24 channels) is
-737 kB, and a server takes 256 KiB at most in one event (this one; others fewer)."""
+MAX_CHUNK_BYTES: Final = MAX_PAYLOAD_BYTES // 4
+"""An audio-chunk's payload at most (64 KiB): 20 ms of a wide file (192 kHz, 32-bit,
+24 channels) is 737 kB, and a server takes 256 KiB at most in one event (this one; others
+may take less)."""
 DEFAULT_TIMEOUT: Final = 60.0
 
 # -- options ----------------------------------------------------------------------------

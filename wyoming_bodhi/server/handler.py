@@ -32,8 +32,8 @@ from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.utterance import ClientGone, Utterance
 from ..text import quoted
+from ..wire import WireError, read_body, read_header
 from .outbox import Outbox, Slot
-from .wire import WireError, read_body, read_header
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from wyoming.error import Error
 from wyoming.event import async_get_stdin, async_write_event
 
 from ..pipeline.bridge import Bridge
+from ..wire import MAX_LINE_BYTES
 from .handler import BodhiEventHandler
-from .wire import MAX_LINE_BYTES
 
 _LOGGER = logging.getLogger(__name__)
 
