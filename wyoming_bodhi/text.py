@@ -11,7 +11,12 @@ import re
 import reprlib
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029"
+    # Bidirectional controls: they reorder what follows on a terminal (U+202E shows
+    # "lanigiro"). Joiners (U+200C, U+200D), which Indian scripts need, are not among them.
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def valid_unicode(text: str) -> str:
@@ -23,7 +28,8 @@ def valid_unicode(text: str) -> str:
 def printable(text: str, limit: int | None = 500) -> str:
     """What a server or client said, fit for a message that is logged or shown: valid
     Unicode, no control characters (a newline could forge a log line, an escape could drive a
-    terminal), at most ``limit`` characters and a ``…`` where it was cut (None: all of it)."""
+    terminal, a right-to-left override could show text backwards), at most ``limit``
+    characters and a ``…`` where it was cut (None: all of it)."""
     cut = limit is not None and len(text) > limit
     if limit is not None:
         text = text[: limit - 1] if cut else text

@@ -21,8 +21,8 @@ ELLIPSIS = "…"
 
 def terminal_safe(text: str) -> str:
     """Text a server or engine sent, fit for a terminal: control characters shown escaped
-    (``\x1b``), never obeyed, so a transcript cannot retitle the window, clear the screen
-    or rewrite a line."""
+    (``\\x1b``, ``\\u202e``), never obeyed, so a transcript cannot retitle the window, clear the
+    screen, rewrite a line or read backwards."""
     return printable(text, limit=None)
 
 
