@@ -50,6 +50,10 @@ AUDIO_START_GRACE = 1.0
 (a refusal) goes out anyway (see ``_hold_for_audio``). Home Assistant sends audio-start
 straight after transcribe."""
 
+_REQUEST_EVENTS = frozenset({"transcribe", "audio-start", "audio-chunk", "audio-stop"})
+"""The events of a request: the first of them after a transcribe releases its kept-back
+answer (see ``_hold_for_audio``)."""
+
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -180,8 +184,9 @@ class BodhiEventHandler(AsyncEventHandler):
 
     async def handle_event(self, event: Event) -> bool:
         # Whatever the client sends for its request (even a malformed event) comes after the
-        # transcribe: a kept-back answer can go now.
-        own = False if Describe.is_type(event.type) else self._release_hold()
+        # transcribe: a kept-back answer can go now. Other events (describe, ping, types
+        # unknown here) belong to no request, and leave it kept back for the audio-start.
+        own = event.type in _REQUEST_EVENTS and self._release_hold()
         if AudioChunk.is_type(event.type):
             await self._on_audio_chunk(AudioChunk.from_event(event))
         elif Transcribe.is_type(event.type):
@@ -401,9 +406,9 @@ class BodhiEventHandler(AsyncEventHandler):
 
     def _grace_over(self) -> None:
         self._hold_timer = None
-        # Nothing has come from the client since its transcribe (any event releases the
-        # hold), so no request in hand means the answer kept back was a refusal: it has gone
-        # out on its own, and the next audio-start is a new request.
+        # Nothing of a request has come from the client since its transcribe (any of it
+        # releases the hold), so no request in hand means the answer kept back was a
+        # refusal: it has gone out on its own, and the next audio-start is a new request.
         if self._release_hold() and self._current is None:
             self._refused = False
 
