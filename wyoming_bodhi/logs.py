@@ -42,6 +42,7 @@ class Throttled:
         self._kinds: dict[tuple[str, str, str], _Kind] = {}
 
     def warning(self, logger: logging.Logger, message: str, *args: Any, **kwargs: Any) -> bool:
+        kwargs.setdefault("stacklevel", 3)
         return self.log(logger, logging.WARNING, message, *args, **kwargs)
 
     def log(
@@ -54,7 +55,9 @@ class Throttled:
         **kwargs: Any,
     ) -> bool:
         """Log ``message % args`` unless its kind was logged within the interval; then it is
-        only counted. Whether it was logged. ``kwargs`` go to :meth:`logging.Logger.log`."""
+        only counted. Whether it was logged. ``kwargs`` go to :meth:`logging.Logger.log`;
+        the line is attributed to the caller (``stacklevel``)."""
+        kwargs.setdefault("stacklevel", 2)
         now = time.monotonic()
         kind = self._kinds.get((logger.name, message, key))
         if kind is not None and (self._interval is None or now - kind.logged_at < self._interval):
@@ -84,6 +87,7 @@ class Throttled:
                     message + " (the last of %d like it left out of the log)",
                     *kind.last_args,
                     kind.left_out,
+                    stacklevel=2,
                 )
 
 

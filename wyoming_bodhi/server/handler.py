@@ -100,7 +100,7 @@ class BodhiEventHandler(AsyncEventHandler):
         """A warning about what this client did, through the server's throttle: no client,
         nor any number of them, can flood the log. What it leaves out is counted here, and
         summarised when the connection closes."""
-        if not self._bridge.warnings.log(_LOGGER, level, message, *args):
+        if not self._bridge.warnings.log(_LOGGER, level, message, *args, stacklevel=3):
             self._left_out += 1
 
     async def run(self) -> None:
