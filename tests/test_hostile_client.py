@@ -92,3 +92,16 @@ async def test_an_event_type_of_60_kB_makes_short_lines(
     lines = [r.getMessage() for r in caplog.records]
     assert any("did not arrive" in line for line in lines), lines
     assert all(len(line) <= 500 for line in lines), [line[:200] for line in lines]
+
+
+async def test_an_absurd_audio_format_is_named_briefly(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with running_bridge("ws://127.0.0.1:9") as bridge:
+        async with raw_connection(bridge.port) as (reader, writer):
+            await send(
+                writer, Event("audio-start", {"rate": "9" * 60_000, "width": 2, "channels": 1})
+            )
+            event = await asyncio.wait_for(async_read_event(reader), 5)
+    assert event is not None and event.data["code"] == "audio-format"
+    assert len(event.data["text"]) < 300, len(event.data["text"])
+    assert all(len(line) <= 500 for line in logged(caplog)), logged(caplog)
