@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import signal
 import socket
@@ -45,6 +44,7 @@ from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 from wyoming_bodhi.wire import MAX_PAYLOAD_BYTES
 
 from .machine import describe_machine, machine_line, sample_process
+from .report import save
 from .servers import HOST, Server, spawn_bridge, spawn_simulator, wait_for_info
 from .wire import encode_event
 
@@ -421,11 +421,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(run_prober(args.probe))))
         return
     results = asyncio.run(run(args.out, args.repeat))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"attacks-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    print(f"\nwrote {path}", file=sys.stderr)
+    save(args.out, "attacks", results, markdown(results))
 
 
 if __name__ == "__main__":

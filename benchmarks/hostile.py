@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import json
 import re
@@ -38,6 +37,7 @@ from wyoming.audio import AudioStart, AudioStop
 from wyoming.event import Event
 
 from .machine import describe_machine, machine_line, sample_process
+from .report import save
 from .servers import HOST, Server, free_port, spawn_bridge, spawn_simulator, wait_for_info
 from .wire import encode_event
 
@@ -365,11 +365,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=SECTIONS, default=[])
     args = parser.parse_args()
     results = asyncio.run(run(args.out, args.seconds, args.codes, args.only))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"hostile-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    print(f"\nwrote {path}", file=sys.stderr)
+    save(args.out, "hostile", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from aiohttp import web
 from wyoming.audio import AudioStop
 from wyoming.event import Event, async_read_event
 
-from .harness import running_bridge, running_status_page
+from .harness import running_bridge, running_status_page, serving
 from .test_promises import raw_connection, send, start_events
 
 Session = Callable[[web.Request, web.WebSocketResponse, int], Awaitable[None]]
@@ -48,14 +48,8 @@ async def hostile_engine(session: Session, refuse: Callable[[int], int | None] |
 
     app = web.Application()
     app.router.add_get("/", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as port:
+        yield f"ws://127.0.0.1:{port}/"
 
 
 def error_with_code(code: Callable[[int], object]) -> Session:

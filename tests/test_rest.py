@@ -37,7 +37,14 @@ from wyoming_bodhi.engines.bodhi.protocol import (
 from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 
-from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator, self_signed_certificate
+from .harness import (
+    API_KEY,
+    CUSTOMER_ID,
+    clean_env,
+    running_simulator,
+    self_signed_certificate,
+    serving,
+)
 from .signals import encode, utterances
 from .test_transcribe_client import Run, fmt, wav
 
@@ -206,14 +213,8 @@ async def http_server(
     """An aiohttp server answering every POST with ``handler``; yields it as a ws:// URL."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as port:
+        yield f"ws://127.0.0.1:{port}"
 
 
 def answering(body: bytes, status: int = 200) -> Callable[[web.Request], Awaitable[web.Response]]:
