@@ -153,16 +153,16 @@ class BodhiEventHandler(AsyncEventHandler):
         except (ConnectionError, ClientGone) as err:
             _LOGGER.debug("Connection from %s ended: %r", self._peer, err)
         finally:
-            if self._left_out:
-                self._bridge.warnings.warning(
-                    _LOGGER,
-                    "Connection from %s closed; %d more warnings about it were left out of the log",
-                    self._client_name,
-                    self._left_out,
-                )
             await self.disconnect()
             await self._outbox.close()
             self.writer.close()
+            if self._left_out:
+                self._bridge.warnings.warning(
+                    _LOGGER,
+                    "Connection from %s closed; %d more warnings about it were not logged",
+                    self._client_name,
+                    self._left_out,
+                )
 
     async def _next_event(self) -> Event | None:
         """The next event; None at the end of the stream, or after ``idle_timeout`` with no
