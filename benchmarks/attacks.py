@@ -40,11 +40,12 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event
 from wyoming.info import Describe
 
-from wyoming_bodhi.server.wire import MAX_PAYLOAD_BYTES
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.wire import MAX_PAYLOAD_BYTES
 
 from .machine import machine_line, sample_process
-from .sections import run_sections, write_results
+from .report import save
+from .sections import run_sections
 from .servers import HOST, Server, spawn_bridge, spawn_simulator, wait_for_info
 from .wire import encode_event
 
@@ -420,7 +421,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(run_prober(args.probe))))
         return
     results = asyncio.run(run(args.out, args.repeat))
-    write_results(args.out, "attacks", results, markdown)
+    save(args.out, "attacks", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ from tests import browser
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 
 from .machine import machine_line, sample_process
-from .sections import run_sections, write_results
+from .report import save
+from .sections import run_sections
 from .servers import (
     HOST,
     Server,
@@ -402,7 +403,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="of engine-check spam")
     args = parser.parse_args()
     results = asyncio.run(run(args.out, args.seconds))
-    write_results(args.out, "page-attacks", results, markdown)
+    save(args.out, "page-attacks", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import aiohttp
 import aiohttp.abc
+import aiohttp.web
 import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -77,6 +78,19 @@ async def running_bridge(
             yield RunningBridge(server.port, bridge, server)
         finally:
             await server.shutdown(0)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: aiohttp.web.Application) -> AsyncIterator[int]:
+    """``app`` on 127.0.0.1 at a free port (yielded) until the block ends: a stand-in
+    server of a test's own (a hostile engine, a misbehaving REST endpoint)."""
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager

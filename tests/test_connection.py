@@ -24,9 +24,10 @@ from wyoming.audio import AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, write_event
 from wyoming.info import Describe
 
+from wyoming_bodhi import wire
 from wyoming_bodhi.clients.wav import WavHeaderStripper
 from wyoming_bodhi.engines.base import EngineError
-from wyoming_bodhi.server import handler, wire
+from wyoming_bodhi.server import handler
 
 from .fake_engine import FakeEngine
 from .harness import (
@@ -307,6 +308,37 @@ async def test_an_early_refusal_waits_for_its_audio_start_and_is_the_only_answer
     assert engine.connects == 1
     assert finals(events) == ["error"], types(events)
     assert events[-1].data == {"text": "wrong key", "code": "fake-401"}
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        pytest.param(Event("ping", {"text": "are you there"}), id="ping"),
+        pytest.param(Describe().event(), id="describe"),
+        pytest.param(Event("something-new", {"a": 1}), id="an unknown type"),
+    ],
+)
+async def test_events_between_transcribe_and_audio_start_leave_one_request(
+    between: Event,
+) -> None:
+    # A ping between transcribe and audio-start let the refusal kept back for the
+    # audio-start go out at once; the audio-start then started a second request (a second
+    # handshake, a second answer) for what the client sent as one.
+    engine = FakeEngine(failures=[final_refusal(), final_refusal()])
+    async with (
+        running_bridge("ws://127.0.0.1:9", engines=[engine]) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, Transcribe(language="hi").event(), between)
+        (connection,) = bridge.server._handlers.values()
+        assert await settled(
+            lambda: connection._current is not None and connection._current.finished
+        )
+        await send(writer, AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE),
+                   AudioStop().event())  # fmt: skip
+        events = await read_events(reader, 1.0)
+    assert engine.connects == 1
+    assert finals(events) == ["error"], types(events)
 
 
 @pytest.mark.parametrize("refused_by", ["engine", "bad-transcribe"])

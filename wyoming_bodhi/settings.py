@@ -797,11 +797,26 @@ def _unknown_setting(key: str, source: str | None) -> str:
 # -- sources -------------------------------------------------------------------------------
 
 
+MAX_SECRET_FILE_BYTES = 64 * 1024
+"""A key or token is tens or hundreds of bytes; a longer file is not the one meant."""
+
+
 def _read_secret_file(env_name: str, path: str) -> str:
+    # Every message here names the file, never what is in it: the exception of a failed
+    # decode would show a byte of the secret and where it is.
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        with open(path, "rb") as file:
+            data = file.read(MAX_SECRET_FILE_BYTES + 1)
     except OSError as err:
         raise SettingsError(f"cannot read {env_name}={path}: {err.strerror}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SettingsError(
+            f"{env_name}={path} is longer than {MAX_SECRET_FILE_BYTES} bytes: not a secret file"
+        )
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{env_name}={path} is not UTF-8 text") from None
 
 
 def from_environment(environ: Mapping[str, str], raw: RawSettings) -> None:
@@ -827,6 +842,9 @@ def read_config_file(path: str, raw: RawSettings) -> None:
         raise SettingsError(f"{source} is not UTF-8 text") from None
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except RecursionError:
+        # Both parsers recurse per level: a file nested thousands deep is not a config.
+        raise SettingsError(f"{source} is nested too deeply") from None
     except json.JSONDecodeError as err:
         raise SettingsError(
             f"{source} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"

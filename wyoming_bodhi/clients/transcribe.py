@@ -29,6 +29,7 @@ from wyoming.error import Error
 
 from .. import __version__
 from ..settings import Settings, SettingsError, load_client_settings
+from ..wire import MAX_PAYLOAD_BYTES
 from .cli import (
     EXIT_INTERRUPTED,
     EXIT_SERVER,
@@ -54,6 +55,10 @@ from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
 CHUNK_SECONDS: Final = 0.02
+MAX_CHUNK_BYTES: Final = MAX_PAYLOAD_BYTES // 4
+"""An audio-chunk's payload at most (64 KiB): 20 ms of a wide file (192 kHz, 32-bit,
+24 channels) is 737 kB, and a server takes 256 KiB at most in one event (this one; others
+may take less)."""
 DEFAULT_TIMEOUT: Final = 60.0
 
 # -- options ----------------------------------------------------------------------------
@@ -153,9 +158,11 @@ class Recording:
         return self.audio_bytes // fmt.frame_bytes / fmt.rate
 
     def chunks(self) -> Iterator[bytes]:
-        """The audio in the wire format, about `CHUNK_SECONDS` a piece."""
-        frames = max(1, round(self.header.format.rate * CHUNK_SECONDS))
-        return audio_chunks(self._read, self.header, frames, self.audio_bytes)
+        """The audio in the wire format, about `CHUNK_SECONDS` a piece, and never more than
+        `MAX_CHUNK_BYTES`."""
+        rate, width, channels = self.wire
+        frames = min(round(rate * CHUNK_SECONDS), MAX_CHUNK_BYTES // (width * channels))
+        return audio_chunks(self._read, self.header, max(1, frames), self.audio_bytes)
 
     def _read(self, size: int) -> bytes:
         try:

@@ -26,6 +26,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from ..text import quoted
+
 _LOGGER = logging.getLogger(__name__)
 
 # Assist's id in ``homeassistant/expose_entity/list`` (the cloud assistants have their own).
@@ -471,7 +473,7 @@ class HassNames:
     async def _authenticate(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         first = await _receive(ws)
         if first.get("type") != "auth_required":
-            raise HassDataError(f"expected auth_required first, got {first.get('type')!r}")
+            raise HassDataError(f"expected auth_required first, got {quoted(first.get('type'))}")
         await ws.send_json({"type": "auth", "access_token": self._token})
         answer = await _receive(ws)
         kind = answer.get("type")
@@ -490,7 +492,7 @@ class HassNames:
                     "hass_token / HASS_TOKEN"
                 )
             raise HassError("auth", hint)
-        raise HassDataError(f"expected auth_ok or auth_invalid, got {kind!r}")
+        raise HassDataError(f"expected auth_ok or auth_invalid, got {quoted(kind)}")
 
     async def _collect(self, commands: _Commands) -> list[str]:
         # Sequential on purpose: five small round trips every few minutes, and a reply can

@@ -35,6 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
+from ..text import quoted
+
 # What every engine takes: raw PCM, signed 16-bit little-endian, mono, at its own rate.
 OUTPUT_WIDTH: Final = 2
 
@@ -83,17 +85,17 @@ class AudioFormat(NamedTuple):
         rate, width, channels = self
         if not _is_int(rate) or not MIN_RATE <= rate <= MAX_RATE:
             raise UnsupportedAudioFormat(
-                f"unsupported audio rate {rate!r} Hz: expected a whole number of samples per "
+                f"unsupported audio rate {quoted(rate)} Hz: expected a whole number of samples per "
                 f"second from {MIN_RATE} to {MAX_RATE}, e.g. 16000"
             )
         if not _is_int(width) or width not in SUPPORTED_WIDTHS:
             raise UnsupportedAudioFormat(
-                f"unsupported audio width {width!r} bytes: expected 1, 2, 3 or 4 "
+                f"unsupported audio width {quoted(width)} bytes: expected 1, 2, 3 or 4 "
                 "(8-bit unsigned, 16-, 24- or 32-bit signed PCM)"
             )
         if not _is_int(channels) or not 1 <= channels <= MAX_CHANNELS:
             raise UnsupportedAudioFormat(
-                f"unsupported audio channel count {channels!r}: expected 1 to {MAX_CHANNELS}"
+                f"unsupported audio channel count {quoted(channels)}: expected 1 to {MAX_CHANNELS}"
             )
 
 

@@ -13,6 +13,7 @@ from wyoming.event import Event
 
 from ..engines import configured_engines
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
+from ..logs import Throttled
 from ..server.info import build_info
 from ..settings import Settings
 from .activity import Observers
@@ -52,6 +53,9 @@ class Bridge:
     """The engines the settings configure, unless given (tests give scripted ones)."""
     activity: Observers = field(default_factory=Observers)
     """Told each request's outcome (the status page, /metrics)."""
+    warnings: Throttled = field(default_factory=Throttled)
+    """The server's warnings that a client or an engine can repeat (a bad event, a refused
+    request, a failed one): each kind at most once per interval, with a count."""
     router: Router = field(init=False)
     info_event: Event = field(init=False)
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
@@ -62,7 +66,7 @@ class Bridge:
         self.ssl_context = settings.ssl_context()
         if not self.engines:
             self.engines = configured_engines(settings, self.http, self.ssl_context)
-        self.router = Router(self.engines, settings.model)
+        self.router = Router(self.engines, settings.model, self.warnings)
         # Blanked out of anything an engine says before it is logged or passed on.
         self.secrets = tuple(
             secret
@@ -89,7 +93,8 @@ class Bridge:
         if self.shutting_down:
             return SHUTDOWN_TEXT, SHUTDOWN
         if self.active_utterances >= self.settings.max_sessions:
-            _LOGGER.warning(
+            self.warnings.warning(
+                _LOGGER,
                 "Refusing a request: %d utterances in flight (max_sessions)",
                 self.active_utterances,
             )

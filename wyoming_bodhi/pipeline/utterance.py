@@ -44,6 +44,7 @@ from ..engines.base import (
     Session,
     redact,
 )
+from ..text import quoted
 from .activity import GONE, TRANSCRIPT, RequestRecord
 from .audio import AudioFormat, FrameStream, Pacer
 from .bridge import Bridge
@@ -66,6 +67,9 @@ class EventSink(Protocol):
 
 
 _END_OF_AUDIO = b""
+TRANSCRIPT_LINES = 10
+"""Transcript lines logged per 10 s (the server's warning interval): every request's while
+people speak to it, a count instead under a flood of requests."""
 """Queued after the last frame; frames themselves are never empty."""
 
 
@@ -88,6 +92,8 @@ class Utterance:
     ) -> None:
         settings = bridge.settings
         self._bridge = bridge
+        self._warnings = bridge.warnings
+        """The server's: every request may say the same, and no client may flood the log."""
         self._settings = settings
         self.choice = choice
         self._engine = engine = choice.engine
@@ -258,7 +264,7 @@ class Utterance:
         with contextlib.suppress(ClientGone):
             self._sink.put(Error(text=text, code=code).event())
         self._sink.close()
-        _LOGGER.warning("Utterance aborted: %s", text)
+        self._warnings.warning(_LOGGER, "Utterance aborted: %s", text, key=code)
         if self._task is not None:
             self._task.cancel()
 
@@ -267,12 +273,15 @@ class Utterance:
         try:
             described = parse_format(header.fmt) if header.fmt is not None else None
         except WavError as err:
-            _LOGGER.warning("The audio starts with a WAV header of another kind (%s)", err)
+            self._warnings.warning(
+                _LOGGER, "The audio starts with a WAV header of another kind (%s)", err
+            )
             return
         if described is not None and (
             described.encoding != "int" or AudioFormat(*described.wire) != declared
         ):
-            _LOGGER.warning(
+            self._warnings.warning(
+                _LOGGER,
                 "The audio starts with a WAV header for %s, but audio-start announced "
                 "%d Hz, %d-bit, %d channel(s); the audio is read as announced",
                 described.describe(),
@@ -373,7 +382,13 @@ class Utterance:
         except Exception:
             # A bug of ours, or something the engine sent that we could not handle: the client
             # still gets an answer, never silence.
-            _LOGGER.exception("Internal error in an utterance with %s", model.name)
+            self._warnings.log(
+                _LOGGER,
+                logging.ERROR,
+                "Internal error in an utterance with %s",
+                model.name,
+                exc_info=True,
+            )
             if not self._answered:
                 with contextlib.suppress(ClientGone):
                     self._final(
@@ -397,18 +412,22 @@ class Utterance:
         if self._connected and self._assembler.segment_count:
             # Whole phrases the engine completed are still what the user said; a voice
             # command is usually one phrase, so this is better than an error.
-            _LOGGER.warning(
+            self._warnings.warning(
+                _LOGGER,
                 "%s failed mid-utterance (%s); answering with the %d phrase(s) it completed",
                 self._engine.title,
                 err,
                 self._assembler.segment_count,
+                key=err.code,
             )
             self._answer()
             return
-        _LOGGER.warning(
+        self._warnings.warning(
+            _LOGGER,
             "Transcription with %s failed: %s",
             self.choice.model.name,
             err,
+            key=err.code,
             extra={"answered": True},  # the client is told; a client's own log need not
         )
         self._final(Error(text=err.message, code=err.code).event())
@@ -419,7 +438,9 @@ class Utterance:
         # Both at once (nothing can come between): the transcript is the final event.
         self._emit(Transcript(text=text, language=language).event())
         self._final(TranscriptStop().event())
-        _LOGGER.info(
+        self._warnings.log(
+            _LOGGER,
+            logging.INFO,
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
             self.choice.model.name,
             self._assembler.segment_count,
@@ -428,8 +449,9 @@ class Utterance:
             if self._silence_frames_sent
             else "",
             self._timing(),
+            burst=TRANSCRIPT_LINES,
         )
-        _LOGGER.debug("Transcript text: %r", text)
+        _LOGGER.debug("Transcript text: %s", quoted(text, 1000))
 
     def _timing(self) -> str:
         if self._audio_stopped_at is not None:
@@ -463,11 +485,13 @@ class Utterance:
                     await self._exchange(session)
                 finally:
                     if session.skipped_messages > 1:
-                        _LOGGER.warning(
+                        self._warnings.warning(
+                            _LOGGER,
                             "Skipped %d messages from %s that were not results",
                             session.skipped_messages,
                             self._engine.title,
                         )
+                    self._assembler.warnings.flush()
         finally:
             for timer in timers:
                 timer.cancel()
@@ -492,13 +516,15 @@ class Utterance:
                 delay = policy.delay(err, attempt, time.monotonic() - first_try)
                 if delay is None:
                     raise
-                _LOGGER.warning(
+                self._warnings.warning(
+                    _LOGGER,
                     "Connecting to %s failed (%s); retry %d of %d in %.2f s",
                     self._engine.title,
                     err,
                     attempt,
                     settings.retries,
                     delay,
+                    key=err.code,
                 )
                 await asyncio.sleep(delay)
 

@@ -32,9 +32,10 @@ from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.inflight import SHUTDOWN, SHUTDOWN_TEXT
-from ..pipeline.utterance import ClientGone, Utterance
+from ..pipeline.utterance import TRANSCRIPT_LINES, ClientGone, Utterance
+from ..text import quoted
+from ..wire import WireError, read_body, read_header
 from .outbox import Outbox, Slot
-from .wire import WireError, read_body, read_header
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ straight after transcribe."""
 TRANSCRIBE_BEFORE_1_4 = "transcibe"
 """How the ``wyoming`` library spelled ``transcribe`` before 1.4; clients built on 1.0–1.3
 still send it."""
+_REQUEST_EVENTS = frozenset(
+    {"transcribe", TRANSCRIBE_BEFORE_1_4, "audio-start", "audio-chunk", "audio-stop"}
+)
+"""The events of a request: the first of them after a transcribe releases its kept-back
+answer (see ``_hold_for_audio``)."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
@@ -86,7 +92,7 @@ class BodhiEventHandler(AsyncEventHandler):
         stdin is how a piped client says it has nothing more to send)."""
         self._peer = writer.get_extra_info("peername")
         self._client_name = client_name(self._peer)
-        self._outbox = Outbox(writer, self._peer)
+        self._outbox = Outbox(writer, self._client_name, warn=self._warn)
         self._current: Utterance | None = None
         """The request taking audio (or answered early, its audio still arriving)."""
         self._live: list[Utterance] = []
@@ -104,6 +110,17 @@ class BodhiEventHandler(AsyncEventHandler):
         self._lingering = False
         """Our output has ended: what the client still sends is read and dropped."""
         self._linger_timer: asyncio.TimerHandle | None = None
+        self._left_out = 0
+        """Warnings about this connection that the server's throttle left out of the log."""
+
+    def _warn(
+        self, message: str, *args: object, level: int = logging.WARNING, burst: int = 1
+    ) -> None:
+        """A warning about what this client did, through the server's throttle: no client,
+        nor any number of them, can flood the log. What it leaves out is counted here, and
+        summarised when the connection closes."""
+        if not self._bridge.warnings.log(_LOGGER, level, message, *args, burst=burst, stacklevel=3):
+            self._left_out += 1
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -118,7 +135,7 @@ class BodhiEventHandler(AsyncEventHandler):
                 try:
                     event = await self._next_event()
                 except WireError as err:
-                    _LOGGER.warning("Closing the connection from %s: %s", self._peer, err)
+                    self._warn("Closing the connection from %s: %s", self._client_name, err)
                     break
                 if event is None:
                     self._release_hold()
@@ -133,16 +150,24 @@ class BodhiEventHandler(AsyncEventHandler):
                 except ClientGone:
                     break
                 except ProtocolError as err:
-                    _LOGGER.warning("Bad %r event from %s: %s", event.type, self._peer, err)
-                    await self._fail_request(f"bad {event.type} event: {err}", "protocol")
+                    kind = quoted(event.type)
+                    self._warn("Bad %s event from %s: %s", kind, self._client_name, err)
+                    await self._fail_request(f"bad {kind} event: {err}", "protocol")
                 except (KeyError, TypeError, ValueError) as err:
-                    _LOGGER.warning("Bad %r event from %s: %r", event.type, self._peer, err)
-                    await self._fail_request(f"malformed {event.type!r} event: {err!r}", "protocol")
+                    kind, said = quoted(event.type), quoted(err, 200)
+                    self._warn("Bad %s event from %s: %s", kind, self._client_name, said)
+                    await self._fail_request(f"malformed {kind} event: {said}", "protocol")
                 except ConnectionError:
                     raise
                 except Exception:
                     # A bug of ours must cost one request, not the connection or the server.
-                    _LOGGER.exception("Internal error handling a %r event", event.type)
+                    self._bridge.warnings.log(
+                        _LOGGER,
+                        logging.ERROR,
+                        "Internal error handling a %s event",
+                        quoted(event.type),
+                        exc_info=True,
+                    )
                     await self._fail_request(
                         "internal error in the speech-to-text server", "internal"
                     )
@@ -155,6 +180,13 @@ class BodhiEventHandler(AsyncEventHandler):
             await self.disconnect()
             await self._outbox.close()
             self.writer.close()
+            if self._left_out:
+                self._bridge.warnings.warning(
+                    _LOGGER,
+                    "Connection from %s closed; %d more warnings about it were not logged",
+                    self._client_name,
+                    self._left_out,
+                )
 
     async def _next_event(self) -> Event | None:
         """The next event; None at the end of the stream, or after ``idle_timeout`` with no
@@ -176,8 +208,9 @@ class BodhiEventHandler(AsyncEventHandler):
 
     async def handle_event(self, event: Event) -> bool:
         # Whatever the client sends for its request (even a malformed event) comes after the
-        # transcribe: a kept-back answer can go now.
-        own = False if Describe.is_type(event.type) else self._release_hold()
+        # transcribe: a kept-back answer can go now. Other events (describe, ping, types
+        # unknown here) belong to no request, and leave it kept back for the audio-start.
+        own = event.type in _REQUEST_EVENTS and self._release_hold()
         if AudioChunk.is_type(event.type):
             await self._on_audio_chunk(AudioChunk.from_event(event))
         elif Transcribe.is_type(event.type) or event.type == TRANSCRIBE_BEFORE_1_4:
@@ -189,7 +222,7 @@ class BodhiEventHandler(AsyncEventHandler):
         elif Describe.is_type(event.type):
             self._outbox.send(self._bridge.info_event)
         else:
-            _LOGGER.debug("Ignoring a %r event", event.type)
+            _LOGGER.debug("Ignoring a %s event", quoted(event.type))
         return True
 
     async def disconnect(self) -> None:
@@ -200,9 +233,10 @@ class BodhiEventHandler(AsyncEventHandler):
                 # Home Assistant hangs up as soon as it has the transcript: all is well.
                 _LOGGER.debug("Client %s left after its transcript", self._peer)
             else:
-                _LOGGER.info(
+                self._warn(
                     "Client %s went away before its transcript; closing its engine session",
-                    self._peer,
+                    self._client_name,
+                    level=logging.INFO,
                 )
             await utterance.cancel()
 
@@ -268,7 +302,7 @@ class BodhiEventHandler(AsyncEventHandler):
         try:
             transcribe = transcribe_from(event)
         except ProtocolError as err:
-            _LOGGER.warning("Bad 'transcribe' event from %s: %s", self._peer, err)
+            self._warn("Bad 'transcribe' event from %s: %s", self._client_name, err)
             self._refuse(f"bad transcribe event: {err}", "protocol", before_audio=True)
             return
         await self._start(self._without_unknown_model(transcribe))
@@ -362,11 +396,15 @@ class BodhiEventHandler(AsyncEventHandler):
         if not self._said_unknown_model:
             # Once per connection: a client sends its name with every request.
             self._said_unknown_model = True
-            _LOGGER.info(
-                "Client %s asked for model %r, which is not offered here: serving it by its "
+            # Through the server's throttle too: a client can open many connections.
+            self._warn(
+                "Client %s asked for model %s, which is not offered here: serving it by its "
                 "language, as a request that names no model (said once per connection)",
                 self._client_name,
-                name,
+                quoted(name),
+                level=logging.INFO,
+                # Every connection's while clients come at a human pace.
+                burst=TRANSCRIPT_LINES,
             )
         return dataclasses.replace(transcribe, name=None)
 
@@ -384,7 +422,7 @@ class BodhiEventHandler(AsyncEventHandler):
         if current is None:
             return
         if not current.finished and text:
-            _LOGGER.warning("Ending a request early from %s: %s", self._peer, text)
+            self._warn("Ending a request early from %s: %s", self._client_name, text)
             await current.abort(text, "protocol")
         else:
             await self._release(current)
@@ -440,9 +478,9 @@ class BodhiEventHandler(AsyncEventHandler):
 
     def _grace_over(self) -> None:
         self._hold_timer = None
-        # Nothing has come from the client since its transcribe (any event releases the
-        # hold), so no request in hand means the answer kept back was a refusal: it has gone
-        # out on its own, and the next audio-start is a new request.
+        # Nothing of a request has come from the client since its transcribe (any of it
+        # releases the hold), so no request in hand means the answer kept back was a
+        # refusal: it has gone out on its own, and the next audio-start is a new request.
         if self._release_hold() and self._current is None:
             self._refused = False
 

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,8 +28,8 @@ from wyoming.error import Error
 from wyoming.event import async_get_stdin, async_write_event
 
 from ..pipeline.bridge import Bridge
+from ..wire import MAX_LINE_BYTES
 from .handler import FLUSH_AT_SHUTDOWN, LINGER, BodhiEventHandler
-from .wire import MAX_LINE_BYTES
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,8 +42,6 @@ CLOSING_TIME = FLUSH_AT_SHUTDOWN + LINGER + CLOSING_SLACK
 """Seconds, at most, from the end of the grace to every connection closed: the ``shutdown``
 errors written (FLUSH_AT_SHUTDOWN), then each connection read on for LINGER. An
 orchestrator's stop timeout must cover drain_delay + shutdown_timeout + this."""
-WARN_INTERVAL = 10.0
-"""At most one warning per this many seconds for a condition that repeats (per kind)."""
 
 
 def raise_open_file_limit(connections: int, sessions: int, page: int = 0) -> int:
@@ -82,27 +79,6 @@ def raise_open_file_limit(connections: int, sessions: int, page: int = 0) -> int
     return max(0, min(page, soft - wyoming))
 
 
-class Throttled:
-    """Logs a repeating warning at most once per ``interval``, counting the rest."""
-
-    def __init__(self, interval: float = WARN_INTERVAL, logger: logging.Logger = _LOGGER) -> None:
-        self._interval = interval
-        self._logger = logger
-        self._last = -interval
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            message += f" (and {self._suppressed} more times in the last {now - self._last:.0f} s)"
-        self._logger.warning(message, *args)
-        self._last = now
-        self._suppressed = 0
-
-
 class BridgeServer:
     """Serves ``tcp://`` and ``unix://`` URIs (``stdio://`` is served by ``serve_stdio``)."""
 
@@ -111,8 +87,6 @@ class BridgeServer:
         self._server: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[None], BodhiEventHandler] = {}
         self._unix_path: Path | None = None
-        self._busy_warning = Throttled()
-        self._fd_warning = Throttled()
         self._previous_exception_handler: Any = None
 
     @property
@@ -145,7 +119,8 @@ class BridgeServer:
 
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if context.get("message") == _ACCEPT_OUT_OF_RESOURCES:
-            self._fd_warning.warning(
+            self._bridge.warnings.warning(
+                _LOGGER,
                 "Cannot accept connections: %s; pausing for a second. Raise the open-file "
                 "limit (ulimit -n) or lower max_connections (now %d)",
                 context.get("exception"),
@@ -175,7 +150,8 @@ class BridgeServer:
 
     async def _turn_away(self, writer: asyncio.StreamWriter, limit: int) -> None:
         """Tell one client too many that the server is busy, and close: never leave it hanging."""
-        self._busy_warning.warning(
+        self._bridge.warnings.warning(
+            _LOGGER,
             "Turning away a connection from %s: %d connections open (max_connections)",
             writer.get_extra_info("peername"),
             limit,

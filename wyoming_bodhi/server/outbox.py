@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from wyoming.event import Event, write_event
@@ -88,9 +89,12 @@ class Outbox:
         *,
         write_timeout: float = WRITE_TIMEOUT,
         max_queued: int = MAX_QUEUED,
+        warn: Callable[..., None] | None = None,
     ) -> None:
         self._writer = writer
         self._peer = peer
+        self._warn = warn or _LOGGER.warning
+        """Logs a warning about this client (the handler's: throttled for the server)."""
         self._write_timeout = write_timeout
         self._max_queued = max_queued
         self._slots: deque[Slot] = deque()
@@ -166,7 +170,7 @@ class Outbox:
     def _cut_off(self, why: str) -> None:
         if self.gone:
             return
-        _LOGGER.warning("Closing the connection from %s: it is not reading (%s)", self._peer, why)
+        self._warn("Closing the connection from %s: it is not reading (%s)", self._peer, why)
         self.gone = True
         self._slots.clear()
         self._drained.set()

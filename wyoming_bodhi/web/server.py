@@ -25,8 +25,8 @@ from typing import cast
 from aiohttp import web
 
 from ..addresses import tcp_host_port
+from ..logs import Throttled
 from ..pipeline.bridge import Bridge
-from ..server.listener import Throttled
 from .app import build_app
 from .metrics import Metrics
 from .monitor import Monitor
@@ -110,8 +110,7 @@ class _Listener:
             app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=keepalive_timeout
         )
         self._accepting: asyncio.Task[None] | None = None
-        self._busy_warning = Throttled(logger=_LOGGER)
-        self._fd_warning = Throttled(logger=_LOGGER)
+        self._warnings = Throttled()
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port, then :attr:`port` says which) and serve."""
@@ -135,7 +134,8 @@ class _Listener:
                         _LOGGER.debug("Accepting an HTTP connection failed: %r", err)
                         await asyncio.sleep(0.01)
                         continue
-                    self._fd_warning.warning(
+                    self._warnings.warning(
+                        _LOGGER,
                         "Cannot accept %s connections: %s; they wait meanwhile. Raise the "
                         "open-file limit (ulimit -n)",
                         self.noun,
@@ -161,7 +161,8 @@ class _Listener:
             self.connections += 1
             self._update_room()
             return _Counted(handler(), self._released)
-        self._busy_warning.warning(
+        self._warnings.warning(
+            _LOGGER,
             "Turning away a %s connection: %d open (%s)",
             self.noun,
             self.max_connections,
