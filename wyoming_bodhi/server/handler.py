@@ -80,12 +80,15 @@ class BodhiEventHandler(AsyncEventHandler):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         bridge: Bridge,
+        info: Event,
         *,
         idle_timeout: float | None = None,
         wait_at_end: bool = False,
     ) -> None:
         super().__init__(reader, writer)
         self._bridge = bridge
+        self._info = info
+        """The answer to ``describe``, built once by the server (see :func:`.info.info_event`)."""
         self._idle_timeout = idle_timeout
         self._wait_at_end = wait_at_end
         """At the end of the input, let the answers on their way go out (stdio: the end of
@@ -220,7 +223,7 @@ class BodhiEventHandler(AsyncEventHandler):
         elif AudioStop.is_type(event.type):
             await self._on_audio_stop()
         elif Describe.is_type(event.type):
-            self._outbox.send(self._bridge.info_event)
+            self._outbox.send(self._info)
         else:
             _LOGGER.debug("Ignoring a %s event", quoted(event.type))
         return True
