@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import time
 from typing import Any
 
@@ -33,7 +32,7 @@ from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.inflight import SHUTDOWN, SHUTDOWN_TEXT
 from ..pipeline.utterance import TRANSCRIPT_LINES, ClientGone, Utterance
-from ..text import quoted
+from ..text import has_lone_surrogate, quoted
 from ..wire import WireError, read_body, read_header
 from .outbox import Outbox, Slot
 
@@ -67,7 +66,6 @@ answer (see ``_hold_for_audio``)."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProtocolError(ValueError):
@@ -534,7 +532,7 @@ def _text(data: dict[str, Any], key: str, limit: int) -> str | None:
         raise ProtocolError(f"{key} must be a string, not {type(value).__name__}")
     if len(value) > limit:
         raise ProtocolError(f"{key} is longer than {limit} characters")
-    if _SURROGATE.search(value):
+    if has_lone_surrogate(value):
         raise ProtocolError(f"{key} is not valid Unicode")
     return value
 
@@ -548,7 +546,7 @@ def _names(data: dict[str, Any], key: str) -> list[str] | None:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ProtocolError(f"{key} must be a list of strings")
-    if any(_SURROGATE.search(item) for item in value):
+    if any(has_lone_surrogate(item) for item in value):
         raise ProtocolError(f"{key} is not valid Unicode")
     return value
 
