@@ -18,7 +18,7 @@ import aiohttp
 from . import __version__
 from .addresses import tcp_host_port
 from .engines.bodhi.catalog import Catalog
-from .homeassistant.names import HassNames
+from .homeassistant.hass_names import HassNames
 from .pipeline.bridge import Bridge
 from .server.health import check
 from .server.listener import BridgeServer, raise_open_file_limit, serve_stdio
