@@ -18,7 +18,7 @@ import pytest
 from wyoming.asr import Transcribe
 from wyoming.event import Event
 
-from wyoming_bodhi.engines.base import EngineError, Phrase, Request
+from wyoming_bodhi.engines.base import EngineError, Phrase
 from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.pipeline.utterance import Stage, Utterance
@@ -47,14 +47,8 @@ class HeldSession(FakeSession):
 
 @dataclass
 class HeldEngine(FakeEngine):
-    async def connect(self, request: Request, *, timeout: float) -> FakeSession:
-        self.connects += 1
-        self.requests.append(request)
-        if self.failures:
-            raise self.failures.pop(0)
-        session = HeldSession(self.script)
-        self.sessions.append(session)
-        return session
+    def new_session(self) -> FakeSession:
+        return HeldSession(self.script)
 
 
 @dataclass
