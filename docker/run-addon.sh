@@ -74,7 +74,9 @@ announce() {
     fi
 }
 
-wyoming-bodhi --config "$options" --uri "$uri" \
+# No drain delay: Home Assistant connects to the add-on itself, with no load balancer in
+# between that would have to notice the stop, and nowhere else to send a request meanwhile.
+wyoming-bodhi --config "$options" --uri "$uri" --drain-delay 0 \
     --http-uri "tcp://$host:$ingress_port" --http-allow "$ingress_from" &
 server=$!
 log "started wyoming-bodhi (pid $server) on $uri with $options"

@@ -28,7 +28,8 @@ from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
-from wyoming_bodhi.web.server import StatusServer
+from wyoming_bodhi.web.metrics import Metrics
+from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
 API_KEY = "test-key-3f9a1c7e5b2d4a6f"
 CUSTOMER_ID = str(uuid.UUID("0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"))
@@ -87,6 +88,19 @@ async def running_status_page(running: RunningBridge) -> AsyncIterator[StatusSer
         yield status
     finally:
         await status.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_metrics_listener(running: RunningBridge) -> AsyncIterator[MetricsServer]:
+    """The bridge's health and metrics listener alone (``metrics_uri`` set, port 0)."""
+    listener = MetricsServer(
+        running.bridge, Metrics.observing(running.bridge, lambda: running.server.connections)
+    )
+    await listener.start()
+    try:
+        yield listener
+    finally:
+        await listener.stop()
 
 
 @dataclass

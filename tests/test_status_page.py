@@ -1,7 +1,7 @@
-"""The HTTP side, over real sockets: /healthz, /metrics after requests of every outcome, the
-page's API and live updates, the microphone socket through the real pipeline, who may do
-what, and that no secret ever reaches any of it. (tests/test_browser.py drives the page
-itself in Chromium.)"""
+"""The HTTP side, over real sockets: /healthz, /readyz, /metrics after requests of every
+outcome, the metrics listener alone, the page's API and live updates, the microphone socket
+through the real pipeline, who may do what, and that no secret ever reaches any of it.
+(tests/test_browser.py drives the page itself in Chromium.)"""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ import pytest
 from wyoming.asr import Transcribe
 from wyoming.client import AsyncTcpClient
 
-from wyoming_bodhi.web.server import StatusServer
+from wyoming_bodhi import __version__
+from wyoming_bodhi.pipeline.activity import RequestRecord
+from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
 from . import signals
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
     running_bridge,
+    running_metrics_listener,
     running_simulator,
     running_status_page,
     transcribe,
@@ -35,9 +38,10 @@ HASS_TOKEN = "hass-sentinel-token-51c2e8b4"
 
 
 class Page:
-    """The status page's HTTP server, as a browser on the same machine reaches it."""
+    """The status page's HTTP server, as a browser on the same machine reaches it (or the
+    metrics listener, as a load balancer or Prometheus does)."""
 
-    def __init__(self, status: StatusServer, http: aiohttp.ClientSession) -> None:
+    def __init__(self, status: StatusServer | MetricsServer, http: aiohttp.ClientSession) -> None:
         self.base = f"http://127.0.0.1:{status.port}"
         self.origin = self.base
         self.status = status
@@ -85,6 +89,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 async def test_healthz_is_ok_while_serving_and_503_once_stopping(
     http: aiohttp.ClientSession,
 ) -> None:
+    # The page's /healthz is what balancers were pointed at before /readyz: it turns 503 at
+    # the first moment of a stop (the drain), not only once requests are refused.
     async with (
         running_simulator() as simulator,
         running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
@@ -93,9 +99,141 @@ async def test_healthz_is_ok_while_serving_and_503_once_stopping(
         page = Page(status, http)
         code, body = await page.get("/healthz")
         assert code == 200 and json.loads(body)["status"] == "ok"
+        assert (await page.get("/readyz"))[0] == 200
+        running.bridge.draining = True
+        code, body = await page.get("/healthz")
+        assert code == 503 and json.loads(body) == {"status": "stopping"}
+        code, body = await page.get("/readyz")
+        assert code == 503 and json.loads(body)["status"] == "draining"
         running.bridge.shutting_down = True
         code, body = await page.get("/healthz")
         assert code == 503 and json.loads(body) == {"status": "stopping"}
+
+
+async def test_the_metrics_listener_serves_health_readiness_and_metrics_and_nothing_else(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0", max_sessions=7) as running,
+        running_metrics_listener(running) as listener,
+    ):
+        probes = Page(listener, http)
+        exchange = await wyoming_request(running.port)
+        assert exchange.transcript == "batti jalao pankha chalao"
+        alive, ready = await probes.get("/healthz"), await probes.get("/readyz")
+        code, text = await probes.get("/metrics")
+        # Nothing that costs money or shows a transcript: not the page, its API, the check
+        # or the microphone.
+        for path in ("/", "/app.js", "/api/status", "/api/live", "/api/microphone"):
+            assert (await probes.get(path))[0] == 404, path
+        async with http.post(
+            f"{probes.base}/api/check/bodhi", headers={"Origin": probes.origin}
+        ) as response:
+            code_check = response.status
+        assert simulator.connections[1:] == []  # the request's own session only
+
+    assert alive == (200, json.dumps({"status": "ok", "version": __version__}))
+    assert ready[0] == 200
+    assert json.loads(ready[1]) == {"status": "ready", "sessions": 0, "max_sessions": 7}
+    assert code == 200 and code_check == 404
+    assert metric(text, "wyoming_bodhi_requests_total", result="transcript") == 1
+    assert metric(text, "wyoming_bodhi_sessions_limit") == 7
+    assert metric(text, "wyoming_bodhi_draining") == 0
+    assert metric(text, "wyoming_bodhi_build_info", version=__version__) == 1
+    # prometheus-client's process metrics, which its default registry would have had.
+    assert metric(text, "process_resident_memory_bytes") > 10_000_000
+    assert metric(text, "process_open_fds") > 3
+    assert metric(text, "process_cpu_seconds_total") > 0
+    assert "python_info{" in text
+
+
+async def test_while_draining_alive_but_not_ready_and_the_gauge_says_so(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0") as running,
+        running_metrics_listener(running) as listener,
+    ):
+        probes = Page(listener, http)
+        running.bridge.draining = True
+        draining = [await probes.get(path) for path in ("/healthz", "/readyz", "/metrics")]
+        running.bridge.shutting_down = True
+        stopping = [await probes.get(path) for path in ("/healthz", "/readyz")]
+
+    (alive, _), (ready, ready_body), (_, text) = draining
+    # A liveness probe must never kill a server that is finishing its requests.
+    assert alive == 200 and ready == 503
+    assert json.loads(ready_body)["status"] == "draining"
+    assert metric(text, "wyoming_bodhi_draining") == 1
+    assert [code for code, _ in stopping] == [200, 503]
+    assert [json.loads(body)["status"] for _, body in stopping] == ["stopping", "stopping"]
+
+
+async def test_at_max_sessions_still_ready(http: aiohttp.ClientSession) -> None:
+    # At capacity one more request is answered `busy` at once; a balancer that took every
+    # full replica out would leave clients with no answer at all.
+    async with (
+        running_simulator(texts=TEXTS) as simulator,
+        running_bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0", max_sessions=1) as running,
+        running_metrics_listener(running) as listener,
+        AsyncTcpClient("127.0.0.1", running.port) as holder,
+    ):
+        probes = Page(listener, http)
+        holding = asyncio.create_task(transcribe(holder, SPEECH, realtime=True))
+        await simulator.wait_for_connections(1)
+        code, body = await probes.get("/readyz")
+        _code, text = await probes.get("/metrics")
+        await holding
+    assert code == 200
+    assert json.loads(body) == {"status": "ready", "sessions": 1, "max_sessions": 1}
+    assert metric(text, "wyoming_bodhi_active_sessions") == 1
+    assert metric(text, "wyoming_bodhi_sessions_limit") == 1
+
+
+def failed_request(result: str) -> RequestRecord:
+    return RequestRecord(
+        started_at=0.0, client="192.0.2.7:51234", engine="bodhi", model="hi-general-v2-8khz",
+        language="hi", audio_seconds=1.0, billed_seconds=1.0, latency=None, result=result,
+        text="Bodhi rejected the request",
+    )  # fmt: skip
+
+
+async def test_codes_an_engine_invents_fold_into_one_label(http: aiohttp.ClientSession) -> None:
+    # Label values (and the page's counts) from a closed set: a new code per request, or a
+    # code 4,000 characters long, must not become a new series each.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
+        running_status_page(running) as status,
+    ):
+        activity = running.bridge.activity
+        for code in range(1000, 1400):
+            activity.request_done(failed_request(f"bodhi-{code}"))
+            activity.handshake_failed("bodhi", f"bodhi-{code}")
+        activity.request_done(failed_request("bodhi-" + "9" * 4000))
+        activity.request_done(failed_request("no-such-code"))
+        activity.request_done(failed_request("bodhi-401"))
+        page = Page(status, http)
+        _code, text = await page.get("/metrics")
+        _code, body = await page.get("/api/status")
+
+    series = [line for line in text.splitlines() if line.startswith("wyoming_bodhi_")]
+    assert len(series) < 60, len(series)
+    assert len(text) < 20_000
+    assert metric(text, "wyoming_bodhi_requests_total", result="bodhi-error") == 401
+    assert metric(text, "wyoming_bodhi_requests_total", result="error") == 1
+    assert metric(text, "wyoming_bodhi_requests_total", result="bodhi-401") == 1
+    assert (
+        metric(
+            text, "wyoming_bodhi_engine_handshake_failures_total", engine="bodhi", status="error"
+        )
+        == 400
+    )
+    counts = json.loads(body)["counts"]
+    assert counts["results"] == {"bodhi-error": 401, "error": 1, "bodhi-401": 1}
+    assert counts["handshake_failures"] == {"bodhi error": 400}
 
 
 async def test_metrics_after_requests_of_every_outcome(http: aiohttp.ClientSession) -> None:

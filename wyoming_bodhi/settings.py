@@ -375,8 +375,14 @@ class Settings:
     demo: bool = _switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
     http_uri: str | None = setting(
         None, _http_uri, "BODHI_HTTP_URI",
-        "also serve the status page, /metrics and /healthz over HTTP here, e.g. "
+        "also serve the status page, /metrics, /healthz and /readyz over HTTP here, e.g. "
         "tcp://127.0.0.1:10301 (no password: see the README before binding beyond loopback)",
+    )  # fmt: skip
+    metrics_uri: str | None = setting(
+        None, _http_uri, "BODHI_METRICS_URI",
+        "serve only /healthz, /readyz and /metrics over HTTP here, for health checks and "
+        "Prometheus, e.g. tcp://0.0.0.0:10302 (nothing on it costs money or shows a "
+        "transcript)",
     )  # fmt: skip
     http_allow: tuple[str, ...] = setting(
         (), _networks, "BODHI_HTTP_ALLOW",
@@ -515,9 +521,15 @@ class Settings:
         300.0, Ranged(float, 1, 3600), "BODHI_MAX_AUDIO",
         "longest audio of one request, in seconds; longer ends in an error",
     )  # fmt: skip
+    drain_delay: float = setting(
+        3.0, Ranged(float, 0, 300), "BODHI_DRAIN_DELAY",
+        "on SIGTERM, seconds to go on accepting and serving while /readyz says 503, so "
+        "that a load balancer stops sending requests here first (Ctrl-C skips it)",
+    )  # fmt: skip
     shutdown_timeout: float = setting(
-        10.0, Ranged(float, 0, 300), "BODHI_SHUTDOWN_TIMEOUT",
-        "on SIGTERM, seconds in-flight requests get to finish",
+        4.0, Ranged(float, 0, 300), "BODHI_SHUTDOWN_TIMEOUT",
+        "after the drain delay, seconds in-flight requests get to finish before they are "
+        "answered with a shutdown error",
     )  # fmt: skip
 
     # -- TLS --

@@ -48,31 +48,26 @@ class ActivityObserver(Protocol):
     def handshake_failed(self, engine: str, code: str) -> None: ...
 
 
-class NoObserver:
-    def request_done(self, record: RequestRecord) -> None:
-        pass
+class Observers:
+    """Tells every observer added (the metrics, the status page), in turn. An observer's
+    bug is logged, never the request's problem."""
 
-    def handshake_failed(self, engine: str, code: str) -> None:
-        pass
+    def __init__(self) -> None:
+        self._observers: list[ActivityObserver] = []
 
-
-def safely(observer: ActivityObserver) -> ActivityObserver:
-    """An observer's bug is logged, never the request's problem."""
-    return _Guarded(observer)
-
-
-class _Guarded:
-    def __init__(self, inner: ActivityObserver) -> None:
-        self._inner = inner
+    def add(self, observer: ActivityObserver) -> None:
+        self._observers.append(observer)
 
     def request_done(self, record: RequestRecord) -> None:
-        try:
-            self._inner.request_done(record)
-        except Exception:
-            _LOGGER.exception("Recording a request failed")
+        for observer in self._observers:
+            try:
+                observer.request_done(record)
+            except Exception:
+                _LOGGER.exception("Recording a request failed")
 
     def handshake_failed(self, engine: str, code: str) -> None:
-        try:
-            self._inner.handshake_failed(engine, code)
-        except Exception:
-            _LOGGER.exception("Recording a handshake failure failed")
+        for observer in self._observers:
+            try:
+                observer.handshake_failed(engine, code)
+            except Exception:
+                _LOGGER.exception("Recording a handshake failure failed")

@@ -98,7 +98,7 @@ class Utterance:
         """Sees every phrase, partials included: Wyoming has no event for those, but a
         person watching a client does want them."""
         self._keep_sink_open = False
-        """abort() puts the final error itself, after the task has ended."""
+        """fail() puts the final error itself."""
         self._wav_header = WavHeaderStripper()
         self._frame_ms = settings.frame_ms(engine.audio.frame_ms)
         self._frame_bytes = engine.audio.frame_bytes(self._frame_ms)
@@ -149,6 +149,7 @@ class Utterance:
         utterance = cls(bridge, choice, request, sink, on_phrase=on_phrase, client=client)
         utterance._task = asyncio.create_task(utterance._run(), name="utterance")
         bridge.active_utterances += 1
+        bridge.requests.add(utterance)
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
         utterance._task.add_done_callback(utterance._on_done)
         utterance._arm_watchdog(utterance._started_at + bridge.settings.max_command)
@@ -156,6 +157,7 @@ class Utterance:
 
     def _on_done(self, _task: asyncio.Task[None]) -> None:
         self._bridge.active_utterances -= 1
+        self._bridge.requests.discard(self)
         if self._watchdog is not None:
             self._watchdog.cancel()
         result, text = self._outcome or (GONE, "")
@@ -239,17 +241,26 @@ class Utterance:
             await task
 
     async def abort(self, text: str, code: str) -> None:
-        """End the utterance now with an error event, unless it has already answered."""
+        """End the utterance now with an error event, unless it has already answered; return
+        once the engine's session is closed."""
+        self.fail(text, code)
+        await self.cancel()
+
+    def fail(self, text: str, code: str) -> None:
+        """Answer with an error event now, unless already answered, and let the engine's
+        session close meanwhile (:meth:`wait` for it): the client hears at once, however
+        long the engine takes to close. Answered, the task puts nothing more in the sink."""
         if self.finished:
             return
         self._keep_sink_open = True
-        await self.cancel()
-        _LOGGER.warning("Utterance aborted: %s", text)
         self._answered = True
         self._record_answer(code, text)
         with contextlib.suppress(ClientGone):
             self._sink.put(Error(text=text, code=code).event())
         self._sink.close()
+        _LOGGER.warning("Utterance aborted: %s", text)
+        if self._task is not None:
+            self._task.cancel()
 
     def _on_wav_header(self, header: Chunks, declared: AudioFormat) -> None:
         _LOGGER.debug("Skipped a %d-byte WAV header at the start of the audio", header.data_offset)

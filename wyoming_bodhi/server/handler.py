@@ -14,6 +14,7 @@ disturbs anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -30,6 +31,7 @@ from ..engines.base import UnknownModelError
 from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
+from ..pipeline.inflight import SHUTDOWN, SHUTDOWN_TEXT
 from ..pipeline.utterance import ClientGone, Utterance
 from .outbox import Outbox, Slot
 from .wire import WireError, read_body, read_header
@@ -43,6 +45,10 @@ burst would otherwise hold the event loop for as long as it has data."""
 
 FLUSH_AT_SHUTDOWN = 1.0
 """Seconds the last events (the shutdown errors) get to reach a client that is stopping."""
+LINGER = 0.5
+"""Seconds a connection being closed is still read (and what comes dropped) after the end
+of our output, so that the client reads its answer before the close: closing a socket with
+unread input resets it, and a client may then lose what it had not read yet."""
 
 AUDIO_START_GRACE = 1.0
 """Seconds a request begun with transcribe waits for its audio-start before an early answer
@@ -88,6 +94,11 @@ class BodhiEventHandler(AsyncEventHandler):
         """The answer of a request that began with transcribe, kept back until its audio-start
         (at most :data:`AUDIO_START_GRACE`): see :meth:`_hold_for_audio`."""
         self._hold_timer: asyncio.TimerHandle | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._lingering = False
+        """Our output has ended: what the client still sends is read and dropped."""
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         """Like wyoming's loop, but with bounded reads, and no event can crash it."""
@@ -110,6 +121,8 @@ class BodhiEventHandler(AsyncEventHandler):
                         await self.wait_until_idle()
                         await self._outbox.flush(FLUSH_AT_SHUTDOWN)
                     break
+                if self._lingering:
+                    continue
                 try:
                     await self.handle_event(event)
                 except ClientGone:
@@ -131,6 +144,9 @@ class BodhiEventHandler(AsyncEventHandler):
         except (ConnectionError, ClientGone) as err:
             _LOGGER.debug("Connection from %s ended: %r", self._peer, err)
         finally:
+            self._closed = True
+            if self._linger_timer is not None:
+                self._linger_timer.cancel()
             await self.disconnect()
             await self._outbox.close()
             self.writer.close()
@@ -195,17 +211,47 @@ class BodhiEventHandler(AsyncEventHandler):
             await utterance.wait()
 
     async def shut_down(self) -> None:
-        """The server is stopping: end what is in flight with an error, close the connection.
-
-        Never waits on the client for longer than :data:`FLUSH_AT_SHUTDOWN`."""
-        self._release_hold()
+        """The server is stopping: end what is in flight with a ``shutdown`` error, write it,
+        and close the connection. Never waits on the client for longer than
+        :data:`FLUSH_AT_SHUTDOWN`, then :data:`LINGER`."""
         for utterance in list(self._live):
-            await utterance.abort(
-                "the speech-to-text server is shutting down; try again", "shutdown"
-            )
-        await self._outbox.flush(FLUSH_AT_SHUTDOWN)
-        await self.stop()
-        self.writer.close()
+            utterance.fail(SHUTDOWN_TEXT, SHUTDOWN)
+        self.close_when_idle()
+        if self._closer is not None:
+            await asyncio.shield(self._closer)
+
+    def close_when_idle(self) -> None:
+        """Close the connection once no request on it is waiting for its answer: now, if
+        none is. A stop has begun, and a client that keeps its connection open between
+        requests (a satellite) must connect again, through its load balancer, to a server
+        that is not stopping."""
+        if self.busy or self._closer is not None or self._lingering or self._closed:
+            return
+        self._closer = asyncio.create_task(self._close(), name="closing a connection")
+
+    async def _close(self) -> None:
+        """Write what is owed, end our output, and close after :data:`LINGER` (or when the
+        client closes first)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FLUSH_AT_SHUTDOWN
+        try:
+            while True:
+                # An answer kept back for its audio-start goes now: no request follows it.
+                self._release_hold()
+                await self._outbox.flush(max(0.0, deadline - loop.time()))
+                if self.busy:
+                    return  # a request came meanwhile: the connection closes after it
+                if self._outbox.idle or loop.time() >= deadline:
+                    break
+            self._lingering = True
+            await self._outbox.close()
+            with contextlib.suppress(OSError, RuntimeError):
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
+            # Abort, not close: close would wait to flush to a client that does not read.
+            self._linger_timer = loop.call_later(LINGER, self.writer.transport.abort)
+        finally:
+            self._closer = None
 
     # -- events --------------------------------------------------------------------------------
 
@@ -309,6 +355,9 @@ class BodhiEventHandler(AsyncEventHandler):
     def _forget(self, utterance: Utterance) -> None:
         if utterance in self._live:
             self._live.remove(utterance)
+        if not self._bridge.ready:
+            # Draining: this client's next request goes to another server.
+            self.close_when_idle()
 
     async def _end_current(self, text: str) -> None:
         """End the request taking audio: with an error if it has not been answered (``text``),

@@ -1,9 +1,11 @@
 """The Wyoming server: accepts connections within bounds, and stops gracefully.
 
 ``wyoming.server.AsyncServer`` closes every connection at once on SIGTERM, dropping
-utterances in flight without a word to their clients. Here a shutdown stops accepting,
-gives in-flight utterances ``shutdown_timeout`` seconds to finish, ends the rest with an
-``error`` event, and only then closes the connections.
+utterances in flight without a word to their clients. Here a stop first drains (not ready,
+still accepting and serving for ``drain_delay`` seconds, so that a load balancer notices
+before any connection is refused), then stops accepting, gives the requests in flight
+``shutdown_timeout`` seconds to finish, answers the rest with a ``shutdown`` error, and only
+then closes the connections.
 
 At most ``max_connections`` clients are served at once; one more is told ``busy`` and
 closed, never left waiting. Out of file descriptors, asyncio's accept loop pauses for a
@@ -27,7 +29,7 @@ from wyoming.error import Error
 from wyoming.event import async_get_stdin, async_write_event
 
 from ..pipeline.bridge import Bridge
-from .handler import BodhiEventHandler
+from .handler import FLUSH_AT_SHUTDOWN, LINGER, BodhiEventHandler
 from .wire import MAX_LINE_BYTES
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,6 +37,12 @@ _LOGGER = logging.getLogger(__name__)
 _ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
 _SPARE_FILES = 64
 """Open files beyond the sockets: the listening socket, logs, CA files, the event loop's own."""
+CLOSING_SLACK = 0.25
+"""Seconds a connection gets, after its LINGER, to end on its own before it is cancelled."""
+CLOSING_TIME = FLUSH_AT_SHUTDOWN + LINGER + CLOSING_SLACK
+"""Seconds, at most, from the end of the grace to every connection closed: the ``shutdown``
+errors written (FLUSH_AT_SHUTDOWN), then each connection read on for LINGER. An
+orchestrator's stop timeout must cover drain_delay + shutdown_timeout + this."""
 WARN_INTERVAL = 10.0
 """At most one warning per this many seconds for a condition that repeats (per kind)."""
 
@@ -174,33 +182,64 @@ class BridgeServer:
                 await async_write_event(error.event(), writer)
         writer.close()
 
-    async def shutdown(self, grace: float) -> None:
-        """Stop accepting, let utterances finish within ``grace`` s, end the rest, close."""
-        self._bridge.shutting_down = True
+    async def drain(self, until: float, hurry: asyncio.Event | None = None) -> None:
+        """Not ready, still serving, until the event loop's clock reads ``until`` (or
+        ``hurry`` is set): new connections are still accepted and served, so that the
+        requests a load balancer sends before it notices are not lost. Each connection is
+        closed once its request is answered, so that its client's next request goes to
+        another server."""
+        self._bridge.draining = True
+        remaining = max(0.0, until - asyncio.get_running_loop().time())
+        if hurry is None:
+            await asyncio.sleep(remaining)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hurry.wait(), remaining)
+
+    async def finish(self, grace: float, hurry: asyncio.Event | None = None) -> None:
+        """Stop accepting; give the requests in flight (the page's microphone's too) ``grace``
+        seconds, or until ``hurry`` is set, to finish; answer the rest with ``shutdown``."""
+        bridge = self._bridge
+        bridge.draining = bridge.shutting_down = True
         if self._server is not None:
             self._server.close()
-        busy = [handler for handler in self._handlers.values() if handler.busy]
-        if busy:
-            _LOGGER.info("Shutting down: waiting up to %g s for %d utterance(s)", grace, len(busy))
-            waits = [asyncio.ensure_future(handler.wait_until_idle()) for handler in busy]
-            _done, pending = await asyncio.wait(waits, timeout=grace)
-            for wait in pending:
-                wait.cancel()
-        # All at once, each bounded: one client that does not read holds up nobody else.
+        for handler in list(self._handlers.values()):
+            handler.close_when_idle()
+        unanswered = bridge.requests.unanswered
+        if unanswered:
+            _LOGGER.info("Shutting down: waiting up to %g s for %d request(s)", grace, unanswered)
+            await bridge.requests.wait(grace, hurry)
+        bridge.requests.fail_all()
+
+    async def close(self) -> None:
+        """After :meth:`finish`: write the last answers and close every connection, each
+        bounded (one client that does not read holds up nobody else)."""
         handlers = list(self._handlers.values())
         outcomes = await asyncio.gather(
-            *(handler.shut_down() for handler in handlers), return_exceptions=True
+            # The engine sessions of the requests answered `shutdown` close meanwhile.
+            self._bridge.requests.wait(FLUSH_AT_SHUTDOWN),
+            *(handler.shut_down() for handler in handlers),
+            return_exceptions=True,
         )
         for outcome in outcomes:
             if isinstance(outcome, Exception) and not isinstance(outcome, ConnectionError):
                 _LOGGER.error("Shutting down a connection failed: %r", outcome)
         if self._handlers:
-            await asyncio.wait(list(self._handlers), timeout=2.0)
+            # Each ends when its client closes, or at the end of its LINGER.
+            timeout = LINGER + CLOSING_SLACK
+            _done, pending = await asyncio.wait(list(self._handlers), timeout=timeout)
+            for task in pending:
+                task.cancel()
         if self._unix_path is not None:
             with contextlib.suppress(OSError):
                 self._unix_path.unlink(missing_ok=True)
         asyncio.get_running_loop().set_exception_handler(self._previous_exception_handler)
         _LOGGER.info("Stopped")
+
+    async def shutdown(self, grace: float, hurry: asyncio.Event | None = None) -> None:
+        """:meth:`finish`, then :meth:`close`."""
+        await self.finish(grace, hurry)
+        await self.close()
 
 
 async def serve_stdio(bridge: Bridge) -> None:

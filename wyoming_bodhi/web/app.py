@@ -1,4 +1,5 @@
-"""The HTTP side: the status page, its API, the page's microphone, ``/metrics``, ``/healthz``.
+"""The HTTP side: the status page, its API, the page's microphone, and what machines ask
+(``/healthz``, ``/readyz``, ``/metrics``: see :mod:`.probes`).
 
 Every URL the page uses is relative, so it works as it is under Home Assistant's ingress
 prefix (``/api/hassio_ingress/<token>/``). Nothing served here holds a credential: the
@@ -24,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import WSMsgType, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__
 from ..addresses import is_loopback
@@ -32,7 +32,9 @@ from ..pipeline.bridge import Bridge
 from ..settings import SETTINGS
 from .browser_mic import microphone_socket
 from .check import check_engine
+from .metrics import Metrics
 from .monitor import Monitor
+from .probes import BRIDGE_KEY, METRICS_KEY, metrics, readyz
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,7 +51,6 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'none'"
 )
 
-BRIDGE_KEY = web.AppKey("bridge", Bridge)
 MONITOR_KEY = web.AppKey("monitor", Monitor)
 STATIC_KEY = web.AppKey("static", dict)
 CHECKS_KEY = web.AppKey("checks", dict)
@@ -63,7 +64,9 @@ def _static() -> dict[str, bytes]:
     return {name: folder.joinpath(name).read_bytes() for name in STATIC_FILES}
 
 
-def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) -> web.Application:
+def build_app(
+    bridge: Bridge, monitor: Monitor, registry: Metrics, *, loopback_only: bool = False
+) -> web.Application:
     settings = bridge.settings
     networks = [ipaddress.ip_network(network) for network in settings.http_allow]
 
@@ -90,6 +93,7 @@ def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) 
     app = web.Application(middlewares=[guard], client_max_size=4096)
     app[BRIDGE_KEY] = bridge
     app[MONITOR_KEY] = monitor
+    app[METRICS_KEY] = registry
     app[STATIC_KEY] = _static()
     app[CHECKS_KEY] = {}
     app[LOOPBACK_ONLY_KEY] = loopback_only
@@ -101,8 +105,9 @@ def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) 
     app.router.add_get("/api/live", _live)
     app.router.add_post("/api/check/{engine}", _check)
     app.router.add_get("/api/microphone", _microphone)
-    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", readyz)
     return app
 
 
@@ -291,15 +296,10 @@ async def _microphone(request: web.Request) -> web.StreamResponse:
 # -- for machines -----------------------------------------------------------------------------
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[MONITOR_KEY].metrics.registry)
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
-
-
 async def _healthz(request: web.Request) -> web.Response:
-    bridge = request.app[BRIDGE_KEY]
-    if bridge.shutting_down:
+    """What balancers were told to check before /readyz, kept as it was: 200 while new
+    requests are welcome, 503 from the first moment of a stop, so their configurations get
+    the drain as they are. (The metrics listener's /healthz is liveness instead.)"""
+    if not request.app[BRIDGE_KEY].ready:
         return web.json_response({"status": "stopping"}, status=503)
     return web.json_response({"status": "ok", "version": __version__})
