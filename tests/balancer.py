@@ -13,6 +13,7 @@ import contextlib
 import csv
 import io
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -78,12 +79,21 @@ def _replace_once(text: str, old: str, new: str) -> str:
 SERVER_TEMPLATE = "    server-template bodhi- 3 bodhi:10300 resolvers docker init-addr none\n"
 
 
-def render_config(config: str, frontend: int, monitor: int, replicas: Sequence[Replica]) -> str:
+def render_config(
+    config: str,
+    frontend: int,
+    monitor: int,
+    replicas: Sequence[Replica],
+    changes: Sequence[tuple[str, str]] = (),
+) -> str:
     """``config`` with its listeners on loopback ports and its servers ``replicas``.
 
-    Only these lines change: the balance, the checks, the timeouts and the retries are the
-    file's own. Each server keeps the ``default-server`` settings and names its own check port.
+    Only these lines change, and ``changes`` (line, replacement): the balance, the checks,
+    the timeouts and the retries are otherwise the file's own. Each server keeps the
+    ``default-server`` settings and names its own check port.
     """
+    for line, replacement in changes:
+        config = _replace_once(config, line, replacement)
     config = _replace_once(config, "    bind :10300\n", f"    bind {HOST}:{frontend}\n")
     config = _replace_once(config, "    bind :8404\n", f"    bind {HOST}:{monitor}\n")
     servers = "".join(
@@ -102,6 +112,20 @@ def check_config(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@dataclass(frozen=True)
+class Session:
+    """How HAProxy saw one client connection end."""
+
+    server: str
+    state: str
+    """HAProxy's termination state: ``--`` normal, ``SD`` the server went away while data
+    flowed, ``SC`` the server refused the connection, ``CD`` the client went away, ..."""
+
+
+# option tcplog: client:port [date] frontend backend/server Tw/Tc/Tt bytes state ...
+_TCPLOG = re.compile(r"^\S+:(\d+) \[[^\]]*\] wyoming \S+/(\S+) \S+ \S+ (\S\S) ")
+
+
 @dataclass
 class HAProxy:
     """A running HAProxy: its Wyoming frontend's port, and its view of the replicas."""
@@ -110,6 +134,17 @@ class HAProxy:
     monitor: int
     proc: subprocess.Popen[bytes]
     http: aiohttp.ClientSession
+    log: Path
+
+    def sessions_by_client(self) -> dict[int, Session]:
+        """Every Wyoming session HAProxy has logged (``option tcplog``), by client port."""
+        sessions = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            match = _TCPLOG.match(line)
+            if match:
+                port, server, state = match.groups()
+                sessions[int(port)] = Session(server, state)
+        return sessions
 
     async def statuses(self) -> dict[str, str]:
         """Each replica's state as HAProxy sees it: UP, DOWN, "UP 1/2" (going down), ..."""
@@ -145,18 +180,20 @@ class HAProxy:
 
 
 @contextlib.asynccontextmanager
-async def running_haproxy(replicas: Sequence[Replica], directory: Path) -> AsyncIterator[HAProxy]:
+async def running_haproxy(
+    replicas: Sequence[Replica], directory: Path, changes: Sequence[tuple[str, str]] = ()
+) -> AsyncIterator[HAProxy]:
     binary = haproxy()
     assert binary is not None
     frontend, monitor = free_port(), free_port()
     config = directory / "haproxy.cfg"
-    config.write_text(
-        render_config(HAPROXY_CONFIG.read_text(encoding="utf-8"), frontend, monitor, replicas)
-    )
-    proc = _start_haproxy(binary, config, directory / "haproxy.log")
+    shipped = HAPROXY_CONFIG.read_text(encoding="utf-8")
+    config.write_text(render_config(shipped, frontend, monitor, replicas, changes))
+    log = directory / "haproxy.log"
+    proc = _start_haproxy(binary, config, log)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-            balancer = HAProxy(frontend, monitor, proc, http)
+            balancer = HAProxy(frontend, monitor, proc, http, log)
             await poll_until(lambda: _answers(balancer), 10, "HAProxy's stats")
             yield balancer
     finally:
@@ -234,6 +271,11 @@ class Replica:
         if self.proc is not None:
             stop_process(self.proc)
 
+    def interrupt(self) -> None:
+        """SIGINT, Ctrl-C's signal: stop without the drain delay (no balancer to wait for)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
     async def ready(self, http: aiohttp.ClientSession) -> bool:
         """Whether /readyz says 200 (False when it says otherwise or nothing answers)."""
         url = f"http://{HOST}:{self.metrics_port}/readyz"
@@ -244,14 +286,19 @@ class Replica:
 @contextlib.contextmanager
 def replicas_running(bodhi_url: str, directory: Path, count: int = 3) -> Iterator[list[Replica]]:
     with contextlib.ExitStack() as stack:
-        replicas = []
+        replicas: list[Replica] = []
         for index in range(1, count + 1):
             log = stack.enter_context((directory / f"bodhi-{index}.log").open("ab"))
             replica = Replica(f"bodhi-{index}", bodhi_url, log)
             stack.callback(replica.stop)
             replica.start()
             replicas.append(replica)
-        yield replicas
+        try:
+            yield replicas
+        finally:
+            # All at once; each then stops as soon as its requests are answered.
+            for replica in replicas:
+                replica.interrupt()
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -269,6 +316,8 @@ class Request:
     """"transcript", "error <code>", "closed" (no answer), "refused" or "timeout"."""
     latency_ms: float | None = None
     """From the end of the audio (audio-stop written) to the transcript."""
+    local_port: int | None = None
+    """The client's end of the connection (None: it did not connect)."""
 
     @property
     def answered(self) -> bool:
@@ -281,13 +330,16 @@ async def one_request(route: str, port: int) -> Request:
     loop = asyncio.get_running_loop()
     started = loop.time()
 
+    local_port: int | None = None
+
     def done(outcome: str, latency: float | None = None) -> Request:
-        return Request(route, started, loop.time(), outcome, latency)
+        return Request(route, started, loop.time(), outcome, latency, local_port)
 
     try:
         reader, writer = await asyncio.open_connection(HOST, port)
     except OSError:
         return done("refused")
+    local_port = writer.get_extra_info("sockname")[1]
     answer = asyncio.create_task(_read_answer(reader))
     try:
         async with asyncio.timeout(AUDIO_SECONDS + ANSWER_TIMEOUT):

@@ -272,7 +272,8 @@ async def test_the_autoscalers_metric_is_made_from_metrics_the_server_exports() 
         )
         env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
         with process(args, env) as server:
-            await wait_for_port(port, server)
+            # The metrics listener starts right after the Wyoming one.
+            await wait_for_port(metrics_port, server)
             async with (
                 aiohttp.ClientSession() as http,
                 http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response,

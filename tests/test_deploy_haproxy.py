@@ -52,14 +52,21 @@ class Cluster:
     http: aiohttp.ClientSession
 
 
+AS_SHIPPED: tuple[tuple[str, str], ...] = ()
+WITH_RETRIES = (("    retries 0\n", "    retries 1\n    option redispatch\n"),)
+"""The one change the config's comments offer: a refused connect tried on another replica."""
+
+
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Three replicas behind HAProxy running haproxy.cfg (with ``request.param``'s changes)."""
+    changes = getattr(request, "param", AS_SHIPPED)
     async with (
         running_simulator(texts=["batti jalao"], history=100) as simulator,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http,
     ):
         with replicas_running(simulator.url, tmp_path) as replicas:
-            async with running_haproxy(replicas, tmp_path) as balancer:
+            async with running_haproxy(replicas, tmp_path, changes) as balancer:
                 for replica in replicas:
                     await balancer.wait_for(replica.name, "UP", UP_TIMEOUT)
                 yield Cluster(balancer, replicas, http)
@@ -194,30 +201,50 @@ async def _any_started_after(load: Load, moment: float) -> bool:
     return bool(load.since(moment))
 
 
-async def test_a_killed_replica_loses_only_the_requests_it_had_in_flight(
-    cluster: Cluster,
+@pytest.mark.parametrize(
+    ("cluster", "refused"), [(AS_SHIPPED, 1), (WITH_RETRIES, 0)], ids=["as-shipped", "retries-1"],
+    indirect=["cluster"],
+)  # fmt: skip
+async def test_a_killed_replica_loses_the_requests_it_had_in_flight(
+    cluster: Cluster, refused: int
 ) -> None:
+    """SIGKILL: what the replica was serving is lost, unavoidably. As shipped (no retries),
+    so is the one request HAProxy sends it next, whose refused connection marks it down at
+    once; a retry on another replica (``retries 1``, ``option redispatch``) saves that one."""
     balancer, replicas = cluster.haproxy, cluster.replicas
     loop = asyncio.get_running_loop()
     victim = replicas[1]
     load = Load(balancer.port, CLIENTS)
     load.start()
     try:
-        await poll_until(lambda: _any_started_after(load, loop.time() + 1.5), 10, "steady load")
+        steady = loop.time() + 1.5
+        await poll_until(lambda: _any_started_after(load, steady), 10, "steady load")
         in_flight = await balancer.sessions(victim.name)
         killed = loop.time()
         victim.signal(signal.SIGKILL)
         down = await balancer.wait_for(victim.name, "DOWN", 10)
-        await poll_until(lambda: _any_started_after(load, down + 2.0), 10, "later requests")
+        later = down + 2.0
+        await poll_until(lambda: _any_started_after(load, later), 10, "later requests")
     finally:
         await load.stop()
     gone = lost(load.requests)
+    # How each ended, as HAProxy logged it (a line per connection, once it has closed).
+    ports = [request.local_port for request in gone]
+    await poll_until(lambda: _logged(balancer, ports), 5, "HAProxy's log of the lost requests")
+    sessions = balancer.sessions_by_client()
+    states = sorted(sessions[request.local_port].state for request in gone)  # type: ignore[index]
     print(
-        f"\nSIGKILL: {in_flight} requests in flight on {victim.name}; {len(gone)} lost "
-        f"({sorted(r.outcome for r in gone)}); DOWN in HAProxy after {down - killed:.2f} s"
+        f"\nSIGKILL: {in_flight} requests in flight on {victim.name}; {len(gone)} lost, "
+        f"HAProxy's states {states}; DOWN in HAProxy after {down - killed:.2f} s"
     )
-    assert in_flight > 0
-    # What was lost had started before the kill; nothing started since was sent to it.
-    assert all(request.started < killed for request in gone), gone
-    assert len(gone) <= in_flight
+    assert gone, "the replica had nothing in flight"
+    # Every request lost was on the killed replica: those it was serving (the server
+    # went away during the data), and as shipped the first one sent after (refused).
+    assert {sessions[r.local_port].server for r in gone} == {victim.name}  # type: ignore[index]
+    assert states.count("SC") == refused
+    assert all(request.started < down for request in gone)
     assert load.since(down), "no request was made after it went down"
+
+
+async def _logged(balancer: HAProxy, ports: list[int | None]) -> bool:
+    return set(ports) <= set(balancer.sessions_by_client())
