@@ -11,7 +11,12 @@ the Prometheus adapter rule makes from metrics the server exports.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -24,19 +29,25 @@ import aiohttp
 import kubernetes_validate
 import pytest
 import yaml
+from wyoming.client import AsyncTcpClient
 
 from wyoming_bodhi.settings import SETTINGS, Settings, load
 
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
+    Exchange,
     bridge_command,
     clean_env,
     free_port,
     process,
     running_simulator,
+    stop_process,
+    transcribe,
+    unavailable,
     wait_for_port,
 )
+from .signals import encode, utterances
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -57,12 +68,9 @@ IMAGE_UID = int(
 )
 
 
-def settings_from(environment: Mapping[str, str], tmp_path: Path) -> Settings:
-    """The settings the server would run with, given ``environment`` and nothing else.
-
-    The secret files it names (in a container, mounted secrets) are made here, holding
-    credentials of the right form.
-    """
+def with_secret_files(environment: Mapping[str, str], tmp_path: Path) -> dict[str, str]:
+    """``environment`` with the secret files it names (in a container, mounted secrets) made
+    in ``tmp_path``, holding credentials of the right form."""
     env = {}
     for key, value in environment.items():
         if key.endswith("_FILE") and key.removesuffix("_FILE") in SECRET_ENVS:
@@ -70,7 +78,12 @@ def settings_from(environment: Mapping[str, str], tmp_path: Path) -> Settings:
             secret.write_text(CUSTOMER_ID if "CUSTOMER_ID" in key else API_KEY)
             value = str(secret)
         env[key] = value
-    return load([], env)
+    return env
+
+
+def settings_from(environment: Mapping[str, str], tmp_path: Path) -> Settings:
+    """The settings the server would run with, given ``environment`` and nothing else."""
+    return load([], with_secret_files(environment, tmp_path))
 
 
 def seconds(duration: str | int | float) -> float:
@@ -235,6 +248,59 @@ def test_the_pod_runs_as_the_images_user_read_only_with_credentials_as_files() -
     files = {f"{mount['mountPath']}/{item['path']}" for item in volume["secret"]["items"]}
     assert mount["readOnly"] is True
     assert_credentials_only_as_files(environment(), files)
+
+
+async def test_the_server_runs_and_stops_with_every_filesystem_read_only(tmp_path: Path) -> None:
+    """readOnlyRootFilesystem (and Compose's read_only): the server, configured as the pod
+    is, serves a request and stops on SIGTERM with nothing writable but /dev.
+
+    The filesystems are made read-only in a mount namespace of the server's own, so this
+    needs root (as CI runs); the image adds nothing that writes.
+    """
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        unavailable("a read-only filesystem for the server", "needs root and unshare")
+    env = clean_env(**with_secret_files(environment(), tmp_path))
+    port, metrics_port = free_port(), free_port()
+    async with running_simulator(texts=["batti jalao"]) as simulator:
+        args = bridge_command(
+            port, simulator.url, "--metrics-uri", f"tcp://127.0.0.1:{metrics_port}",
+            "--drain-delay", "0.5",
+        )  # fmt: skip
+        with read_only_process(args, env, tmp_path / "written") as server:
+            await wait_for_port(port, server)
+            exchange = await transcribe_audio(port)
+            server.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(server.wait, 15)
+        log = server.stdout.read() if server.stdout else ""
+    assert exchange.transcript == "batti jalao", log
+    assert code == 0, log
+    assert "Read-only file system" not in log
+
+
+@contextlib.contextmanager
+def read_only_process(
+    args: list[str], env: dict[str, str], probe: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """``python ARGS`` in a mount namespace of its own whose every filesystem (but /dev and
+    /proc) is read-only; it does not start unless writing ``probe`` fails there."""
+    script = f'mount -o remount,bind,ro / && ! touch {probe} 2>/dev/null && exec "$@"'
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, *args],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+async def transcribe_audio(port: int) -> Exchange:
+    client = AsyncTcpClient("127.0.0.1", port)
+    await client.connect()
+    try:
+        return await transcribe(client, encode(utterances(16000, count=1)))
+    finally:
+        await client.disconnect()
 
 
 def test_the_resources_fit_the_measured_figures() -> None:

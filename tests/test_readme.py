@@ -114,7 +114,7 @@ def test_every_command_the_readme_shows_names_real_flags() -> None:
 @pytest.mark.parametrize(
     "page",
     ["install", "clients", "status-page", "configuration", "home-assistant", "failure-behaviour", "security",
-     "performance", "simulator", "development"],
+     "performance", "simulator", "development", "scaling"],
 )  # fmt: skip
 def test_every_docs_page_exists_opens_with_its_purpose_and_is_linked(page: str) -> None:
     text = (ROOT / "docs" / f"{page}.md").read_text(encoding="utf-8")
