@@ -10,6 +10,7 @@ restart took) are printed: ``pytest -n 0 -s tests/test_deploy_haproxy.py``.
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def test_the_shipped_config_passes_haproxys_own_check(tmp_path: Path) -> None:
     shipped = check_config(HAPROXY_CONFIG)
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
     # And as the tests run it, on loopback.
-    replicas = [Replica(f"bodhi-{i}", "ws://127.0.0.1:1", None) for i in (1, 2, 3)]  # type: ignore[arg-type]
+    replicas = [Replica(f"bodhi-{i}", "ws://127.0.0.1:1", io.BytesIO()) for i in (1, 2, 3)]
     rendered = tmp_path / "haproxy.cfg"
     rendered.write_text(render_config(HAPROXY_CONFIG.read_text(), 10300, 8404, replicas))
     checked = check_config(rendered)
