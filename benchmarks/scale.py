@@ -8,17 +8,19 @@ Per level, every variant (event loop × client chunk) gets a fresh bridge proces
 utterance warms it, then its resident memory is read (idle). Then rounds, the variants taking
 turns round by round so that the machine's drift hits each alike. In a round every stream
 makes one utterance after another (the benchmarks' usual 2 s one), each on a connection of its
-own as Home Assistant does, the streams' starts spread over the first second. Over the steady
-part (every stream started, ``--seconds`` long):
+own as Home Assistant does, the streams' starts spread over the first second, for ``--seconds``
+after the last has started; then each finishes the utterance under way. Measured from before
+the first connection until the last answer:
 
-- the bridge's CPU (user + system, /proc) / (streams × seconds): the share of a core one
-  stream takes, and its inverse, streams per core;
+- the bridge's CPU (user + system, /proc) over the seconds of audio it answered: the share of
+  a core one real-time stream takes, and its inverse, streams per core. Work the bridge falls
+  behind on still counts, since the round waits for every answer;
 - the bridge's peak resident memory (sampled every 0.1 s) less its idle memory, per stream;
 - the latency from the end of each utterance's audio to its transcript (p50, p99), errors;
 - the load generator's lateness: how long after its due time each chunk went out. The
   generator, the simulator and the bridge share the machine's cores: when the generator is
-  late, or the bridge's latency grows, the machine is full, and the CPU figures of that level
-  no longer describe a bridge keeping up;
+  late, or the bridge's latency grows, the machine is full, and that level shows what the
+  machine could not do rather than what the bridge needs;
 - how busy the whole machine was (/proc/stat), since other work on it skews everything.
 
 The load generator sends every stream's chunks from one scheduler (a heap of due times, at
@@ -62,8 +64,6 @@ from .streams import (
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 HOST = "127.0.0.1"
 STAGGER_SECONDS = 1.0
-SETTLE_SECONDS = 0.5
-"""After the last stream has started, before measuring."""
 ROUND_PAUSE_SECONDS = 1.0
 ERROR_PAUSE_SECONDS = 0.1
 """After a failed utterance, before the stream's next: no hot loop against a full server."""
@@ -206,42 +206,47 @@ class Round:
 async def one_round(
     bridge: Server, simulator: Server, workload: Workload, streams: int, seconds: float
 ) -> Round:
+    """``streams`` streams for ``seconds`` after the last has started; measured from before
+    the first connects until the last has its answer, so that work the bridge falls behind
+    on still counts, against the audio it answered."""
     scheduler = Scheduler()
     sender = asyncio.create_task(scheduler.run())
     stopping = asyncio.Event()
     samples = Samples()
-    tasks = [
-        asyncio.create_task(stream(i, streams, bridge.port, workload, scheduler, stopping, samples))
-        for i in range(streams)
-    ]
     monitor = Monitor([bridge, simulator])
+    busy_before, total_before = machine_busy_seconds()
     try:
-        await asyncio.sleep(STAGGER_SECONDS + SETTLE_SECONDS)
-        scheduler.late_ms.clear()
-        busy_before, total_before = machine_busy_seconds()
         async with monitor:
-            await asyncio.sleep(seconds)
-        busy_after, total_after = machine_busy_seconds()
-        late = list(scheduler.late_ms)
-        stopping.set()
-        await asyncio.gather(*tasks)
+            tasks = [
+                asyncio.create_task(
+                    stream(i, streams, bridge.port, workload, scheduler, stopping, samples)
+                )
+                for i in range(streams)
+            ]
+            try:
+                await asyncio.sleep(STAGGER_SECONDS + seconds)
+                stopping.set()
+                await asyncio.gather(*tasks)
+            finally:
+                stopping.set()
+                for task in tasks:
+                    task.cancel()
     finally:
-        stopping.set()
-        for task in tasks:
-            task.cancel()
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
+    busy_after, total_after = machine_busy_seconds()
     usage = monitor.to_dict()
-    bridge_usage = usage[bridge.name]
+    bridge_usage, wall = usage[bridge.name], usage["loadgen"]["wall_seconds"]
+    answered_audio = len(samples.latencies_ms) * workload.duration
     return Round(
-        cpu_percent_per_stream=100 * bridge_usage["cpu_seconds"] / (streams * seconds),
+        cpu_percent_per_stream=100 * bridge_usage["cpu_seconds"] / max(answered_audio, 1e-9),
         peak_rss_mb=bridge_usage["peak_rss_mb"],
-        simulator_cores=usage[simulator.name]["cpu_seconds"] / seconds,
-        loadgen_cores=usage["loadgen"]["cpu_seconds"] / seconds,
+        simulator_cores=usage[simulator.name]["cpu_seconds"] / wall,
+        loadgen_cores=usage["loadgen"]["cpu_seconds"] / wall,
         machine_busy_percent=100 * (busy_after - busy_before) / max(1, total_after - total_before),
         samples=samples,
-        late_ms=late,
+        late_ms=scheduler.late_ms,
         max_queued_bytes=scheduler.max_queued,
     )
 
@@ -301,7 +306,8 @@ async def level(
 
 
 def _spawn_bridge(variant: Variant, streams: int, url: str, logs: Path) -> Server:
-    limit = str(streams + 10)
+    # Room for connections the bridge has not yet seen close when their client makes the next.
+    limit = str(2 * streams + 10)
     return spawn_bridge(
         logs, url, name=f"bridge-{streams}-{variant.event_loop}-{variant.chunk_ms}ms",
         extra=["--event-loop", variant.event_loop, "--max-sessions", limit,
