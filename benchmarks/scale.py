@@ -191,6 +191,15 @@ def machine_busy_seconds() -> tuple[float, float]:
     return total - idle, total
 
 
+def listen_overflows() -> int:
+    """Connections the kernel dropped because a listening socket's queue was full, machine
+    wide (TcpExt ListenOverflows): a server too busy to accept as fast as clients connect."""
+    header, values = (
+        line.split() for line in Path("/proc/net/netstat").read_text().splitlines()[:2]
+    )
+    return int(dict(zip(header, values, strict=True))["ListenOverflows"])
+
+
 @dataclasses.dataclass
 class Round:
     cpu_percent_per_stream: float
@@ -201,6 +210,7 @@ class Round:
     samples: Samples
     late_ms: list[float]
     max_queued_bytes: int
+    listen_overflows: int
 
 
 async def one_round(
@@ -215,6 +225,7 @@ async def one_round(
     samples = Samples()
     monitor = Monitor([bridge, simulator])
     busy_before, total_before = machine_busy_seconds()
+    overflows_before = listen_overflows()
     try:
         async with monitor:
             tasks = [
@@ -248,6 +259,7 @@ async def one_round(
         samples=samples,
         late_ms=scheduler.late_ms,
         max_queued_bytes=scheduler.max_queued,
+        listen_overflows=listen_overflows() - overflows_before,
     )
 
 
@@ -296,7 +308,8 @@ async def level(
                 _progress(
                     f"  {outcome.cpu_percent_per_stream:.3f} % of a core per stream, peak RSS "
                     f"{outcome.peak_rss_mb:.0f} MB, {len(outcome.samples.errors)} errors, "
-                    f"machine {outcome.machine_busy_percent:.0f} % busy"
+                    f"machine {outcome.machine_busy_percent:.0f} % busy, "
+                    f"{outcome.listen_overflows} connections dropped by full listen queues"
                 )
                 await asyncio.sleep(ROUND_PAUSE_SECONDS)
     return {
@@ -343,6 +356,7 @@ def summarize_variant(streams: int, idle_mb: float, rounds: list[Round]) -> dict
         "errors_sample": samples.errors[:10],
         "late_ms": {"p50": percentile(late, 50), "p99": late_p99, "max": max(late, default=None)},
         "max_queued_bytes": max(r.max_queued_bytes for r in rounds),
+        "listen_overflows": [r.listen_overflows for r in rounds],
         "simulator_cores": [r.simulator_cores for r in rounds],
         "loadgen_cores": [r.loadgen_cores for r in rounds],
         "machine_busy_percent": [r.machine_busy_percent for r in rounds],
@@ -357,9 +371,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Load average before: {results['load_before']}; after: {results['load_after']}.",
         "",
         "| streams | bridge | CPU % of a core per stream (median; rounds) | streams per core "
-        "| RSS idle → peak MB | MB per stream | p50 / p99 ms | errors | chunks late p99 / max ms "
-        "| machine busy % | kept up |",
-        "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| RSS idle → peak MB | MB per stream | p50 / p99 ms | errors | full listen queue drops "
+        "| chunks late p99 / max ms | machine busy % | kept up |",
+        "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for streams, variants in results["levels"].items():
         for name, v in variants.items():
@@ -375,7 +389,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {streams} | {name} | {v['cpu_percent_per_stream_median']:.2f} ({rounds}) "
                 f"| {v['streams_per_core']:.0f} | {v['idle_rss_mb']:.0f} → {v['peak_rss_mb']:.0f} "
-                f"| {v['mb_per_stream']:.3f} | {shown} | {latency['errors']} | {late_shown} "
+                f"| {v['mb_per_stream']:.3f} | {shown} | {latency['errors']} "
+                f"| {sum(v['listen_overflows'])} | {late_shown} "
                 f"| {busy} | {'no' if v['saturated'] else 'yes'} |"
             )
     return "\n".join(lines)
