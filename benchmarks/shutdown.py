@@ -51,7 +51,9 @@ SCENARIOS: dict[str, tuple[int, list[str]]] = {
 
 async def one_stop(bodhi_url: str, streams: int, extra: list[str]) -> dict[str, Any]:
     port, probes = free_port(), free_port()
-    args = bridge_command(port, bodhi_url, "--metrics-uri", f"tcp://127.0.0.1:{probes}", *extra)
+    args = bridge_command(
+        port, bodhi_url, "--metrics-uri", f"tcp://127.0.0.1:{probes}", *extra, drain_delay=None
+    )
     loop = asyncio.get_running_loop()
     with process(args, ENV) as server:
         await wait_for_port(port, server)

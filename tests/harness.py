@@ -290,10 +290,16 @@ async def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float =
         return
 
 
-def bridge_command(port: int, bodhi_url: str, *extra: str) -> list[str]:
-    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``."""
+def bridge_command(
+    port: int, bodhi_url: str, *extra: str, drain_delay: float | None = 0
+) -> list[str]:
+    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``.
+
+    No drain delay unless asked (None: the server's default): it is time for a load balancer
+    to notice a stop, and no test but tests/test_shutdown.py has one."""
+    drain = [] if drain_delay is None else ["--drain-delay", f"{drain_delay:g}"]
     return ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}", "--bodhi-url", bodhi_url,
-            *extra]  # fmt: skip
+            *drain, *extra]  # fmt: skip
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

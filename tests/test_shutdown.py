@@ -18,6 +18,9 @@ import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
+from wyoming.event import async_read_event, async_write_event
+
+from wyoming_bodhi.server.listener import CLOSING_TIME
 
 from .harness import (
     API_KEY,
@@ -142,7 +145,8 @@ async def test_docker_stop_answers_every_stream_in_flight_before_the_kill() -> N
     streams, long_streams = 20, 10
     async with running_simulator(texts=["batti jalao"]) as simulator:
         port = free_port()
-        with process(bridge_command(port, simulator.url), ENV) as server:
+        args = bridge_command(port, simulator.url, drain_delay=None)  # the defaults
+        with process(args, ENV) as server:
             await wait_for_port(port, server)
             started = [asyncio.Event() for _ in range(streams)]
             clients = [
@@ -176,7 +180,7 @@ async def test_sigterm_says_not_ready_at_once_and_serves_through_the_drain_delay
         aiohttp.ClientSession() as http,
     ):
         args = bridge_command(port, simulator.url, "--metrics-uri", f"tcp://127.0.0.1:{probes}",
-                              "--drain-delay", "2", "--shutdown-timeout", "2")  # fmt: skip
+                              "--shutdown-timeout", "2", drain_delay=2)  # fmt: skip
         with process(args, ENV) as server:
             await wait_for_port(port, server)
             await wait_for_port(probes, server)
@@ -207,7 +211,7 @@ async def test_sigterm_says_not_ready_at_once_and_serves_through_the_drain_delay
 async def test_sigterm_lets_an_utterance_finish_then_exits_0() -> None:
     port = free_port()
     async with running_simulator(texts=["batti jalao"]) as simulator:
-        args = bridge_command(port, simulator.url, "--drain-delay", "0.5")
+        args = bridge_command(port, simulator.url, drain_delay=0.5)
         with process(args, ENV) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)
@@ -235,8 +239,7 @@ async def test_sigterm_lets_an_utterance_finish_then_exits_0() -> None:
 async def test_sigterm_ends_an_unfinished_utterance_with_an_error_within_the_bound() -> None:
     port = free_port()
     async with running_simulator() as simulator:
-        args = bridge_command(port, simulator.url, "--drain-delay", "0.5",
-                              "--shutdown-timeout", "0.5")  # fmt: skip
+        args = bridge_command(port, simulator.url, "--shutdown-timeout", "0.5", drain_delay=0.5)
         with process(args, ENV) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)  # and never sends audio-stop
@@ -259,7 +262,8 @@ async def test_sigterm_ends_an_unfinished_utterance_with_an_error_within_the_bou
 async def test_a_second_signal_stops_at_once_and_still_answers(second: signal.Signals) -> None:
     port, probes = free_port(), free_port()
     async with running_simulator() as simulator, aiohttp.ClientSession() as http:
-        args = bridge_command(port, simulator.url, "--metrics-uri", f"tcp://127.0.0.1:{probes}")
+        args = bridge_command(port, simulator.url, "--metrics-uri", f"tcp://127.0.0.1:{probes}",
+                              drain_delay=None)  # fmt: skip
         with process(args, ENV) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)  # and never sends audio-stop
@@ -278,7 +282,9 @@ async def test_a_second_signal_stops_at_once_and_still_answers(second: signal.Si
             exited_after = loop.time() - again_at
     assert exchange.error.data["code"] == "shutdown"
     assert answered_after < 0.5, answered_after
-    assert code == 0 and exited_after < 1.5, exited_after
+    # No more waiting for requests: what is left is closing the connections (this client
+    # keeps its own open, so it gets the whole LINGER), and the process's exit.
+    assert code == 0 and exited_after < CLOSING_TIME + 1.0, exited_after
 
 
 async def test_ctrl_c_skips_the_drain_delay() -> None:
@@ -286,7 +292,7 @@ async def test_ctrl_c_skips_the_drain_delay() -> None:
     # load balancer to wait for, so the server stops taking connections at once.
     port = free_port()
     async with running_simulator() as simulator:
-        with process(bridge_command(port, simulator.url, "--drain-delay", "30"), ENV) as server:
+        with process(bridge_command(port, simulator.url, drain_delay=30), ENV) as server:
             await wait_for_port(port, server)
             loop = asyncio.get_running_loop()
             sigint_at = loop.time()
@@ -302,7 +308,7 @@ async def test_the_browser_microphone_is_answered_shutdown_and_closed_cleanly() 
     port, page = free_port(), free_port()
     async with running_simulator() as simulator, aiohttp.ClientSession() as http:
         args = bridge_command(port, simulator.url, "--http-uri", f"tcp://127.0.0.1:{page}",
-                              "--drain-delay", "0.5", "--shutdown-timeout", "0.5")  # fmt: skip
+                              "--shutdown-timeout", "0.5", drain_delay=0.5)  # fmt: skip
         with process(args, ENV) as server:
             await wait_for_port(page, server)
             base = f"http://127.0.0.1:{page}"
@@ -373,3 +379,35 @@ async def test_draining_closes_each_connection_at_the_end_of_its_request() -> No
     assert busy_exchange.transcript == "batti jalao" and busy_closed
     assert later_exchange.transcript == "batti jalao" and later_closed
     assert open_while_draining and idle_closed
+
+
+async def test_a_client_still_sending_reads_its_answer_before_the_close() -> None:
+    # Closing a socket whose input (the client's audio) is unread resets it; a client whose
+    # writes then fail loses the answer it had not read yet (asyncio's StreamReader raises
+    # the reset before handing out what it holds). Home Assistant reads its answer only at
+    # the end of its audio. So the server reads on, and drops, for a moment after its last
+    # answer.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url) as running,
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        chunk = AudioChunk(16000, 2, 1, AUDIO[:640]).event()
+        for event in (Transcribe(language="hi").event(), AudioStart(16000, 2, 1).event(), chunk):
+            await async_write_event(event, writer)
+        await simulator.wait_for_connections(1)
+        stopping = asyncio.create_task(running.server.shutdown(0))
+        # Talks on for 0.2 s before it reads, as a client that reads at the end of its audio.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.2
+        with contextlib.suppress(ConnectionError):
+            while loop.time() < until:
+                await async_write_event(chunk, writer)
+                await asyncio.sleep(0.02)
+        events: list[str | None] = []
+        with contextlib.suppress(ConnectionError):
+            while (event := await asyncio.wait_for(async_read_event(reader), 2)) is not None:
+                events.append(event.data.get("code") if event.type == "error" else event.type)
+        await stopping
+        writer.close()
+    assert events == ["transcript-start", "shutdown"]

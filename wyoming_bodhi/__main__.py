@@ -152,8 +152,8 @@ async def serve(settings: Settings) -> None:
                     signum = await signals.first
                 if signum == signal.SIGTERM and settings.drain_delay:
                     _LOGGER.info(
-                        "Shutting down (SIGTERM): not ready; still serving for %g s "
-                        "(drain_delay), then requests in flight get %g s (shutdown_timeout)",
+                        "Shutting down (SIGTERM): not ready, but taking requests for %g s more "
+                        "(drain_delay); then requests in flight get %g s (shutdown_timeout)",
                         settings.drain_delay,
                         settings.shutdown_timeout,
                     )

@@ -14,7 +14,7 @@ SHUTDOWN = "shutdown"
 SHUTDOWN_TEXT = "the speech-to-text server is shutting down; try again"
 
 
-class Request(Protocol):
+class Ongoing(Protocol):
     """What a stop needs of a request (an :class:`~.utterance.Utterance`)."""
 
     @property
@@ -32,16 +32,13 @@ class InFlight:
     """The requests not over yet; a request joins as it starts and leaves once it is over."""
 
     def __init__(self) -> None:
-        self._requests: set[Request] = set()
+        self._requests: set[Ongoing] = set()
 
-    def add(self, request: Request) -> None:
+    def add(self, request: Ongoing) -> None:
         self._requests.add(request)
 
-    def discard(self, request: Request) -> None:
+    def discard(self, request: Ongoing) -> None:
         self._requests.discard(request)
-
-    def __len__(self) -> int:
-        return len(self._requests)
 
     @property
     def unanswered(self) -> int:
