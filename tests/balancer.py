@@ -250,9 +250,10 @@ class Replica:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # The server's own drain delay: the time a balancer gets to notice a stop.
         args = bridge_command(
             self.port, self.bodhi_url,
-            "--metrics-uri", f"tcp://{HOST}:{self.metrics_port}", *self.extra,
+            "--metrics-uri", f"tcp://{HOST}:{self.metrics_port}", *self.extra, drain_delay=None,
         )  # fmt: skip
         env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
         self.proc = subprocess.Popen(
