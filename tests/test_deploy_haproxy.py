@@ -218,13 +218,13 @@ async def test_a_killed_replica_loses_the_requests_it_had_in_flight(
     load = Load(balancer.port, CLIENTS)
     load.start()
     try:
-        steady = loop.time() + 1.5
+        steady = loop.time() + 1.0
         await poll_until(lambda: _any_started_after(load, steady), 10, "steady load")
         in_flight = await balancer.sessions(victim.name)
         killed = loop.time()
         victim.signal(signal.SIGKILL)
         down = await balancer.wait_for(victim.name, "DOWN", 10)
-        later = down + 2.0
+        later = down + 1.0
         await poll_until(lambda: _any_started_after(load, later), 10, "later requests")
     finally:
         await load.stop()
