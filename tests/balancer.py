@@ -118,8 +118,9 @@ class Session:
 
     server: str
     state: str
-    """HAProxy's termination state: ``--`` normal, ``SD`` the server went away while data
-    flowed, ``SC`` the server refused the connection, ``CD`` the client went away, ..."""
+    """HAProxy's termination state: ``SD`` the server's side was reset while data flowed,
+    ``SC`` the server refused the connection, ``CD`` the client went away, ``--`` no error
+    (a killed process's sockets with nothing left unread close with a plain FIN)."""
 
 
 # option tcplog: client:port [date] frontend backend/server Tw/Tc/Tt bytes state ...

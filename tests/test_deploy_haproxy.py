@@ -239,8 +239,8 @@ async def test_a_killed_replica_loses_the_requests_it_had_in_flight(
         f"HAProxy's states {states}; DOWN in HAProxy after {down - killed:.2f} s"
     )
     assert gone, "the replica had nothing in flight"
-    # Every request lost was on the killed replica: those it was serving (the server
-    # went away during the data), and as shipped the first one sent after (refused).
+    # Every request lost was on the killed replica: those it was serving (their
+    # connections reset or closed), and as shipped the first one sent after (refused).
     assert {sessions[r.local_port].server for r in gone} == {victim.name}  # type: ignore[index]
     assert states.count("SC") == refused
     assert all(request.started < down for request in gone)
