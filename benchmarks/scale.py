@@ -48,6 +48,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .machine import describe_machine, machine_line
 from .monitor import Monitor
 from .servers import Server, running, spawn_bridge, spawn_simulator, wait_for_info, wait_for_port
@@ -278,10 +280,7 @@ async def warm(bridge: Server, workload: Workload) -> float:
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+    return float(np.percentile(values, p)) if values else None
 
 
 async def level(

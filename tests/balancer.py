@@ -440,9 +440,3 @@ class Load:
 
 def lost(requests: Sequence[Request]) -> list[Request]:
     return [request for request in requests if not request.answered]
-
-
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

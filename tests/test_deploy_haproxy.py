@@ -15,6 +15,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import aiohttp
 import pytest
@@ -27,7 +28,6 @@ from .balancer import (
     check_config,
     haproxy,
     lost,
-    median,
     poll_until,
     render_config,
     replicas_running,
