@@ -143,6 +143,13 @@ def test_compose_gives_the_credentials_as_docker_secrets(compose: dict[str, Any]
     for name in secrets:
         assert "file" in compose["secrets"][name]
     assert_credentials_only_as_files(service["environment"], {f"/run/secrets/{s}" for s in secrets})
+    # The files the credentials are put in, as the compose file says, are never committed.
+    for name in secrets:
+        path = (COMPOSE.parent / compose["secrets"][name]["file"]).resolve()
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", str(path)], cwd=COMPOSE.parent, timeout=30
+        )  # fmt: skip
+        assert ignored.returncode == 0, f"{path} is not in .gitignore"
 
 
 def test_compose_settings_are_valid_and_stop_waits_for_the_drain(
