@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
+from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
@@ -46,6 +48,25 @@ class RunningBridge:
 
     def client(self) -> AsyncTcpClient:
         return AsyncTcpClient("127.0.0.1", self.port)
+
+
+@dataclass
+class Recorder:
+    """An activity observer (``bridge.activity.add(recorder)``) that keeps what the server
+    recorded: one record a request, whatever became of it."""
+
+    records: list[RequestRecord] = field(default_factory=list)
+    handshake_failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def request_done(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+    def handshake_failed(self, engine: str, code: str) -> None:
+        self.handshake_failures.append((engine, code))
+
+    @property
+    def results(self) -> Counter[str]:
+        return Counter(record.result for record in self.records)
 
 
 @contextlib.asynccontextmanager
