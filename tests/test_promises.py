@@ -614,8 +614,11 @@ async def test_client_strings_cannot_forge_log_lines(caplog: pytest.LogCaptureFi
         await client.write_event(Event("not-a-type\nERROR forged", {}))
         await client.write_event(Describe().event())
         await asyncio.wait_for(client.read_event(), 2)
-    for record in caplog.records:
-        assert "\n" not in record.getMessage(), record.getMessage()
+    messages = [record.getMessage() for record in caplog.records]
+    # Each string reached the log, escaped (had none reached it, none could be forged).
+    for escaped in (r"hi\nERROR:wyoming_bodhi:forged", r"zz\nERROR", r"not-a-type\nERROR"):
+        assert any(escaped in message for message in messages), (escaped, messages)
+    assert not [message for message in messages if "\n" in message], messages
 
 
 # -- 10. bounded simulator history -----------------------------------------------------------
