@@ -330,10 +330,8 @@ async def test_events_between_transcribe_and_audio_start_leave_one_request(
         raw_connection(bridge.port) as (reader, writer),
     ):
         await send(writer, Transcribe(language="hi").event(), between)
-        (connection,) = bridge.server._handlers.values()
-        assert await settled(
-            lambda: connection._current is not None and connection._current.finished
-        )
+        # Refused, and the request over: its answer is kept back for the audio-start.
+        assert await settled(lambda: engine.connects == 1 and bridge.bridge.active_utterances == 0)
         await send(writer, AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE),
                    AudioStop().event())  # fmt: skip
         events = await read_events(reader, 1.0)
@@ -478,17 +476,34 @@ async def test_shutdown_while_bodhis_error_is_being_written_sends_one_final_even
         await send(writer, Transcribe(name="pa-general-v3-8khz").event(),
                    AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE))  # fmt: skip
         await stop_reading(writer)
-        (handler,) = bridge.server._handlers.values()
         await simulator.wait_for_connections(1)
         await asyncio.wait_for(simulator.connections[0].closed.wait(), 5)
-        assert await settled(lambda: handler._current is not None, 1)
-        await asyncio.sleep(0.3)
+        # Bodhi's error is the request's answer, on its way to a client that does not read.
+        assert await settled(lambda: bridge.bridge.active_utterances == 0, 1)
         stopping = asyncio.create_task(bridge.server.shutdown(0))
         events = await read_events(reader, 3.0)
         await stopping
         writer.close()
     finals = [e.data.get("code") for e in events if e.type in FINAL]
     assert len(finals) == 1, finals
+
+
+async def test_shutdown_after_the_answer_while_the_engine_closes_sends_one_final_event() -> None:
+    # The request is answered (endpointing: the engine's first phrase ends the command) but
+    # the utterance goes on while the engine's session closes; a stop meanwhile must not
+    # answer it a second time with a `shutdown` error.
+    engine = FakeEngine(script=[(3, "ek do")], closing=asyncio.Event())  # never closes
+    async with (
+        running_bridge("ws://127.0.0.1:9", engines=[engine], endpointing=True) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, *start_events(), *chunk_events(ONE_PHRASE))
+        events = await read_until_final(reader, 5)
+        assert await settled(lambda: engine.sessions[0].closing_started, 2)
+        assert bridge.bridge.active_utterances == 1
+        await bridge.server.shutdown(0)
+        events += await read_events(reader, 1.0)
+    assert finals(events) == ["transcript"], types(events)
 
 
 # -- bounded memory under a hostile Bodhi ----------------------------------------------------------
