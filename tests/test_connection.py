@@ -15,6 +15,7 @@ import socket
 import struct
 import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -537,35 +538,39 @@ async def hostile_bodhi(send_after_config: object) -> AsyncIterator[str]:
 
 
 async def test_partials_with_ever_new_segment_ids_do_not_grow_memory_without_bound() -> None:
-    # TranscriptAssembler keeps the last partial of every segment id it has seen
-    # (_last_partials) until that segment completes; a Bodhi that sends partials under ever
-    # new ids (each up to the 1 MiB message cap) makes one utterance hold all of them, for
-    # as long as the audio lasts (up to --max-audio, 300 s).
+    # TranscriptAssembler keeps the last partial of every segment id it has seen until that
+    # segment completes; a Bodhi that sends partials under ever new ids (each up to the 1 MiB
+    # message cap) made one utterance hold all of them, for as long as the audio lasts (up to
+    # --max-audio, 300 s). Measured as what the process holds once the bridge has read them
+    # all (the complete that follows them is streamed), the utterance still open.
     count, size = 200, 256 * 1024
-    sent = asyncio.Event()
 
     async def flood(ws: Any) -> None:
         for index in range(count):
             await ws.send_str(json.dumps({"type": "partial", "segment_id": index, "eos": False,
                                           "text": f"{index} " + "a" * size}))  # fmt: skip
-        sent.set()
+        await ws.send_str(json.dumps({"type": "complete", "segment_id": count, "eos": False,
+                                      "text": "read"}))  # fmt: skip
 
-    async with (
-        hostile_bodhi(flood) as url,
-        running_bridge(url, lead=30) as bridge,
-        raw_connection(bridge.port) as (_reader, writer),
-    ):
-        await send(writer, *start_events(), *chunk_events(ONE_PHRASE))
-        await asyncio.wait_for(sent.wait(), 10)
-        (handler,) = bridge.server._handlers.values()
-        assert handler._current is not None
-        partials = handler._current._assembler._last_partials
-        # Let the bridge read what was sent.
-        await settled(lambda: len(partials) >= count, 5)
-        held = sum(len(text) for text in partials.values())
-        # While the client is still there (see the shutdown test below for why).
-        await bridge.server.shutdown(0)
-    assert held < 8 * 1024 * 1024, f"{held / 1e6:.0f} MB of partial texts held for one utterance"
+    tracemalloc.start()
+    try:
+        async with (
+            hostile_bodhi(flood) as url,
+            running_bridge(url, lead=30) as bridge,
+            raw_connection(bridge.port) as (reader, writer),
+        ):
+            before = tracemalloc.get_traced_memory()[0]
+            await send(writer, *start_events(), *chunk_events(ONE_PHRASE))
+            while (event := await asyncio.wait_for(async_read_event(reader), 10)) is not None:
+                if event.type == "transcript-chunk":
+                    break
+            assert event is not None and event.data["text"] == "read", event
+            held = tracemalloc.get_traced_memory()[0] - before
+            # While the client is still there (see the shutdown test below for why).
+            await bridge.server.shutdown(0)
+    finally:
+        tracemalloc.stop()
+    assert held < 8 * 1024 * 1024, f"{held / 1e6:.0f} MB held for one utterance"
 
 
 # -- shutdown ----------------------------------------------------------------------------------------
