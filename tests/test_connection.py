@@ -37,6 +37,7 @@ from .harness import (
     clean_env,
     running_bridge,
     running_simulator,
+    serving,
 )
 from .signals import encode, silence
 from .test_promises import (
@@ -422,20 +423,13 @@ async def test_bodhi_close_reason_cannot_forge_log_lines(
 
     app = web.Application()
     app.router.add_get("/", hostile)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with (
-            running_bridge(f"ws://127.0.0.1:{port}/", retries=0) as bridge,
-            raw_connection(bridge.port) as (reader, writer),
-        ):
-            await send(writer, *start_events(), *chunk_events(ONE_PHRASE), AudioStop().event())
-            events = await read_events(reader, 3.0)
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as port,
+        running_bridge(f"ws://127.0.0.1:{port}/", retries=0) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, *start_events(), *chunk_events(ONE_PHRASE), AudioStop().event())
+        events = await read_events(reader, 3.0)
     assert [t for t in types(events) if t in FINAL], types(events)
     assert not forged_lines(caplog), forged_lines(caplog)
 
@@ -526,15 +520,8 @@ async def hostile_bodhi(send_after_config: object) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", session)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         yield f"ws://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
 
 
 async def test_partials_with_ever_new_segment_ids_do_not_grow_memory_without_bound() -> None:
