@@ -667,11 +667,12 @@ async def test_stop_ends_the_task_promptly_mid_fetch(
 ) -> None:
     fake.swallow = True
     names = HassNames(http, url, TOKEN, timeout=60)
+    before = asyncio.all_tasks()
     names.start()
-    task = names._task
+    (task,) = asyncio.all_tasks() - before
     await asyncio.wait_for(fake.swallowed.wait(), WAIT)
     await asyncio.wait_for(names.stop(), 1.5)
-    assert task is not None and task.done()
+    assert task.done()
     assert names.names == ()
 
 
@@ -679,12 +680,13 @@ async def test_stop_ends_the_task_promptly_between_fetches(
     http: aiohttp.ClientSession, url: str
 ) -> None:
     names = HassNames(http, url, TOKEN, refresh_seconds=600)
+    before = asyncio.all_tasks()
     names.start()
     names.start()  # idempotent: still one task
-    task = names._task
+    (task,) = asyncio.all_tasks() - before
     await asyncio.wait_for(names.updated.wait(), WAIT)
     await asyncio.wait_for(names.stop(), 1.5)
-    assert task is not None and task.done()
+    assert task.done()
     await names.stop()  # and again is harmless
     assert names.names == tuple(EXPECTED)  # the cache outlives the task
 
