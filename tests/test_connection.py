@@ -38,6 +38,7 @@ from .harness import (
     running_bridge,
     running_simulator,
     serving,
+    settled,
 )
 from .signals import encode, silence
 from .test_promises import (
@@ -47,7 +48,6 @@ from .test_promises import (
     raw_connection,
     result,
     send,
-    settled,
     start_events,
     wav_file,
 )

@@ -10,7 +10,6 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,12 +23,12 @@ from wyoming_bodhi.settings import SettingsError, load
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
+    SelfSigned,
     bridge_command,
     clean_env,
     free_port,
     process,
     running_simulator,
-    self_signed_certificate,
     transcribe,
     wait_for_port,
 )
@@ -371,12 +370,6 @@ async def url(fake: FakeHass) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)  # every logger, every level: the token must be nowhere
     return caplog
@@ -691,21 +684,13 @@ async def test_stop_ends_the_task_promptly_between_fetches(
     assert names.names == tuple(EXPECTED)  # the cache outlives the task
 
 
-@pytest.fixture
-def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
-
-
 async def test_https_certificates_are_verified(
     http: aiohttp.ClientSession,
     fake: FakeHass,
-    self_signed: ssl.SSLContext,
+    self_signed: SelfSigned,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    async with serving(fake, ssl_context=self_signed) as served:
+    async with serving(fake, ssl_context=self_signed.server_context()) as served:
         names = HassNames(http, served.url, TOKEN)
         error = await names.refresh()
     assert error is not None and error.kind == "tls"

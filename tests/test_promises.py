@@ -41,6 +41,7 @@ from .harness import (
     read_until_final,
     running_bridge,
     running_simulator,
+    settled,
     transcribe,
     unavailable,
     wait_for_port,
@@ -111,15 +112,6 @@ async def gone_within(simulator: BodhiSimulator, left_at: float) -> float:
     await asyncio.wait_for(record.closed.wait(), 5)
     assert record.ended_at is not None
     return record.ended_at - left_at
-
-
-async def settled(condition: object, within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 # -- 1. an endpointed answer ends the Bodhi session ---------------------------------------------

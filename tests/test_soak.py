@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -26,6 +27,7 @@ from .harness import (
     running_bridge,
     running_simulator,
     running_status_page,
+    settled,
     transcribe,
 )
 from .signals import encode, silence, utterances
@@ -73,15 +75,8 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-async def settle(condition: Any, within: float = 5.0) -> bool:
-    """Poll a condition until it holds or the deadline passes (resources close asynchronously)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
+settle = functools.partial(settled, within=5.0)
+"""Resources close asynchronously, and after a soak there are many."""
 
 
 async def one_request(bridge: RunningBridge, behaviour: str) -> str:

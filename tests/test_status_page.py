@@ -46,11 +46,11 @@ from .harness import (
     running_metrics_listener,
     running_simulator,
     running_status_page,
+    settled,
     transcribe,
     unavailable,
     wait_for_port,
 )
-from .test_promises import settled
 
 TEXTS = ["batti jalao", "pankha chalao"]
 SPEECH = signals.encode(signals.utterances(16000, count=2, burst=0.5, gap=0.6))
@@ -80,12 +80,6 @@ class Page:
     def microphone(self, origin: str | None = "") -> Any:
         headers = {"Origin": self.origin if origin == "" else origin} if origin is not None else {}
         return self.http.ws_connect(f"{self.base}/api/microphone", headers=headers)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def wyoming_request(port: int, audio: bytes = SPEECH, **transcribe_args: Any) -> Any:
