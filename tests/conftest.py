@@ -1,10 +1,34 @@
-"""What a run prints beyond pytest's own report."""
+"""Fixtures more than one test file uses, and what a run prints beyond pytest's own report."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
+
+from .harness import Rig, SelfSigned, self_signed_certificate
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session, as a browser, Home Assistant or a load balancer has."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield Rig(stack)
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> SelfSigned:
+    return SelfSigned(*self_signed_certificate(tmp_path))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

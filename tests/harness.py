@@ -7,10 +7,12 @@ import contextlib
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
+from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
@@ -46,6 +49,25 @@ class RunningBridge:
 
     def client(self) -> AsyncTcpClient:
         return AsyncTcpClient("127.0.0.1", self.port)
+
+
+@dataclass
+class Recorder:
+    """An activity observer (``bridge.activity.add(recorder)``) that keeps what the server
+    recorded: one record a request, whatever became of it."""
+
+    records: list[RequestRecord] = field(default_factory=list)
+    handshake_failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def request_done(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+    def handshake_failed(self, engine: str, code: str) -> None:
+        self.handshake_failures.append((engine, code))
+
+    @property
+    def results(self) -> Counter[str]:
+        return Counter(record.result for record in self.records)
 
 
 @contextlib.asynccontextmanager
@@ -78,6 +100,38 @@ async def running_bridge(
             yield RunningBridge(server.port, bridge, server)
         finally:
             await server.shutdown(0)
+
+
+@dataclass
+class Rig:
+    """The servers of one test, started as it asks for them and stopped, the last first, when
+    it ends (the ``rig`` fixture): for tests whose set-up differs only by options."""
+
+    stack: contextlib.AsyncExitStack
+
+    async def simulator(self, **options: Any) -> BodhiSimulator:
+        return await self.stack.enter_async_context(running_simulator(**options))
+
+    async def bridge(self, bodhi_url: str, **settings: Any) -> RunningBridge:
+        return await self.stack.enter_async_context(running_bridge(bodhi_url, **settings))
+
+    async def status_page(self, running: RunningBridge) -> StatusServer:
+        return await self.stack.enter_async_context(running_status_page(running))
+
+    async def metrics_listener(self, running: RunningBridge) -> MetricsServer:
+        return await self.stack.enter_async_context(running_metrics_listener(running))
+
+
+async def settled(condition: Callable[[], object], within: float = 3.0) -> bool:
+    """Whether ``condition()`` holds within ``within`` seconds, polled: for state that
+    changes as the servers get round to it (a connection closed, a request forgotten)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 @contextlib.asynccontextmanager
@@ -314,6 +368,21 @@ def bridge_command(
     drain = [] if drain_delay is None else ["--drain-delay", f"{drain_delay:g}"]
     return ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}", "--bodhi-url", bodhi_url,
             *drain, *extra]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SelfSigned:
+    """A throwaway certificate for 127.0.0.1 and localhost, and its key (the ``self_signed``
+    fixture)."""
+
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """TLS for a server of the test's own that presents the certificate."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -18,8 +18,8 @@ from wyoming.event import Event, async_read_event
 
 from wyoming_bodhi import wire
 
-from .harness import running_bridge
-from .test_promises import raw_connection, send, settled
+from .harness import running_bridge, settled
+from .test_promises import raw_connection, send
 
 FLOOD = 1500
 

@@ -172,6 +172,10 @@ ELSEWHERE = {
     "do", "done", "for", "until", "while",
 }  # fmt: skip
 """Other programs the docs show (and no test runs): the system's, Docker's, Rhasspy's."""
+BLOCK_KINDS = {"sh", "yaml", "json", ""}
+"""The fenced blocks a page may have: commands go in ``sh`` blocks, which the checks read (a
+``bash`` or ``console`` block would hide its commands from them); ``yaml`` and ``json`` hold
+files and messages, and a bare block what a program prints."""
 SEPARATORS = {"&&", "||", ";", "|", "&"}
 REDIRECTS = {">", ">>", "<", "2>", "&>"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -215,10 +219,9 @@ def program_of(word: str) -> str:
     return "python" if re.fullmatch(r"python(3(\.\d+)?)?", name) else name
 
 
-def documented_commands(path: Path) -> list[tuple[list[str], bool]]:
+def documented_commands(text: str) -> list[tuple[list[str], bool]]:
     """Each command a page shows: (words, whether it is in a shell block). Inline code counts
     when it starts with one of our commands, python or pip."""
-    text = path.read_text(encoding="utf-8")
     found: list[tuple[list[str], bool]] = []
     for language, body in fenced_blocks(text):
         if language == "sh":
@@ -299,14 +302,16 @@ def check_paths(words: list[str]) -> None:
             assert (ROOT / path).exists(), f"{shlex.join(words)}: {path} does not exist"
 
 
-def check_command(words: list[str], in_block: bool) -> None:
+def check_command(words: list[str], in_block: bool) -> tuple[str, list[str]] | None:
     """Runs ``--help`` for ours (and every ``--flag`` shown must be in it); checks that a
-    module exists, a path into the repository exists, and an install names what exists."""
+    module exists, a path into the repository exists, and an install names what exists.
+    Whose help it read (the module or script) and the flags found in it, if it read one."""
     check_paths(words)
     name = program_of(words[0])
-    help_text = None
+    run: list[str] | None = None
+    """What ``python`` runs for the help."""
     if name in PROGRAMS:
-        help_text = help_of(sys.executable, "-m", PROGRAMS[name])
+        run = ["-m", PROGRAMS[name]]
     elif name == "python" and words[1:2] == ["-m"]:
         module = words[2]
         if module == "pip":
@@ -314,32 +319,67 @@ def check_command(words: list[str], in_block: bool) -> None:
         elif module in PROGRAMS.values() or (
             module.startswith(OUR_MODULES) and has_its_own_options(module)
         ):
-            help_text = help_of(sys.executable, "-m", module)
+            run = ["-m", module]
         else:
             assert importlib.util.find_spec(module), f"python -m {module}: no such module"
             if module.startswith(OUR_MODULES):
                 assert not any(w.startswith("--") for w in words[3:]), (words, "no options")
     elif name == "python":
         # A script run by its path, as a user would type it.
-        help_text = help_of(sys.executable, words[1])
+        run = [words[1]]
     elif name in ("pip", "pip3"):
         check_pip_install(words)
     else:
         assert not in_block or name in ELSEWHERE or name.startswith("$"), (
             f"{shlex.join(words)}: which program is {name!r}? Add it to ELSEWHERE, or test it"
         )
-    if help_text is not None:
-        for word in words[1:]:
-            flag = word.strip("[]").split("=")[0]
-            if flag.startswith("--"):
-                assert flag in help_text, f"{shlex.join(words)}: {flag} is not an option"
+    if run is None:
+        return None
+    help_text = help_of(sys.executable, *run)
+    flags = [flag for word in words[1:] if (flag := word.strip("[]").split("=")[0])[:2] == "--"]
+    for flag in flags:
+        assert flag in help_text, f"{shlex.join(words)}: {flag} is not an option"
+    return run[-1], flags
+
+
+def check_page(text: str) -> dict[str, set[str]]:
+    """Every command a page shows checked (:func:`check_command`): whose help was read, and
+    the flags found in it."""
+    kinds = {kind for kind, _body in fenced_blocks(text)}
+    assert kinds <= BLOCK_KINDS, f"fenced blocks of kind {kinds - BLOCK_KINDS}: write sh"
+    checked: dict[str, set[str]] = {}
+    for words, in_block in documented_commands(text):
+        if (found := check_command(words, in_block)) is not None:
+            checked.setdefault(found[0], set()).update(found[1])
+    return checked
+
+
+def check_readme(text: str) -> None:
+    """The README's commands check out, and they show each of our programs with options:
+    checks that read no command (the programs gone, or their blocks unread) cannot pass."""
+    checked = check_page(text)
+    shown = {module for module, flags in checked.items() if flags}
+    assert shown >= set(PROGRAMS.values()), (
+        f"no options checked for {set(PROGRAMS.values()) - shown}"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_command_shown_runs_or_names_real_options(page: Path) -> None:
-    commands = documented_commands(page)
-    for words, in_block in commands:
-        check_command(words, in_block)
+    check_page(page.read_text(encoding="utf-8"))
+
+
+def test_the_readme_shows_each_program_with_real_options() -> None:
+    check_readme(README)
+
+
+def test_the_readme_check_fails_when_it_would_read_no_command() -> None:
+    # Its commands in blocks the checks do not read, and a program no longer shown.
+    with pytest.raises(AssertionError, match="fenced blocks of kind"):
+        check_readme(README.replace("```sh\n", "```bash\n"))
+    without_mic = "\n".join(line for line in README.splitlines() if "wyoming-bodhi-mic" not in line)
+    with pytest.raises(AssertionError, match="wyoming_bodhi.mic"):
+        check_readme(without_mic)
 
 
 def test_the_command_checks_catch_what_broke_before() -> None:
@@ -410,8 +450,8 @@ def anchors(path: Path) -> set[str]:
     return found
 
 
-def relative_links(path: Path) -> list[str]:
-    text = re.sub(r"`[^`]*`", "", prose(path.read_text(encoding="utf-8")))
+def relative_links(text: str) -> list[str]:
+    text = re.sub(r"`[^`]*`", "", prose(text))
     targets = re.findall(r"\]\(([^)\s]+)(?: \"[^\"]*\")?\)", text)
     return [target for target in targets if not re.match(r"[a-z]+:", target)]
 
@@ -419,9 +459,10 @@ def relative_links(path: Path) -> list[str]:
 LINKED = [*PAGES, ROOT / "CHANGELOG.md", ROOT / "benchmarks" / "README.md"]
 
 
-@pytest.mark.parametrize("page", LINKED, ids=lambda page: str(page.relative_to(ROOT)))
-def test_every_relative_link_resolves(page: Path) -> None:
-    for link in relative_links(page):
+def check_links(page: Path, text: str) -> None:
+    """Every relative link of ``text`` (``page``'s) leads to a file of the repository, and
+    an anchor to one of its headings."""
+    for link in relative_links(text):
         target, _, anchor = link.partition("#")
         resolved = (page.parent / target).resolve() if target else page
         assert resolved.is_relative_to(ROOT), f"{page.name}: {link} points outside the repository"
@@ -429,6 +470,26 @@ def test_every_relative_link_resolves(page: Path) -> None:
         if anchor:
             assert resolved.suffix == ".md", f"{page.name}: {link}"
             assert anchor in anchors(resolved), f"{page.name}: {link}: no such heading"
+
+
+@pytest.mark.parametrize("page", LINKED, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_relative_link_resolves(page: Path) -> None:
+    check_links(page, page.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("link", "complaint"),
+    [
+        ("docs/no-such-page.md", "does not exist"),
+        ("docs/install.md#no-such-heading", "no such heading"),
+        ("../README.md", "outside the repository"),
+    ],
+)
+def test_the_link_check_finds_a_broken_link_among_the_readmes(link: str, complaint: str) -> None:
+    """A check that found no link would pass every page: it finds one put among the README's."""
+    broken = README.replace("\n\n", f"\n\nSee [this]({link}).\n\n", 1)
+    with pytest.raises(AssertionError, match=complaint):
+        check_links(ROOT / "README.md", broken)
 
 
 def test_the_link_checks_know_githubs_anchors() -> None:

@@ -3,7 +3,6 @@ them, and the router's choice for each ``transcribe`` a client can send."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,12 +15,6 @@ from wyoming_bodhi.pipeline.routing import PROGRAM_NAME, Router
 from wyoming_bodhi.settings import validate
 
 from .harness import API_KEY, CUSTOMER_ID
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def router_for(http: aiohttp.ClientSession, **raw: Any) -> tuple[Router, list[Engine]]:

@@ -10,7 +10,6 @@ import contextlib
 import json
 import signal
 import subprocess
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -33,6 +32,7 @@ from .harness import (
     read_until_final,
     running_bridge,
     running_simulator,
+    settled,
     transcribe,
     wait_for_port,
 )
@@ -87,16 +87,6 @@ async def status_after(
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
     async with http.get(url) as response:
         return response.status, await response.text()
-
-
-async def settled(condition: Callable[[], bool], within: float = 3.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.01)  # polling with a deadline
-    return True
 
 
 async def exited_within(server: subprocess.Popen[str], within: float) -> int:

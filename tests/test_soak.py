@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -18,11 +19,15 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart
 from wyoming.event import async_write_event
 
+from wyoming_bodhi.pipeline.activity import GONE
+
 from .harness import (
+    Recorder,
     RunningBridge,
     running_bridge,
     running_simulator,
     running_status_page,
+    settled,
     transcribe,
 )
 from .signals import encode, silence, utterances
@@ -70,15 +75,8 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-async def settle(condition: Any, within: float = 5.0) -> bool:
-    """Poll a condition until it holds or the deadline passes (resources close asynchronously)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
+settle = functools.partial(settled, within=5.0)
+"""Resources close asynchronously, and after a soak there are many."""
 
 
 async def one_request(bridge: RunningBridge, behaviour: str) -> str:
@@ -137,12 +135,14 @@ async def test_soak() -> None:
     async with contextlib.AsyncExitStack() as stack:
         bridges: list[tuple[RunningBridge, Profile]] = []
         simulators = []
-        for profile in PROFILES.values():
+        recorders: dict[str, Recorder] = {}
+        for name, profile in PROFILES.items():
             simulator = await stack.enter_async_context(running_simulator(**profile.simulator))
             simulators.append(simulator)
             settings = {"lead": 30, "response_timeout": 0.5, "max_sessions": 100, **profile.bridge}
             bridge = await stack.enter_async_context(running_bridge(simulator.url, **settings))
             bridges.append((bridge, profile))
+            bridge.bridge.activity.add(recorders.setdefault(name, Recorder()))
         fds, tasks = open_fds(), len(asyncio.all_tasks())
 
         slots = asyncio.Semaphore(CONCURRENT)
@@ -176,6 +176,17 @@ async def test_soak() -> None:
         # left, a trickling one, or one answered early.
         assert await settle(lambda: all(bridge.server.connections == 0 for bridge, _ in bridges))
         assert await settle(lambda: all(b.bridge.active_utterances == 0 for b, _ in bridges))
+        # The server accounted for every request once, as its client saw it end; one whose
+        # client left as "client-gone" (or as its engine's error, had that come first).
+        for name, recorder in recorders.items():
+            seen = Counter(outcome for profile, outcome in results if profile == name)
+            answered = Counter({o: n for o, n in seen.items() if o != "vanished"})
+            recorded = recorder.results
+            assert recorded.total() == seen.total() and answered <= recorded, (name, recorded)
+            assert set(recorded - answered) <= {GONE} | set(outcomes), (name, recorded)
+        for name in ("healthy", "vanishing mid-queue"):
+            seen = Counter(outcome for profile, outcome in results if profile == name)
+            assert recorders[name].results[GONE] == seen["vanished"] > 0, name
         for simulator in simulators:
             for record in simulator.connections:
                 await asyncio.wait_for(record.closed.wait(), 5)

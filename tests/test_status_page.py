@@ -14,7 +14,7 @@ import os
 import re
 import resource
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -28,6 +28,7 @@ from wyoming_bodhi import __version__
 from wyoming_bodhi.engines.base import Phrase, PhraseKind
 from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.utterance import ClientGone
+from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 from wyoming_bodhi.web import browser_mic
 from wyoming_bodhi.web import server as web_server
 from wyoming_bodhi.web.browser_mic import SocketSink
@@ -38,19 +39,17 @@ from . import signals
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
+    Rig,
+    RunningBridge,
     bridge_command,
     clean_env,
     free_port,
     process,
-    running_bridge,
-    running_metrics_listener,
-    running_simulator,
-    running_status_page,
+    settled,
     transcribe,
     unavailable,
     wait_for_port,
 )
-from .test_promises import settled
 
 TEXTS = ["batti jalao", "pankha chalao"]
 SPEECH = signals.encode(signals.utterances(16000, count=2, burst=0.5, gap=0.6))
@@ -82,10 +81,36 @@ class Page:
         return self.http.ws_connect(f"{self.base}/api/microphone", headers=headers)
 
 
+class ServedPage(Page):
+    """The status page of a bridge the test runs (``serve``), with the bridge and its
+    simulator."""
+
+    def __init__(
+        self,
+        status: StatusServer,
+        http: aiohttp.ClientSession,
+        running: RunningBridge,
+        simulator: BodhiSimulator,
+    ) -> None:
+        super().__init__(status, http)
+        self.running = running
+        self.simulator = simulator
+
+
+Serve = Callable[..., Awaitable[ServedPage]]
+
+
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+def serve(rig: Rig, http: aiohttp.ClientSession) -> Serve:
+    """``await serve(simulator={...}, **settings)``: a simulator, the bridge against it with
+    ``settings`` and its status page (on 127.0.0.1 unless ``http_uri`` says), and the page."""
+
+    async def serve(simulator: dict[str, Any] | None = None, **settings: Any) -> ServedPage:
+        engine = await rig.simulator(**(simulator or {}))
+        running = await rig.bridge(engine.url, **{"http_uri": "tcp://127.0.0.1:0", **settings})
+        return ServedPage(await rig.status_page(running), http, running, engine)
+
+    return serve
 
 
 async def wyoming_request(port: int, audio: bytes = SPEECH, **transcribe_args: Any) -> Any:
@@ -107,52 +132,42 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_healthz_is_ok_while_serving_and_503_once_stopping(
-    http: aiohttp.ClientSession,
-) -> None:
+async def test_healthz_is_ok_while_serving_and_503_once_stopping(serve: Serve) -> None:
     # The page's /healthz is what balancers were pointed at before /readyz: it turns 503 at
     # the first moment of a stop (the drain), not only once requests are refused.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        code, body = await page.get("/healthz")
-        assert code == 200 and json.loads(body)["status"] == "ok"
-        assert (await page.get("/readyz"))[0] == 200
-        running.bridge.draining = True
-        code, body = await page.get("/healthz")
-        assert code == 503 and json.loads(body) == {"status": "stopping"}
-        code, body = await page.get("/readyz")
-        assert code == 503 and json.loads(body)["status"] == "draining"
-        running.bridge.shutting_down = True
-        code, body = await page.get("/healthz")
-        assert code == 503 and json.loads(body) == {"status": "stopping"}
+    page = await serve()
+    code, body = await page.get("/healthz")
+    assert code == 200 and json.loads(body)["status"] == "ok"
+    assert (await page.get("/readyz"))[0] == 200
+    page.running.bridge.draining = True
+    code, body = await page.get("/healthz")
+    assert code == 503 and json.loads(body) == {"status": "stopping"}
+    code, body = await page.get("/readyz")
+    assert code == 503 and json.loads(body)["status"] == "draining"
+    page.running.bridge.shutting_down = True
+    code, body = await page.get("/healthz")
+    assert code == 503 and json.loads(body) == {"status": "stopping"}
 
 
 async def test_the_metrics_listener_serves_health_readiness_and_metrics_and_nothing_else(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, rig: Rig
 ) -> None:
-    async with (
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0", max_sessions=7) as running,
-        running_metrics_listener(running) as listener,
-    ):
-        probes = Page(listener, http)
-        exchange = await wyoming_request(running.port)
-        assert exchange.transcript == "batti jalao pankha chalao"
-        alive, ready = await probes.get("/healthz"), await probes.get("/readyz")
-        code, text = await probes.get("/metrics")
-        # Nothing that costs money or shows a transcript: not the page, its API, the check
-        # or the microphone.
-        for path in ("/", "/app.js", "/api/status", "/api/live", "/api/microphone"):
-            assert (await probes.get(path))[0] == 404, path
-        async with http.post(
-            f"{probes.base}/api/check/bodhi", headers={"Origin": probes.origin}
-        ) as response:
-            code_check = response.status
-        assert simulator.connections[1:] == []  # the request's own session only
+    simulator = await rig.simulator(texts=TEXTS)
+    running = await rig.bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0", max_sessions=7)
+    probes = Page(await rig.metrics_listener(running), http)
+    exchange = await wyoming_request(running.port)
+    assert exchange.transcript == "batti jalao pankha chalao"
+    alive, ready = await probes.get("/healthz"), await probes.get("/readyz")
+    code, text = await probes.get("/metrics")
+    # Nothing that costs money or shows a transcript: not the page, its API, the check or
+    # the microphone.
+    for path in ("/", "/app.js", "/api/status", "/api/live", "/api/microphone"):
+        assert (await probes.get(path))[0] == 404, path
+    async with http.post(
+        f"{probes.base}/api/check/bodhi", headers={"Origin": probes.origin}
+    ) as response:
+        code_check = response.status
+    assert simulator.connections[1:] == []  # the request's own session only
 
     assert alive == (200, json.dumps({"status": "ok", "version": __version__}))
     assert ready[0] == 200
@@ -170,18 +185,15 @@ async def test_the_metrics_listener_serves_health_readiness_and_metrics_and_noth
 
 
 async def test_while_draining_alive_but_not_ready_and_the_gauge_says_so(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, rig: Rig
 ) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0") as running,
-        running_metrics_listener(running) as listener,
-    ):
-        probes = Page(listener, http)
-        running.bridge.draining = True
-        draining = [await probes.get(path) for path in ("/healthz", "/readyz", "/metrics")]
-        running.bridge.shutting_down = True
-        stopping = [await probes.get(path) for path in ("/healthz", "/readyz")]
+    simulator = await rig.simulator()
+    running = await rig.bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0")
+    probes = Page(await rig.metrics_listener(running), http)
+    running.bridge.draining = True
+    draining = [await probes.get(path) for path in ("/healthz", "/readyz", "/metrics")]
+    running.bridge.shutting_down = True
+    stopping = [await probes.get(path) for path in ("/healthz", "/readyz")]
 
     (alive, _), (ready, ready_body), (_, text) = draining
     # A liveness probe must never kill a server that is finishing its requests.
@@ -192,16 +204,13 @@ async def test_while_draining_alive_but_not_ready_and_the_gauge_says_so(
     assert [json.loads(body)["status"] for _, body in stopping] == ["stopping", "stopping"]
 
 
-async def test_at_max_sessions_still_ready(http: aiohttp.ClientSession) -> None:
+async def test_at_max_sessions_still_ready(http: aiohttp.ClientSession, rig: Rig) -> None:
     # At capacity one more request is answered `busy` at once; a balancer that took every
     # full replica out would leave clients with no answer at all.
-    async with (
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0", max_sessions=1) as running,
-        running_metrics_listener(running) as listener,
-        AsyncTcpClient("127.0.0.1", running.port) as holder,
-    ):
-        probes = Page(listener, http)
+    simulator = await rig.simulator(texts=TEXTS)
+    running = await rig.bridge(simulator.url, metrics_uri="tcp://127.0.0.1:0", max_sessions=1)
+    probes = Page(await rig.metrics_listener(running), http)
+    async with AsyncTcpClient("127.0.0.1", running.port) as holder:
         holding = asyncio.create_task(transcribe(holder, SPEECH, realtime=True))
         await simulator.wait_for_connections(1)
         code, body = await probes.get("/readyz")
@@ -221,24 +230,19 @@ def failed_request(result: str) -> RequestRecord:
     )  # fmt: skip
 
 
-async def test_codes_an_engine_invents_fold_into_one_label(http: aiohttp.ClientSession) -> None:
+async def test_codes_an_engine_invents_fold_into_one_label(serve: Serve) -> None:
     # Label values (and the page's counts) from a closed set: a new code per request, or a
     # code 4,000 characters long, must not become a new series each.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        activity = running.bridge.activity
-        for code in range(1000, 1400):
-            activity.request_done(failed_request(f"bodhi-{code}"))
-            activity.handshake_failed("bodhi", f"bodhi-{code}")
-        activity.request_done(failed_request("bodhi-" + "9" * 4000))
-        activity.request_done(failed_request("no-such-code"))
-        activity.request_done(failed_request("bodhi-401"))
-        page = Page(status, http)
-        _code, text = await page.get("/metrics")
-        _code, body = await page.get("/api/status")
+    page = await serve()
+    activity = page.running.bridge.activity
+    for code in range(1000, 1400):
+        activity.request_done(failed_request(f"bodhi-{code}"))
+        activity.handshake_failed("bodhi", f"bodhi-{code}")
+    activity.request_done(failed_request("bodhi-" + "9" * 4000))
+    activity.request_done(failed_request("no-such-code"))
+    activity.request_done(failed_request("bodhi-401"))
+    _code, text = await page.get("/metrics")
+    _code, body = await page.get("/api/status")
 
     series = [line for line in text.splitlines() if line.startswith("wyoming_bodhi_")]
     assert len(series) < 60, len(series)
@@ -257,35 +261,31 @@ async def test_codes_an_engine_invents_fold_into_one_label(http: aiohttp.ClientS
     assert counts["handshake_failures"] == {"bodhi error": 400}
 
 
-async def test_metrics_after_requests_of_every_outcome(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator(texts=TEXTS, api_key="K" * 16) as wrong_key,
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0", max_sessions=1) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        # Two transcripts.
-        for _ in range(2):
-            exchange = await wyoming_request(running.port)
-            assert exchange.transcript == "batti jalao pankha chalao"
-        # A client's mistake: a language tag longer than any.
-        exchange = await wyoming_request(running.port, request=Transcribe(language="x" * 65))
-        assert exchange.error.data["code"] == "protocol"
-        # Busy: one request holds the only session while another asks.
-        async with AsyncTcpClient("127.0.0.1", running.port) as holder:
-            slow = asyncio.create_task(transcribe(holder, SPEECH, realtime=True))
-            await asyncio.sleep(0.3)
-            exchange = await wyoming_request(running.port)
-            assert exchange.error.data["code"] == "busy"
-            await slow
-        # A wrong key: the engine refuses the handshake (no retry: 401 will not change).
-        for engine in running.bridge.engines:
-            engine.url = wrong_key.url  # type: ignore[misc]
+async def test_metrics_after_requests_of_every_outcome(rig: Rig, serve: Serve) -> None:
+    wrong_key = await rig.simulator(texts=TEXTS, api_key="K" * 16)
+    page = await serve(simulator={"texts": TEXTS}, max_sessions=1)
+    running = page.running
+    # Two transcripts.
+    for _ in range(2):
         exchange = await wyoming_request(running.port)
-        assert exchange.error.data["code"] == "bodhi-401"
+        assert exchange.transcript == "batti jalao pankha chalao"
+    # A client's mistake: a language tag longer than any.
+    exchange = await wyoming_request(running.port, request=Transcribe(language="x" * 65))
+    assert exchange.error.data["code"] == "protocol"
+    # Busy: one request holds the only session while another asks.
+    async with AsyncTcpClient("127.0.0.1", running.port) as holder:
+        slow = asyncio.create_task(transcribe(holder, SPEECH, realtime=True))
+        await page.simulator.wait_for_connections(1)
+        exchange = await wyoming_request(running.port)
+        assert exchange.error.data["code"] == "busy"
+        await slow
+    # A wrong key: the engine refuses the handshake (no retry: 401 will not change).
+    for engine in running.bridge.engines:
+        engine.url = wrong_key.url  # type: ignore[misc]
+    exchange = await wyoming_request(running.port)
+    assert exchange.error.data["code"] == "bodhi-401"
 
-        code, text = await page.get("/metrics")
+    code, text = await page.get("/metrics")
     assert code == 200
     assert metric(text, "wyoming_bodhi_requests_total", result="transcript") == 3
     assert metric(text, "wyoming_bodhi_requests_total", result="protocol") == 1
@@ -304,22 +304,19 @@ async def test_metrics_after_requests_of_every_outcome(http: aiohttp.ClientSessi
     assert "# TYPE wyoming_bodhi_active_connections gauge" in text
 
 
-async def test_a_request_is_on_the_live_feed_within_a_second(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        async with http.ws_connect(f"{page.base}/api/live") as live:
-            snapshot = await live.receive_json(timeout=5)
-            assert snapshot["type"] == "snapshot" and snapshot["recent"] == []
-            assert [engine["name"] for engine in snapshot["engines"]] == ["bodhi"]
-            await wyoming_request(running.port)
-            done = asyncio.get_running_loop().time()
-            update = await live.receive_json(timeout=5)
-            assert asyncio.get_running_loop().time() - done < 1.0
-        _code, body = await page.get("/api/status")
+async def test_a_request_is_on_the_live_feed_within_a_second(
+    http: aiohttp.ClientSession, serve: Serve
+) -> None:
+    page = await serve(simulator={"texts": TEXTS})
+    async with http.ws_connect(f"{page.base}/api/live") as live:
+        snapshot = await live.receive_json(timeout=5)
+        assert snapshot["type"] == "snapshot" and snapshot["recent"] == []
+        assert [engine["name"] for engine in snapshot["engines"]] == ["bodhi"]
+        await wyoming_request(page.running.port)
+        done = asyncio.get_running_loop().time()
+        update = await live.receive_json(timeout=5)
+        assert asyncio.get_running_loop().time() - done < 1.0
+    _code, body = await page.get("/api/status")
 
     assert update["type"] == "request"
     request = update["request"]
@@ -336,24 +333,19 @@ async def test_a_request_is_on_the_live_feed_within_a_second(http: aiohttp.Clien
     assert json.loads(body)["recent"] == [request]
 
 
-async def test_the_microphone_socket_runs_the_real_pipeline(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        async with page.microphone() as ws:
-            await ws.send_json({"language": "ta", "model": None, "rate": 16000})
-            started = await ws.receive_json(timeout=5)
-            for start in range(0, len(SPEECH), 640):
-                await ws.send_bytes(SPEECH[start : start + 640])
-                await asyncio.sleep(0.02)
-            await ws.send_json({"type": "stop"})
-            messages = [started]
-            while (message := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
-                messages.append(json.loads(message.data))
-        (record,) = simulator.connections
+async def test_the_microphone_socket_runs_the_real_pipeline(serve: Serve) -> None:
+    page = await serve(simulator={"texts": TEXTS})
+    async with page.microphone() as ws:
+        await ws.send_json({"language": "ta", "model": None, "rate": 16000})
+        started = await ws.receive_json(timeout=5)
+        for start in range(0, len(SPEECH), 640):
+            await ws.send_bytes(SPEECH[start : start + 640])
+            await asyncio.sleep(0.02)
+        await ws.send_json({"type": "stop"})
+        messages = [started]
+        while (message := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+            messages.append(json.loads(message.data))
+    (record,) = page.simulator.connections
 
     assert started == {
         "type": "started",
@@ -370,22 +362,15 @@ async def test_the_microphone_socket_runs_the_real_pipeline(http: aiohttp.Client
     assert {frame.size for frame in record.frames[:-1]} == {1600}
 
 
-async def test_a_page_that_leaves_mid_test_closes_the_engine_session(
-    http: aiohttp.ClientSession,
-) -> None:
-    async with (
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        async with page.microphone() as ws:
-            await ws.send_json({"language": "hi", "model": None, "rate": 16000})
-            await ws.receive_json(timeout=5)
-            await ws.send_bytes(SPEECH[:16000])
-            (record,) = await simulator.wait_for_connections(1)
-        await asyncio.wait_for(record.closed.wait(), 2.0)
-        assert running.bridge.active_utterances == 0
+async def test_a_page_that_leaves_mid_test_closes_the_engine_session(serve: Serve) -> None:
+    page = await serve(simulator={"texts": TEXTS})
+    async with page.microphone() as ws:
+        await ws.send_json({"language": "hi", "model": None, "rate": 16000})
+        await ws.receive_json(timeout=5)
+        await ws.send_bytes(SPEECH[:16000])
+        (record,) = await page.simulator.wait_for_connections(1)
+    await asyncio.wait_for(record.closed.wait(), 2.0)
+    assert page.running.bridge.active_utterances == 0
 
 
 async def test_the_microphone_queue_keeps_one_partial_and_cuts_off_a_page_not_reading() -> None:
@@ -415,21 +400,19 @@ async def test_the_microphone_queue_keeps_one_partial_and_cuts_off_a_page_not_re
 
 
 async def test_a_page_that_stops_reading_while_the_engine_floods_is_cut_off(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(browser_mic, "WRITE_TIMEOUT", 1.0)
     partial = json.dumps(
         {"call_id": "c", "segment_id": 0, "eos": False, "type": "partial", "text": "batti " * 10000}
     )
-    async with (
-        running_simulator(texts=TEXTS, raw_before_results=[partial], raw_repeat=2000) as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-        Page(status, http).microphone() as ws,
-    ):
+    page = await serve(
+        simulator={"texts": TEXTS, "raw_before_results": [partial], "raw_repeat": 2000}
+    )
+    async with page.microphone() as ws:
         # The page sends its audio in real time and never reads a thing.
         await ws.send_json({"language": "hi", "model": None, "rate": 16000})
-        (record,) = await simulator.wait_for_connections(1)
+        (record,) = await page.simulator.wait_for_connections(1)
         started = asyncio.get_running_loop().time()
         for start in itertools.cycle(range(0, len(SPEECH), 3200)):
             if record.closed.is_set() or asyncio.get_running_loop().time() - started > 10:
@@ -438,8 +421,8 @@ async def test_a_page_that_stops_reading_while_the_engine_floods_is_cut_off(
                 await ws.send_bytes(SPEECH[start : start + 3200])
             await asyncio.sleep(0.1)
         took = asyncio.get_running_loop().time() - started
-        assert await settled(lambda: running.bridge.active_utterances == 0)
-        counts = status.monitor.counts()
+        assert await settled(lambda: page.running.bridge.active_utterances == 0)
+        counts = page.status.monitor.counts()
     # The flood fills the socket's buffers in a second or two; then a second without progress.
     assert record.closed.is_set(), took
     assert counts["results"] == {"client-gone": 1}
@@ -454,53 +437,37 @@ async def test_a_page_that_stops_reading_while_the_engine_floods_is_cut_off(
         ('{"rate": 16000, "language": 7}', "language must be a short string or null"),
     ],
 )
-async def test_a_bad_start_message_is_refused(
-    http: aiohttp.ClientSession, start: str, error: str
-) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        async with Page(status, http).microphone() as ws:
-            await ws.send_str(start)
-            assert await ws.receive_json(timeout=5) == {
-                "type": "error",
-                "code": "protocol",
-                "text": error,
-            }
-        assert simulator.connections == []
+async def test_a_bad_start_message_is_refused(start: str, error: str, serve: Serve) -> None:
+    page = await serve()
+    async with page.microphone() as ws:
+        await ws.send_str(start)
+        assert await ws.receive_json(timeout=5) == {
+            "type": "error",
+            "code": "protocol",
+            "text": error,
+        }
+    assert page.simulator.connections == []
 
 
-async def test_the_microphone_counts_against_max_sessions(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0", max_sessions=1) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        async with page.microphone() as first, page.microphone() as second:
-            await first.send_json({"language": "hi", "model": None, "rate": 16000})
-            assert (await first.receive_json(timeout=5))["type"] == "started"
-            await second.send_json({"language": "hi", "model": None, "rate": 16000})
-            refused = await second.receive_json(timeout=5)
+async def test_the_microphone_counts_against_max_sessions(serve: Serve) -> None:
+    page = await serve(max_sessions=1)
+    async with page.microphone() as first, page.microphone() as second:
+        await first.send_json({"language": "hi", "model": None, "rate": 16000})
+        assert (await first.receive_json(timeout=5))["type"] == "started"
+        await second.send_json({"language": "hi", "model": None, "rate": 16000})
+        refused = await second.receive_json(timeout=5)
     assert refused["type"] == "error" and refused["code"] == "busy"
 
 
-async def test_the_engine_check_says_what_happened(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator(api_key="another-key-0000") as wrong_key,
-        running_simulator(api_key=API_KEY) as simulator,
-        running_bridge(wrong_key.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        code, refused = await page.check("bodhi")
-        assert code == 200
-        running.bridge.engines[0].url = simulator.url  # type: ignore[misc]
-        code, accepted = await page.check("bodhi")
-        code_missing, missing = await page.check("iapp")
-        (session,) = simulator.connections
+async def test_the_engine_check_says_what_happened(rig: Rig, serve: Serve) -> None:
+    simulator = await rig.simulator(api_key=API_KEY)
+    page = await serve(simulator={"api_key": "another-key-0000"})
+    code, refused = await page.check("bodhi")
+    assert code == 200
+    page.running.bridge.engines[0].url = simulator.url  # type: ignore[misc]
+    code, accepted = await page.check("bodhi")
+    code_missing, missing = await page.check("iapp")
+    (session,) = simulator.connections
 
     assert refused["ok"] is False and refused["code"] == "bodhi-401"
     assert refused["summary"].startswith("Bodhi refused the connection: ")
@@ -525,16 +492,13 @@ async def http_get(port: int, path: str = "/healthz") -> bytes:
 
 
 async def test_the_page_serves_at_most_its_connections_live_pages_included(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, serve: Serve
 ) -> None:
+    page = await serve(http_max_connections=3)
+    status = page.status
     async with (
-        running_simulator() as simulator,
-        running_bridge(
-            simulator.url, http_uri="tcp://127.0.0.1:0", http_max_connections=3
-        ) as running,
-        running_status_page(running) as status,
-        http.ws_connect(f"http://127.0.0.1:{status.port}/api/live") as live,
-        http.ws_connect(f"http://127.0.0.1:{status.port}/api/live"),
+        http.ws_connect(f"{page.base}/api/live") as live,
+        http.ws_connect(f"{page.base}/api/live"),
     ):
         await live.receive_json(timeout=5)
         _reader, idle = await asyncio.open_connection("127.0.0.1", status.port)
@@ -553,23 +517,19 @@ async def test_the_page_serves_at_most_its_connections_live_pages_included(
 
 
 async def test_a_connection_that_sends_nothing_or_rests_is_closed_soon(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, serve: Serve
 ) -> None:
     monkeypatch.setattr(web_server, "KEEPALIVE_TIMEOUT", 0.5)
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        silent_reader, silent = await asyncio.open_connection("127.0.0.1", status.port)
-        reader, writer = await asyncio.open_connection("127.0.0.1", status.port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        started = asyncio.get_running_loop().time()
-        answer = await asyncio.wait_for(reader.read(), 3)
-        assert await asyncio.wait_for(silent_reader.read(), 3) == b""
-        took = asyncio.get_running_loop().time() - started
-        silent.close()
-        writer.close()
+    page = await serve()
+    silent_reader, silent = await asyncio.open_connection("127.0.0.1", page.status.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", page.status.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    started = asyncio.get_running_loop().time()
+    answer = await asyncio.wait_for(reader.read(), 3)
+    assert await asyncio.wait_for(silent_reader.read(), 3) == b""
+    took = asyncio.get_running_loop().time() - started
+    silent.close()
+    writer.close()
     assert answer.startswith(b"HTTP/1.1 200 ") and b'"status": "ok"' in answer
     assert 0.3 < took < 2
 
@@ -678,23 +638,18 @@ def test_the_check_rate_is_a_few_at_once_then_one_every_twenty_seconds() -> None
 
 
 async def test_engine_checks_past_the_rate_are_answered_429_with_when(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, serve: Serve
 ) -> None:
     # Each check is an authenticated upstream session: a loop calling it must not become
     # hundreds of paid handshakes a second.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        answers = []
-        for _ in range(5):
-            async with http.post(
-                f"{page.base}/api/check/bodhi", headers={"Origin": page.origin}
-            ) as response:
-                answers.append((response.status, response.headers, await response.json()))
-        sessions = len(simulator.connections)
+    page = await serve()
+    answers = []
+    for _ in range(5):
+        async with http.post(
+            f"{page.base}/api/check/bodhi", headers={"Origin": page.origin}
+        ) as response:
+            answers.append((response.status, response.headers, await response.json()))
+    sessions = len(page.simulator.connections)
     assert [code for code, _headers, _body in answers] == [200, 200, 200, 429, 429]
     assert sessions == 3
     _code, headers, body = answers[3]
@@ -708,44 +663,34 @@ async def test_engine_checks_past_the_rate_are_answered_429_with_when(
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:9"])
 async def test_a_page_of_another_site_is_refused_before_any_data(
-    http: aiohttp.ClientSession, origin: str
+    http: aiohttp.ClientSession, origin: str, serve: Serve
 ) -> None:
     # Browsers apply no CORS to WebSockets: without a check, any site open in the same
     # browser could read the live feed (transcripts, addresses, configuration).
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        code, body = await page.check("bodhi", origin=origin)
-        assert code == 403 and "Origin" in body["error"]
-        for path in ("/api/live", "/api/microphone"):
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                async with http.ws_connect(page.base + path, headers={"Origin": origin}):
-                    pass
-            assert refused.value.status == 403, path
-        code, text = await page.get("/api/status", headers={"Origin": origin})
-        assert code == 403 and "recent" not in text
-        assert simulator.connections == []
+    page = await serve()
+    code, body = await page.check("bodhi", origin=origin)
+    assert code == 403 and "Origin" in body["error"]
+    for path in ("/api/live", "/api/microphone"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            async with http.ws_connect(page.base + path, headers={"Origin": origin}):
+                pass
+        assert refused.value.status == 403, path
+    code, text = await page.get("/api/status", headers={"Origin": origin})
+    assert code == 403 and "recent" not in text
+    assert page.simulator.connections == []
 
 
 async def test_a_program_that_sends_no_origin_may_read_and_act(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, serve: Serve
 ) -> None:
     # Every browser sends Origin with a WebSocket and a POST: a request without one is a
     # program (monitoring, curl, a script), which no other site can drive.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        code, body = await page.check("bodhi", origin=None)
-        assert code == 200 and body["ok"] is True
-        async with http.ws_connect(f"{page.base}/api/live") as live:
-            assert (await live.receive_json(timeout=5))["type"] == "snapshot"
-        assert (await page.get("/metrics"))[0] == 200
+    page = await serve()
+    code, body = await page.check("bodhi", origin=None)
+    assert code == 200 and body["ok"] is True
+    async with http.ws_connect(f"{page.base}/api/live") as live:
+        assert (await live.receive_json(timeout=5))["type"] == "snapshot"
+    assert (await page.get("/metrics"))[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -761,141 +706,103 @@ async def test_a_program_that_sends_no_origin_may_read_and_act(
     ],
 )
 async def test_beyond_loopback_a_request_must_name_an_address_or_a_configured_host(
-    http: aiohttp.ClientSession, host: str, allowed: bool
+    http: aiohttp.ClientSession, serve: Serve, host: str, allowed: bool
 ) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(
-            simulator.url,
-            http_uri="tcp://0.0.0.0:0",
-            http_allow=["127.0.0.1"],
-            http_hosts=["bodhi.lan"],
-        ) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        named = f"{host}:{status.port}"
-        # What a page served under that name sends: its own origin, as a same-origin page.
-        page.origin = f"http://{named}"
-        headers = {"Host": named}
-        expected = 200 if allowed else 403
-        for path in ("/", "/api/status", "/metrics"):
-            code, text = await page.get(path, headers=headers)
-            assert code == expected, (path, text)
-        if not allowed:
-            assert "http_hosts" in text and "--http-host" in text
-        async with http.post(
-            f"{page.base}/api/check/bodhi", headers={**headers, "Origin": page.origin}
-        ) as response:
-            assert response.status == expected
-        live = http.ws_connect(f"{page.base}/api/live", headers={**headers, "Origin": page.origin})
-        if allowed:
-            async with live as ws:
-                assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
-        else:
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                async with live:
-                    pass
-            assert refused.value.status == 403
-            assert simulator.connections == []
+    page = await serve(
+        http_uri="tcp://0.0.0.0:0", http_allow=["127.0.0.1"], http_hosts=["bodhi.lan"]
+    )
+    named = f"{host}:{page.status.port}"
+    # What a page served under that name sends: its own origin, as a same-origin page.
+    page.origin = f"http://{named}"
+    headers = {"Host": named}
+    expected = 200 if allowed else 403
+    for path in ("/", "/api/status", "/metrics"):
+        code, text = await page.get(path, headers=headers)
+        assert code == expected, (path, text)
+    if not allowed:
+        assert "http_hosts" in text and "--http-host" in text
+    async with http.post(
+        f"{page.base}/api/check/bodhi", headers={**headers, "Origin": page.origin}
+    ) as response:
+        assert response.status == expected
+    live = http.ws_connect(f"{page.base}/api/live", headers={**headers, "Origin": page.origin})
+    if allowed:
+        async with live as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+    else:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            async with live:
+                pass
+        assert refused.value.status == 403
+        assert page.simulator.connections == []
 
 
-async def test_any_host_when_the_operator_says_so(http: aiohttp.ClientSession) -> None:
+async def test_any_host_when_the_operator_says_so(serve: Serve) -> None:
     # For a proxy that checks names itself (Home Assistant's ingress forwards whatever name
     # the browser used for Home Assistant); the Origin check still holds.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0", http_hosts=["*"]) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        named = f"anything.example:{status.port}"
-        assert (await page.get("/api/status", headers={"Host": named}))[0] == 200
-        headers = {"Host": named, "Origin": "http://elsewhere.example"}
-        assert (await page.get("/api/status", headers=headers))[0] == 403
+    page = await serve(http_uri="tcp://0.0.0.0:0", http_hosts=["*"])
+    named = f"anything.example:{page.status.port}"
+    assert (await page.get("/api/status", headers={"Host": named}))[0] == 200
+    headers = {"Host": named, "Origin": "http://elsewhere.example"}
+    assert (await page.get("/api/status", headers=headers))[0] == 403
 
 
 async def test_behind_ingress_the_forwarded_host_is_the_pages_origin(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, serve: Serve
 ) -> None:
     # Home Assistant's ingress forwards the browser's Host and Origin, and adds
     # X-Forwarded-Host; the add-on's start script passes --http-host '*'.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://0.0.0.0:0", http_hosts=["*"]) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        for forwarded in ({"Host": "homeassistant.local:8123"}, {}):
-            headers = {"Origin": "http://homeassistant.local:8123",
-                       "X-Forwarded-Host": "homeassistant.local:8123", **forwarded}  # fmt: skip
-            async with http.post(f"{page.base}/api/check/bodhi", headers=headers) as response:
-                assert response.status == 200 and (await response.json())["ok"] is True
+    page = await serve(http_uri="tcp://0.0.0.0:0", http_hosts=["*"])
+    for forwarded in ({"Host": "homeassistant.local:8123"}, {}):
+        headers = {"Origin": "http://homeassistant.local:8123",
+                   "X-Forwarded-Host": "homeassistant.local:8123", **forwarded}  # fmt: skip
+        async with http.post(f"{page.base}/api/check/bodhi", headers=headers) as response:
+            assert response.status == 200 and (await response.json())["ok"] is True
 
 
-async def test_http_allow_turns_others_away(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(
-            simulator.url, http_uri="tcp://127.0.0.1:0", http_allow=["10.0.0.0/8"]
-        ) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        for path in ("/", "/metrics", "/healthz", "/api/status"):
-            assert (await page.get(path))[0] == 403
+async def test_http_allow_turns_others_away(serve: Serve) -> None:
+    page = await serve(http_allow=["10.0.0.0/8"])
+    for path in ("/", "/metrics", "/healthz", "/api/status"):
+        assert (await page.get(path))[0] == 403
 
 
 async def test_on_both_stacks_an_ipv4_peer_is_compared_as_ipv4(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, serve: Serve
 ) -> None:
     # Bound to [::], IPv4 peers arrive as ::ffff:127.0.0.1.
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://[::]:0", http_allow=["127.0.0.1"]) as running,
-        running_status_page(running) as status,
-    ):
-        assert (await Page(status, http).get("/healthz"))[0] == 200
-        async with http.get(f"http://[::1]:{status.port}/healthz") as response:
-            assert response.status == 403
+    page = await serve(http_uri="tcp://[::]:0", http_allow=["127.0.0.1"])
+    assert (await page.get("/healthz"))[0] == 200
+    async with http.get(f"http://[::1]:{page.status.port}/healthz") as response:
+        assert response.status == 403
 
 
-async def test_on_loopback_only_loopback_names_dns_rebinding(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        assert (await page.get("/", headers={"Host": f"localhost:{status.port}"}))[0] == 200
-        code, body = await page.get("/", headers={"Host": f"attacker.example:{status.port}"})
-        assert code == 403 and "localhost" in body
+async def test_on_loopback_only_loopback_names_dns_rebinding(serve: Serve) -> None:
+    page = await serve()
+    assert (await page.get("/", headers={"Host": f"localhost:{page.status.port}"}))[0] == 200
+    code, body = await page.get("/", headers={"Host": f"attacker.example:{page.status.port}"})
+    assert code == 403 and "localhost" in body
 
 
-async def test_no_secret_reaches_the_page_its_api_or_metrics(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator(texts=TEXTS) as simulator,
-        running_bridge(
-            simulator.url,
-            http_uri="tcp://127.0.0.1:0",
-            iapp_api_key=IAPP_KEY,
-            iapp_url=simulator.url,
-            hass_url="http://127.0.0.1:9",
-            hass_token=HASS_TOKEN,
-        ) as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        await wyoming_request(running.port)
-        await page.check("bodhi")
-        seen = []
-        async with http.ws_connect(f"{page.base}/api/live") as live:
-            seen.append(await live.receive_str(timeout=5))
-        for path in ("/", "/app.js", "/api/status", "/metrics", "/healthz"):
-            seen.append((await page.get(path))[1])
-        _code, check = await page.check("bodhi")
-        seen.append(json.dumps(check))
-        configuration = json.loads(seen[0])["configuration"]
+async def test_no_secret_reaches_the_page_its_api_or_metrics(
+    http: aiohttp.ClientSession, serve: Serve
+) -> None:
+    page = await serve(
+        simulator={"texts": TEXTS},
+        iapp_api_key=IAPP_KEY,
+        iapp_url="ws://127.0.0.1:9",
+        hass_url="http://127.0.0.1:9",
+        hass_token=HASS_TOKEN,
+    )
+    await wyoming_request(page.running.port)
+    await page.check("bodhi")
+    seen = []
+    async with http.ws_connect(f"{page.base}/api/live") as live:
+        seen.append(await live.receive_str(timeout=5))
+    for path in ("/", "/app.js", "/api/status", "/metrics", "/healthz"):
+        seen.append((await page.get(path))[1])
+    _code, check = await page.check("bodhi")
+    seen.append(json.dumps(check))
+    configuration = json.loads(seen[0])["configuration"]
 
     everything = "\n".join(seen)
     for secret in (API_KEY, CUSTOMER_ID, IAPP_KEY, HASS_TOKEN):
@@ -907,33 +814,24 @@ async def test_no_secret_reaches_the_page_its_api_or_metrics(http: aiohttp.Clien
 
 
 async def test_the_page_and_its_files_are_served_with_a_strict_policy(
-    http: aiohttp.ClientSession,
+    http: aiohttp.ClientSession, serve: Serve
 ) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://127.0.0.1:0") as running,
-        running_status_page(running) as status,
-    ):
-        page = Page(status, http)
-        sizes = {}
-        for path, kind in [("/", "text/html"), ("/app.js", "text/javascript"),
-                           ("/worklet.js", "text/javascript"), ("/style.css", "text/css")]:  # fmt: skip
-            async with http.get(page.base + path) as response:
-                assert response.status == 200 and response.content_type == kind
-                assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-                assert response.headers["X-Content-Type-Options"] == "nosniff"
-                sizes[path] = len(await response.read())
-        # Every URL the page uses is relative: it works under ingress's prefix.
-        html = (await page.get("/"))[1]
-        assert not re.search(r'(?:src|href)="/', html)
+    page = await serve()
+    sizes = {}
+    for path, kind in [("/", "text/html"), ("/app.js", "text/javascript"),
+                       ("/worklet.js", "text/javascript"), ("/style.css", "text/css")]:  # fmt: skip
+        async with http.get(page.base + path) as response:
+            assert response.status == 200 and response.content_type == kind
+            assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            sizes[path] = len(await response.read())
+    # Every URL the page uses is relative: it works under ingress's prefix.
+    html = (await page.get("/"))[1]
+    assert not re.search(r'(?:src|href)="/', html)
     assert sum(sizes.values()) < 40_000
 
 
-async def test_a_port_without_a_host_is_this_machine_only(http: aiohttp.ClientSession) -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url, http_uri="tcp://:0") as running,
-        running_status_page(running) as status,
-    ):
-        assert status.host == "127.0.0.1"
-        assert (await Page(status, http).get("/healthz"))[0] == 200
+async def test_a_port_without_a_host_is_this_machine_only(serve: Serve) -> None:
+    page = await serve(http_uri="tcp://:0")
+    assert page.status.host == "127.0.0.1"
+    assert (await page.get("/healthz"))[0] == 200
