@@ -20,22 +20,23 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import ipaddress
 import json
 import os
 import re
 import ssl
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
-from urllib.parse import SplitResult, urlsplit
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 import yaml
 
-from .addresses import is_loopback, tcp_host_port
+from .addresses import is_loopback
+from .declarations import SettingsError, Spec, declarations_of, setting, switch, validators
+from .declarations.validators import CREDENTIALS_HELP, OptionalRanged, Ranged
 from .engines.base import Hotword
 from .engines.bodhi.catalog import (
     DEFAULT_DOMAIN,
@@ -59,167 +60,12 @@ DEFAULT_FRAME_MS = 100
 ENDPOINTING_FRAME_MS = 50
 """Frame lengths when ``chunk_ms`` is unset (see :meth:`Settings.frame_ms`)."""
 MAX_HOTWORD_SCORE = 10.0
-CREDENTIALS_HELP = "see 'Getting credentials' in the README"
 
 # What the example config file holds in place of real credentials.
 PLACEHOLDERS: Final = frozenset(
     {"your-bodhi-api-key", "00000000-0000-0000-0000-000000000000", "your-long-lived-access-token"}
 )
-
-
-class SettingsError(Exception):
-    """A setting is missing or invalid; the message names it, where it came from, and what is
-    expected, in one line."""
-
-
-# -- validators -------------------------------------------------------------------------------
-
-
-class Ranged:
-    """A number of ``kind`` within [low, high]; strings (from the environment) are converted."""
-
-    def __init__(self, kind: type[int] | type[float], low: float, high: float) -> None:
-        self.kind = kind
-        self.low = low
-        self.high = high
-        self._schema = vol.All(vol.Coerce(kind), vol.Range(min=low, max=high))
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise vol.Invalid(f"expected a number from {self.describe()}")
-        return self._schema(value)
-
-    def describe(self) -> str:
-        return f"{self.low:g}-{self.high:g}"
-
-
-class OptionalRanged(Ranged):
-    """As :class:`Ranged`, or unset (None; an empty string from the environment or add-on)."""
-
-    def __call__(self, value: Any) -> Any:
-        if value is None or value == "":
-            return None
-        return self.kind(super().__call__(value))
-
-
-def _port(parts: SplitResult) -> int | None:
-    try:
-        return parts.port
-    except ValueError:
-        raise vol.Invalid("has a port out of range: use 1-65535") from None
-
-
-def _uri(value: Any) -> str:
-    text = str(value)
-    parts = urlsplit(text)
-    if parts.scheme == "tcp":
-        _port(parts)
-        host_port = tcp_host_port(text)
-        if host_port is None or not host_port[0]:
-            raise vol.Invalid("needs a host and a port, e.g. tcp://0.0.0.0:10300")
-    elif parts.scheme == "unix":
-        if not parts.path:
-            raise vol.Invalid("needs a socket path, e.g. unix:///run/wyoming-bodhi.sock")
-    elif text != "stdio://":
-        raise vol.Invalid("is not tcp://HOST:PORT, unix://PATH or stdio://")
-    return text
-
-
-def _http_uri(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme != "tcp":
-        raise vol.Invalid("is not tcp://HOST:PORT, e.g. tcp://127.0.0.1:10301")
-    _port(parts)
-    host_port = tcp_host_port(text)
-    if host_port is None:
-        raise vol.Invalid("needs a port, e.g. tcp://127.0.0.1:10301")
-    return text
-
-
-def _items(value: Any) -> list[Any] | tuple[Any, ...]:
-    """A list as given in a file, or as a comma- or space-separated string (a variable)."""
-    return value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
-
-
-def _networks(value: Any) -> tuple[str, ...]:
-    networks = []
-    for item in _items(value):
-        try:
-            networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
-        except ValueError:
-            raise vol.Invalid(f"{item!r} is not an IP address or network") from None
-    return tuple(networks)
-
-
-_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,252})")
-
-
-def _host_names(value: Any) -> tuple[str, ...]:
-    """Host names as a browser sends them in ``Host`` (no scheme, no port), or ``*``."""
-    names = []
-    for item in _items(value):
-        name = str(item).strip().lower()
-        if name != "*" and not _HOST_NAME.fullmatch(name):
-            raise vol.Invalid(
-                f"{str(item)[:60]!r} is not a host name: give a name alone, without a scheme "
-                "or port (e.g. bodhi.lan), or * for any"
-            )
-        names.append(name)
-    return tuple(names)
-
-
-def _websocket_url(value: Any) -> str:
-    text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise vol.Invalid("is not a ws:// or wss:// URL")
-    unprintable = any(c.isspace() or not c.isprintable() for c in text)
-    if "@" in parts.netloc or "\\" in text or "#" in text or unprintable:
-        # Parsers disagree on such URLs (which host is it?), and credentials belong in
-        # BODHI_API_KEY, never in a URL that is logged.
-        raise vol.Invalid(
-            "must be a plain ws[s]://HOST[:PORT][/PATH] URL, with no user part or fragment"
-        )
-    if _port(parts) == 0:
-        raise vol.Invalid("has a port out of range: use 1-65535")
-    return text
-
-
-def _http_url(value: Any) -> str | None:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return None
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise vol.Invalid("is not an http:// or https:// URL")
-    _port(parts)
-    return text.rstrip("/")
-
-
-def _ca_file(value: Any) -> str | None:
-    path = "" if value is None else str(value).strip()
-    if not path:
-        return None
-    try:
-        ssl.create_default_context().load_verify_locations(cafile=path)
-    except (OSError, ssl.SSLError) as err:
-        reason = getattr(err, "strerror", None) or err.__class__.__name__
-        raise vol.Invalid(f"cannot load CA certificates from it ({reason})") from None
-    return path
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text in PLACEHOLDERS:
-        raise vol.Invalid(
-            f"is the example's placeholder, not a real credential; {CREDENTIALS_HELP}"
-        )
-    return text or None
+_secret = validators.secret(PLACEHOLDERS)
 
 
 def _customer_id(value: Any) -> str | None:
@@ -231,42 +77,6 @@ def _customer_id(value: Any) -> str | None:
     except ValueError:
         # Never echo the value: it is a credential.
         raise vol.Invalid("is not a UUID (expected 8-4-4-4-12 hexadecimal digits)") from None
-    return text
-
-
-def _non_empty(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise vol.Invalid("is empty")
-    return text
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise vol.Invalid("expected true or false (also yes/no, on/off, 1/0)")
-
-
-def _zeroconf(value: Any) -> str | None:
-    """Off (None), on under the default name (""), or on under a given name."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return ""
-    text = str(value).strip()
-    if text.lower() in _FALSE:
-        return None
-    if text.lower() in _TRUE:
-        return ""
     return text
 
 
@@ -333,86 +143,45 @@ def _model_names(value: Any) -> tuple[str, ...]:
     return names
 
 
-def _text(value: Any) -> str:
-    return str(value)
-
-
 # -- the settings, each declared once --------------------------------------------------------
-
-Kind = Literal["value", "switch", "list", "optional"]
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """How one setting is given and checked (the metadata of a :class:`Settings` field)."""
-
-    env: str
-    flag: str | None
-    help: str
-    validator: Callable[[Any], Any]
-    kind: Kind = "value"
-    """How the flag is given: a value, a ``switch`` (no value), a repeatable ``list``, or an
-    ``optional`` value."""
-    secret: bool = False
-    name: str = ""
-    default: Any = None
-
-
-def setting(
-    default: Any,
-    validator: Callable[[Any], Any],
-    env: str,
-    help: str,
-    *,
-    flag: str | Literal["auto"] | None = "auto",
-    kind: Kind = "value",
-    secret: bool = False,
-) -> Any:
-    """A :class:`Settings` field; ``flag="auto"`` is ``--`` and the name with dashes."""
-    spec = Spec(env, None if flag == "auto" else flag, help, validator, kind, secret)
-    return field(default=default, repr=not secret, metadata={"spec": spec, "auto_flag": flag})
-
-
-def _switch(env: str, help: str) -> Any:
-    return setting(False, _boolean, env, help, kind="switch")
 
 
 @dataclass(frozen=True)
 class Settings:
     # -- where to serve, and how to log --
     uri: str = setting(
-        DEFAULT_URI, _uri, "WYOMING_URI",
+        DEFAULT_URI, validators.uri, "WYOMING_URI",
         "where to serve Wyoming: tcp://HOST:PORT, unix://PATH or stdio://",
     )  # fmt: skip
     zeroconf: str | None = setting(
-        None, _zeroconf, "WYOMING_ZEROCONF",
+        None, validators.zeroconf, "WYOMING_ZEROCONF",
         "advertise over mDNS for Home Assistant discovery, optionally under NAME",
         kind="optional",
     )  # fmt: skip
-    debug: bool = _switch("WYOMING_DEBUG", "log debug messages (never credentials)")
+    debug: bool = switch("WYOMING_DEBUG", "log debug messages (never credentials)")
     log_format: str = setting(
-        DEFAULT_LOG_FORMAT, _text, "WYOMING_LOG_FORMAT", "Python logging format"
+        DEFAULT_LOG_FORMAT, validators.text, "WYOMING_LOG_FORMAT", "Python logging format"
     )
-    demo: bool = _switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
+    demo: bool = switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
     http_uri: str | None = setting(
-        None, _http_uri, "BODHI_HTTP_URI",
+        None, validators.http_uri, "BODHI_HTTP_URI",
         "also serve the status page, /metrics, /healthz and /readyz over HTTP here, e.g. "
         "tcp://127.0.0.1:10301 (no password: see the README before binding beyond loopback)",
     )  # fmt: skip
     metrics_uri: str | None = setting(
-        None, _http_uri, "BODHI_METRICS_URI",
+        None, validators.http_uri, "BODHI_METRICS_URI",
         "serve only /healthz, /readyz and /metrics over HTTP here, for health checks and "
         "Prometheus, e.g. tcp://0.0.0.0:10302 (nothing on it costs money or shows a "
         "transcript)",
     )  # fmt: skip
     http_allow: tuple[str, ...] = setting(
-        (), _networks, "BODHI_HTTP_ALLOW",
+        (), validators.networks, "BODHI_HTTP_ALLOW",
         "addresses (or networks, 172.30.32.0/24) allowed to reach the HTTP server; "
         "unset: any that can connect",
         kind="list",
     )  # fmt: skip
     http_hosts: tuple[str, ...] = setting(
-        (), _host_names, "BODHI_HTTP_HOSTS",
+        (), validators.host_names, "BODHI_HTTP_HOSTS",
         "names the HTTP server is reached by, beyond its addresses and localhost (a page "
         "under any other name is refused: DNS rebinding); * for any, behind a proxy that "
         "checks names itself",
@@ -438,9 +207,12 @@ class Settings:
         flag=None, secret=True,
     )  # fmt: skip
     bodhi_url: str = setting(
-        DEFAULT_BODHI_URL, _websocket_url, "BODHI_URL", "Bodhi streaming endpoint (ws:// or wss://)"
+        DEFAULT_BODHI_URL,
+        validators.websocket_url,
+        "BODHI_URL",
+        "Bodhi streaming endpoint (ws:// or wss://)",
     )
-    model: str = setting(DEFAULT_MODEL, _non_empty, "BODHI_MODEL", "default Bodhi model")
+    model: str = setting(DEFAULT_MODEL, validators.non_empty, "BODHI_MODEL", "default Bodhi model")
     domain: str = setting(
         DEFAULT_DOMAIN, vol.In(DOMAINS), "BODHI_DOMAIN",
         f"model domain used when a language picks the model ({' or '.join(DOMAINS)})",
@@ -458,7 +230,7 @@ class Settings:
     )  # fmt: skip
     iapp_url: str = setting(
         DEFAULT_IAPP_URL,
-        _websocket_url,
+        validators.websocket_url,
         "IAPP_URL",
         "iApp ASRx streaming endpoint (ws:// or wss://)",
     )
@@ -483,7 +255,7 @@ class Settings:
     )  # fmt: skip
 
     # -- voice features --
-    endpointing: bool = _switch(
+    endpointing: bool = switch(
         "BODHI_ENDPOINTING",
         "let Bodhi end the voice command (Home Assistant then runs no VAD of its own)",
     )
@@ -505,11 +277,11 @@ class Settings:
         "PHRASE[:SCORE] to bias recognition towards (';'-separated in the env)",
         flag="--hotword", kind="list",
     )  # fmt: skip
-    parse_number: bool = _switch("BODHI_PARSE_NUMBER", "spoken numbers as digits")
-    language_id: bool = _switch(
+    parse_number: bool = switch("BODHI_PARSE_NUMBER", "spoken numbers as digits")
+    language_id: bool = switch(
         "BODHI_LANGUAGE_ID", "identify the spoken language; the transcript reports it"
     )
-    transliterate: bool = _switch("BODHI_TRANSLITERATE", "ask Bodhi for transliterated text")
+    transliterate: bool = switch("BODHI_TRANSLITERATE", "ask Bodhi for transliterated text")
     min_confidence: float | None = setting(
         None, OptionalRanged(float, 0, 1), "BODHI_MIN_CONFIDENCE",
         "leave out completed phrases below this confidence (unset: keep all)",
@@ -517,14 +289,14 @@ class Settings:
 
     # -- Home Assistant's names as hotwords --
     hass_url: str | None = setting(
-        None, _http_url, "HASS_URL",
+        None, validators.http_url, "HASS_URL",
         "Home Assistant URL: its exposed entity, area and floor names become hotwords",
     )  # fmt: skip
     hass_token: str | None = setting(
         None, _secret, "HASS_TOKEN", "Home Assistant long-lived access token",
         flag=None, secret=True,
     )  # fmt: skip
-    hass_names: bool = _switch(
+    hass_names: bool = switch(
         "BODHI_HASS_NAMES",
         "use Home Assistant's names as hotwords (in an add-on: through the Supervisor)",
     )
@@ -567,10 +339,10 @@ class Settings:
 
     # -- TLS --
     bodhi_ca: str | None = setting(
-        None, _ca_file, "BODHI_CA",
+        None, validators.ca_file, "BODHI_CA",
         "a PEM file of CA certificates to trust for Bodhi's TLS, on top of the system's",
     )  # fmt: skip
-    allow_insecure: bool = _switch(
+    allow_insecure: bool = switch(
         "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// Bodhi URL to another machine"
     )
 
@@ -607,18 +379,7 @@ class Settings:
         return context
 
 
-def _specs() -> tuple[Spec, ...]:
-    specs = []
-    for item in fields(Settings):
-        spec: Spec = item.metadata["spec"]
-        flag = spec.flag
-        if item.metadata["auto_flag"] == "auto":
-            flag = "--" + item.name.replace("_", "-")
-        specs.append(replace(spec, name=item.name, flag=flag, default=item.default))
-    return tuple(specs)
-
-
-SETTINGS: Final = _specs()
+SETTINGS: Final = declarations_of(Settings)
 _BY_NAME: Final = {spec.name: spec for spec in SETTINGS}
 SECRETS: Final = tuple(spec.name for spec in SETTINGS if spec.secret)
 
