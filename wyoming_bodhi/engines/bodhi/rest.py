@@ -21,8 +21,14 @@ import aiohttp
 
 from ..base import redact
 from ..websocket import connection_failures, host_of
-from .client import FAILURES, BodhiCredentials
-from .errors import BodhiConnectionLostError, BodhiError, BodhiProtocolError, BodhiTimeoutError
+from .client import BodhiCredentials
+from .errors import (
+    ERRORS,
+    BodhiConnectionLostError,
+    BodhiError,
+    BodhiProtocolError,
+    BodhiTimeoutError,
+)
 from .protocol import TranscribeRequest, Transcription, parse_transcription
 
 MAX_REPLY_BYTES: Final = 1 << 20
@@ -56,7 +62,7 @@ async def transcribe_file(
     form.add_field("audio_file", wav, filename="audio.wav", content_type="audio/wav")
     host = host_of(url)
     try:
-        with connection_failures(url, FAILURES):
+        with connection_failures(url, ERRORS):
             try:
                 async with (
                     asyncio.timeout(timeout),

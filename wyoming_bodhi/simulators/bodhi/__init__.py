@@ -4,12 +4,20 @@ It never recognises speech: segments are found by energy, and their texts are sc
 (``texts``) or a phrase that plainly says it comes from the simulator.
 """
 
+from ...engines.bodhi.settings import BodhiSettings
 from ..messages import Reply
 from ..options import SimulatorOptions
 from ..record import ConnectionRecord, FrameRecord
 from ..segmenter import EnergySegmenter, SegmentComplete, SegmentOpened, SegmentProgress
 from .server import BodhiSimulator
 from .session import BodhiSession, default_text
+
+
+def simulate(settings: BodhiSettings, history: int) -> BodhiSimulator:
+    """Bodhi for ``--demo``: the settings' extra models are accepted too, and the records of
+    at most ``history`` connections are kept (the demo may run for months)."""
+    return BodhiSimulator(SimulatorOptions(extra_models=settings.extra_models, history=history))
+
 
 __all__ = [
     "BodhiSession",
@@ -23,4 +31,5 @@ __all__ = [
     "SegmentProgress",
     "SimulatorOptions",
     "default_text",
+    "simulate",
 ]

@@ -2,8 +2,15 @@
 demos). It never recognises speech: sentences are found by energy, and their texts are
 scripted (``texts``) or plainly say they come from the simulator."""
 
+from ...engines.iapp.settings import IappSettings
 from ..options import SimulatorOptions
 from .server import IappSimulator
 from .session import IappSession, default_text
 
-__all__ = ["IappSession", "IappSimulator", "SimulatorOptions", "default_text"]
+
+def simulate(settings: IappSettings, history: int) -> IappSimulator:
+    """iApp ASRx for ``--demo``, keeping the records of at most ``history`` connections."""
+    return IappSimulator(SimulatorOptions(history=history))
+
+
+__all__ = ["IappSession", "IappSimulator", "SimulatorOptions", "default_text", "simulate"]
