@@ -25,9 +25,9 @@ from wyoming.event import Event, async_read_event, write_event
 from wyoming.info import Describe
 
 from wyoming_bodhi import wire
-from wyoming_bodhi.clients.wav import WavHeaderStripper
 from wyoming_bodhi.engines.base import EngineError
 from wyoming_bodhi.server import handler
+from wyoming_bodhi.wav import WavHeaderStripper
 
 from .fake_engine import FakeEngine
 from .harness import (

@@ -27,8 +27,8 @@ from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe
 
 from wyoming_bodhi import wire
-from wyoming_bodhi.clients.wav import WavHeaderStripper, WavTruncated, find_data
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
+from wyoming_bodhi.wav import WavHeaderStripper, WavTruncated, find_data
 
 from .harness import (
     API_KEY,

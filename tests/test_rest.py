@@ -25,7 +25,6 @@ import pytest
 from aiohttp import web
 
 from wyoming_bodhi.clients.transcribe import main as transcribe_main
-from wyoming_bodhi.clients.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 from wyoming_bodhi.engines.base import Hotword
 from wyoming_bodhi.engines.bodhi import BodhiCredentials, BodhiError
 from wyoming_bodhi.engines.bodhi.protocol import (
@@ -36,6 +35,7 @@ from wyoming_bodhi.engines.bodhi.protocol import (
 )
 from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
+from wyoming_bodhi.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 
 from .harness import (
     API_KEY,

@@ -31,7 +31,8 @@ from wyoming.event import Event, async_read_event, async_write_event
 from wyoming_bodhi import __version__
 from wyoming_bodhi.clients.transcribe import main as transcribe_main
 from wyoming_bodhi.clients.transcribe import open_recording, parse_uri, transcribe
-from wyoming_bodhi.clients.wav import (
+from wyoming_bodhi.pipeline.audio import AudioConverter
+from wyoming_bodhi.wav import (
     WAVE_FORMAT_EXTENSIBLE,
     WAVE_FORMAT_IEEE_FLOAT,
     WAVE_FORMAT_PCM,
@@ -40,7 +41,6 @@ from wyoming_bodhi.clients.wav import (
     audio_chunks,
     read_header,
 )
-from wyoming_bodhi.pipeline.audio import AudioConverter
 
 from .harness import HINDI, clean_env, free_port, process, running_bridge, running_simulator
 from .signals import decode_s16, encode, level_db, utterances

@@ -19,6 +19,12 @@ _CONTROL = re.compile(
 )
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate, which UTF-8 cannot encode: what a client sent
+    as JSON (``"\\ud800"``) and that could not be passed on or logged as it is."""
+    return _SURROGATES.search(text) is not None
+
+
 def valid_unicode(text: str) -> str:
     """``text`` without lone surrogates: JSON can carry them (``"\\ud800"``), UTF-8 cannot,
     and what an engine says ends up in a UTF-8 Wyoming event or log line."""
@@ -59,4 +65,4 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-__all__ = ["printable", "quoted", "valid_unicode"]
+__all__ = ["has_lone_surrogate", "printable", "quoted", "valid_unicode"]

@@ -29,6 +29,7 @@ from wyoming.error import Error
 
 from .. import __version__
 from ..settings import Settings, SettingsError, load_client_settings
+from ..wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 from ..wire import MAX_PAYLOAD_BYTES
 from .cli import (
     EXIT_INTERRUPTED,
@@ -51,7 +52,6 @@ from .connection import (
 from .console import StatusLine, StatusLineHandler, say
 from .direct import Completed, DirectEngine, Failed, Finished, Partial
 from .remote import hang_up
-from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
 CHUNK_SECONDS: Final = 0.02

@@ -1,4 +1,4 @@
-"""What every connection shares: settings, the engines, routing, Info, the HTTP session."""
+"""What every connection shares: settings, the engines, routing, the HTTP session."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
-from wyoming.event import Event
 
 from ..engines import configured_engines
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
 from ..logs import Throttled
-from ..server.info import build_info
 from ..settings import Settings
 from .activity import Observers
 from .hotwords import merge_hotwords
@@ -57,7 +55,6 @@ class Bridge:
     """The server's warnings that a client or an engine can repeat (a bad event, a refused
     request, a failed one): each kind at most once per interval, with a count."""
     router: Router = field(init=False)
-    info_event: Event = field(init=False)
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
     """Adds the user's CA (--bodhi-ca) to the system's; verification is never off."""
 
@@ -78,9 +75,6 @@ class Bridge:
             )
             if secret
         )
-        # Built once: Home Assistant waits about a second for Info, so it must never wait
-        # on anything.
-        self.info_event = build_info(self.engines, settings.endpointing).event()
 
     @property
     def ready(self) -> bool:

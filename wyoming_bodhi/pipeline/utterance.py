@@ -34,7 +34,6 @@ from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event
 
-from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
 from ..engines.base import (
     CONNECTION_LOST,
     TIMEOUT,
@@ -45,6 +44,7 @@ from ..engines.base import (
     redact,
 )
 from ..text import quoted
+from ..wav import Chunks, WavError, WavHeaderStripper, parse_format
 from .activity import GONE, TRANSCRIPT, RequestRecord
 from .audio import AudioFormat, FrameStream, Pacer
 from .bridge import Bridge

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import time
 from typing import Any
 
@@ -33,7 +32,7 @@ from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.inflight import SHUTDOWN, SHUTDOWN_TEXT
 from ..pipeline.utterance import TRANSCRIPT_LINES, ClientGone, Utterance
-from ..text import quoted
+from ..text import has_lone_surrogate, quoted
 from ..wire import WireError, read_body, read_header
 from .outbox import Outbox, Slot
 
@@ -67,7 +66,6 @@ answer (see ``_hold_for_audio``)."""
 
 MAX_NAME_CHARS = 200
 MAX_LANGUAGE_CHARS = 64
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProtocolError(ValueError):
@@ -80,12 +78,15 @@ class BodhiEventHandler(AsyncEventHandler):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         bridge: Bridge,
+        info: Event,
         *,
         idle_timeout: float | None = None,
         wait_at_end: bool = False,
     ) -> None:
         super().__init__(reader, writer)
         self._bridge = bridge
+        self._info = info
+        """The answer to ``describe``, built once by the server (see :func:`.info.info_event`)."""
         self._idle_timeout = idle_timeout
         self._wait_at_end = wait_at_end
         """At the end of the input, let the answers on their way go out (stdio: the end of
@@ -220,7 +221,7 @@ class BodhiEventHandler(AsyncEventHandler):
         elif AudioStop.is_type(event.type):
             await self._on_audio_stop()
         elif Describe.is_type(event.type):
-            self._outbox.send(self._bridge.info_event)
+            self._outbox.send(self._info)
         else:
             _LOGGER.debug("Ignoring a %s event", quoted(event.type))
         return True
@@ -531,7 +532,7 @@ def _text(data: dict[str, Any], key: str, limit: int) -> str | None:
         raise ProtocolError(f"{key} must be a string, not {type(value).__name__}")
     if len(value) > limit:
         raise ProtocolError(f"{key} is longer than {limit} characters")
-    if _SURROGATE.search(value):
+    if has_lone_surrogate(value):
         raise ProtocolError(f"{key} is not valid Unicode")
     return value
 
@@ -545,7 +546,7 @@ def _names(data: dict[str, Any], key: str) -> list[str] | None:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ProtocolError(f"{key} must be a list of strings")
-    if any(_SURROGATE.search(item) for item in value):
+    if any(has_lone_surrogate(item) for item in value):
         raise ProtocolError(f"{key} is not valid Unicode")
     return value
 

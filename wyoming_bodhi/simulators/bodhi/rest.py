@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
-from ...clients.wav import WavError, WavHeader, read_header
 from ...engines.bodhi.catalog import Catalog
+from ...wav import WavError, WavHeader, read_header
 from ..messages import Message
 from ..options import SimulatorOptions
 from ..segmenter import EnergySegmenter, SegmentComplete
