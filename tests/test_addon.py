@@ -23,7 +23,7 @@ from wyoming_bodhi import settings
 from wyoming_bodhi.engines.bodhi import catalog
 from wyoming_bodhi.engines.bodhi import errors as bodhi_errors
 from wyoming_bodhi.engines.bodhi.catalog import Catalog
-from wyoming_bodhi.pipeline.bridge import VAD_ENDPOINT_SILENCE
+from wyoming_bodhi.engines.bodhi.engine import VAD_ENDPOINT_SILENCE
 from wyoming_bodhi.server.listener import CLOSING_TIME
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 

@@ -236,9 +236,11 @@ def test_list_models_needs_no_credentials() -> None:
     result = run_cli(["--list-models", "--extra-model", "pa-general-v3-8khz"], clean_env())
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 22
+    # Every engine's models, in priority order: Bodhi's 21 and the one added, then iApp's.
+    assert len(lines) == 23
     assert re.match(r"hi-general-v2-8khz +hi, hi-IN +Hindi \+ English, general domain", lines[0])
-    assert lines[-1].startswith("pa-general-v3-8khz ")
+    assert lines[21].startswith("pa-general-v3-8khz ")
+    assert re.match(r"iapp-asrx +th, th-TH +Thai, real-time \(iApp ASRx\)", lines[22])
 
 
 def test_help_shows_defaults_ranges_and_variables() -> None:

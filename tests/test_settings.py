@@ -451,3 +451,49 @@ def test_every_setting_is_documented_with_its_flag_variable_and_default() -> Non
             assert any(float(n) == spec.default for n in numbers), (spec.name, row)
         else:
             assert f"`{spec.default}`" in cells[2], (spec.name, row)
+
+
+# -- the engines' settings: declared by each engine, checked by the same rules ------------
+
+
+def test_each_engine_s_settings_are_its_own_and_typed() -> None:
+    from wyoming_bodhi.engines.bodhi.plugin import ENGINE as BODHI
+    from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
+
+    settings = load(["--bodhi-url", "wss://stt.navana.ai"], {**BASE_ENV, "IAPP_API_KEY": KEY})
+    assert settings.of(BODHI).bodhi_url == "wss://stt.navana.ai"
+    assert settings.of(IAPP).iapp_api_key == KEY
+    assert [entry.plugin.name for entry in settings.configured] == ["bodhi", "iapp"]
+    # Every value declared secret, whoever declared it.
+    assert set(settings.secrets) == {KEY, CUSTOMER}
+
+
+def test_endpointing_is_refused_for_an_engine_that_cannot_end_a_phrase() -> None:
+    # iApp completes a sentence only when the next begins: it declares ends_phrases=False.
+    with pytest.raises(SettingsError) as info:
+        load(["--endpointing"], {**BASE_ENV, "IAPP_API_KEY": KEY})
+    assert str(info.value).startswith(
+        "invalid endpointing (--endpointing): iApp ASRx does not complete a phrase on silence "
+        "by itself, so it cannot end a voice command; turn endpointing off, or serve Thai from "
+        "a separate instance without it"
+    )
+    assert load(["--endpointing"], BASE_ENV).endpointing
+
+
+def test_the_default_model_is_the_first_configured_engine_s_first() -> None:
+    assert load([], BASE_ENV).model == "hi-general-v2-8khz"
+    assert load([], {"IAPP_API_KEY": KEY}).model == "iapp-asrx"
+    assert load([], {**BASE_ENV, "IAPP_API_KEY": KEY}).model == "hi-general-v2-8khz"
+    assert load([], {**BASE_ENV, "BODHI_MODEL": ""}).model == "hi-general-v2-8khz"
+
+
+def test_help_lists_the_core_then_each_engine_s_settings() -> None:
+    from wyoming_bodhi.settings import build_parser
+
+    help_text = build_parser().format_help()
+    text = help_text[help_text.index("\noptions:") :]  # after the usage, which lists all flags
+    core, bodhi, iapp = (text.index(flag) for flag in ("--lead", "--bodhi-url", "--iapp-url"))
+    assert core < text.index("Bodhi (Indian languages):") < bodhi
+    assert bodhi < text.index("iApp ASRx (Thai):") < iapp
+    description = " ".join(help_text.split())
+    assert "BODHI_API_KEY, BODHI_CUSTOMER_ID, IAPP_API_KEY, or their *_FILE forms" in description

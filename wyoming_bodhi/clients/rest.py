@@ -29,6 +29,7 @@ import aiohttp
 from ..engines.base import UnknownModelError
 from ..engines.bodhi.client import BodhiCredentials
 from ..engines.bodhi.errors import BodhiError, BodhiTimeoutError
+from ..engines.bodhi.plugin import ENGINE as BODHI
 from ..engines.bodhi.protocol import SAMPLE_RATE, TranscribeRequest, transcribe_url
 from ..engines.bodhi.rest import transcribe_file
 from ..pipeline.audio import OUTPUT_WIDTH, AudioConverter, UnsupportedAudioFormat
@@ -49,7 +50,8 @@ def choose_model(settings: Settings, model: str | None, language: str | None) ->
     """``--model`` if it is a Bodhi model; else the model for ``--language`` (as the server
     picks it: the configured default when it speaks the language, else that language in the
     configured domain); else the default. Raises :class:`UsageError`."""
-    catalog = settings.catalog
+    bodhi = settings.of(BODHI)
+    catalog = bodhi.catalog
     if model:
         try:
             return catalog.get(model).name
@@ -58,7 +60,7 @@ def choose_model(settings: Settings, model: str | None, language: str | None) ->
     default = catalog.default(settings.model)
     if not language:
         return default.name
-    spoken = catalog.for_language(language, settings.domain, default)
+    spoken = catalog.for_language(language, bodhi.domain, default)
     if spoken is None:
         languages = sorted({m.primary_language for m in catalog})
         raise UsageError(
@@ -103,19 +105,20 @@ def bodhi_audio(recording: Recording, max_seconds: float) -> tuple[bytes, float]
 
 async def transcribe_rest(settings: Settings, model: str, wav: bytes, seconds: float) -> str:
     """Post the file; the transcript, or :class:`BodhiError`."""
-    assert settings.api_key is not None
-    credentials = BodhiCredentials(settings.api_key, settings.customer_id)
+    bodhi = settings.of(BODHI)
+    assert bodhi.api_key is not None
+    credentials = BodhiCredentials(bodhi.api_key, bodhi.customer_id)
     request = TranscribeRequest(
         model=model,
         # Flags Bodhi defaults to false are left out unless asked for, as in a stream.
-        parse_number=settings.parse_number or None,
+        parse_number=bodhi.parse_number or None,
         hotwords=settings.hotwords,
     )
     timeout = settings.connect_timeout + seconds + settings.response_timeout
     async with aiohttp.ClientSession() as http:
         transcription = await transcribe_file(
             http,
-            transcribe_url(settings.bodhi_url),
+            transcribe_url(bodhi.bodhi_url),
             credentials,
             request,
             wav,
@@ -152,7 +155,7 @@ def _settings(config: str | None) -> Settings:
             "--rest talks to Bodhi itself, and demo mode has no Bodhi to talk to: "
             "unset BODHI_DEMO (or demo in the config file)"
         )
-    if not settings.api_key:
+    if not settings.of(BODHI).api_key:
         raise UsageError(
             "--rest uses Bodhi's non-streaming API: set BODHI_API_KEY (or BODHI_API_KEY_FILE, "
             "or api_key in a config file)"

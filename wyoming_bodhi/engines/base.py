@@ -121,8 +121,10 @@ class Request:
     language: str
     """The language to report on the transcript: the client's tag, else the model's."""
     hotwords: tuple[Hotword, ...] = ()
-    endpoint_silence: float | None = None
-    """Trailing silence that completes a phrase, for engines that take it."""
+    vad_sensitivity: str | None = None
+    """How soon the client wants silence to end a phrase, in Wyoming's words (``default``,
+    ``aggressive``, ``relaxed``), for engines that end phrases on silence; each maps it to
+    its own numbers."""
     partials: bool = False
     """Whether partials are wanted (they cost traffic when nobody reads them)."""
 

@@ -23,6 +23,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import aiohttp
 
+from ..declarations import Spec, declarations_of
 from .base import AudioSpec, Capabilities, Engine, Model
 from .errors import ErrorTable
 
@@ -112,6 +113,13 @@ class EngineSpec(Generic[S]):
     tests (a string: the simulator imports its engine, not the other way round)."""
     model_hint: str = ""
     """How to add models, for the message listing the valid ones."""
+
+    def declaration(self, name: str) -> Spec:
+        """The declaration of one of its settings."""
+        for spec in declarations_of(self.settings):
+            if spec.name == name:
+                return spec
+        raise KeyError(f"engine {self.name!r} has no setting {name!r}")
 
     def simulated(self, settings: S, url: str) -> S:
         """``settings`` with the engine served by its simulator at ``url``."""

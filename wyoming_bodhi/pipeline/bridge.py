@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
 
-from ..engines import configured_engines
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
+from ..engines.plugin import EngineContext
 from ..logs import Throttled
 from ..settings import Settings
 from .activity import Observers
@@ -20,13 +20,6 @@ from .inflight import SHUTDOWN, SHUTDOWN_TEXT, InFlight
 from .routing import Choice, Router
 
 _LOGGER = logging.getLogger(__name__)
-
-# A client's vad_sensitivity, as the trailing silence that ends a phrase: the ends of
-# Bodhi's accepted range. Aggressive answers fastest, relaxed lets people pause.
-VAD_ENDPOINT_SILENCE: dict[str, float] = {
-    VadSensitivity.AGGRESSIVE.value: 0.44,
-    VadSensitivity.RELAXED.value: 1.2,
-}
 
 
 def _no_names() -> Sequence[str]:
@@ -62,19 +55,14 @@ class Bridge:
         settings = self.settings
         self.ssl_context = settings.ssl_context()
         if not self.engines:
-            self.engines = configured_engines(settings, self.http, self.ssl_context)
+            context = EngineContext(self.http, self.ssl_context, settings.model)
+            self.engines = [
+                entry.plugin.build(entry.settings, context) for entry in settings.configured
+            ]
         self.router = Router(self.engines, settings.model, self.warnings)
-        # Blanked out of anything an engine says before it is logged or passed on.
-        self.secrets = tuple(
-            secret
-            for secret in (
-                settings.api_key,
-                settings.customer_id,
-                settings.iapp_api_key,
-                settings.hass_token,
-            )
-            if secret
-        )
+        # Blanked out of anything an engine says before it is logged or passed on: every
+        # value any engine (or the core) declares secret.
+        self.secrets = settings.secrets
 
     @property
     def ready(self) -> bool:
@@ -103,11 +91,7 @@ class Bridge:
         """The engine and what to ask it; raises :class:`UnknownModelError`."""
         settings = self.settings
         choice = self.router.choose(transcribe)
-        silence = settings.endpoint_silence
-        if transcribe is not None:
-            vad = transcribe.vad_sensitivity
-            vad_name = vad.value if isinstance(vad, VadSensitivity) else vad
-            silence = VAD_ENDPOINT_SILENCE.get(str(vad_name), silence)
+        vad = transcribe.vad_sensitivity if transcribe is not None else None
         hotwords: tuple[Hotword, ...] = ()
         if choice.engine.capabilities.hotwords:
             hotwords = merge_hotwords(
@@ -120,7 +104,7 @@ class Bridge:
             model=choice.model,
             language=choice.language,
             hotwords=hotwords,
-            endpoint_silence=silence,
+            vad_sensitivity=(vad.value if isinstance(vad, VadSensitivity) else vad) or None,
             # Partials are only read by endpointing (has anything been said yet?) and the
             # debug log.
             partials=settings.endpointing or settings.debug,

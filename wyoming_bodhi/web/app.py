@@ -30,7 +30,6 @@ from aiohttp import WSMsgType, web
 
 from .. import __version__
 from ..pipeline.bridge import Bridge
-from ..settings import SETTINGS
 from .access import host_allowed, origin_allowed, peer_allowed
 from .browser_mic import microphone_socket
 from .check import CheckRate, check_engine
@@ -167,8 +166,7 @@ def effective_configuration(bridge: Bridge) -> dict[str, Any]:
     """Every setting's value, secrets only as set / not set, URLs without user info."""
     settings = bridge.settings
     shown: dict[str, Any] = {}
-    for spec in SETTINGS:
-        value = getattr(settings, spec.name)
+    for spec, value in settings.declared():
         if spec.secret:
             shown[spec.name] = "set" if value else "not set"
         elif isinstance(value, str) and "://" in value:

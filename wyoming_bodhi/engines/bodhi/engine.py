@@ -28,6 +28,11 @@ AUDIO = AudioSpec(
     keepalive_flush=1.5,
 )
 
+VAD_ENDPOINT_SILENCE: dict[str, float] = {"aggressive": 0.44, "relaxed": 1.2}
+"""A client's ``vad_sensitivity``, as the trailing silence that ends a phrase: the ends of
+Bodhi's accepted range. Aggressive answers fastest, relaxed lets people pause; otherwise the
+``endpoint_silence`` setting (unset: Bodhi's own 0.44)."""
+
 CAPABILITIES = Capabilities(
     hotwords=True, ends_phrases=True, language_id=True, partials=True, confidence=True
 )
@@ -55,6 +60,7 @@ class BodhiEngine:
         parse_number: bool = False,
         language_id: bool = False,
         transliterate: bool = False,
+        endpoint_silence: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._http = http
@@ -67,6 +73,7 @@ class BodhiEngine:
         self._parse_number = parse_number
         self._language_id = language_id
         self._transliterate = transliterate
+        self._endpoint_silence = endpoint_silence
         self._ssl_context = ssl_context
         self.models: Sequence[Model] = [model.as_model() for model in catalog]
         self._models = {model.name: model for model in self.models}
@@ -79,7 +86,9 @@ class BodhiEngine:
         config = BodhiConfig(
             model=request.model.name,
             hotwords=request.hotwords,
-            endpoint_silence_duration=request.endpoint_silence,
+            endpoint_silence_duration=VAD_ENDPOINT_SILENCE.get(
+                request.vad_sensitivity or "", self._endpoint_silence
+            ),
             # Partials are ten messages a second to receive and parse; ask only when used.
             exclude_partial=None if request.partials else True,
             # Flags Bodhi defaults to false are left out unless asked for.

@@ -31,6 +31,7 @@ def _build(settings: BodhiSettings, context: EngineContext) -> BodhiEngine:
         parse_number=settings.parse_number,
         language_id=settings.language_id,
         transliterate=settings.transliterate,
+        endpoint_silence=settings.endpoint_silence,
         ssl_context=context.ssl_context,
     )
 

@@ -13,8 +13,8 @@ DEFAULT_URL: Final = "wss://api.iapp.co.th/asrx"
 @dataclass(frozen=True)
 class IappSettings:
     iapp_api_key: str | None = setting(
-        None, validators.secret(), "IAPP_API_KEY", "iApp API key: serves Thai through iApp ASRx",
-        secret=True,
+        None, validators.secret({"your-iapp-api-key"}), "IAPP_API_KEY",
+        "iApp API key: serves Thai through iApp ASRx", secret=True,
     )  # fmt: skip
     iapp_url: str = setting(
         DEFAULT_URL, validators.websocket_url, "IAPP_URL",
