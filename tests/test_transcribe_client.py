@@ -29,8 +29,9 @@ from wyoming.error import Error
 from wyoming.event import Event, async_read_event, async_write_event
 
 from wyoming_bodhi import __version__
+from wyoming_bodhi.clients.recording import open_recording
 from wyoming_bodhi.clients.transcribe import main as transcribe_main
-from wyoming_bodhi.clients.transcribe import open_recording, parse_uri, transcribe
+from wyoming_bodhi.clients.transcribe import parse_uri, transcribe
 from wyoming_bodhi.pipeline.audio import AudioConverter
 from wyoming_bodhi.wav import (
     WAVE_FORMAT_EXTENSIBLE,

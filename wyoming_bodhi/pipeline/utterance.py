@@ -28,7 +28,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
@@ -50,20 +49,10 @@ from .audio import AudioFormat, FrameStream, Pacer
 from .bridge import Bridge
 from .retry import RetryPolicy
 from .routing import Choice
+from .sink import ClientGone, EventSink
 from .transcript import TranscriptAssembler
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class EventSink(Protocol):
-    """Where an utterance's events go: its slot in the connection's output, in order."""
-
-    def put(self, event: Event) -> None:
-        """Queue an event without waiting. Raises :class:`ClientGone`, or ``ValueError`` for an
-        event that cannot be encoded."""
-
-    def close(self) -> None:
-        """No more events for this request."""
 
 
 _END_OF_AUDIO = b""
@@ -71,10 +60,6 @@ TRANSCRIPT_LINES = 10
 """Transcript lines logged per 10 s (the server's warning interval): every request's while
 people speak to it, a count instead under a flood of requests."""
 """Queued after the last frame; frames themselves are never empty."""
-
-
-class ClientGone(Exception):
-    """The Wyoming client's connection is closed: nobody is waiting for the answer."""
 
 
 class Utterance:

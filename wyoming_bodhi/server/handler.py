@@ -31,7 +31,8 @@ from ..pipeline.activity import RequestRecord
 from ..pipeline.audio import AudioFormat, UnsupportedAudioFormat
 from ..pipeline.bridge import Bridge
 from ..pipeline.inflight import SHUTDOWN, SHUTDOWN_TEXT
-from ..pipeline.utterance import TRANSCRIPT_LINES, ClientGone, Utterance
+from ..pipeline.sink import ClientGone
+from ..pipeline.utterance import TRANSCRIPT_LINES, Utterance
 from ..text import has_lone_surrogate, quoted
 from ..wire import WireError, read_body, read_header
 from .outbox import Outbox, Slot

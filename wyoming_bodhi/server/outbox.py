@@ -17,18 +17,12 @@ import io
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Final
 
 from wyoming.event import Event, write_event
 
-from ..pipeline.utterance import ClientGone
+from ..pipeline.sink import MAX_QUEUED, WRITE_TIMEOUT, ClientGone
 
 _LOGGER = logging.getLogger(__name__)
-
-WRITE_TIMEOUT: Final = 5.0
-"""Seconds a write may make no progress: transcripts are a few hundred bytes."""
-MAX_QUEUED: Final = 1024 * 1024
-"""Bytes waiting for a client before it counts as not reading (Info is about 10 kB)."""
 
 
 def encode(event: Event) -> bytes:

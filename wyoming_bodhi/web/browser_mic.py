@@ -30,8 +30,8 @@ from wyoming.event import Event
 
 from ..engines.base import Phrase, PhraseKind, UnknownModelError
 from ..pipeline.bridge import Bridge
-from ..pipeline.utterance import ClientGone, Utterance
-from ..server.outbox import MAX_QUEUED, WRITE_TIMEOUT
+from ..pipeline.sink import MAX_QUEUED, WRITE_TIMEOUT, ClientGone
+from ..pipeline.utterance import Utterance
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ START_TIMEOUT = 10.0
 
 class SocketSink:
     """The utterance's answers and partials for the page, queued without waiting, and
-    bounded as a Wyoming connection's output is (:mod:`..server.outbox`).
+    bounded as a Wyoming connection's output is (:mod:`..pipeline.sink`).
 
     A partial replaces the one before it while that one is still waiting (it was only the
     phrase as heard so far). Past ``max_queued`` bytes waiting, the partials go first; if that
