@@ -21,6 +21,7 @@ from .engines import registry
 from .engines.base import Model
 from .homeassistant.names import HassNames
 from .pipeline.bridge import Bridge
+from .redaction import Secrets, redact_logging
 from .server.health import check
 from .server.listener import BridgeServer, raise_open_file_limit, serve_stdio
 from .settings import (
@@ -46,6 +47,9 @@ def configure_logging(settings: Settings) -> None:
         format=settings.log_format,
         force=True,
     )
+    # Every secret any setting declares (and the Supervisor's token, not a setting), blanked
+    # out of every line at the sink, whatever logged it.
+    redact_logging(Secrets((*settings.secrets, os.environ.get("SUPERVISOR_TOKEN"))))
     if settings.debug:
         # Third-party debug logs are noise here, and a client library's may show headers.
         for name in ("aiohttp", "asyncio", "zeroconf"):
@@ -70,7 +74,7 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
                     own = dataclasses.replace(own, **{plugin.credential: None})
             elif entry.configured:
                 # A short history: the demo may run for months, and nobody reads its records.
-                simulator = await stack.enter_async_context(simulate(own, DEMO_HISTORY))
+                simulator = await stack.enter_async_context(simulate(own, history=DEMO_HISTORY))
                 own = plugin.simulated(own, simulator.url)
                 served.append(f"{plugin.title} at {simulator.url}")
                 credentials.append(plugin.declaration(plugin.credential).env)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from wyoming_bodhi.declarations import setting, validators
 from wyoming_bodhi.engines.bodhi.plugin import ENGINE as BODHI
+from wyoming_bodhi.engines.iapp.engine import IappEngine
 from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
+from wyoming_bodhi.engines.plugin import EngineContext
+from wyoming_bodhi.simulators.iapp import IappSimulator
+from wyoming_bodhi.simulators.options import SimulatorOptions
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,28 @@ TAKEN = dataclasses.replace(
 NO_SUCH_SETTING = dataclasses.replace(ECHO, name="nosetting", credential="api_key")
 BAD_SIMULATOR = dataclasses.replace(ECHO, simulator="tests.engine_fixtures:nothing_here")
 BODHI_AGAIN = BODHI
+
+
+# -- a whole engine no list names: iApp's protocol under a name and settings of its own -------
+
+
+class EchoEngine(IappEngine):
+    name = "echo"
+    title = "Echo"
+
+
+def _build_echo(settings: EchoSettings, context: EngineContext) -> EchoEngine:
+    assert settings.echo_api_key is not None
+    return EchoEngine(
+        context.http, settings.echo_url, settings.echo_api_key, ssl_context=context.ssl_context
+    )
+
+
+def simulate_echo(settings: EchoSettings, *, history: int = 1000, **options: Any) -> IappSimulator:
+    return IappSimulator(SimulatorOptions(history=history, **options))
+
+
+ECHO_ENGINE = dataclasses.replace(
+    ECHO, build=_build_echo, simulator="tests.engine_fixtures:simulate_echo"
+)
+"""The echo plugin, whole: it builds its engine and has a simulator."""

@@ -20,6 +20,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
 
+from ..redaction import Secrets, fingerprint
 from ..text import quoted
 
 SAMPLE_WIDTH = 2
@@ -211,23 +212,14 @@ def retryable_code(status: int | str | None) -> bool:
     return isinstance(status, int) and 100 <= status < 600 and retryable_status(status)
 
 
-MIN_REDACTED_LENGTH = 4
-"""Shorter "secrets" are not worth mangling every message for."""
-
-
 def redact(error: EngineError, secrets: Iterable[str | None]) -> EngineError:
     """``error`` with every credential blanked out of its message, should a server have
     echoed one back in what it said (our own messages never hold one)."""
-    for secret in secrets:
-        if secret and len(secret) >= MIN_REDACTED_LENGTH and secret in error.message:
-            error.message = error.message.replace(secret, "…")
-            error.args = (error.message,)
+    message = Secrets(secrets).text(error.message)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
     return error
-
-
-def fingerprint(secret: str) -> str:
-    """Enough of a key to tell two apart in a log, not enough to use one: ``…1234``."""
-    return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
 
 
 def retryable_status(status: int) -> bool:

@@ -64,9 +64,10 @@ class Simulated(Protocol):
     def url(self) -> str: ...
 
 
-Simulate = Callable[[Any, int], AbstractAsyncContextManager[Simulated]]
-"""A simulator reference's target: ``simulate(settings, history)``, an async context
-manager serving until it exits, keeping the records of at most ``history`` connections."""
+Simulate = Callable[..., AbstractAsyncContextManager[Simulated]]
+"""A simulator reference's target: ``simulate(settings, *, history=..., **options)``, an async
+context manager serving until it exits, keeping the records of at most ``history``
+connections; ``options`` are ``SimulatorOptions``' knobs (tests pass ``echo_credentials``)."""
 
 
 def _no_check(settings: Any, context: CheckContext) -> None:

@@ -11,6 +11,7 @@ import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
 
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
+from ..engines.errors import ErrorTable
 from ..engines.plugin import EngineContext
 from ..logs import Throttled
 from ..settings import Settings
@@ -48,6 +49,9 @@ class Bridge:
     """The server's warnings that a client or an engine can repeat (a bad event, a refused
     request, a failed one): each kind at most once per interval, with a count."""
     router: Router = field(init=False)
+    error_codes: dict[str, frozenset[str]] = field(init=False)
+    """Each engine's error codes, a closed set (its error table's): the label values of
+    ``/metrics`` and the status page's counts."""
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
     """Adds the user's CA (--bodhi-ca) to the system's; verification is never off."""
 
@@ -60,6 +64,12 @@ class Bridge:
                 entry.plugin.build(entry.settings, context) for entry in settings.configured
             ]
         self.router = Router(self.engines, settings.model, self.warnings)
+        tables = {entry.plugin.name: entry.plugin.errors for entry in settings.engines}
+        self.error_codes = {
+            # An engine given without a plugin (a test's) has the codes every engine has.
+            e.name: frozenset(tables.get(e.name, ErrorTable(e.name, e.title, "", {})).codes())
+            for e in self.engines
+        }
         # Blanked out of anything an engine says before it is logged or passed on: every
         # value any engine (or the core) declares secret.
         self.secrets = settings.secrets

@@ -54,6 +54,13 @@ MAX_KEPT_NOISE = 100
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
+def echoed_credentials(record: ConnectionRecord) -> str:
+    """A careless server's error, quoting the credentials the handshake carried."""
+    said = [f"api key {record.api_key}"] if record.api_key else []
+    said += [f"customer id {record.customer_id}"] if record.customer_id else []
+    return f"credentials not accepted: {', '.join(said) or 'none given'}"
+
+
 class SimulatorServer:
     """A vendor-compatible streaming ASR server for tests, benchmarks and demos.
 
@@ -341,6 +348,8 @@ class _Connection:
                     return
                 if options.error_after_frames == count:
                     reply = self.session.error("internal error", 500)
+                elif options.echo_credentials and count == 1:
+                    reply = self.session.error(echoed_credentials(record))
                 else:
                     reply = self.session.on_binary(msg.data)
             else:

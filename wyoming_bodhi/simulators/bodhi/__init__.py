@@ -4,6 +4,8 @@ It never recognises speech: segments are found by energy, and their texts are sc
 (``texts``) or a phrase that plainly says it comes from the simulator.
 """
 
+from typing import Any
+
 from ...engines.bodhi.settings import BodhiSettings
 from ..messages import Reply
 from ..options import SimulatorOptions
@@ -13,10 +15,13 @@ from .server import BodhiSimulator
 from .session import BodhiSession, default_text
 
 
-def simulate(settings: BodhiSettings, history: int) -> BodhiSimulator:
-    """Bodhi for ``--demo``: the settings' extra models are accepted too, and the records of
-    at most ``history`` connections are kept (the demo may run for months)."""
-    return BodhiSimulator(SimulatorOptions(extra_models=settings.extra_models, history=history))
+def simulate(settings: BodhiSettings, *, history: int = 1000, **options: Any) -> BodhiSimulator:
+    """Bodhi for ``--demo`` and tests: the settings' extra models are accepted too, the
+    records of at most ``history`` connections are kept (the demo may run for months), and
+    ``options`` are :class:`SimulatorOptions`' knobs."""
+    return BodhiSimulator(
+        SimulatorOptions(extra_models=settings.extra_models, history=history, **options)
+    )
 
 
 __all__ = [
