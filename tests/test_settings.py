@@ -497,3 +497,25 @@ def test_help_lists_the_core_then_each_engine_s_settings() -> None:
     assert bodhi < text.index("iApp ASRx (Thai):") < iapp
     description = " ".join(help_text.split())
     assert "BODHI_API_KEY, BODHI_CUSTOMER_ID, IAPP_API_KEY, or their *_FILE forms" in description
+
+
+def test_a_hotword_scored_above_what_a_configured_engine_takes_is_refused() -> None:
+    import dataclasses
+
+    from wyoming_bodhi.engines import registry
+    from wyoming_bodhi.engines.base import Capabilities, HotwordPolicy
+    from wyoming_bodhi.settings import validate
+
+    from .engine_fixtures import ECHO_ENGINE
+
+    strict = dataclasses.replace(
+        ECHO_ENGINE, capabilities=Capabilities(hotwords=HotwordPolicy(1.0, 2.0, 1.5, 3.0))
+    )
+    engines = [*registry.installed(), strict]
+    raw = {"echo_api_key": KEY, "echo_url": "ws://127.0.0.1:9"}
+    assert validate({**raw, "hotwords": ["batti:3"]}, engines).hotwords[0].score == 3.0
+    with pytest.raises(SettingsError) as info:
+        validate({**raw, "hotwords": ["pankha:2", "batti:4.5"]}, engines)
+    assert str(info.value) == (
+        "invalid hotwords (--hotword / BODHI_HOTWORDS): Echo takes scores up to 3, and 'batti' has 4.5"
+    )

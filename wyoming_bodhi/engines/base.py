@@ -53,11 +53,30 @@ class AudioSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HotwordPolicy:
+    """How an engine takes phrases to bias recognition towards: the scores it understands
+    and how many phrases are worth sending."""
+
+    default_score: float
+    """What a phrase sent without a score counts as (the engine's own default)."""
+    request_names: float
+    """The score of the names a request asks for (``transcript_names``)."""
+    home_names: float
+    """The score of Home Assistant's names, fetched in the background."""
+    max_score: float
+    """The highest score it takes; a user's higher score is refused at start-up."""
+    max_count: int = 100
+    """Phrases per request; the sources of highest priority are kept first."""
+    max_chars: int = 64
+    """Longer phrases are left out: hotwords are names, not sentences."""
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What an engine can do; settings and routing consult it instead of assuming."""
 
-    hotwords: bool = False
-    """Takes phrases to bias recognition towards."""
+    hotwords: HotwordPolicy | None = None
+    """Takes phrases to bias recognition towards, under this policy; None: it does not."""
     ends_phrases: bool = False
     """Completes a phrase by itself on trailing silence, so it can end a command
     (``--endpointing``)."""
@@ -298,6 +317,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "Hotword",
+    "HotwordPolicy",
     "Model",
     "Phrase",
     "PhraseKind",

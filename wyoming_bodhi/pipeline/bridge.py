@@ -103,8 +103,10 @@ class Bridge:
         choice = self.router.choose(transcribe)
         vad = transcribe.vad_sensitivity if transcribe is not None else None
         hotwords: tuple[Hotword, ...] = ()
-        if choice.engine.capabilities.hotwords:
+        policy = choice.engine.capabilities.hotwords
+        if policy is not None:
             hotwords = merge_hotwords(
+                policy,
                 names=(transcribe.transcript_names or ()) if transcribe else (),
                 static=settings.hotwords,
                 hass_names=self.hass_names(),

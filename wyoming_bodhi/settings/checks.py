@@ -47,7 +47,7 @@ def checked(settings: Settings, where: Where) -> Settings:
     _check_model(settings, configured, where)
     # Rule by rule rather than engine by engine: the first problem named is the same
     # whatever the engines' order.
-    for rule in (_check_frames, _check_endpointing, _check_url):
+    for rule in (_check_frames, _check_endpointing, _check_hotwords, _check_url):
         for entry in configured:
             rule(settings, entry, where)
     _check_core(settings, where)
@@ -89,6 +89,18 @@ def _check_endpointing(settings: Settings, entry: EngineEntry[Any], where: Where
             "phrase on silence by itself, so it cannot end a voice command; turn endpointing "
             f"off, or serve {plugin.languages} from a separate instance without it"
         )
+
+
+def _check_hotwords(settings: Settings, entry: EngineEntry[Any], where: Where) -> None:
+    policy = entry.plugin.capabilities.hotwords
+    if policy is None:
+        return
+    for hotword in settings.hotwords:
+        if hotword.score is not None and hotword.score > policy.max_score:
+            raise SettingsError(
+                f"invalid hotwords ({where('hotwords')}): {entry.plugin.title} takes scores "
+                f"up to {policy.max_score:g}, and {hotword.phrase!r} has {hotword.score:g}"
+            )
 
 
 def _check_url(settings: Settings, entry: EngineEntry[Any], where: Where) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from ..base import AudioSpec, Capabilities, Model, Request
+from ..base import AudioSpec, Capabilities, HotwordPolicy, Model, Request
 from .catalog import DEFAULT_MODEL, Catalog
 from .client import BodhiCredentials, BodhiStream
 from .protocol import SAMPLE_RATE, BodhiConfig
@@ -33,8 +33,24 @@ VAD_ENDPOINT_SILENCE: dict[str, float] = {"aggressive": 0.44, "relaxed": 1.2}
 Bodhi's accepted range. Aggressive answers fastest, relaxed lets people pause; otherwise the
 ``endpoint_silence`` setting (unset: Bodhi's own 0.44)."""
 
+HOTWORDS = HotwordPolicy(
+    # An unscored hotword is Bodhi's default 1.5; its useful range is 1.0-3.0.
+    default_score=1.5,
+    # The names this request asks for: above the default, inside the useful range.
+    request_names=2.5,
+    # Home Assistant's names: likely, but not what this request asked for.
+    home_names=2.0,
+    # Bodhi documents no upper bound; the server's sanity bound.
+    max_score=10.0,
+    # Bodhi documents no limit, but each phrase is sent in the config message of every
+    # request and biases every decoding step; past a hundred or so the bias is spread too
+    # thin to help, and the config message grows with every entity a large home has.
+    max_count=100,
+    max_chars=64,
+)
+
 CAPABILITIES = Capabilities(
-    hotwords=True, ends_phrases=True, language_id=True, partials=True, confidence=True
+    hotwords=HOTWORDS, ends_phrases=True, language_id=True, partials=True, confidence=True
 )
 
 
