@@ -3,6 +3,7 @@ clear line."""
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import metadata
 
 import pytest
@@ -92,3 +93,19 @@ def test_every_installed_engine_declares_what_the_core_reads() -> None:
         assert all(code.startswith(f"{spec.name}-") for code in codes)
         assert spec.errors.code(999) == f"{spec.name}-error"
         assert spec.errors.refused(401).code in codes
+
+
+async def test_an_engine_declares_whole_file_recognition_exactly_when_it_has_it() -> None:
+    # --rest names the engines that have it before any is built: the declaration must agree
+    # with what each engine implements.
+    import aiohttp
+
+    from wyoming_bodhi.engines.base import WholeFileEngine
+    from wyoming_bodhi.engines.plugin import EngineContext
+
+    async with aiohttp.ClientSession() as http:
+        context = EngineContext(http, None, "")
+        for spec in registry.installed():
+            settings = dataclasses.replace(spec.settings(), **{spec.credential: "k" * 16})
+            engine = spec.build(settings, context)
+            assert isinstance(engine, WholeFileEngine) == spec.capabilities.whole_file, spec.name

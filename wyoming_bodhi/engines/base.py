@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from ..redaction import Secrets, fingerprint
 from ..text import quoted
@@ -84,6 +84,9 @@ class Capabilities:
     partials: bool = False
     """Sends interim results."""
     confidence: bool = False
+    whole_file: bool = False
+    """Recognises a whole recording in one request: its engine is a
+    :class:`WholeFileEngine` (``wyoming-bodhi-transcribe --rest``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +306,20 @@ class Engine(Protocol):
         ...
 
 
+@runtime_checkable
+class WholeFileEngine(Engine, Protocol):
+    """An engine that also takes a whole recording in one request (its capabilities say
+    ``whole_file``)."""
+
+    async def recognize(
+        self, request: Request, pcm: bytes, *, connect_timeout: float, timeout: float
+    ) -> str:
+        """The transcript of ``pcm``: s16le mono at ``audio.rate``, all of it. ``timeout``
+        bounds everything, ``connect_timeout`` reaching the engine. Raises
+        :class:`EngineError`."""
+        ...
+
+
 __all__ = [
     "CONNECTION_LOST",
     "PROTOCOL",
@@ -324,6 +341,7 @@ __all__ = [
     "Request",
     "Session",
     "UnknownModelError",
+    "WholeFileEngine",
     "engine_code",
     "fingerprint",
     "quoted",

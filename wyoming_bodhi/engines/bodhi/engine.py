@@ -11,7 +11,8 @@ import aiohttp
 from ..base import AudioSpec, Capabilities, HotwordPolicy, Model, Request
 from .catalog import DEFAULT_MODEL, Catalog
 from .client import BodhiCredentials, BodhiStream
-from .protocol import SAMPLE_RATE, BodhiConfig
+from .protocol import SAMPLE_RATE, BodhiConfig, TranscribeRequest, transcribe_url
+from .rest import transcribe_file, wav_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,7 +51,12 @@ HOTWORDS = HotwordPolicy(
 )
 
 CAPABILITIES = Capabilities(
-    hotwords=HOTWORDS, ends_phrases=True, language_id=True, partials=True, confidence=True
+    hotwords=HOTWORDS,
+    ends_phrases=True,
+    language_id=True,
+    partials=True,
+    confidence=True,
+    whole_file=True,
 )
 
 
@@ -126,6 +132,28 @@ class BodhiEngine:
             timeout=timeout,
             ssl_context=self._ssl_context,
         )
+
+    async def recognize(
+        self, request: Request, pcm: bytes, *, connect_timeout: float, timeout: float
+    ) -> str:
+        """The whole recording through Bodhi's non-streaming API, as a WAV file."""
+        transcribe_request = TranscribeRequest(
+            model=request.model.name,
+            # Flags Bodhi defaults to false are left out unless asked for, as in a stream.
+            parse_number=self._parse_number or None,
+            hotwords=request.hotwords,
+        )
+        transcription = await transcribe_file(
+            self._http,
+            transcribe_url(self.url),
+            self.credentials,
+            transcribe_request,
+            wav_file(pcm, self.audio.rate),
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            ssl_context=self._ssl_context,
+        )
+        return transcription.text
 
     def describe_credentials(self) -> str:
         return self.credentials.describe()
