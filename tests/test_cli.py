@@ -24,6 +24,7 @@ from .harness import (
     clean_env,
     free_port,
     process,
+    self_signed_certificate,
     transcribe,
     unavailable,
     wait_for_port,
@@ -216,6 +217,21 @@ async def test_serving_is_logged_once_bound_with_credentials_described_not_shown
     assert "BodhiCredentials" not in output and API_KEY not in output
 
 
+async def test_an_old_setting_name_is_logged_once_as_deprecated(tmp_path: Path) -> None:
+    cert, _ = self_signed_certificate(tmp_path)
+    port = free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, BODHI_CA=str(cert))
+    with process(bridge_command(port, "ws://127.0.0.1:9"), env) as bridge:
+        await wait_for_port(port, bridge)
+        bridge.terminate()
+        output, _ = bridge.communicate(timeout=5)
+    (line,) = [line for line in output.splitlines() if "deprecated" in line]
+    assert line.endswith(
+        " WARNING wyoming_bodhi: bodhi_ca (BODHI_CA) is deprecated: use ca_file (--ca-file, "
+        "BODHI_CA_FILE); the old names will be removed in a later release"
+    ), line
+
+
 def test_a_port_in_use_says_how_to_pick_another() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -248,7 +264,7 @@ def test_help_shows_defaults_ranges_and_variables() -> None:
     text = " ".join(result.stdout.split())
     assert result.returncode == 0
     assert (
-        "--chunk-ms CHUNK_MS audio frame length sent to the engine, in ms (Bodhi takes 50-500; unset: 50 with --endpointing, else 100) (20-500; env BODHI_CHUNK_MS)"
+        "--chunk-ms CHUNK_MS audio frame length sent to the engines, in ms, within what each takes (unset: 50 with --endpointing, else 100) (20-500; env BODHI_CHUNK_MS)"
         in text
     )
     assert (

@@ -550,11 +550,11 @@ async def test_each_error_status_is_one_line_saying_what_to_do(status: int) -> N
     assert_secret_free(result)
 
 
-async def test_tls_is_verified_and_bodhi_ca_trusted(tmp_path: Path) -> None:
+async def test_tls_is_verified_and_ca_file_trusted(tmp_path: Path) -> None:
     cert, key = self_signed_certificate(tmp_path)
     async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=TEXTS) as simulator:
         refused = await run(simulator.url)
-        trusted = await run(simulator.url, BODHI_CA=str(cert))
+        trusted = await run(simulator.url, BODHI_CA_FILE=str(cert))
     assert refused.returncode == 1
     assert refused.stderr.startswith(f"{PROG}: TLS certificate verification failed for 127.0.0.1:")
     assert (trusted.returncode, trusted.stdout) == (0, "batti jalao pankha chalao\n")

@@ -214,13 +214,13 @@ async def test_tls_is_verified_unless_the_ca_is_given(tmp_path: Path) -> None:
         async with running_bridge(simulator.url) as bridge, bridge.client() as client:
             refused = await transcribe(client, AUDIO)
         async with (
-            running_bridge(simulator.url, bodhi_ca=str(cert)) as bridge,
+            running_bridge(simulator.url, ca_file=str(cert)) as bridge,
             bridge.client() as client,
         ):
             trusted = await transcribe(client, AUDIO)
     assert refused.error.data["code"] == "bodhi-tls"
     assert "certificate verification failed" in refused.error.data["text"]
-    assert "--bodhi-ca" in refused.error.data["text"]
+    assert "--ca-file" in refused.error.data["text"]
     assert trusted.transcript == "batti jalao"
     # The refused attempt never got as far as an HTTP request: no key was sent.
     assert len(simulator.connections) == 1
@@ -231,11 +231,11 @@ def test_a_ca_file_that_cannot_be_loaded_is_a_clear_start_up_error(tmp_path: Pat
     bogus.write_text("not a certificate")
     env = {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID}
     with pytest.raises(
-        SettingsError, match=r"invalid bodhi_ca '.*' \(--bodhi-ca\): cannot load CA certificates"
+        SettingsError, match=r"invalid ca_file '.*' \(--ca-file\): cannot load CA certificates"
     ):
-        load(["--bodhi-ca", str(bogus)], env)
+        load(["--ca-file", str(bogus)], env)
     with pytest.raises(SettingsError, match="cannot load CA certificates"):
-        load(["--bodhi-ca", str(tmp_path / "missing.pem")], env)
+        load(["--ca-file", str(tmp_path / "missing.pem")], env)
 
 
 @pytest.mark.parametrize(

@@ -519,3 +519,42 @@ def test_a_hotword_scored_above_what_a_configured_engine_takes_is_refused() -> N
     assert str(info.value) == (
         "invalid hotwords (--hotword / BODHI_HOTWORDS): Echo takes scores up to 3, and 'batti' has 4.5"
     )
+
+
+# -- renamed settings: the old names still work, with a warning -----------------------------
+
+
+def test_ca_file_is_the_engine_neutral_name_of_bodhi_ca(tmp_path: Path) -> None:
+    from .harness import self_signed_certificate
+
+    cert, _ = self_signed_certificate(tmp_path)
+    config = tmp_path / "old.yaml"
+    config.write_text(f"bodhi_ca: {cert}\n")
+    new = load(["--ca-file", str(cert)], BASE_ENV)
+    assert (new.ca_file, new.deprecations) == (str(cert), ())
+    assert load([], {**BASE_ENV, "BODHI_CA_FILE": str(cert)}).ca_file == str(cert)
+    for argv, env, given in (
+        (["--bodhi-ca", str(cert)], BASE_ENV, "--bodhi-ca"),
+        ([], {**BASE_ENV, "BODHI_CA": str(cert)}, "BODHI_CA"),
+        (["--config", str(config)], BASE_ENV, f"config file {config}"),
+    ):
+        old = load(argv, env)
+        assert old.ca_file == str(cert), given
+        assert old.deprecations == (
+            f"bodhi_ca ({given}) is deprecated: use ca_file (--ca-file, BODHI_CA_FILE); the "
+            "old names will be removed in a later release",
+        )
+    with pytest.raises(SettingsError) as info:
+        load(["--ca-file", str(cert)], {**BASE_ENV, "BODHI_CA": str(cert)})
+    assert str(info.value) == (
+        "set ca_file (--ca-file) or its old name bodhi_ca (BODHI_CA), not both"
+    )
+    with pytest.raises(SettingsError, match=r"^invalid ca_file '.*' \(--bodhi-ca\): cannot load"):
+        load(["--bodhi-ca", str(tmp_path / "missing.pem")], BASE_ENV)
+
+
+def test_help_shows_the_new_name_only() -> None:
+    from wyoming_bodhi.settings import build_parser
+
+    text = build_parser().format_help()
+    assert "--ca-file" in text and "--bodhi-ca" not in text

@@ -371,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wyoming-bodhi: {err}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    for notice in settings.deprecations:
+        _LOGGER.warning("%s", notice)
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
             runner.run(serve(settings))

@@ -102,7 +102,7 @@ def connection_failures(url: str, failures: ErrorTable) -> Iterator[None]:
         raise failures.tls(
             f"TLS certificate verification failed for {host}: "
             f"{err.certificate_error.__class__.__name__}; the server's certificate is not "
-            "trusted (give its CA with --bodhi-ca if it is yours)"
+            "trusted (give its CA with --ca-file if it is yours)"
         ) from None
     except aiohttp.ClientSSLError as err:
         raise failures.tls(f"TLS handshake with {host} failed: {err.__class__.__name__}") from None

@@ -53,7 +53,7 @@ class Bridge:
     """Each engine's error codes, a closed set (its error table's): the label values of
     ``/metrics`` and the status page's counts."""
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
-    """Adds the user's CA (--bodhi-ca) to the system's; verification is never off."""
+    """Adds the user's CA (--ca-file) to the system's; verification is never off."""
 
     def __post_init__(self) -> None:
         settings = self.settings

@@ -66,6 +66,8 @@ class Settings(CoreSettings):
 
     engines: tuple[EngineEntry[Any], ...] = ()
     """Every registered engine, in priority order, configured or not (not a setting)."""
+    deprecations: tuple[str, ...] = ()
+    """Old setting names that were used: a notice each, logged once at start."""
 
     def of(self, plugin: EngineSpec[S]) -> S:
         """That engine's settings, typed: ``settings.of(ENGINE).bodhi_url``."""
@@ -146,8 +148,9 @@ def validate(raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]] | None =
     """Validate merged raw settings; raises :class:`SettingsError` naming the first problem."""
     engines = installed() if engines is None else tuple(engines)
     known = declared(engines)
-    sources: Mapping[str, str] = getattr(raw, "sources", {})
+    sources = dict(getattr(raw, "sources", {}))
     data = dict(raw)
+    deprecations = known.canonical(data, sources)
     unknown = sorted(str(key) for key in data if key not in known.by_name)
     if unknown:
         raise SettingsError(known.unknown(unknown[0], sources.get(unknown[0])))
@@ -167,7 +170,7 @@ def validate(raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]] | None =
             # The demo serves it through its bundled simulator, which takes any key.
             own[engine.credential] = own[engine.credential] or DEMO_API_KEY
         entries.append(EngineEntry(engine, engine.settings(**own)))
-    settings = Settings(**values, engines=tuple(entries))
+    settings = Settings(**values, engines=tuple(entries), deprecations=deprecations)
     return checks.checked(settings, lambda name: known.where(name, sources))
 
 

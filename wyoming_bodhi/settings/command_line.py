@@ -44,6 +44,12 @@ def _add_flags(parser: argparse._ActionsContainer, specs: Iterable[Spec]) -> Non
             )  # fmt: skip
         else:
             parser.add_argument(spec.flag, dest=spec.name, default=None, help=help_text)
+        for alias in spec.aliases:
+            if alias.flag:
+                # Still taken, not shown: the new name is the one to learn.
+                parser.add_argument(
+                    alias.flag, dest=alias.name, default=None, help=argparse.SUPPRESS
+                )
 
 
 def build_parser(
@@ -68,7 +74,7 @@ def build_parser(
     parser.add_argument(
         "--health-check",
         action="store_true",
-        help="exit 0 if the server at --uri answers Describe with the bodhi program within 2 s",
+        help="exit 0 if the wyoming-bodhi server at --uri answers Describe within 2 s",
     )
     parser.add_argument(
         "--list-models", action="store_true", help="print every engine's models and exit"
@@ -92,3 +98,7 @@ def from_arguments(declared: Declared, args: argparse.Namespace, raw: RawSetting
         value = getattr(args, spec.name, None) if spec.flag else None
         if value is not None:
             raw.put(spec.name, value, spec.flag or spec.name)
+        for alias in spec.aliases:
+            value = getattr(args, alias.name, None) if alias.flag else None
+            if value is not None:
+                raw.put(alias.name, value, alias.flag or alias.name)

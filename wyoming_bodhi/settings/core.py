@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
-from ..declarations import setting, switch, validators
+from ..declarations import Alias, setting, switch, validators
 from ..declarations.validators import OptionalRanged, Ranged
 from ..engines.base import Hotword
 
@@ -32,7 +32,7 @@ PLACEHOLDERS: Final = frozenset({"your-long-lived-access-token"})
 
 
 def parse_hotword(text: str) -> Hotword:
-    """``batti`` → no score (Bodhi's default); ``batti:2.5`` → 2.5.
+    """``batti`` → no score (the engine's default); ``batti:2.5`` → 2.5.
 
     Only a trailing number counts as a score, so ``10:30 alarm`` stays one phrase.
     """
@@ -153,24 +153,24 @@ class CoreSettings:
         None,
         OptionalRanged(int, 20, 500),
         "BODHI_CHUNK_MS",
-        f"audio frame length sent to the engine, in ms (Bodhi takes 50-500; unset: "
+        f"audio frame length sent to the engines, in ms, within what each takes (unset: "
         f"{ENDPOINTING_FRAME_MS} with --endpointing, else {DEFAULT_FRAME_MS})",
     )
     lead: float = setting(
         1.0, Ranged(float, 0, 30), "BODHI_LEAD", "seconds the audio may run ahead of real time"
     )
     connect_timeout: float = setting(
-        5.0, Ranged(float, 0.1, 120), "BODHI_CONNECT_TIMEOUT", "seconds to connect to Bodhi"
+        5.0, Ranged(float, 0.1, 120), "BODHI_CONNECT_TIMEOUT", "seconds to connect to an engine"
     )
     response_timeout: float = setting(
         5.0, Ranged(float, 0.1, 120), "BODHI_RESPONSE_TIMEOUT",
-        "seconds to wait for Bodhi's final result after the audio ends",
+        "seconds to wait for the engine's final result after the audio ends",
     )  # fmt: skip
 
     # -- voice features --
     endpointing: bool = switch(
         "BODHI_ENDPOINTING",
-        "let Bodhi end the voice command (Home Assistant then runs no VAD of its own)",
+        "let the engine end the voice command (Home Assistant then runs no VAD of its own)",
     )
     no_speech_timeout: float = setting(
         8.0, Ranged(float, 1, 60), "BODHI_NO_SPEECH_TIMEOUT",
@@ -208,7 +208,8 @@ class CoreSettings:
     # -- reliability and limits --
     retries: int = setting(
         2, Ranged(int, 0, 10), "BODHI_RETRIES",
-        "retries of a failed connection to Bodhi (500, 503, refused, unresolved, timed out)",
+        "retries of a failed connection to the engine (a 5xx, 408 or 429 refusal, refused, "
+        "unresolved, timed out)",
     )  # fmt: skip
     retry_budget: float = setting(
         3.0, Ranged(float, 0, 60), "BODHI_RETRY_BUDGET",
@@ -242,12 +243,13 @@ class CoreSettings:
     )  # fmt: skip
 
     # -- TLS --
-    bodhi_ca: str | None = setting(
-        None, validators.ca_file, "BODHI_CA",
-        "a PEM file of CA certificates to trust for Bodhi's TLS, on top of the system's",
+    ca_file: str | None = setting(
+        None, validators.ca_file, "BODHI_CA_FILE",
+        "a PEM file of CA certificates to trust for the engines' TLS, on top of the system's",
+        aliases=(Alias("bodhi_ca", "BODHI_CA", "--bodhi-ca"),),
     )  # fmt: skip
     allow_insecure: bool = switch(
-        "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// Bodhi URL to another machine"
+        "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// engine URL to another machine"
     )
 
     def frame_ms(self, accepted: tuple[int, int]) -> int:
@@ -267,9 +269,9 @@ class CoreSettings:
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """What TLS trusts: None for the system's CAs alone, else a context that adds
-        ``bodhi_ca`` (a private CA) to them. Verification is never off."""
-        if not self.bodhi_ca:
+        ``ca_file`` (a private CA) to them. Verification is never off."""
+        if not self.ca_file:
             return None
         context = ssl.create_default_context()
-        context.load_verify_locations(cafile=self.bodhi_ca)
+        context.load_verify_locations(cafile=self.ca_file)
         return context

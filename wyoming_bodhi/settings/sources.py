@@ -33,12 +33,38 @@ class Declared:
         self.specs = tuple(specs)
         self.by_name: Final = {spec.name: spec for spec in self.specs}
         self.secrets: Final = frozenset(spec.name for spec in self.specs if spec.secret)
+        self.aliases: Final = {
+            alias.name: (alias, spec) for spec in self.specs for alias in spec.aliases
+        }
+        """Old names, each with the setting it now is."""
 
     def schema(self) -> vol.Schema:
         """One voluptuous schema over them all: each value validated, defaults filled in."""
         return vol.Schema(
             {vol.Optional(spec.name, default=spec.default): spec.validator for spec in self.specs}
         )
+
+    def canonical(self, data: dict[str, Any], sources: dict[str, str]) -> tuple[str, ...]:
+        """Old names in ``data`` moved to their new ones (in place, ``sources`` too), and a
+        deprecation notice for each; both names given is an error."""
+        notes = []
+        for old, (_, spec) in self.aliases.items():
+            if old not in data:
+                continue
+            given = sources.get(old, old)
+            if spec.name in data:
+                raise SettingsError(
+                    f"set {spec.name} ({self.where(spec.name, sources)}) or its old name "
+                    f"{old} ({given}), not both"
+                )
+            data[spec.name] = data.pop(old)
+            sources[spec.name] = sources.pop(old, given)
+            ways = ", ".join(filter(None, [spec.flag, spec.env]))
+            notes.append(
+                f"{old} ({given}) is deprecated: use {spec.name} ({ways}); the old names will "
+                "be removed in a later release"
+            )
+        return tuple(notes)
 
     def where(self, name: str, sources: Mapping[str, str]) -> str:
         """How the user gave ``name``: a flag, a variable, a config file; or every way they
@@ -111,15 +137,17 @@ def _read_secret_file(env_name: str, path: str) -> str:
 
 
 def from_environment(declared: Declared, environ: Mapping[str, str], raw: RawSettings) -> None:
-    """Settings given by environment variables (``*_FILE`` for the secrets)."""
+    """Settings given by environment variables (``*_FILE`` for the secrets), under their
+    old names too."""
     for spec in declared.specs:
-        file_env = f"{spec.env}_FILE"
-        if spec.secret and environ.get(file_env):
-            if environ.get(spec.env):
-                raise SettingsError(f"set {spec.env} or {file_env}, not both")
-            raw.put(spec.name, _read_secret_file(file_env, environ[file_env]), file_env)
-        elif environ.get(spec.env, "") != "":
-            raw.put(spec.name, environ[spec.env], spec.env)
+        for name, env in ((spec.name, spec.env), *((a.name, a.env) for a in spec.aliases)):
+            file_env = f"{env}_FILE"
+            if spec.secret and environ.get(file_env):
+                if environ.get(env):
+                    raise SettingsError(f"set {env} or {file_env}, not both")
+                raw.put(name, _read_secret_file(file_env, environ[file_env]), file_env)
+            elif environ.get(env, "") != "":
+                raw.put(name, environ[env], env)
 
 
 def read_config_file(declared: Declared, path: str, raw: RawSettings) -> None:
@@ -147,7 +175,7 @@ def read_config_file(declared: Declared, path: str, raw: RawSettings) -> None:
     if not isinstance(data, dict):
         raise SettingsError(f"{source} must hold a mapping of setting: value")
     for key, value in data.items():
-        if str(key) not in declared.by_name:
+        if str(key) not in declared.by_name and str(key) not in declared.aliases:
             raise SettingsError(declared.unknown(str(key), source))
         # Add-on options leave optional strings empty rather than absent.
         if value != "":
