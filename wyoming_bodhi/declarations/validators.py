@@ -113,7 +113,7 @@ def host_names(value: Any) -> tuple[str, ...]:
         if name != "*" and not _HOST_NAME.fullmatch(name):
             raise vol.Invalid(
                 f"{str(item)[:60]!r} is not a host name: give a name alone, without a scheme "
-                "or port (e.g. bodhi.lan), or * for any"
+                "or port (e.g. stt.lan), or * for any"
             )
         names.append(name)
     return tuple(names)

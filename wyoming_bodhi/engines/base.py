@@ -32,7 +32,7 @@ class AudioSpec:
     """The audio an engine's socket takes: s16le mono at ``rate``, in paced frames."""
 
     rate: int
-    """Samples per second (Bodhi 8000, iApp 16000)."""
+    """Samples per second (8000 for telephone models, 16000, …)."""
     frame_ms: tuple[int, int]
     """The frame lengths it accepts, in milliseconds, inclusive."""
     realtime: bool = True
@@ -103,7 +103,7 @@ class Model:
 
     name: str
     engine: str
-    """The engine's name (``bodhi``, ``iapp``)."""
+    """The name of the engine that offers it (:attr:`Engine.name`)."""
     languages: tuple[str, ...]
     """Wyoming language tags: the plain code and the country form (``hi``, ``hi-IN``)."""
     description: str
@@ -153,7 +153,7 @@ class Request:
 
 
 class EngineError(Exception):
-    """A session with an engine failed. ``code`` is the Wyoming error code (``bodhi-401``),
+    """A session with an engine failed. ``code`` is the Wyoming error code (``<engine>-401``),
     ``kind`` what went wrong whatever the engine, ``retryable`` whether trying the same
     request again can help; ``message`` says what to do, and never holds a credential."""
 
@@ -283,9 +283,9 @@ class Engine(Protocol):
     """A configured engine: its declarations, its models, and how to open a session."""
 
     name: str
-    """Short and lower case: the prefix of its error codes (``bodhi``, ``iapp``)."""
+    """Short and lower case: the prefix of its error codes (``<engine>-timeout``)."""
     title: str
-    """For people: ``Bodhi``, ``iApp ASRx``."""
+    """For people: the product's name."""
     vendor: str
     vendor_url: str
     url: str

@@ -1,14 +1,14 @@
 """One engine's errors as a table: its codes, and the words for each way a session fails.
 
 Every engine's error codes are a closed set, ``<engine>-<outcome>``: the statuses it
-documents refusing a connection with (``bodhi-401``), those it documents reporting in a
-session (``bodhi-400``), one per kind of failure (``iapp-timeout``), and ``<engine>-error``
+documents refusing a connection with (``<engine>-401``), those it documents reporting in a
+session (``<engine>-400``), one per kind of failure (``<engine>-timeout``), and ``<engine>-error``
 for anything else, the status named in the message. The set is what ``/metrics`` labels and
 the documentation list (:meth:`ErrorTable.codes`), whatever an engine sends.
 
 The shared WebSocket transport (:mod:`.websocket`) raises an engine's errors through its
 table; so does the engine's own protocol code. An engine with its own exception classes
-(Bodhi's, which its tests and the vendor SDK conformance tests catch) passes a ``make`` that
+(whose tests, or a vendor SDK's conformance tests, catch them) passes a ``make`` that
 picks the class by code; the words are still the table's.
 """
 
@@ -56,9 +56,9 @@ class ErrorTable:
     engine: str
     """The engine's name: the prefix of its codes."""
     title: str
-    """For messages: ``Bodhi``, ``iApp ASRx``."""
+    """For messages: the product's name."""
     url_flag: str
-    """Where the user sets the engine's URL (``--bodhi-url``): for hints."""
+    """Where the user sets the engine's URL (``--<engine>-url``): for hints."""
     refusals: Mapping[int, str]
     """The HTTP statuses the engine documents refusing a connection with, each with what
     to do about it."""

@@ -1,7 +1,7 @@
 """An engine as a plugin: one object that declares everything the server needs to know.
 
-Each engine package exports an :class:`EngineSpec` (Bodhi's is
-``wyoming_bodhi.engines.bodhi.plugin:ENGINE``) and registers it under the entry-point group
+Each engine package exports an :class:`EngineSpec` (``ENGINE`` in its ``plugin.py``, by
+convention) and registers it under the entry-point group
 ``wyoming_bodhi.engines`` (:mod:`.registry`), as any other distribution may. The core loops
 over the registered specs for everything that differs between engines: their settings (and
 so flags, environment variables, config keys, add-on options and which values are secret),
@@ -53,7 +53,7 @@ class CheckContext:
     demo: bool
     """Serving through the bundled simulators."""
     where: Callable[[str], str]
-    """How the user gave a setting, for messages: ``--bodhi-url``, ``BODHI_URL``, ``config
+    """How the user gave a setting, for messages: ``--acme-url``, ``ACME_URL``, ``config
     file X``."""
 
 
@@ -84,7 +84,7 @@ class EngineSpec(Generic[S]):
     """``[a-z][a-z0-9]*``: its error codes' prefix, its entry point's name, and the status
     page's ``/api/check/<name>``."""
     title: str
-    """For people: ``Bodhi``, ``iApp ASRx``."""
+    """For people: the product's name."""
     vendor: str
     vendor_url: str
     languages: str

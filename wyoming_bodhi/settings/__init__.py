@@ -15,7 +15,7 @@ a variable, or a key in a file). Secrets (API keys, the customer id, Home Assist
 are never flags, because flags show in process listings: they come from the environment,
 directly or through ``*_FILE`` (Docker and add-on secrets), or from the config file.
 
-The setting names (``bodhi_url``, ``chunk_ms``, …) are the names users write in files and
+The setting names (``chunk_ms``, ``<engine>_url``, …) are the names users write in files and
 add-on options (the add-on's ``/data/options.json`` loads directly).
 """
 
@@ -70,7 +70,7 @@ class Settings(CoreSettings):
     """Old setting names that were used: a notice each, logged once at start."""
 
     def of(self, plugin: EngineSpec[S]) -> S:
-        """That engine's settings, typed: ``settings.of(ENGINE).bodhi_url``."""
+        """That engine's settings, typed: ``settings.of(ENGINE).acme_url``."""
         for entry in self.engines:
             if entry.plugin.name == plugin.name and isinstance(entry.settings, plugin.settings):
                 return entry.settings
@@ -104,7 +104,7 @@ class Settings(CoreSettings):
 
     if not TYPE_CHECKING:
         # Scripts and tests may read an engine's setting (or property) by the name users
-        # write (``settings.bodhi_url``); the package itself reads ``settings.of(plugin)``, which
+        # write (``settings.acme_url``); the package itself reads ``settings.of(plugin)``, which
         # mypy checks. Hidden from mypy so that a typo in the core is still an error.
         def __getattr__(self, name: str) -> Any:
             if name.startswith("_") or name == "engines":
