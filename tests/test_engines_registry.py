@@ -109,3 +109,20 @@ async def test_an_engine_declares_whole_file_recognition_exactly_when_it_has_it(
             settings = dataclasses.replace(spec.settings(), **{spec.credential: "k" * 16})
             engine = spec.build(settings, context)
             assert isinstance(engine, WholeFileEngine) == spec.capabilities.whole_file, spec.name
+
+
+def test_the_troubleshooting_table_covers_every_code_of_every_shipped_engine() -> None:
+    # The codes are each engine's error table's: a closed set, so the table can name them all.
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "failure-behaviour.md").read_text("utf-8")
+    table = doc[doc.index("## Troubleshooting") :]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    documented = {code.strip() for cell in first_cells for code in cell.replace("`", "").split(",")}
+    missing = [
+        code
+        for spec in registry.builtin()
+        for code in spec.errors.codes()
+        if code not in documented
+    ]
+    assert not missing, f"docs/failure-behaviour.md has no row for {missing}"
