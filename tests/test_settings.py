@@ -558,3 +558,17 @@ def test_help_shows_the_new_name_only() -> None:
 
     text = build_parser().format_help()
     assert "--ca-file" in text and "--bodhi-ca" not in text
+
+
+def test_the_settings_that_are_not_add_on_options_say_why() -> None:
+    # What the add-on file generator will read: each declaration says whether it is an
+    # add-on option, and why not when it is not.
+    import yaml
+
+    from wyoming_bodhi.engines import registry
+    from wyoming_bodhi.settings import declarations
+
+    addon = yaml.safe_load((EXAMPLE.parent.parent / "addon.yaml").read_text(encoding="utf-8"))
+    specs = declarations(registry.builtin())
+    assert {spec.name for spec in specs if spec.addon} == set(addon["schema"])
+    assert all(spec.why_not_addon for spec in specs if not spec.addon)

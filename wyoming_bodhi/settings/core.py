@@ -95,33 +95,48 @@ class CoreSettings:
     uri: str = setting(
         DEFAULT_URI, validators.uri, "WYOMING_URI",
         "where to serve Wyoming: tcp://HOST:PORT, unix://PATH or stdio://",
+        addon=False,
+        why_not_addon="the add-on's start script fixes it",
     )  # fmt: skip
     zeroconf: str | None = setting(
         None, validators.zeroconf, "WYOMING_ZEROCONF",
         "advertise over mDNS for Home Assistant discovery, optionally under NAME",
         kind="optional",
+        addon=False,
+        why_not_addon="the Supervisor's discovery replaces it",
     )  # fmt: skip
     debug: bool = switch("WYOMING_DEBUG", "log debug messages (never credentials)")
     log_format: str = setting(
-        DEFAULT_LOG_FORMAT, validators.text, "WYOMING_LOG_FORMAT", "Python logging format"
+        DEFAULT_LOG_FORMAT,
+        validators.text,
+        "WYOMING_LOG_FORMAT",
+        "Python logging format",
+        addon=False,
+        why_not_addon="the add-on's log has its own format",
     )
     demo: bool = switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
     http_uri: str | None = setting(
         None, validators.http_uri, "BODHI_HTTP_URI",
         "also serve the status page, /metrics, /healthz and /readyz over HTTP here, e.g. "
         "tcp://127.0.0.1:10301 (no password: see the README before binding beyond loopback)",
+        addon=False,
+        why_not_addon="the add-on serves the status page to ingress from its start script",
     )  # fmt: skip
     metrics_uri: str | None = setting(
         None, validators.http_uri, "BODHI_METRICS_URI",
         "serve only /healthz, /readyz and /metrics over HTTP here, for health checks and "
         "Prometheus, e.g. tcp://0.0.0.0:10302 (nothing on it costs money or shows a "
         "transcript)",
+        addon=False,
+        why_not_addon="the add-on serves /metrics and /readyz to ingress with the status page",
     )  # fmt: skip
     http_allow: tuple[str, ...] = setting(
         (), validators.networks, "BODHI_HTTP_ALLOW",
         "addresses (or networks, 172.30.32.0/24) allowed to reach the HTTP server; "
         "unset: any that can connect",
         kind="list",
+        addon=False,
+        why_not_addon="the add-on allows only the ingress proxy, from its start script",
     )  # fmt: skip
     http_hosts: tuple[str, ...] = setting(
         (), validators.host_names, "BODHI_HTTP_HOSTS",
@@ -129,16 +144,22 @@ class CoreSettings:
         "under any other name is refused: DNS rebinding); * for any, behind a proxy that "
         "checks names itself",
         flag="--http-host", kind="list",
+        addon=False,
+        why_not_addon="the ingress proxy, its one peer, forwards any name Home Assistant has",
     )  # fmt: skip
     http_max_connections: int = setting(
         32, Ranged(int, 1, 10_000), "BODHI_HTTP_MAX_CONNECTIONS",
         "concurrent HTTP connections (live pages included); one more is answered 503 and "
         "closed",
+        addon=False,
+        why_not_addon="the ingress proxy is its one peer",
     )  # fmt: skip
     event_loop: str = setting(
         "auto", vol.In(EVENT_LOOPS), "WYOMING_EVENT_LOOP",
         "asyncio's own event loop, or uvloop (pip install uvloop); auto: "
         "uvloop when it is installed",
+        addon=False,
+        why_not_addon="the image decides: uvloop when it is installed (auto)",
     )  # fmt: skip
 
     # -- models --
@@ -195,10 +216,14 @@ class CoreSettings:
     hass_url: str | None = setting(
         None, validators.http_url, "HASS_URL",
         "Home Assistant URL: its exposed entity, area and floor names become hotwords",
+        addon=False,
+        why_not_addon="the add-on reaches Home Assistant through the Supervisor (hass_names)",
     )  # fmt: skip
     hass_token: str | None = setting(
         None, validators.secret(PLACEHOLDERS), "HASS_TOKEN",
         "Home Assistant long-lived access token", secret=True,
+        addon=False,
+        why_not_addon="the add-on reaches Home Assistant through the Supervisor (hass_names)",
     )  # fmt: skip
     hass_names: bool = switch(
         "BODHI_HASS_NAMES",
@@ -235,11 +260,15 @@ class CoreSettings:
         3.0, Ranged(float, 0, 300), "BODHI_DRAIN_DELAY",
         "on SIGTERM, seconds to go on accepting and serving while /readyz says 503, so "
         "that a load balancer stops sending requests here first (Ctrl-C skips it)",
+        addon=False,
+        why_not_addon="no load balancer is in front of the add-on: its start script sets none",
     )  # fmt: skip
     shutdown_timeout: float = setting(
         4.0, Ranged(float, 0, 300), "BODHI_SHUTDOWN_TIMEOUT",
         "after the drain delay, seconds in-flight requests get to finish before they are "
         "answered with a shutdown error",
+        addon=False,
+        why_not_addon="the add-on manifest's stop timeout covers its default",
     )  # fmt: skip
 
     # -- TLS --
@@ -247,6 +276,8 @@ class CoreSettings:
         None, validators.ca_file, "BODHI_CA_FILE",
         "a PEM file of CA certificates to trust for the engines' TLS, on top of the system's",
         aliases=(Alias("bodhi_ca", "BODHI_CA", "--bodhi-ca"),),
+        addon=False,
+        why_not_addon="a CA file would need a folder mapped into the container",
     )  # fmt: skip
     allow_insecure: bool = switch(
         "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// engine URL to another machine"
