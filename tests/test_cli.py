@@ -79,6 +79,19 @@ def test_start_up_validation_is_one_clear_line(
     assert API_KEY not in result.stderr and CUSTOMER_ID not in result.stderr
 
 
+def test_an_engine_plugin_that_cannot_be_used_stops_the_start_in_one_line() -> None:
+    env = clean_env(BODHI_API_KEY=API_KEY, WYOMING_BODHI_ENGINES="bodhi,acme")
+    for args in ([], ["--health-check"], ["--list-models"]):
+        result = run_cli(args, env)
+        assert (result.returncode, result.stdout) == (2, ""), result
+        assert result.stderr == (
+            "wyoming-bodhi: WYOMING_BODHI_ENGINES names acme, which is not installed; "
+            "installed: bodhi, iapp\n"
+        )
+    only = run_cli(["--list-models"], clean_env(WYOMING_BODHI_ENGINES="iapp"))
+    assert (only.returncode, only.stdout.split()[0]) == (0, "iapp-asrx")
+
+
 SECRET_BYTES = b"ab12\xff\xfe-the-rest-of-the-secret-9f3c"
 
 

@@ -356,8 +356,9 @@ def health_check(uri: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # The flags are the engines' too: a plugin that cannot be used stops even --help.
+        args = build_parser().parse_args(argv)
         raw = merge(args, os.environ)
         if args.health_check:
             # Only the address matters: no credentials are needed to ask for Info.
