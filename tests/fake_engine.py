@@ -104,9 +104,12 @@ class FakeEngine:
         self.requests.append(request)
         if self.failures:
             raise self.failures.pop(0)
-        session = FakeSession(self.script)
+        session = self.new_session()
         self.sessions.append(session)
         return session
+
+    def new_session(self) -> FakeSession:
+        return FakeSession(self.script)
 
     def describe_credentials(self) -> str:
         return "none"

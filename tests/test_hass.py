@@ -18,7 +18,9 @@ import pytest
 from aiohttp import web
 from wyoming.client import AsyncTcpClient
 
-from wyoming_bodhi.homeassistant.names import HassDataError, HassNames, collect_names, websocket_url
+from wyoming_bodhi.homeassistant.hass_names import HassNames
+from wyoming_bodhi.homeassistant.names import HassDataError, collect_names
+from wyoming_bodhi.homeassistant.websocket_api import websocket_url
 from wyoming_bodhi.settings import SettingsError, load
 
 from .harness import (
@@ -395,7 +397,7 @@ def warnings(logs: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in logs.records
-        if r.name == "wyoming_bodhi.homeassistant.names" and r.levelno == logging.WARNING
+        if r.name.startswith("wyoming_bodhi.homeassistant.") and r.levelno == logging.WARNING
     ]
 
 

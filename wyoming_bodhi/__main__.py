@@ -19,7 +19,7 @@ from . import __version__
 from .addresses import tcp_host_port
 from .engines import registry
 from .engines.base import Model
-from .homeassistant.names import HassNames
+from .homeassistant.hass_names import HassNames
 from .pipeline.bridge import Bridge
 from .redaction import Secrets, redact_logging
 from .server.health import check

@@ -8,6 +8,7 @@ voice command is never slowed by someone watching it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +41,22 @@ class RequestRecord:
     """``transcript``, an error code (``<engine>-401``, ``busy``, …), or ``client-gone``."""
     text: str
     """The transcript, or the error's message."""
+
+    @classmethod
+    def refused(cls, client: str, code: str, text: str) -> RequestRecord:
+        """A request refused before any engine was involved."""
+        return cls(
+            started_at=time.time(),
+            client=client,
+            engine="",
+            model="",
+            language="",
+            audio_seconds=0.0,
+            billed_seconds=0.0,
+            latency=None,
+            result=code,
+            text=text,
+        )
 
 
 class ActivityObserver(Protocol):

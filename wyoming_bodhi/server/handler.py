@@ -1,4 +1,4 @@
-"""The Wyoming event state machine for one client connection; thin by design.
+"""The Wyoming event state machine for one client connection.
 
 An utterance starts at ``transcribe`` or ``audio-start`` (or, leniently, at a first
 ``audio-chunk``), takes audio until ``audio-stop``, and always ends in one ``transcript`` or
@@ -9,6 +9,12 @@ waiting (pipelining): each request's events go into its own slot of the connecti
 :class:`~.outbox.Outbox`, written strictly in request order. A client that misuses the
 protocol gets an ``error`` event; one that breaks the framing loses its connection; neither
 disturbs anyone else.
+
+What an event may hold is checked in :mod:`.events`; the order of the answers, and an answer
+kept back for its ``audio-start``, are :mod:`.outbox`'s; a request itself is the pipeline's
+:class:`~..pipeline.utterance.Utterance`. What is left here is one state machine (the request
+taking audio, the requests whose answers are on their way, a refused request's audio, the
+connection's close), a little over 400 lines because its transitions are read together.
 """
 
 from __future__ import annotations
@@ -17,8 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
-from typing import Any
 
 from wyoming.asr import Transcribe, TranscriptStart
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -33,9 +37,10 @@ from ..pipeline.bridge import Bridge
 from ..pipeline.inflight import SHUTDOWN, SHUTDOWN_TEXT
 from ..pipeline.sink import ClientGone
 from ..pipeline.utterance import TRANSCRIPT_LINES, Utterance
-from ..text import has_lone_surrogate, quoted
+from ..text import quoted
 from ..wire import WireError, read_body, read_header
-from .outbox import Outbox, Slot
+from .events import REQUEST_EVENTS, ProtocolError, client_name, is_transcribe, transcribe_from
+from .outbox import AnswerHold, Outbox
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,27 +58,11 @@ unread input resets it, and a client may then lose what it had not read yet."""
 
 AUDIO_START_GRACE = 1.0
 """Seconds a request begun with transcribe waits for its audio-start before an early answer
-(a refusal) goes out anyway (see ``_hold_for_audio``). Home Assistant sends audio-start
+(a refusal) goes out anyway (see :class:`.outbox.AnswerHold`). Home Assistant sends audio-start
 straight after transcribe."""
 
-TRANSCRIBE_BEFORE_1_4 = "transcibe"
-"""How the ``wyoming`` library spelled ``transcribe`` before 1.4; clients built on 1.0–1.3
-still send it."""
-_REQUEST_EVENTS = frozenset(
-    {"transcribe", TRANSCRIBE_BEFORE_1_4, "audio-start", "audio-chunk", "audio-stop"}
-)
-"""The events of a request: the first of them after a transcribe releases its kept-back
-answer (see ``_hold_for_audio``)."""
 
-MAX_NAME_CHARS = 200
-MAX_LANGUAGE_CHARS = 64
-
-
-class ProtocolError(ValueError):
-    """The client sent an event this protocol does not allow; its request gets an error."""
-
-
-class BodhiEventHandler(AsyncEventHandler):
+class BridgeEventHandler(AsyncEventHandler):
     def __init__(
         self,
         reader: asyncio.StreamReader,
@@ -102,10 +91,9 @@ class BodhiEventHandler(AsyncEventHandler):
         ended and whose answers are on their way."""
         self._refused = False
         """A refused request's audio is ignored until its audio-stop."""
-        self._held: Slot | None = None
+        self._hold = AnswerHold(AUDIO_START_GRACE, self._grace_over)
         """The answer of a request that began with transcribe, kept back until its audio-start
-        (at most :data:`AUDIO_START_GRACE`): see :meth:`_hold_for_audio`."""
-        self._hold_timer: asyncio.TimerHandle | None = None
+        (at most :data:`AUDIO_START_GRACE`)."""
         self._said_unknown_model = False
         self._closer: asyncio.Task[None] | None = None
         self._closed = False
@@ -140,7 +128,7 @@ class BodhiEventHandler(AsyncEventHandler):
                     self._warn("Closing the connection from %s: %s", self._client_name, err)
                     break
                 if event is None:
-                    self._release_hold()
+                    self._hold.release()
                     if self._wait_at_end:
                         await self.wait_until_idle()
                         await self._outbox.flush(FLUSH_AT_SHUTDOWN)
@@ -212,10 +200,10 @@ class BodhiEventHandler(AsyncEventHandler):
         # Whatever the client sends for its request (even a malformed event) comes after the
         # transcribe: a kept-back answer can go now. Other events (describe, ping, types
         # unknown here) belong to no request, and leave it kept back for the audio-start.
-        own = event.type in _REQUEST_EVENTS and self._release_hold()
+        own = event.type in REQUEST_EVENTS and self._hold.release()
         if AudioChunk.is_type(event.type):
             await self._on_audio_chunk(AudioChunk.from_event(event))
-        elif Transcribe.is_type(event.type) or event.type == TRANSCRIBE_BEFORE_1_4:
+        elif is_transcribe(event.type):
             await self._on_transcribe(event)
         elif AudioStart.is_type(event.type):
             await self._on_audio_start(AudioStart.from_event(event), own=own)
@@ -228,7 +216,7 @@ class BodhiEventHandler(AsyncEventHandler):
         return True
 
     async def disconnect(self) -> None:
-        self._release_hold()  # and its timer, which would otherwise keep the handler a while
+        self._hold.release()  # and its timer, which would otherwise keep the handler a while
         live, self._live, self._current = self._live, [], None
         for utterance in live:
             if utterance.finished:
@@ -278,7 +266,7 @@ class BodhiEventHandler(AsyncEventHandler):
         try:
             while True:
                 # An answer kept back for its audio-start goes now: no request follows it.
-                self._release_hold()
+                self._hold.release()
                 await self._outbox.flush(max(0.0, deadline - loop.time()))
                 if self.busy:
                     return  # a request came meanwhile: the connection closes after it
@@ -379,7 +367,7 @@ class BodhiEventHandler(AsyncEventHandler):
         )
         slot = self._outbox.slot()
         if before_audio:
-            self._hold_for_audio(slot)
+            self._hold.hold(slot)
         # Put here, not by the utterance's task, so that it always comes first.
         slot.put(TranscriptStart(language=choice.language).event())
         utterance = Utterance.start(bridge, choice, request, slot, client=self._client_name)
@@ -452,118 +440,16 @@ class BodhiEventHandler(AsyncEventHandler):
         self._refused = True
         slot = self._outbox.slot()
         if before_audio:
-            self._hold_for_audio(slot)
+            self._hold.hold(slot)
         try:
             slot.put(Error(text=text, code=code).event())
         finally:
             slot.close()
-        self._bridge.activity.request_done(refused_record(self._client_name, code, text))
-
-    def _hold_for_audio(self, slot: Slot) -> None:
-        """Keep a request's answer back until its audio-start, or :data:`AUDIO_START_GRACE`.
-
-        A request that begins with ``transcribe`` can be answered before its ``audio-start``
-        is read (a refusal, or an engine that refuses at once), and Wyoming has no request
-        ids: an ``audio-start`` read after the answer could be this request's own (a client
-        that sends transcribe, audio-start and its audio back to back, as Home Assistant
-        does) or the client's next request (one that read the answer, gave up on this one and
-        starts over without transcribe). Kept back, the answer follows the audio-start, and
-        that audio-start is this request's; a client that sends none within the grace gets
-        its answer then, and what it sends next is a new request.
-        """
-        self._release_hold()
-        slot.hold()
-        self._held = slot
-        self._hold_timer = asyncio.get_running_loop().call_later(
-            AUDIO_START_GRACE, self._grace_over
-        )
+        self._bridge.activity.request_done(RequestRecord.refused(self._client_name, code, text))
 
     def _grace_over(self) -> None:
-        self._hold_timer = None
         # Nothing of a request has come from the client since its transcribe (any of it
         # releases the hold), so no request in hand means the answer kept back was a
         # refusal: it has gone out on its own, and the next audio-start is a new request.
-        if self._release_hold() and self._current is None:
+        if self._current is None:
             self._refused = False
-
-    def _release_hold(self) -> bool:
-        """Let a kept-back answer go; whether one was being kept back."""
-        slot, self._held = self._held, None
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-            self._hold_timer = None
-        if slot is None:
-            return False
-        slot.release()
-        return True
-
-
-def client_name(peer: Any) -> str:
-    """A client's address as people write it: ``192.0.2.7:51234``, ``[::1]:51234``."""
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        host, port = peer[0], peer[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(peer) if peer else "local"
-
-
-def refused_record(client: str, code: str, text: str) -> RequestRecord:
-    """A request refused before any engine was involved."""
-    return RequestRecord(
-        started_at=time.time(),
-        client=client,
-        engine="",
-        model="",
-        language="",
-        audio_seconds=0.0,
-        billed_seconds=0.0,
-        latency=None,
-        result=code,
-        text=text,
-    )
-
-
-# -- checking what clients send -----------------------------------------------------------------
-
-
-def _text(data: dict[str, Any], key: str, limit: int) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError(f"{key} must be a string, not {type(value).__name__}")
-    if len(value) > limit:
-        raise ProtocolError(f"{key} is longer than {limit} characters")
-    if has_lone_surrogate(value):
-        raise ProtocolError(f"{key} is not valid Unicode")
-    return value
-
-
-def _names(data: dict[str, Any], key: str) -> list[str] | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        # One name, not one name per character.
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ProtocolError(f"{key} must be a list of strings")
-    if any(has_lone_surrogate(item) for item in value):
-        raise ProtocolError(f"{key} is not valid Unicode")
-    return value
-
-
-def transcribe_from(event: Event) -> Transcribe:
-    """``Transcribe.from_event``, but every field is checked: a wrong type is the client's
-    mistake (a ``protocol`` error), not a crash further on."""
-    data = event.data or {}
-    context = data.get("context")
-    if context is not None and not isinstance(context, dict):
-        raise ProtocolError(f"context must be an object, not {type(context).__name__}")
-    return Transcribe(
-        name=_text(data, "name", MAX_NAME_CHARS),
-        language=_text(data, "language", MAX_LANGUAGE_CHARS),
-        context=context,
-        vad_sensitivity=_text(data, "vad_sensitivity", MAX_LANGUAGE_CHARS),
-        transcript_names=_names(data, "transcript_names"),
-        transcript_terms=_names(data, "transcript_terms"),
-    )

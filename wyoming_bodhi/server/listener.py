@@ -29,7 +29,7 @@ from wyoming.event import async_get_stdin, async_write_event
 
 from ..pipeline.bridge import Bridge
 from ..wire import MAX_LINE_BYTES
-from .handler import FLUSH_AT_SHUTDOWN, LINGER, BodhiEventHandler
+from .handler import FLUSH_AT_SHUTDOWN, LINGER, BridgeEventHandler
 from .info import info_event
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class BridgeServer:
         self._bridge = bridge
         self._info = info_event(bridge)
         self._server: asyncio.Server | None = None
-        self._handlers: dict[asyncio.Task[None], BodhiEventHandler] = {}
+        self._handlers: dict[asyncio.Task[None], BridgeEventHandler] = {}
         self._unix_path: Path | None = None
         self._previous_exception_handler: Any = None
 
@@ -139,7 +139,7 @@ class BridgeServer:
         if len(self._handlers) >= settings.max_connections:
             await self._turn_away(writer, settings.max_connections)
             return
-        handler = BodhiEventHandler(
+        handler = BridgeEventHandler(
             reader, writer, self._bridge, self._info, idle_timeout=settings.idle_timeout
         )
         task = asyncio.current_task()
@@ -238,7 +238,7 @@ async def serve_stdio(bridge: Bridge) -> None:
         asyncio.streams.FlowControlMixin, sys.stdout
     )
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
-    handler = BodhiEventHandler(reader, writer, bridge, info_event(bridge), wait_at_end=True)
+    handler = BridgeEventHandler(reader, writer, bridge, info_event(bridge), wait_at_end=True)
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, reader.feed_eof)

@@ -185,3 +185,46 @@ class Outbox:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class AnswerHold:
+    """A request's answer kept back until its ``audio-start``, or ``grace`` seconds.
+
+    A request that begins with ``transcribe`` can be answered before its ``audio-start`` is
+    read (a refusal, or an engine that refuses at once), and Wyoming has no request ids: an
+    ``audio-start`` read after the answer could be this request's own (a client that sends
+    transcribe, audio-start and its audio back to back, as Home Assistant does) or the
+    client's next request (one that read the answer, gave up on this one and starts over
+    without transcribe). Kept back, the answer follows the audio-start, and that audio-start
+    is this request's; a client that sends none within the grace gets its answer then
+    (``on_grace_over()`` is called), and what it sends next is a new request.
+    """
+
+    def __init__(self, grace: float, on_grace_over: Callable[[], object]) -> None:
+        self._grace = grace
+        self._on_grace_over = on_grace_over
+        self._slot: Slot | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def hold(self, slot: Slot) -> None:
+        """Keep ``slot`` (and so every slot after it) back; one held before it goes now."""
+        self.release()
+        slot.hold()
+        self._slot = slot
+        self._timer = asyncio.get_running_loop().call_later(self._grace, self._expire)
+
+    def release(self) -> bool:
+        """Let a kept-back answer go, and its timer; whether one was being kept back."""
+        slot, self._slot = self._slot, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if slot is None:
+            return False
+        slot.release()
+        return True
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.release():
+            self._on_grace_over()
