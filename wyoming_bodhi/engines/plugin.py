@@ -88,7 +88,7 @@ class EngineSpec(Generic[S]):
     vendor: str
     vendor_url: str
     languages: str
-    """What it speaks, for messages: ``Indian languages``, ``Thai``."""
+    """What it speaks, for messages: ``Indian languages``, ``Swahili``."""
     priority: int
     """Order of routing and of the default model: lowest first (shipped engines 0 and 10,
     others 100 or more). Equal priorities go by name."""

@@ -90,7 +90,7 @@ class Declared:
 
     def unknown(self, key: str, source: str | None) -> str:
         """'unknown setting' with the nearest known name, also for a variable or flag written
-        as a key (``BODHI_API_KEY: …`` or ``chunk-ms: …`` in a file)."""
+        as a key (``BODHI_LEAD: …`` or ``chunk-ms: …`` in a file)."""
         names = {spec.name: spec.name for spec in self.specs}
         for spec in self.specs:
             names[spec.env.lower()] = spec.name
