@@ -515,7 +515,8 @@ def test_help_lists_the_core_then_each_engine_s_settings() -> None:
     assert core < text.index("Bodhi (Indian languages):") < bodhi
     assert bodhi < text.index("iApp ASRx (Thai):") < iapp
     description = " ".join(help_text.split())
-    assert "BODHI_API_KEY, BODHI_CUSTOMER_ID, IAPP_API_KEY, or their *_FILE forms" in description
+    assert "(BODHI_API_KEY, BODHI_CUSTOMER_ID, IAPP_API_KEY" in description
+    assert "or their *_FILE forms) or from the --config file" in description
 
 
 def test_a_hotword_scored_above_what_a_configured_engine_takes_is_refused() -> None:
