@@ -23,7 +23,7 @@ from wyoming_bodhi import settings
 from wyoming_bodhi.engines.bodhi import catalog
 from wyoming_bodhi.engines.bodhi import errors as bodhi_errors
 from wyoming_bodhi.engines.bodhi.catalog import Catalog
-from wyoming_bodhi.pipeline.bridge import VAD_ENDPOINT_SILENCE
+from wyoming_bodhi.engines.bodhi.engine import VAD_ENDPOINT_SILENCE
 from wyoming_bodhi.server.listener import CLOSING_TIME
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
@@ -48,7 +48,7 @@ SECRETS = {"api_key", "customer_id", "iapp_api_key"}
 # container. A new setting fails the test below until it is added to the add-on or to this
 # set.
 NOT_FOR_THE_ADDON = {"uri", "zeroconf", "log_format", "hass_url", "hass_token"}
-NOT_FOR_THE_ADDON |= {"shutdown_timeout", "drain_delay", "bodhi_ca"}
+NOT_FOR_THE_ADDON |= {"shutdown_timeout", "drain_delay", "ca_file"}
 # The status page (with /readyz and /metrics) is served to ingress by run-addon.sh, never on
 # a port of its own.
 NOT_FOR_THE_ADDON |= {"http_uri", "http_allow", "metrics_uri"}

@@ -24,6 +24,7 @@ from .harness import (
     clean_env,
     free_port,
     process,
+    self_signed_certificate,
     transcribe,
     unavailable,
     wait_for_port,
@@ -76,6 +77,20 @@ def test_start_up_validation_is_one_clear_line(
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
     assert API_KEY not in result.stderr and CUSTOMER_ID not in result.stderr
+
+
+def test_an_engine_plugin_that_cannot_be_used_stops_the_start_in_one_line() -> None:
+    env = clean_env(BODHI_API_KEY=API_KEY, WYOMING_BODHI_ENGINES="bodhi,nosuchengine")
+    for args in ([], ["--health-check"], ["--list-models"]):
+        result = run_cli(args, env)
+        assert (result.returncode, result.stdout) == (2, ""), result
+        assert result.stderr.startswith(
+            "wyoming-bodhi: WYOMING_BODHI_ENGINES names nosuchengine, which is not installed; "
+            "installed: "
+        ), result.stderr
+        assert "bodhi, iapp" in result.stderr and result.stderr.count("\n") == 1
+    only = run_cli(["--list-models"], clean_env(WYOMING_BODHI_ENGINES="iapp"))
+    assert (only.returncode, only.stdout.split()[0]) == (0, "iapp-asrx")
 
 
 SECRET_BYTES = b"ab12\xff\xfe-the-rest-of-the-secret-9f3c"
@@ -216,6 +231,21 @@ async def test_serving_is_logged_once_bound_with_credentials_described_not_shown
     assert "BodhiCredentials" not in output and API_KEY not in output
 
 
+async def test_an_old_setting_name_is_logged_once_as_deprecated(tmp_path: Path) -> None:
+    cert, _ = self_signed_certificate(tmp_path)
+    port = free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID, BODHI_CA=str(cert))
+    with process(bridge_command(port, "ws://127.0.0.1:9"), env) as bridge:
+        await wait_for_port(port, bridge)
+        bridge.terminate()
+        output, _ = bridge.communicate(timeout=5)
+    (line,) = [line for line in output.splitlines() if "deprecated" in line]
+    assert line.endswith(
+        " WARNING wyoming_bodhi: bodhi_ca (BODHI_CA) is deprecated: use ca_file (--ca-file, "
+        "BODHI_CA_FILE); the old names will be removed in a later release"
+    ), line
+
+
 def test_a_port_in_use_says_how_to_pick_another() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -233,12 +263,16 @@ def test_a_port_in_use_says_how_to_pick_another() -> None:
 
 
 def test_list_models_needs_no_credentials() -> None:
-    result = run_cli(["--list-models", "--extra-model", "pa-general-v3-8khz"], clean_env())
+    # The shipped engines only (any other installed engine lists its own models too).
+    env = clean_env(WYOMING_BODHI_ENGINES="bodhi,iapp")
+    result = run_cli(["--list-models", "--extra-model", "pa-general-v3-8khz"], env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 22
+    # Every engine's models, in priority order: Bodhi's 21 and the one added, then iApp's.
+    assert len(lines) == 23
     assert re.match(r"hi-general-v2-8khz +hi, hi-IN +Hindi \+ English, general domain", lines[0])
-    assert lines[-1].startswith("pa-general-v3-8khz ")
+    assert lines[21].startswith("pa-general-v3-8khz ")
+    assert re.match(r"iapp-asrx +th, th-TH +Thai, real-time \(iApp ASRx\)", lines[22])
 
 
 def test_help_shows_defaults_ranges_and_variables() -> None:
@@ -246,7 +280,7 @@ def test_help_shows_defaults_ranges_and_variables() -> None:
     text = " ".join(result.stdout.split())
     assert result.returncode == 0
     assert (
-        "--chunk-ms CHUNK_MS audio frame length sent to the engine, in ms (Bodhi takes 50-500; unset: 50 with --endpointing, else 100) (20-500; env BODHI_CHUNK_MS)"
+        "--chunk-ms CHUNK_MS audio frame length sent to the engines, in ms, within what each takes (unset: 50 with --endpointing, else 100) (20-500; env BODHI_CHUNK_MS)"
         in text
     )
     assert (

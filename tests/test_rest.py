@@ -550,11 +550,11 @@ async def test_each_error_status_is_one_line_saying_what_to_do(status: int) -> N
     assert_secret_free(result)
 
 
-async def test_tls_is_verified_and_bodhi_ca_trusted(tmp_path: Path) -> None:
+async def test_tls_is_verified_and_ca_file_trusted(tmp_path: Path) -> None:
     cert, key = self_signed_certificate(tmp_path)
     async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=TEXTS) as simulator:
         refused = await run(simulator.url)
-        trusted = await run(simulator.url, BODHI_CA=str(cert))
+        trusted = await run(simulator.url, BODHI_CA_FILE=str(cert))
     assert refused.returncode == 1
     assert refused.stderr.startswith(f"{PROG}: TLS certificate verification failed for 127.0.0.1:")
     assert (trusted.returncode, trusted.stdout) == (0, "batti jalao pankha chalao\n")
@@ -605,12 +605,13 @@ USAGE: dict[str, tuple[dict[str, str], list[str], str]] = {
     "no credentials": ({"BODHI_API_KEY": ""}, [], "no engine configured: set BODHI_API_KEY"),
     "Thai only": ({"BODHI_API_KEY": "", "IAPP_API_KEY": "k" * 16}, [],
                   "--rest uses Bodhi's non-streaming API: set BODHI_API_KEY"),
-    "demo": ({"BODHI_DEMO": "1"}, [], "--rest talks to Bodhi itself, and demo mode has no Bodhi"),
+    "demo": ({"BODHI_DEMO": "1"}, [], "--rest talks to the engine itself, and demo mode has no engine to talk to"),
     "a bad setting": ({"BODHI_CONNECT_TIMEOUT": "soon"}, [], "invalid connect_timeout 'soon' (BODHI_CONNECT_TIMEOUT)"),
-    "unknown model": ({}, ["--model", "hi-general-v9"], "--model: unknown Bodhi model 'hi-general-v9'; valid models: "),
-    "no model for the language": ({}, ["--language", "th"], "--language th: no Bodhi model speaks it; Bodhi's languages: bn, en, gu, hi, kn, ml, mr, or, ta, te"),
+    "unknown model": ({}, ["--model", "hi-general-v9"], "unknown model 'hi-general-v9'; valid models: hi-general-v2-8khz, "),
+    "no model for the language": ({}, ["--language", "th"], "no configured engine speaks 'th'; languages: bn, bn-IN, en, en-IN, gu, gu-IN, hi, hi-IN, kn, kn-IN, ml, ml-IN, mr, mr-IN, or, or-IN, ta, ta-IN, te, te-IN"),
+    "an engine without whole-file recognition": ({"IAPP_API_KEY": "k" * 16}, ["--language", "th"], "--rest: iApp ASRx has no whole-file recognition; engines with it: Bodhi"),
     "too long": ({"BODHI_MAX_AUDIO": "1"}, [], f"{SAMPLE}: longer than max_audio, 1 s (raise it with BODHI_MAX_AUDIO or max_audio in the config file)"),
-    "a Wyoming server's option": ({}, ["--uri", "tcp://127.0.0.1:10400"], "--uri is for a Wyoming server, and --rest talks to Bodhi itself (its time limits are BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT)"),
+    "a Wyoming server's option": ({}, ["--uri", "tcp://127.0.0.1:10400"], "--uri is for a Wyoming server, and --rest talks to the engine itself (its time limits are BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT)"),
     "missing config file": ({}, ["--config", "/nonexistent.yaml"], "cannot read config file /nonexistent.yaml: No such file or directory"),
 }  # fmt: skip
 

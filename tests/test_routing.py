@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from wyoming.asr import Transcribe
 
-from wyoming_bodhi.engines import configured_engines
 from wyoming_bodhi.engines.base import Engine, UnknownModelError
+from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.pipeline.routing import PROGRAM_NAME, Router
 from wyoming_bodhi.settings import validate
 
@@ -18,9 +18,8 @@ from .harness import API_KEY, CUSTOMER_ID
 
 
 async def router_for(http: aiohttp.ClientSession, **raw: Any) -> tuple[Router, list[Engine]]:
-    settings = validate(raw)
-    engines = configured_engines(settings, http, None)
-    return Router(engines, settings.model), engines
+    bridge = Bridge(validate(raw), http)
+    return bridge.router, bridge.engines
 
 
 def chosen(router: Router, **transcribe: Any) -> tuple[str, str, str]:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_bodhi.settings import SettingsError, load, load_client_settings
+from wyoming_bodhi.engines import registry
+from wyoming_bodhi.settings import (
+    SettingsError,
+    declarations,
+    load,
+    load_client_settings,
+    validate,
+)
 
 KEY = "sk-test-0123456789abcdef"
 CUSTOMER = str(uuid.uuid4())
@@ -123,7 +130,8 @@ def test_settings_repr_hides_secrets() -> None:
         (
             [],
             {},
-            "no engine configured: set BODHI_API_KEY (Bodhi: Indian languages; or BODHI_API_KEY_FILE, or api_key in a config file), IAPP_API_KEY (iApp ASRx: Thai), or both; see 'Getting credentials' in the README, or try --demo",
+            # Every installed engine is named (here, the shipped two and any other).
+            "no engine configured: set BODHI_API_KEY (Bodhi: Indian languages; or BODHI_API_KEY_FILE, or api_key in a config file), IAPP_API_KEY (iApp ASRx: Thai)",
         ),
         (
             [],
@@ -212,6 +220,16 @@ def test_validation_errors_name_the_setting(
     assert KEY not in text and CUSTOMER not in text
 
 
+def test_no_engine_configured_names_each_engine_and_its_credential() -> None:
+    with pytest.raises(SettingsError) as info:
+        validate({}, registry.builtin())
+    assert str(info.value) == (
+        "no engine configured: set BODHI_API_KEY (Bodhi: Indian languages; or "
+        "BODHI_API_KEY_FILE, or api_key in a config file), IAPP_API_KEY (iApp ASRx: Thai), or "
+        "both; see 'Getting credentials' in the README, or try --demo"
+    )
+
+
 def test_customer_id_value_is_never_echoed() -> None:
     secret_looking = "my-secret-customer"
     with pytest.raises(SettingsError) as info:
@@ -235,7 +253,8 @@ EXAMPLE = Path(__file__).parent.parent / "config" / "wyoming-bodhi.example.yaml"
 def test_example_config_shows_every_setting_and_loads() -> None:
     import yaml
 
-    from wyoming_bodhi.settings import SETTINGS
+    # The shipped engines' settings: another installed engine documents its own.
+    SETTINGS = declarations(registry.builtin())
 
     text = EXAMPLE.read_text()
     data = yaml.safe_load(text)
@@ -436,7 +455,7 @@ def test_git_ignores_a_local_config_file_that_holds_the_key() -> None:
 
 
 def test_every_setting_is_documented_with_its_flag_variable_and_default() -> None:
-    from wyoming_bodhi.settings import SETTINGS
+    SETTINGS = declarations(registry.builtin())
 
     doc = (EXAMPLE.parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
     rows = [line for line in doc.splitlines() if line.startswith("| ")]
@@ -451,3 +470,125 @@ def test_every_setting_is_documented_with_its_flag_variable_and_default() -> Non
             assert any(float(n) == spec.default for n in numbers), (spec.name, row)
         else:
             assert f"`{spec.default}`" in cells[2], (spec.name, row)
+
+
+# -- the engines' settings: declared by each engine, checked by the same rules ------------
+
+
+def test_each_engine_s_settings_are_its_own_and_typed() -> None:
+    from wyoming_bodhi.engines.bodhi.plugin import ENGINE as BODHI
+    from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
+
+    settings = load(["--bodhi-url", "wss://stt.navana.ai"], {**BASE_ENV, "IAPP_API_KEY": KEY})
+    assert settings.of(BODHI).bodhi_url == "wss://stt.navana.ai"
+    assert settings.of(IAPP).iapp_api_key == KEY
+    assert [entry.plugin.name for entry in settings.configured] == ["bodhi", "iapp"]
+    # Every value declared secret, whoever declared it.
+    assert set(settings.secrets) == {KEY, CUSTOMER}
+
+
+def test_endpointing_is_refused_for_an_engine_that_cannot_end_a_phrase() -> None:
+    # iApp completes a sentence only when the next begins: it declares ends_phrases=False.
+    with pytest.raises(SettingsError) as info:
+        load(["--endpointing"], {**BASE_ENV, "IAPP_API_KEY": KEY})
+    assert str(info.value).startswith(
+        "invalid endpointing (--endpointing): iApp ASRx does not complete a phrase on silence "
+        "by itself, so it cannot end a voice command; turn endpointing off, or serve Thai from "
+        "a separate instance without it"
+    )
+    assert load(["--endpointing"], BASE_ENV).endpointing
+
+
+def test_the_default_model_is_the_first_configured_engine_s_first() -> None:
+    assert load([], BASE_ENV).model == "hi-general-v2-8khz"
+    assert load([], {"IAPP_API_KEY": KEY}).model == "iapp-asrx"
+    assert load([], {**BASE_ENV, "IAPP_API_KEY": KEY}).model == "hi-general-v2-8khz"
+    assert load([], {**BASE_ENV, "BODHI_MODEL": ""}).model == "hi-general-v2-8khz"
+
+
+def test_help_lists_the_core_then_each_engine_s_settings() -> None:
+    from wyoming_bodhi.settings import build_parser
+
+    help_text = build_parser().format_help()
+    text = help_text[help_text.index("\noptions:") :]  # after the usage, which lists all flags
+    core, bodhi, iapp = (text.index(flag) for flag in ("--lead", "--bodhi-url", "--iapp-url"))
+    assert core < text.index("Bodhi (Indian languages):") < bodhi
+    assert bodhi < text.index("iApp ASRx (Thai):") < iapp
+    description = " ".join(help_text.split())
+    assert "(BODHI_API_KEY, BODHI_CUSTOMER_ID, IAPP_API_KEY" in description
+    assert "or their *_FILE forms) or from the --config file" in description
+
+
+def test_a_hotword_scored_above_what_a_configured_engine_takes_is_refused() -> None:
+    import dataclasses
+
+    from wyoming_bodhi.engines import registry
+    from wyoming_bodhi.engines.base import Capabilities, HotwordPolicy
+    from wyoming_bodhi.settings import validate
+
+    from .engine_fixtures import ECHO_ENGINE
+
+    strict = dataclasses.replace(
+        ECHO_ENGINE, capabilities=Capabilities(hotwords=HotwordPolicy(1.0, 2.0, 1.5, 3.0))
+    )
+    engines = [*registry.installed(), strict]
+    raw = {"echo_api_key": KEY, "echo_url": "ws://127.0.0.1:9"}
+    assert validate({**raw, "hotwords": ["batti:3"]}, engines).hotwords[0].score == 3.0
+    with pytest.raises(SettingsError) as info:
+        validate({**raw, "hotwords": ["pankha:2", "batti:4.5"]}, engines)
+    assert str(info.value) == (
+        "invalid hotwords (--hotword / BODHI_HOTWORDS): Echo takes scores up to 3, and 'batti' has 4.5"
+    )
+
+
+# -- renamed settings: the old names still work, with a warning -----------------------------
+
+
+def test_ca_file_is_the_engine_neutral_name_of_bodhi_ca(tmp_path: Path) -> None:
+    from .harness import self_signed_certificate
+
+    cert, _ = self_signed_certificate(tmp_path)
+    config = tmp_path / "old.yaml"
+    config.write_text(f"bodhi_ca: {cert}\n")
+    new = load(["--ca-file", str(cert)], BASE_ENV)
+    assert (new.ca_file, new.deprecations) == (str(cert), ())
+    assert load([], {**BASE_ENV, "BODHI_CA_FILE": str(cert)}).ca_file == str(cert)
+    for argv, env, given in (
+        (["--bodhi-ca", str(cert)], BASE_ENV, "--bodhi-ca"),
+        ([], {**BASE_ENV, "BODHI_CA": str(cert)}, "BODHI_CA"),
+        (["--config", str(config)], BASE_ENV, f"config file {config}"),
+    ):
+        old = load(argv, env)
+        assert old.ca_file == str(cert), given
+        assert old.deprecations == (
+            f"bodhi_ca ({given}) is deprecated: use ca_file (--ca-file, BODHI_CA_FILE); the "
+            "old names will be removed in a later release",
+        )
+    with pytest.raises(SettingsError) as info:
+        load(["--ca-file", str(cert)], {**BASE_ENV, "BODHI_CA": str(cert)})
+    assert str(info.value) == (
+        "set ca_file (--ca-file) or its old name bodhi_ca (BODHI_CA), not both"
+    )
+    with pytest.raises(SettingsError, match=r"^invalid ca_file '.*' \(--bodhi-ca\): cannot load"):
+        load(["--bodhi-ca", str(tmp_path / "missing.pem")], BASE_ENV)
+
+
+def test_help_shows_the_new_name_only() -> None:
+    from wyoming_bodhi.settings import build_parser
+
+    text = build_parser().format_help()
+    assert "--ca-file" in text and "--bodhi-ca" not in text
+
+
+def test_the_settings_that_are_not_add_on_options_say_why() -> None:
+    # What the add-on file generator will read: each declaration says whether it is an
+    # add-on option, and why not when it is not.
+    import yaml
+
+    from wyoming_bodhi.engines import registry
+    from wyoming_bodhi.settings import declarations
+
+    addon = yaml.safe_load((EXAMPLE.parent.parent / "addon.yaml").read_text(encoding="utf-8"))
+    specs = declarations(registry.builtin())
+    assert {spec.name for spec in specs if spec.addon} == set(addon["schema"])
+    assert all(spec.why_not_addon for spec in specs if not spec.addon)

@@ -11,11 +11,12 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
-from wyoming_bodhi.engines.bodhi.engine import BodhiEngine
-from wyoming_bodhi.pipeline.hotwords import MAX_HOTWORDS
+from wyoming_bodhi.engines.bodhi.engine import HOTWORDS, BodhiEngine
 
 from .harness import Exchange, read_until_final, running_bridge, running_simulator, transcribe
 from .signals import encode, silence, tone, utterances
+
+MAX_HOTWORDS = HOTWORDS.max_count
 
 TEXTS = ["batti jalao", "pankha band karo"]
 

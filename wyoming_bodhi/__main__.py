@@ -10,24 +10,27 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import aiohttp
 
 from . import __version__
 from .addresses import tcp_host_port
-from .engines.bodhi.catalog import Catalog
+from .engines import registry
+from .engines.base import Model
 from .homeassistant.hass_names import HassNames
 from .pipeline.bridge import Bridge
+from .redaction import Secrets, redact_logging
 from .server.health import check
 from .server.listener import BridgeServer, raise_open_file_limit, serve_stdio
 from .settings import (
     DEFAULT_URI,
+    EngineEntry,
     Settings,
     SettingsError,
     build_parser,
-    catalog_of,
+    catalogue,
     merge,
     validate,
 )
@@ -44,6 +47,9 @@ def configure_logging(settings: Settings) -> None:
         format=settings.log_format,
         force=True,
     )
+    # Every secret any setting declares (and the Supervisor's token, not a setting), blanked
+    # out of every line at the sink, whatever logged it.
+    redact_logging(Secrets((*settings.secrets, os.environ.get("SUPERVISOR_TOKEN"))))
     if settings.debug:
         # Third-party debug logs are noise here, and a client library's may show headers.
         for name in ("aiohttp", "asyncio", "zeroconf"):
@@ -52,28 +58,35 @@ def configure_logging(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
-    """In demo mode, bundled simulators stand in for Bodhi and iApp; otherwise nothing changes."""
+    """In demo mode, each engine's bundled simulator stands in for it; otherwise nothing
+    changes. An engine without a simulator is left out."""
     if not settings.demo:
         yield settings
         return
-    from .simulators.bodhi import BodhiSimulator
-    from .simulators.iapp import IappSimulator
-    from .simulators.options import SimulatorOptions
-
-    # A short history: the demo may run for months, and nobody reads its records.
-    options = SimulatorOptions(extra_models=settings.extra_models, history=DEMO_HISTORY)
-    async with BodhiSimulator(options) as bodhi, IappSimulator(options) as iapp:
+    async with contextlib.AsyncExitStack() as stack:
+        entries, served, credentials = [], [], []
+        for entry in settings.engines:
+            plugin, own = entry.plugin, entry.settings
+            simulate = registry.simulator(plugin)
+            if simulate is None:
+                if entry.configured:
+                    _LOGGER.info("Demo mode: %s has no simulator, and is left out", plugin.title)
+                    own = dataclasses.replace(own, **{plugin.credential: None})
+            elif entry.configured:
+                # A short history: the demo may run for months, and nobody reads its records.
+                simulator = await stack.enter_async_context(simulate(own, history=DEMO_HISTORY))
+                own = plugin.simulated(own, simulator.url)
+                served.append(f"{plugin.title} at {simulator.url}")
+                credentials.append(plugin.declaration(plugin.credential).env)
+            entries.append(EngineEntry(plugin, own))
         _LOGGER.warning(
-            "DEMO MODE: transcripts come from the bundled simulators (Bodhi at %s, iApp ASRx "
-            "at %s), not from the real services. They find speech by loudness and answer each "
-            "phrase with a placeholder text; set BODHI_API_KEY or IAPP_API_KEY and drop --demo "
-            "to transcribe for real.",
-            bodhi.url,
-            iapp.url,
+            "DEMO MODE: transcripts come from the bundled simulators (%s), not from the real "
+            "services. They find speech by loudness and answer each phrase with a placeholder "
+            "text; set %s and drop --demo to transcribe for real.",
+            ", ".join(served),
+            " or ".join(credentials),
         )
-        yield dataclasses.replace(
-            settings, bodhi_url=bodhi.url, iapp_url=iapp.url, customer_id=None
-        )
+        yield dataclasses.replace(settings, engines=tuple(entries))
 
 
 @contextlib.asynccontextmanager
@@ -325,11 +338,12 @@ def cannot_serve(uri: str, err: OSError, flag: str = "--uri", env: str = "WYOMIN
     return f"cannot serve {uri}: {hint}"
 
 
-def list_models(catalog: Catalog) -> None:
-    width = max(len(model.name) for model in catalog)
-    for model in catalog:
-        languages = ", ".join(model.wyoming_languages)
-        print(f"{model.name:<{width}}  {languages:<24}  {model.description}")
+def list_models(models: Iterable[Model]) -> None:
+    """``name  languages  description``, a model a line."""
+    rows = [(model.name, ", ".join(model.languages), model.description) for model in models]
+    width = max(len(name) for name, _, _ in rows)
+    for name, languages, description in rows:
+        print(f"{name:<{width}}  {languages:<24}  {description}")
 
 
 def health_check(uri: str) -> int:
@@ -342,21 +356,24 @@ def health_check(uri: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # The flags are the engines' too: a plugin that cannot be used stops even --help.
+        args = build_parser().parse_args(argv)
         raw = merge(args, os.environ)
         if args.health_check:
             # Only the address matters: no credentials are needed to ask for Info.
             return health_check(str(raw.get("uri") or DEFAULT_URI))
         if args.list_models:
             # Nor to list the models.
-            list_models(catalog_of(raw))
+            list_models(model for _, models in catalogue(raw) for model in models)
             return 0
         settings = validate(raw)
     except SettingsError as err:
         print(f"wyoming-bodhi: {err}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    for notice in settings.deprecations:
+        _LOGGER.warning("%s", notice)
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
             runner.run(serve(settings))

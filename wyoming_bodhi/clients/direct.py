@@ -22,7 +22,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 
 from ..engines.base import Phrase, PhraseKind
-from ..pipeline.bridge import Bridge, UnknownModelError
+from ..pipeline.bridge import Bridge, Choice, Request, UnknownModelError
 from ..pipeline.utterance import Utterance
 from ..settings import Settings
 from .cli import UsageError
@@ -178,9 +178,14 @@ class DirectEngine:
         """:class:`UsageError` if the request cannot be served as asked: a model no engine
         has, or a language no configured engine speaks (the server would fall back to its
         default model; a person at a terminal should be told instead)."""
+        self.prepare(transcribe)
+
+    def prepare(self, transcribe: Transcribe) -> tuple[Choice, Request]:
+        """The engine and what to ask it, as the server would choose them, for a caller that
+        drives the engine itself (``--rest``); :class:`UsageError` as :meth:`check`."""
         assert self._bridge is not None, "use DirectEngine in an async with block"
         try:
-            self._bridge.request_for(transcribe)
+            prepared = self._bridge.request_for(transcribe)
         except UnknownModelError as err:
             raise UsageError(str(err)) from None
         language, engines = transcribe.language, self._bridge.engines
@@ -193,6 +198,7 @@ class DirectEngine:
             raise UsageError(
                 f"no configured engine speaks {language!r}; languages: {', '.join(spoken)}"
             )
+        return prepared
 
     def request(self, transcribe: Transcribe) -> DirectRequest:
         """Start a request: the engine's connection opens now, while audio comes."""

@@ -1,41 +1,36 @@
-"""``wyoming-bodhi-transcribe FILE --rest``: a whole file through Bodhi's non-streaming API.
+"""``wyoming-bodhi-transcribe FILE --rest``: a whole file through an engine's non-streaming API.
 
-No Wyoming server in between: the credentials and Bodhi's settings come from the same
+No Wyoming server in between: the credentials and the engines' settings come from the same
 environment variables, ``*_FILE`` secrets and config file as the server's
-(:func:`~wyoming_bodhi.settings.load_client_settings`), the model from ``--model`` or
-``--language`` as the server chooses it, and the file goes to ``POST <host>/api/transcribe`` on
-the host of ``bodhi_url`` (:func:`~wyoming_bodhi.engines.bodhi.protocol.transcribe_url`).
+(:func:`~wyoming_bodhi.settings.load_client_settings`), and the engine and model from
+``--model`` or ``--language`` as the server chooses them (:class:`~.direct.DirectEngine`). The
+chosen engine must take whole recordings (:class:`~wyoming_bodhi.engines.base.WholeFileEngine`).
 
-The audio is sent as Bodhi's models take it, whatever the file holds: converted (as the
-server converts a stream) to 16-bit mono at 8 kHz in a WAV file, which also makes the upload
-small (16 kB a second).
+The audio is sent as the engine takes it, whatever the file holds: converted (as the server
+converts a stream) to 16-bit mono at the engine's rate.
 
 Time is bounded by the settings: ``connect_timeout`` to connect, and for everything
-``connect_timeout + the audio's length + response_timeout``, so Bodhi may take as long as
-the audio lasts (what it takes to stream it) before the usual wait for a final result.
+``connect_timeout + the audio's length + response_timeout``, so the engine may take as long
+as the audio lasts (what it takes to stream it) before the usual wait for a final result.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import struct
 import sys
 from collections.abc import Callable
 from typing import Final
 
-import aiohttp
+from wyoming.asr import Transcribe
 
-from ..engines.base import UnknownModelError
-from ..engines.bodhi.client import BodhiCredentials
-from ..engines.bodhi.errors import BodhiError, BodhiTimeoutError
-from ..engines.bodhi.protocol import SAMPLE_RATE, TranscribeRequest, transcribe_url
-from ..engines.bodhi.rest import transcribe_file
+from ..engines.base import TIMEOUT, EngineError, WholeFileEngine
 from ..pipeline.audio import OUTPUT_WIDTH, AudioConverter, UnsupportedAudioFormat
 from ..settings import Settings, SettingsError, load_client_settings
 from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, UsageError
 from .connection import DEFAULT_URI
 from .console import say
+from .direct import DirectEngine
 from .options import FILE_TIMEOUT
 from .recording import FileReadError, Recording
 
@@ -46,50 +41,15 @@ TIMEOUT_HINT: Final = (
 )
 
 
-def choose_model(settings: Settings, model: str | None, language: str | None) -> str:
-    """``--model`` if it is a Bodhi model; else the model for ``--language`` (as the server
-    picks it: the configured default when it speaks the language, else that language in the
-    configured domain); else the default. Raises :class:`UsageError`."""
-    catalog = settings.catalog
-    if model:
-        try:
-            return catalog.get(model).name
-        except UnknownModelError as err:
-            raise UsageError(f"--model: {err}") from None
-    default = catalog.default(settings.model)
-    if not language:
-        return default.name
-    spoken = catalog.for_language(language, settings.domain, default)
-    if spoken is None:
-        languages = sorted({m.primary_language for m in catalog})
-        raise UsageError(
-            f"--language {language}: no Bodhi model speaks it; Bodhi's languages: "
-            f"{', '.join(languages)}"
-        )
-    return spoken.name
-
-
-def wav_file(pcm: bytes, rate: int) -> bytes:
-    """16-bit mono PCM in a WAV file."""
-    block = OUTPUT_WIDTH
-    header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        b"RIFF", 36 + len(pcm), b"WAVE",
-        b"fmt ", 16, 1, 1, rate, rate * block, block, 8 * block,
-        b"data", len(pcm),
-    )  # fmt: skip
-    return header + pcm
-
-
-def bodhi_audio(recording: Recording, max_seconds: float) -> tuple[bytes, float]:
-    """The recording converted for Bodhi, as a WAV file, and its length in seconds.
-    Raises :class:`UsageError` for audio that cannot be converted or is too long."""
-    rate, width, channels = recording.wire
+def converted(recording: Recording, rate: int, max_seconds: float) -> bytes:
+    """The recording as 16-bit mono PCM at ``rate``. Raises :class:`UsageError` for audio
+    that cannot be converted or is too long."""
+    file_rate, width, channels = recording.wire
     try:
-        converter = AudioConverter(rate, width, channels, target_rate=SAMPLE_RATE)
+        converter = AudioConverter(file_rate, width, channels, target_rate=rate)
     except UnsupportedAudioFormat as err:
         raise UsageError(f"{recording.path}: {err}") from None
-    limit = int(max_seconds * SAMPLE_RATE) * OUTPUT_WIDTH
+    limit = int(max_seconds * rate) * OUTPUT_WIDTH
     pcm = bytearray()
     for chunk in recording.chunks():
         pcm += converter.convert(chunk)
@@ -99,32 +59,29 @@ def bodhi_audio(recording: Recording, max_seconds: float) -> tuple[bytes, float]
                 "BODHI_MAX_AUDIO or max_audio in the config file)"
             )
     pcm += converter.flush()
-    return wav_file(bytes(pcm), SAMPLE_RATE), len(pcm) / OUTPUT_WIDTH / SAMPLE_RATE
+    return bytes(pcm)
 
 
-async def transcribe_rest(settings: Settings, model: str, wav: bytes, seconds: float) -> str:
-    """Post the file; the transcript, or :class:`BodhiError`."""
-    assert settings.api_key is not None
-    credentials = BodhiCredentials(settings.api_key, settings.customer_id)
-    request = TranscribeRequest(
-        model=model,
-        # Flags Bodhi defaults to false are left out unless asked for, as in a stream.
-        parse_number=settings.parse_number or None,
-        hotwords=settings.hotwords,
-    )
-    timeout = settings.connect_timeout + seconds + settings.response_timeout
-    async with aiohttp.ClientSession() as http:
-        transcription = await transcribe_file(
-            http,
-            transcribe_url(settings.bodhi_url),
-            credentials,
+async def recognize(settings: Settings, transcribe: Transcribe, recording: Recording) -> str:
+    """The chosen engine's transcript of the whole recording; raises :class:`UsageError` or
+    the engine's :class:`EngineError`."""
+    async with DirectEngine(settings) as direct:
+        choice, request = direct.prepare(transcribe)
+        engine = choice.engine
+        if not isinstance(engine, WholeFileEngine):
+            able = [e.plugin.title for e in settings.configured if e.plugin.capabilities.whole_file]
+            raise UsageError(
+                f"--rest: {engine.title} has no whole-file recognition; engines with it: "
+                f"{', '.join(able)}"
+            )
+        pcm = converted(recording, engine.audio.rate, settings.max_audio)
+        seconds = len(pcm) / engine.audio.bytes_per_second
+        return await engine.recognize(
             request,
-            wav,
+            pcm,
             connect_timeout=settings.connect_timeout,
-            timeout=timeout,
-            ssl_context=settings.ssl_context(),
+            timeout=settings.connect_timeout + seconds + settings.response_timeout,
         )
-    return transcription.text
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -138,8 +95,8 @@ def _check_options(args: argparse.Namespace) -> None:
     ):
         if given:
             raise UsageError(
-                f"{flag} is for a Wyoming server, and --rest talks to Bodhi itself (its time "
-                "limits are BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT)"
+                f"{flag} is for a Wyoming server, and --rest talks to the engine itself (its "
+                "time limits are BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT)"
             )
 
 
@@ -150,14 +107,19 @@ def _settings(config: str | None) -> Settings:
         raise UsageError(str(err)) from None
     if settings.demo:
         raise UsageError(
-            "--rest talks to Bodhi itself, and demo mode has no Bodhi to talk to: "
+            "--rest talks to the engine itself, and demo mode has no engine to talk to: "
             "unset BODHI_DEMO (or demo in the config file)"
         )
-    if not settings.api_key:
-        raise UsageError(
-            "--rest uses Bodhi's non-streaming API: set BODHI_API_KEY (or BODHI_API_KEY_FILE, "
-            "or api_key in a config file)"
-        )
+    if not any(entry.plugin.capabilities.whole_file for entry in settings.configured):
+        able = [e.plugin for e in settings.engines if e.plugin.capabilities.whole_file]
+        if not able:
+            raise UsageError("--rest: no installed engine recognises whole files")
+        keys = []
+        for plugin in able:
+            key = plugin.declaration(plugin.credential)
+            keys.append(f"{key.env} (or {key.env}_FILE, or {key.name} in a config file)")
+        apis = " or ".join(f"{plugin.title}'s" for plugin in able)
+        raise UsageError(f"--rest uses {apis} non-streaming API: set {'; or '.join(keys)}")
     return settings
 
 
@@ -167,15 +129,12 @@ def run(args: argparse.Namespace, recording: Recording, fail: Fail) -> int:
     try:
         _check_options(args)
         settings = _settings(args.config)
-        model = choose_model(settings, args.model, args.language)
-        wav, seconds = bodhi_audio(recording, settings.max_audio)
-        text = asyncio.run(transcribe_rest(settings, model, wav, seconds))
+        transcribe = Transcribe(name=args.model or None, language=args.language or None)
+        text = asyncio.run(recognize(settings, transcribe, recording))
     except (UsageError, FileReadError) as err:
         return fail(EXIT_USAGE, str(err))
-    except BodhiTimeoutError as err:
-        return fail(EXIT_SERVER, f"{err}; {TIMEOUT_HINT}")
-    except BodhiError as err:
-        return fail(EXIT_SERVER, str(err))
+    except EngineError as err:
+        return fail(EXIT_SERVER, f"{err}; {TIMEOUT_HINT}" if err.kind == TIMEOUT else str(err))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     say(sys.stdout, text)

@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
+from ..redaction import Secrets, fingerprint
 from ..text import quoted
 
 SAMPLE_WIDTH = 2
@@ -31,7 +32,7 @@ class AudioSpec:
     """The audio an engine's socket takes: s16le mono at ``rate``, in paced frames."""
 
     rate: int
-    """Samples per second (Bodhi 8000, iApp 16000)."""
+    """Samples per second (8000 for telephone models, 16000, …)."""
     frame_ms: tuple[int, int]
     """The frame lengths it accepts, in milliseconds, inclusive."""
     realtime: bool = True
@@ -52,11 +53,30 @@ class AudioSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HotwordPolicy:
+    """How an engine takes phrases to bias recognition towards: the scores it understands
+    and how many phrases are worth sending."""
+
+    default_score: float
+    """What a phrase sent without a score counts as (the engine's own default)."""
+    request_names: float
+    """The score of the names a request asks for (``transcript_names``)."""
+    home_names: float
+    """The score of Home Assistant's names, fetched in the background."""
+    max_score: float
+    """The highest score it takes; a user's higher score is refused at start-up."""
+    max_count: int = 100
+    """Phrases per request; the sources of highest priority are kept first."""
+    max_chars: int = 64
+    """Longer phrases are left out: hotwords are names, not sentences."""
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What an engine can do; settings and routing consult it instead of assuming."""
 
-    hotwords: bool = False
-    """Takes phrases to bias recognition towards."""
+    hotwords: HotwordPolicy | None = None
+    """Takes phrases to bias recognition towards, under this policy; None: it does not."""
     ends_phrases: bool = False
     """Completes a phrase by itself on trailing silence, so it can end a command
     (``--endpointing``)."""
@@ -64,6 +84,9 @@ class Capabilities:
     partials: bool = False
     """Sends interim results."""
     confidence: bool = False
+    whole_file: bool = False
+    """Recognises a whole recording in one request: its engine is a
+    :class:`WholeFileEngine` (``wyoming-bodhi-transcribe --rest``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +103,7 @@ class Model:
 
     name: str
     engine: str
-    """The engine's name (``bodhi``, ``iapp``)."""
+    """The name of the engine that offers it (:attr:`Engine.name`)."""
     languages: tuple[str, ...]
     """Wyoming language tags: the plain code and the country form (``hi``, ``hi-IN``)."""
     description: str
@@ -121,14 +144,16 @@ class Request:
     language: str
     """The language to report on the transcript: the client's tag, else the model's."""
     hotwords: tuple[Hotword, ...] = ()
-    endpoint_silence: float | None = None
-    """Trailing silence that completes a phrase, for engines that take it."""
+    vad_sensitivity: str | None = None
+    """How soon the client wants silence to end a phrase, in Wyoming's words (``default``,
+    ``aggressive``, ``relaxed``), for engines that end phrases on silence; each maps it to
+    its own numbers."""
     partials: bool = False
     """Whether partials are wanted (they cost traffic when nobody reads them)."""
 
 
 class EngineError(Exception):
-    """A session with an engine failed. ``code`` is the Wyoming error code (``bodhi-401``),
+    """A session with an engine failed. ``code`` is the Wyoming error code (``<engine>-401``),
     ``kind`` what went wrong whatever the engine, ``retryable`` whether trying the same
     request again can help; ``message`` says what to do, and never holds a credential."""
 
@@ -209,23 +234,14 @@ def retryable_code(status: int | str | None) -> bool:
     return isinstance(status, int) and 100 <= status < 600 and retryable_status(status)
 
 
-MIN_REDACTED_LENGTH = 4
-"""Shorter "secrets" are not worth mangling every message for."""
-
-
 def redact(error: EngineError, secrets: Iterable[str | None]) -> EngineError:
     """``error`` with every credential blanked out of its message, should a server have
     echoed one back in what it said (our own messages never hold one)."""
-    for secret in secrets:
-        if secret and len(secret) >= MIN_REDACTED_LENGTH and secret in error.message:
-            error.message = error.message.replace(secret, "…")
-            error.args = (error.message,)
+    message = Secrets(secrets).text(error.message)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
     return error
-
-
-def fingerprint(secret: str) -> str:
-    """Enough of a key to tell two apart in a log, not enough to use one: ``…1234``."""
-    return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
 
 
 def retryable_status(status: int) -> bool:
@@ -267,9 +283,9 @@ class Engine(Protocol):
     """A configured engine: its declarations, its models, and how to open a session."""
 
     name: str
-    """Short and lower case: the prefix of its error codes (``bodhi``, ``iapp``)."""
+    """Short and lower case: the prefix of its error codes (``<engine>-timeout``)."""
     title: str
-    """For people: ``Bodhi``, ``iApp ASRx``."""
+    """For people: the product's name."""
     vendor: str
     vendor_url: str
     url: str
@@ -290,6 +306,20 @@ class Engine(Protocol):
         ...
 
 
+@runtime_checkable
+class WholeFileEngine(Engine, Protocol):
+    """An engine that also takes a whole recording in one request (its capabilities say
+    ``whole_file``)."""
+
+    async def recognize(
+        self, request: Request, pcm: bytes, *, connect_timeout: float, timeout: float
+    ) -> str:
+        """The transcript of ``pcm``: s16le mono at ``audio.rate``, all of it. ``timeout``
+        bounds everything, ``connect_timeout`` reaching the engine. Raises
+        :class:`EngineError`."""
+        ...
+
+
 __all__ = [
     "CONNECTION_LOST",
     "PROTOCOL",
@@ -304,12 +334,14 @@ __all__ = [
     "Engine",
     "EngineError",
     "Hotword",
+    "HotwordPolicy",
     "Model",
     "Phrase",
     "PhraseKind",
     "Request",
     "Session",
     "UnknownModelError",
+    "WholeFileEngine",
     "engine_code",
     "fingerprint",
     "quoted",

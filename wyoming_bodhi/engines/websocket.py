@@ -2,7 +2,7 @@
 
 Connecting (headers, a deadline over name resolution, TCP, TLS and the upgrade, certificates
 always verified), sending frames, and receiving text messages, with every way that can fail
-turned into the engine's own :class:`~.base.EngineError` through its :class:`Failures`.
+turned into the engine's own :class:`~.base.EngineError` through its :class:`~.errors.ErrorTable`.
 aiohttp's exceptions are re-raised ``from None`` throughout: they carry the request, headers
 included, and a chained traceback must never show a key.
 """
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -22,28 +22,13 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ..text import printable
-from .base import EngineError
+from .errors import ErrorTable
 
 _LOGGER = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1 << 20
 CLOSE_TIMEOUT = 1.0
 """Closing must be quick when a client goes away mid-utterance."""
-
-
-@dataclass(frozen=True, slots=True)
-class Failures:
-    """How one engine names each way a connection fails."""
-
-    title: str
-    """``Bodhi``, ``iApp ASRx``: for messages."""
-    url_setting: str
-    """Where the user sets the URL (``--bodhi-url``): for hints."""
-    for_status: Callable[[int], EngineError]
-    unreachable: Callable[[str], EngineError]
-    tls: Callable[[str], EngineError]
-    timeout: Callable[[str], EngineError]
-    lost: Callable[[str], EngineError]
 
 
 CLEAN_CLOSE_CODES = frozenset({1000, 1001})
@@ -76,7 +61,7 @@ async def open_websocket(
     http: aiohttp.ClientSession,
     url: str,
     headers: Mapping[str, str],
-    failures: Failures,
+    failures: ErrorTable,
     *,
     timeout: float,
     ssl_context: ssl.SSLContext | None = None,
@@ -97,7 +82,7 @@ async def open_websocket(
                     timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
                 )
         except aiohttp.WSServerHandshakeError as err:
-            raise failures.for_status(err.status) from None
+            raise failures.refused(err.status) from None
         except TimeoutError:
             raise failures.timeout(
                 f"{failures.title} at {host_of(url)} did not accept the connection within "
@@ -106,7 +91,7 @@ async def open_websocket(
 
 
 @contextlib.contextmanager
-def connection_failures(url: str, failures: Failures) -> Iterator[None]:
+def connection_failures(url: str, failures: ErrorTable) -> Iterator[None]:
     """aiohttp's ways of failing to connect (TLS, name resolution, refused, …), raised as the
     engine's errors. Timeouts are the caller's to name: it knows what it waited for."""
     host = host_of(url)
@@ -117,13 +102,13 @@ def connection_failures(url: str, failures: Failures) -> Iterator[None]:
         raise failures.tls(
             f"TLS certificate verification failed for {host}: "
             f"{err.certificate_error.__class__.__name__}; the server's certificate is not "
-            "trusted (give its CA with --bodhi-ca if it is yours)"
+            "trusted (give its CA with --ca-file if it is yours)"
         ) from None
     except aiohttp.ClientSSLError as err:
         raise failures.tls(f"TLS handshake with {host} failed: {err.__class__.__name__}") from None
     except aiohttp.ClientConnectorDNSError:
         raise failures.unreachable(
-            f"cannot resolve the {title} host {host}: check {failures.url_setting} and the network"
+            f"cannot resolve the {title} host {host}: check {failures.url_flag} and the network"
         ) from None
     except aiohttp.ClientConnectorError as err:
         reason = err.os_error.strerror or err.os_error.__class__.__name__
@@ -137,7 +122,7 @@ def connection_failures(url: str, failures: Failures) -> Iterator[None]:
 class WebSocketSession:
     """Frames out, text messages in; the engine's session classes build on it."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, failures: Failures) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, failures: ErrorTable) -> None:
         self._ws = ws
         self._failures = failures
         self.skipped_messages = 0

@@ -38,7 +38,7 @@ class RequestRecord:
     latency: float | None
     """Seconds from the end of the client's audio to the answer, when both happened."""
     result: str
-    """``transcript``, an error code (``bodhi-401``, ``busy``, …), or ``client-gone``."""
+    """``transcript``, an error code (``<engine>-401``, ``busy``, …), or ``client-gone``."""
     text: str
     """The transcript, or the error's message."""
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
 
-from ..engines import configured_engines
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
+from ..engines.errors import ErrorTable
+from ..engines.plugin import EngineContext
 from ..logs import Throttled
 from ..settings import Settings
 from .activity import Observers
@@ -20,13 +21,6 @@ from .inflight import SHUTDOWN, SHUTDOWN_TEXT, InFlight
 from .routing import Choice, Router
 
 _LOGGER = logging.getLogger(__name__)
-
-# A client's vad_sensitivity, as the trailing silence that ends a phrase: the ends of
-# Bodhi's accepted range. Aggressive answers fastest, relaxed lets people pause.
-VAD_ENDPOINT_SILENCE: dict[str, float] = {
-    VadSensitivity.AGGRESSIVE.value: 0.44,
-    VadSensitivity.RELAXED.value: 1.2,
-}
 
 
 def _no_names() -> Sequence[str]:
@@ -55,26 +49,30 @@ class Bridge:
     """The server's warnings that a client or an engine can repeat (a bad event, a refused
     request, a failed one): each kind at most once per interval, with a count."""
     router: Router = field(init=False)
+    error_codes: dict[str, frozenset[str]] = field(init=False)
+    """Each engine's error codes, a closed set (its error table's): the label values of
+    ``/metrics`` and the status page's counts."""
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
-    """Adds the user's CA (--bodhi-ca) to the system's; verification is never off."""
+    """Adds the user's CA (--ca-file) to the system's; verification is never off."""
 
     def __post_init__(self) -> None:
         settings = self.settings
         self.ssl_context = settings.ssl_context()
         if not self.engines:
-            self.engines = configured_engines(settings, self.http, self.ssl_context)
+            context = EngineContext(self.http, self.ssl_context, settings.model)
+            self.engines = [
+                entry.plugin.build(entry.settings, context) for entry in settings.configured
+            ]
         self.router = Router(self.engines, settings.model, self.warnings)
-        # Blanked out of anything an engine says before it is logged or passed on.
-        self.secrets = tuple(
-            secret
-            for secret in (
-                settings.api_key,
-                settings.customer_id,
-                settings.iapp_api_key,
-                settings.hass_token,
-            )
-            if secret
-        )
+        tables = {entry.plugin.name: entry.plugin.errors for entry in settings.engines}
+        self.error_codes = {
+            # An engine given without a plugin (a test's) has the codes every engine has.
+            e.name: frozenset(tables.get(e.name, ErrorTable(e.name, e.title, "", {})).codes())
+            for e in self.engines
+        }
+        # Blanked out of anything an engine says before it is logged or passed on: every
+        # value any engine (or the core) declares secret.
+        self.secrets = settings.secrets
 
     @property
     def ready(self) -> bool:
@@ -103,14 +101,12 @@ class Bridge:
         """The engine and what to ask it; raises :class:`UnknownModelError`."""
         settings = self.settings
         choice = self.router.choose(transcribe)
-        silence = settings.endpoint_silence
-        if transcribe is not None:
-            vad = transcribe.vad_sensitivity
-            vad_name = vad.value if isinstance(vad, VadSensitivity) else vad
-            silence = VAD_ENDPOINT_SILENCE.get(str(vad_name), silence)
+        vad = transcribe.vad_sensitivity if transcribe is not None else None
         hotwords: tuple[Hotword, ...] = ()
-        if choice.engine.capabilities.hotwords:
+        policy = choice.engine.capabilities.hotwords
+        if policy is not None:
             hotwords = merge_hotwords(
+                policy,
                 names=(transcribe.transcript_names or ()) if transcribe else (),
                 static=settings.hotwords,
                 hass_names=self.hass_names(),
@@ -120,7 +116,7 @@ class Bridge:
             model=choice.model,
             language=choice.language,
             hotwords=hotwords,
-            endpoint_silence=silence,
+            vad_sensitivity=(vad.value if isinstance(vad, VadSensitivity) else vad) or None,
             # Partials are only read by endpointing (has anything been said yet?) and the
             # debug log.
             partials=settings.endpointing or settings.debug,

@@ -83,7 +83,7 @@ class TranscriptAssembler:
                 )
             return None
         if not text:
-            # Empty completes are normal (noise, Bodhi's separate end-of-stream form).
+            # Empty completes are normal (noise, an engine's separate end-of-stream form).
             return None
         if self._chars + len(text) > MAX_TRANSCRIPT_CHARS:
             if not self.cut:

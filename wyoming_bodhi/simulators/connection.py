@@ -34,6 +34,13 @@ MAX_KEPT_NOISE = 100
 """A flood of raw messages is sent but not recorded, message by message."""
 
 
+def echoed_credentials(record: ConnectionRecord) -> str:
+    """A careless server's error, quoting the credentials the handshake carried."""
+    said = [f"api key {record.api_key}"] if record.api_key else []
+    said += [f"customer id {record.customer_id}"] if record.customer_id else []
+    return f"credentials not accepted: {', '.join(said) or 'none given'}"
+
+
 class Connection:
     """One upgraded WebSocket: reads frames, feeds the session, sends its replies."""
 
@@ -116,6 +123,8 @@ class Connection:
                     return
                 if options.error_after_frames == count:
                     reply = self.session.error("internal error", 500)
+                elif options.echo_credentials and count == 1:
+                    reply = self.session.error(echoed_credentials(record))
                 else:
                     reply = self.session.on_binary(msg.data)
             else:

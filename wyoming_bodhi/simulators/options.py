@@ -89,6 +89,9 @@ class SimulatorOptions:
     """Drop the TCP connection, without a close frame, on the Nth audio frame."""
     error_after_frames: int | None = None
     """Send an in-socket 500 error, then close, on the Nth audio frame."""
+    echo_credentials: bool = False
+    """On the first audio frame, send an in-socket error quoting the credentials the
+    handshake carried, as a careless server might (they must reach no log, client or page)."""
     malformed_results: bool = False
     """Send a non-JSON text frame and a JSON message of unknown shape before the first result."""
     raw_before_results: Sequence[str] = ()

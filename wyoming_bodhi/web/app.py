@@ -3,7 +3,8 @@
 
 Every URL the page uses is relative, so it works as it is under Home Assistant's ingress
 prefix (``/api/hassio_ingress/<token>/``). Nothing served here holds a credential: the
-configuration is shown with its secrets as "set" or "not set".
+configuration is shown with its secrets as "set" or "not set", and every JSON answer is
+written with each secret value blanked out, should an engine have quoted one.
 
 Who may use it (see :mod:`.access`): ``http_allow`` (the add-on allows only the Supervisor's
 ingress proxy); a request must name the server by an address, ``localhost`` or a name in
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import json
 import logging
 import math
 import time
@@ -30,7 +32,7 @@ from aiohttp import WSMsgType, web
 
 from .. import __version__
 from ..pipeline.bridge import Bridge
-from ..settings import SETTINGS
+from ..redaction import Secrets
 from .access import host_allowed, origin_allowed, peer_allowed
 from .browser_mic import microphone_socket
 from .check import CheckRate, check_engine
@@ -57,6 +59,8 @@ MONITOR_KEY = web.AppKey("monitor", Monitor)
 STATIC_KEY = web.AppKey("static", dict)
 CHECKS_KEY = web.AppKey("checks", dict)
 CHECK_RATES_KEY = web.AppKey("check_rates", dict)
+DUMPS_KEY: web.AppKey[Callable[[Any], str]] = web.AppKey("dumps")
+"""JSON with the secrets blanked out: what every answer here is written with."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -107,6 +111,8 @@ def build_app(bridge: Bridge, monitor: Monitor, registry: Metrics) -> web.Applic
     app[STATIC_KEY] = _static()
     app[CHECKS_KEY] = {}
     app[CHECK_RATES_KEY] = {}
+    secrets = Secrets(bridge.secrets)
+    app[DUMPS_KEY] = lambda data: secrets.text(json.dumps(data))
     app.router.add_get("/", _page)
     for name in STATIC_FILES:
         if name != "index.html":
@@ -167,8 +173,7 @@ def effective_configuration(bridge: Bridge) -> dict[str, Any]:
     """Every setting's value, secrets only as set / not set, URLs without user info."""
     settings = bridge.settings
     shown: dict[str, Any] = {}
-    for spec in SETTINGS:
-        value = getattr(settings, spec.name)
+    for spec, value in settings.declared():
         if spec.secret:
             shown[spec.name] = "set" if value else "not set"
         elif isinstance(value, str) and "://" in value:
@@ -198,18 +203,21 @@ def _without_userinfo(url: str) -> str:
 
 
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(snapshot(request.app[BRIDGE_KEY], request.app[MONITOR_KEY]))
+    return web.json_response(
+        snapshot(request.app[BRIDGE_KEY], request.app[MONITOR_KEY]), dumps=request.app[DUMPS_KEY]
+    )
 
 
 async def _live(request: web.Request) -> web.WebSocketResponse:
     """A snapshot, then every update as it happens (WebSocket: Home Assistant's ingress
     passes it through as it is, where it may buffer a streamed response)."""
     bridge, monitor = request.app[BRIDGE_KEY], request.app[MONITOR_KEY]
+    dumps = request.app[DUMPS_KEY]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
     await ws.prepare(request)
     updates = monitor.subscribe()
     try:
-        await ws.send_json(snapshot(bridge, monitor))
+        await ws.send_json(snapshot(bridge, monitor), dumps=dumps)
 
         async def drain() -> None:
             # The page sends nothing; reading notices it leave.
@@ -229,7 +237,7 @@ async def _live(request: web.Request) -> web.WebSocketResponse:
                 if update is None:
                     break
                 update["active_sessions"] = bridge.active_utterances
-                await ws.send_json(update)
+                await ws.send_json(update, dumps=dumps)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -274,7 +282,7 @@ async def _check(request: web.Request) -> web.Response:
     result = await asyncio.shield(running)
     shown = {"type": "check", "checked_at": time.time(), **dataclasses.asdict(result)}
     monitor.publish(shown)
-    return web.json_response(shown)
+    return web.json_response(shown, dumps=request.app[DUMPS_KEY])
 
 
 async def _counted_check(bridge: Bridge, engine: Any) -> Any:

@@ -5,14 +5,14 @@ One registry per server, served by ``/metrics`` on the status page and on the me
 listener alike; it exists whenever either is configured.
 
 Label values come from a closed set, whatever an engine says: a result is a code of the
-server's own, or an engine's code with an outcome this module knows (``bodhi-401``,
-``iapp-timeout``); anything else folds into ``<engine>-error``. One series per code an
+server's own, or one of the codes an engine's error table declares (``<engine>-401``,
+``<engine>-timeout``); anything else folds into ``<engine>-error``. One series per code an
 upstream invents would grow ``/metrics`` (and Prometheus) without bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from .. import __version__
+from ..engines.errors import OTHER
 from ..pipeline.activity import GONE, TRANSCRIPT, RequestRecord
 from ..pipeline.bridge import Bridge
 
@@ -37,37 +38,39 @@ SERVER_RESULTS = frozenset(
      "shutdown", "internal", "engine-error"}
 )  # fmt: skip
 """Results the server itself gives a request."""
-ENGINE_OUTCOMES = frozenset(
-    {"400", "401", "402", "403", "404", "408", "429", "500", "502", "503", "504",
-     "unreachable", "tls", "timeout", "connection-lost", "protocol", "rejected", "error"}
-)  # fmt: skip
-"""What follows ``<engine>-`` in an engine's error code (or is a refused handshake's status):
-the statuses the engines document or that say something a user can act on, and the kinds of
-failure. Anything else is ``error``."""
-OTHER = "error"
 
 
-def result_label(result: str, engines: Collection[str]) -> str:
-    """A request's result as a label value: from a closed set (see the module's text)."""
-    if result in SERVER_RESULTS:
-        return result
-    for engine in engines:
-        outcome = result.removeprefix(f"{engine}-")
-        if outcome != result:
-            return f"{engine}-{outcome_label(outcome)}"
-    return OTHER
+class Labels:
+    """The closed set of label values: the server's own results, and each engine's error
+    codes as its error table declares them; any other code is ``<engine>-error``."""
 
+    def __init__(self, codes: Mapping[str, Collection[str]]) -> None:
+        self._codes = {engine: frozenset(known) for engine, known in codes.items()}
 
-def outcome_label(outcome: str) -> str:
-    """What follows ``<engine>-`` in a code, or a handshake's status, as a label value."""
-    return outcome if outcome in ENGINE_OUTCOMES else OTHER
+    @classmethod
+    def of(cls, bridge: Bridge) -> Labels:
+        return cls(bridge.error_codes)
+
+    def result(self, result: str) -> str:
+        """A request's result as a label value."""
+        if result in SERVER_RESULTS:
+            return result
+        for engine, known in self._codes.items():
+            if result.startswith(f"{engine}-"):
+                return result if result in known else f"{engine}-{OTHER}"
+        return OTHER
+
+    def status(self, engine: str, code: str) -> str:
+        """A failed handshake's code as a status label: what follows ``<engine>-``."""
+        known = self._codes.get(engine, frozenset())
+        return code.removeprefix(f"{engine}-") if code in known else OTHER
 
 
 class Metrics:
     """Create with :meth:`observing`; serve :attr:`registry`."""
 
     def __init__(self, bridge: Bridge, connections: Callable[[], float]) -> None:
-        self.engines = tuple(engine.name for engine in bridge.engines)
+        self.labels = Labels.of(bridge)
         self.registry = registry = CollectorRegistry(auto_describe=True)
         # What prometheus-client's default registry has: process_resident_memory_bytes,
         # process_open_fds, process_cpu_seconds_total, python_info, python_gc_*.
@@ -126,12 +129,11 @@ class Metrics:
     # -- ActivityObserver ---------------------------------------------------------------
 
     def request_done(self, record: RequestRecord) -> None:
-        self.requests.labels(result_label(record.result, self.engines)).inc()
+        self.requests.labels(self.labels.result(record.result)).inc()
         if record.engine:
             self.billed.labels(record.engine).inc(record.billed_seconds)
         if record.latency is not None and record.result == TRANSCRIPT:
             self.latency.observe(record.latency)
 
     def handshake_failed(self, engine: str, code: str) -> None:
-        status = outcome_label(code.removeprefix(f"{engine}-"))
-        self.handshake_failures.labels(engine, status).inc()
+        self.handshake_failures.labels(engine, self.labels.status(engine, code)).inc()

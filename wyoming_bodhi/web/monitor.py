@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
-from collections.abc import Collection
 from dataclasses import asdict, replace
 from typing import Any
 
 from ..pipeline.activity import TRANSCRIPT, RequestRecord
-from .metrics import LATENCY_BUCKETS, outcome_label, result_label
+from .metrics import LATENCY_BUCKETS, Labels
 
 RECENT_REQUESTS = 50
 """Requests the page lists; older ones are only counted."""
@@ -37,10 +36,10 @@ def page_record(record: RequestRecord) -> dict[str, Any]:
 
 class Monitor:
     """Observes the bridge; the page reads it. Results and statuses are counted under the
-    same closed set of names as in /metrics (``engines``: the engines' names)."""
+    same closed set of names as in /metrics."""
 
-    def __init__(self, engines: Collection[str] = ()) -> None:
-        self.engines = tuple(engines)
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_REQUESTS)
         self.results: collections.Counter[str] = collections.Counter()
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
@@ -51,7 +50,7 @@ class Monitor:
     # -- ActivityObserver ---------------------------------------------------------------
 
     def request_done(self, record: RequestRecord) -> None:
-        record = replace(record, result=result_label(record.result, self.engines))
+        record = replace(record, result=self.labels.result(record.result))
         self.results[record.result] += 1
         if record.latency is not None and record.result == TRANSCRIPT:
             self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS, record.latency)] += 1
@@ -60,8 +59,7 @@ class Monitor:
         self._publish({"type": "request", "request": shown, "counts": self.counts()})
 
     def handshake_failed(self, engine: str, code: str) -> None:
-        status = outcome_label(code.removeprefix(f"{engine}-"))
-        self.handshake_failures[f"{engine} {status}"] += 1
+        self.handshake_failures[f"{engine} {self.labels.status(engine, code)}"] += 1
         self._publish({"type": "counts", "counts": self.counts()})
 
     # -- for the page ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ..addresses import tcp_host_port
 from ..logs import Throttled
 from ..pipeline.bridge import Bridge
 from .app import build_app
-from .metrics import Metrics
+from .metrics import Labels, Metrics
 from .monitor import Monitor
 from .probes import KEEPALIVE_TIMEOUT as PROBES_KEEPALIVE_TIMEOUT
 from .probes import build_probes_app
@@ -221,7 +221,7 @@ class StatusServer(_Listener):
         uri = settings.http_uri
         assert uri is not None
         self.metrics = metrics or Metrics.observing(bridge, connections)
-        self.monitor = Monitor([engine.name for engine in bridge.engines])
+        self.monitor = Monitor(Labels.of(bridge))
         bridge.activity.add(self.monitor)
         allowed = max_connections or settings.http_max_connections
         if allowed < settings.http_max_connections:

@@ -14,16 +14,8 @@ from typing import Self
 import aiohttp
 
 from ..base import Phrase, fingerprint
-from ..websocket import Closed, Failures, WebSocketSession, open_websocket
-from .errors import (
-    BodhiConnectionError,
-    BodhiConnectionLostError,
-    BodhiError,
-    BodhiProtocolError,
-    BodhiTimeoutError,
-    BodhiTLSError,
-    error_for_status,
-)
+from ..websocket import Closed, WebSocketSession, open_websocket
+from .errors import ERRORS, BodhiConnectionLostError, BodhiError, BodhiProtocolError
 from .protocol import (
     EOF_MESSAGE,
     BodhiConfig,
@@ -78,22 +70,11 @@ class BodhiCredentials:
         return f"BodhiCredentials(api_key={self.fingerprint}, customer_id={customer})"
 
 
-FAILURES = Failures(
-    title="Bodhi",
-    url_setting="--bodhi-url",
-    for_status=error_for_status,
-    unreachable=BodhiConnectionError,
-    tls=BodhiTLSError,
-    timeout=BodhiTimeoutError,
-    lost=BodhiConnectionLostError,
-)
-
-
 class BodhiStream(WebSocketSession):
     """One streaming session; create it with :meth:`connect`."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        super().__init__(ws, FAILURES)
+        super().__init__(ws, ERRORS)
         self._eos = False
         self.call_id: str | None = None
 
@@ -118,7 +99,7 @@ class BodhiStream(WebSocketSession):
         if extra_headers:
             headers.update(extra_headers)
         ws = await open_websocket(
-            session, url, headers, FAILURES, timeout=timeout, ssl_context=ssl_context
+            session, url, headers, ERRORS, timeout=timeout, ssl_context=ssl_context
         )
         stream = cls(ws)
         try:

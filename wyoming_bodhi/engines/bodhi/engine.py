@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from ..base import AudioSpec, Capabilities, Model, Request
+from ..base import AudioSpec, Capabilities, HotwordPolicy, Model, Request
 from .catalog import DEFAULT_MODEL, Catalog
 from .client import BodhiCredentials, BodhiStream
-from .protocol import SAMPLE_RATE, BodhiConfig
+from .protocol import SAMPLE_RATE, BodhiConfig, TranscribeRequest, transcribe_url
+from .rest import transcribe_file, wav_file
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,8 +29,34 @@ AUDIO = AudioSpec(
     keepalive_flush=1.5,
 )
 
+VAD_ENDPOINT_SILENCE: dict[str, float] = {"aggressive": 0.44, "relaxed": 1.2}
+"""A client's ``vad_sensitivity``, as the trailing silence that ends a phrase: the ends of
+Bodhi's accepted range. Aggressive answers fastest, relaxed lets people pause; otherwise the
+``endpoint_silence`` setting (unset: Bodhi's own 0.44)."""
+
+HOTWORDS = HotwordPolicy(
+    # An unscored hotword is Bodhi's default 1.5; its useful range is 1.0-3.0.
+    default_score=1.5,
+    # The names this request asks for: above the default, inside the useful range.
+    request_names=2.5,
+    # Home Assistant's names: likely, but not what this request asked for.
+    home_names=2.0,
+    # Bodhi documents no upper bound; the server's sanity bound.
+    max_score=10.0,
+    # Bodhi documents no limit, but each phrase is sent in the config message of every
+    # request and biases every decoding step; past a hundred or so the bias is spread too
+    # thin to help, and the config message grows with every entity a large home has.
+    max_count=100,
+    max_chars=64,
+)
+
 CAPABILITIES = Capabilities(
-    hotwords=True, ends_phrases=True, language_id=True, partials=True, confidence=True
+    hotwords=HOTWORDS,
+    ends_phrases=True,
+    language_id=True,
+    partials=True,
+    confidence=True,
+    whole_file=True,
 )
 
 
@@ -55,6 +82,7 @@ class BodhiEngine:
         parse_number: bool = False,
         language_id: bool = False,
         transliterate: bool = False,
+        endpoint_silence: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._http = http
@@ -67,6 +95,7 @@ class BodhiEngine:
         self._parse_number = parse_number
         self._language_id = language_id
         self._transliterate = transliterate
+        self._endpoint_silence = endpoint_silence
         self._ssl_context = ssl_context
         self.models: Sequence[Model] = [model.as_model() for model in catalog]
         self._models = {model.name: model for model in self.models}
@@ -79,7 +108,9 @@ class BodhiEngine:
         config = BodhiConfig(
             model=request.model.name,
             hotwords=request.hotwords,
-            endpoint_silence_duration=request.endpoint_silence,
+            endpoint_silence_duration=VAD_ENDPOINT_SILENCE.get(
+                request.vad_sensitivity or "", self._endpoint_silence
+            ),
             # Partials are ten messages a second to receive and parse; ask only when used.
             exclude_partial=None if request.partials else True,
             # Flags Bodhi defaults to false are left out unless asked for.
@@ -101,6 +132,28 @@ class BodhiEngine:
             timeout=timeout,
             ssl_context=self._ssl_context,
         )
+
+    async def recognize(
+        self, request: Request, pcm: bytes, *, connect_timeout: float, timeout: float
+    ) -> str:
+        """The whole recording through Bodhi's non-streaming API, as a WAV file."""
+        transcribe_request = TranscribeRequest(
+            model=request.model.name,
+            # Flags Bodhi defaults to false are left out unless asked for, as in a stream.
+            parse_number=self._parse_number or None,
+            hotwords=request.hotwords,
+        )
+        transcription = await transcribe_file(
+            self._http,
+            transcribe_url(self.url),
+            self.credentials,
+            transcribe_request,
+            wav_file(pcm, self.audio.rate),
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            ssl_context=self._ssl_context,
+        )
+        return transcription.text
 
     def describe_credentials(self) -> str:
         return self.credentials.describe()

@@ -10,7 +10,7 @@ strings and from what the *server* said, never from our own request headers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Self
 
 from ..base import (
     CONNECTION_LOST,
@@ -24,8 +24,20 @@ from ..base import (
     retryable_code,
     retryable_status,
 )
+from ..errors import ErrorTable
 
 _CREDENTIALS_HINT = "check BODHI_API_KEY and BODHI_CUSTOMER_ID"
+
+REFUSALS = {
+    401: f"Bodhi rejected the API key or customer id (401): {_CREDENTIALS_HINT}",
+    402: "Bodhi refused the request: insufficient balance (402); top up the account on the "
+    "Navana dashboard",
+    403: "Bodhi refused the request: the customer account is deactivated (403); contact "
+    "Navana support",
+    500: "Bodhi had an internal error (500); try again shortly",
+    503: "Bodhi is unavailable or overloaded (503); try again shortly",
+}
+"""The statuses Bodhi documents refusing a connection with, and what to do."""
 
 
 class BodhiError(EngineError):
@@ -34,15 +46,21 @@ class BodhiError(EngineError):
     code = "bodhi-error"
     retryable = False
 
+    @classmethod
+    def from_table(cls, message: str, *, code: str, kind: str, retryable: bool) -> Self:
+        """This class with the error table's words and code (each class's own constructor
+        builds its own words from what it is given)."""
+        error = cls.__new__(cls)
+        EngineError.__init__(error, message, code=code, kind=kind, retryable=retryable)
+        return error
+
 
 class BodhiAuthenticationError(BodhiError):
     code = "bodhi-401"
     kind = REFUSED
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message or f"Bodhi rejected the API key or customer id (401): {_CREDENTIALS_HINT}"
-        )
+        super().__init__(message or REFUSALS[401])
 
 
 class BodhiInsufficientBalanceError(BodhiError):
@@ -50,11 +68,7 @@ class BodhiInsufficientBalanceError(BodhiError):
     kind = REFUSED
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "Bodhi refused the request: insufficient balance (402); "
-            "top up the account on the Navana dashboard"
-        )
+        super().__init__(message or REFUSALS[402])
 
 
 class BodhiInactiveCustomerError(BodhiError):
@@ -62,11 +76,7 @@ class BodhiInactiveCustomerError(BodhiError):
     kind = REFUSED
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "Bodhi refused the request: the customer account is deactivated (403); "
-            "contact Navana support"
-        )
+        super().__init__(message or REFUSALS[403])
 
 
 class BodhiBadRequestError(BodhiError):
@@ -87,7 +97,7 @@ class BodhiServerError(BodhiError):
 
     def __init__(self, detail: str | None = None) -> None:
         text = "Bodhi had an internal error (500)"
-        super().__init__(f"{text}: {detail}" if detail else f"{text}; try again shortly")
+        super().__init__(f"{text}: {detail}" if detail else REFUSALS[500])
         self.detail = detail
 
 
@@ -97,7 +107,7 @@ class BodhiUnavailableError(BodhiError):
     retryable = True
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Bodhi is unavailable or overloaded (503); try again shortly")
+        super().__init__(message or REFUSALS[503])
 
 
 class BodhiHandshakeError(BodhiError):
@@ -167,19 +177,45 @@ class BodhiProtocolError(BodhiError):
     kind = PROTOCOL
 
 
-_BY_STATUS: dict[int, Callable[[], BodhiError]] = {
-    401: BodhiAuthenticationError,
-    402: BodhiInsufficientBalanceError,
-    403: BodhiInactiveCustomerError,
-    500: BodhiServerError,
-    503: BodhiUnavailableError,
+_BY_CODE: dict[str, type[BodhiError]] = {
+    cls.code: cls
+    for cls in (
+        BodhiAuthenticationError,
+        BodhiInsufficientBalanceError,
+        BodhiInactiveCustomerError,
+        BodhiBadRequestError,
+        BodhiServerError,
+        BodhiUnavailableError,
+        BodhiConnectionError,
+        BodhiTLSError,
+        BodhiTimeoutError,
+        BodhiConnectionLostError,
+        BodhiProtocolError,
+    )
 }
+
+
+def _make(kind: str, message: str, *, code: str, retryable: bool) -> BodhiError:
+    """The table's errors as Bodhi's classes: the code picks the class."""
+    cls = _BY_CODE.get(code) or (BodhiHandshakeError if kind == REFUSED else BodhiReportedError)
+    return cls.from_table(message, code=code, kind=kind, retryable=retryable)
+
+
+ERRORS = ErrorTable(
+    engine="bodhi",
+    title="Bodhi",
+    url_flag="--bodhi-url",
+    refusals=REFUSALS,
+    reports={400: "Bodhi did not accept the request's config (a model, a transaction id, …)"},
+    make=_make,
+)
 
 
 def error_for_status(status: int) -> BodhiError:
     """The error for an HTTP status refusing the WebSocket upgrade."""
-    make_error = _BY_STATUS.get(status)
-    return BodhiHandshakeError(status) if make_error is None else make_error()
+    error = ERRORS.refused(status)
+    assert isinstance(error, BodhiError)
+    return error
 
 
 def _said(error: BodhiError, detail: str | None) -> BodhiError:
@@ -195,8 +231,8 @@ def error_for_server_message(code: int | str | None, detail: str) -> BodhiError:
         return BodhiBadRequestError(detail)
     if code == 500:
         return BodhiServerError(detail)
-    if isinstance(code, int) and code in _BY_STATUS:
-        return _said(_BY_STATUS[code](), detail)
+    if isinstance(code, int) and code in REFUSALS:
+        return _said(error_for_status(code), detail)
     return BodhiReportedError(code, detail)
 
 
@@ -206,6 +242,6 @@ def error_for_reply(status: int, detail: str | None) -> BodhiError:
     message (what to do), then Bodhi's words."""
     if status == 400:
         return BodhiBadRequestError(detail or "no reason given")
-    if status in _BY_STATUS:
+    if status in REFUSALS:
         return _said(error_for_status(status), detail)
     return _said(BodhiHandshakeError(status, "the transcription request"), detail)

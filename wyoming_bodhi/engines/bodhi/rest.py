@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import struct
 from typing import Final
 
 import aiohttp
 
-from ..base import redact
+from ..base import SAMPLE_WIDTH, redact
 from ..websocket import connection_failures, host_of
-from .client import FAILURES, BodhiCredentials
-from .errors import BodhiConnectionLostError, BodhiError, BodhiProtocolError, BodhiTimeoutError
+from .client import BodhiCredentials
+from .errors import (
+    ERRORS,
+    BodhiConnectionLostError,
+    BodhiError,
+    BodhiProtocolError,
+    BodhiTimeoutError,
+)
 from .protocol import TranscribeRequest, Transcription, parse_transcription
 
 MAX_REPLY_BYTES: Final = 1 << 20
@@ -56,7 +63,7 @@ async def transcribe_file(
     form.add_field("audio_file", wav, filename="audio.wav", content_type="audio/wav")
     host = host_of(url)
     try:
-        with connection_failures(url, FAILURES):
+        with connection_failures(url, ERRORS):
             try:
                 async with (
                     asyncio.timeout(timeout),
@@ -92,6 +99,17 @@ async def transcribe_file(
         raise redact(err, (credentials.api_key, credentials.customer_id)) from None
 
 
+def wav_file(pcm: bytes, rate: int) -> bytes:
+    """16-bit mono PCM in a WAV file: what the API takes."""
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", 36 + len(pcm), b"WAVE",
+        b"fmt ", 16, 1, 1, rate, rate * SAMPLE_WIDTH, SAMPLE_WIDTH, 8 * SAMPLE_WIDTH,
+        b"data", len(pcm),
+    )  # fmt: skip
+    return header + pcm
+
+
 async def _read_reply(response: aiohttp.ClientResponse) -> bytes:
     """The reply's body, or :class:`BodhiProtocolError` once it passes `MAX_REPLY_BYTES`."""
     body = bytearray()
@@ -105,4 +123,4 @@ async def _read_reply(response: aiohttp.ClientResponse) -> bytes:
     return bytes(body)
 
 
-__all__ = ["MAX_REPLY_BYTES", "transcribe_file"]
+__all__ = ["MAX_REPLY_BYTES", "transcribe_file", "wav_file"]

@@ -10,7 +10,7 @@ import aiohttp
 
 from ..base import PROTOCOL, EngineError, Phrase
 from ..websocket import Closed, WebSocketSession, open_websocket
-from .errors import FAILURES
+from .errors import ERRORS
 from .protocol import END_MESSAGE, IappDecoder
 
 
@@ -18,7 +18,7 @@ class IappStream(WebSocketSession):
     """One streaming session; create it with :meth:`connect`."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        super().__init__(ws, FAILURES)
+        super().__init__(ws, ERRORS)
         self._decoder = IappDecoder()
         self._end_sent = False
 
@@ -34,7 +34,7 @@ class IappStream(WebSocketSession):
     ) -> Self:
         """Open the WebSocket, the key in the ``apikey`` header; raises :class:`EngineError`."""
         ws = await open_websocket(
-            session, url, {"apikey": api_key}, FAILURES, timeout=timeout, ssl_context=ssl_context
+            session, url, {"apikey": api_key}, ERRORS, timeout=timeout, ssl_context=ssl_context
         )
         return cls(ws)
 
@@ -53,7 +53,7 @@ class IappStream(WebSocketSession):
             message = await self.next_message()
             if isinstance(message, Closed):
                 if not (self._end_sent and message.clean):
-                    raise FAILURES.lost(message.describe())
+                    raise ERRORS.lost(message.describe())
                 # Closing cleanly after the end was asked for is one of the ways iApp ends;
                 # a dropped connection is not.
                 for phrase in decoder.finish():

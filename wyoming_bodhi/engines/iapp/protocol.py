@@ -24,16 +24,8 @@ import json
 from typing import Any, Final
 
 from ...text import printable, quoted, valid_unicode
-from ..base import (
-    PROTOCOL,
-    REJECTED,
-    EngineError,
-    Phrase,
-    PhraseKind,
-    retryable_code,
-    status_code,
-)
-from .errors import iapp_code, iapp_error
+from ..base import EngineError, Phrase, PhraseKind, status_code
+from .errors import ERRORS
 
 END_MESSAGE: Final = json.dumps({"data": {"status": "CloseConnection"}})
 """Sent as a text frame once the last audio frame has gone."""
@@ -46,8 +38,7 @@ NEW_SENTENCE: Final = frozenset({"NewSentence", "New sentence"})
 
 
 def protocol_error(reason: str, text: str) -> EngineError:
-    return iapp_error(
-        PROTOCOL,
+    return ERRORS.protocol(
         f"unexpected message from iApp ({reason}, {len(text)} characters): {quoted(text, 120)}",
     )
 
@@ -75,14 +66,9 @@ class IappDecoder:
             said = data.get("message") or data["error"]
             detail = printable(said) if isinstance(said, str) else quoted(said, 200)
             status = status_code(data.get("code", data.get("status")))
-            code = iapp_code(status)
-            shown = f" (code {status})" if code == "iapp-error" and status is not None else ""
-            raise iapp_error(
-                REJECTED,
-                f"iApp ASRx rejected the request{shown}: {detail}",
-                code=code,
-                retryable=retryable_code(status),
-            )
+            known = ERRORS.code(status) != "iapp-error"
+            shown = f" (code {status})" if not known and status is not None else ""
+            raise ERRORS.rejected(f"iApp ASRx rejected the request{shown}: {detail}", status)
         result = data.get("text")
         if not isinstance(result, str):
             raise protocol_error("no text", text)

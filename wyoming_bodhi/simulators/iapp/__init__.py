@@ -2,8 +2,18 @@
 demos). It never recognises speech: sentences are found by energy, and their texts are
 scripted (``texts``) or plainly say they come from the simulator."""
 
+from typing import Any
+
+from ...engines.iapp.settings import IappSettings
 from ..options import SimulatorOptions
 from .server import IappSimulator
 from .session import IappSession, default_text
 
-__all__ = ["IappSession", "IappSimulator", "SimulatorOptions", "default_text"]
+
+def simulate(settings: IappSettings, *, history: int = 1000, **options: Any) -> IappSimulator:
+    """iApp ASRx for ``--demo`` and tests, keeping the records of at most ``history``
+    connections; ``options`` are :class:`SimulatorOptions`' knobs."""
+    return IappSimulator(SimulatorOptions(history=history, **options))
+
+
+__all__ = ["IappSession", "IappSimulator", "SimulatorOptions", "default_text", "simulate"]

@@ -1,0 +1,133 @@
+"""The engine registry: plugins found by entry point, checked, ordered; a broken one is one
+clear line."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import metadata
+
+import pytest
+
+from wyoming_bodhi.engines import registry
+from wyoming_bodhi.engines.plugin import API_VERSION, EngineSpec
+from wyoming_bodhi.engines.registry import GROUP, PluginError, discover
+
+
+def entry(name: str, attribute: str, module: str = "tests.engine_fixtures") -> metadata.EntryPoint:
+    return metadata.EntryPoint(name=name, value=f"{module}:{attribute}", group=GROUP)
+
+
+BODHI = entry("bodhi", "ENGINE", "wyoming_bodhi.engines.bodhi.plugin")
+IAPP = entry("iapp", "ENGINE", "wyoming_bodhi.engines.iapp.plugin")
+
+
+def test_the_builtin_engines_are_registered() -> None:
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text("utf-8"))
+    declared = pyproject["project"]["entry-points"][GROUP]
+    names = [spec.name for spec in registry.builtin()]
+    assert sorted(names) == sorted(declared), (
+        f"{names}: the package's entry points are stale; install it again (pip install -e .)"
+    )
+    assert names[:2] == ["bodhi", "iapp"]  # by priority: Bodhi's model is the default
+    assert set(names) <= {spec.name for spec in registry.installed()}
+
+
+def test_engines_come_in_priority_order_then_by_name() -> None:
+    found = discover([entry("echo", "ECHO"), IAPP, entry("alpha", "ALSO_FIRST"), BODHI])
+    assert [spec.name for spec in found] == ["alpha", "bodhi", "echo", "iapp"]
+
+
+def test_only_keeps_the_engines_it_names() -> None:
+    assert [spec.name for spec in discover([BODHI, IAPP], only=["iapp"])] == ["iapp"]
+    with pytest.raises(PluginError, match="WYOMING_BODHI_ENGINES names acme, which is not"):
+        discover([BODHI, IAPP], only=["iapp", "acme"])
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "said"),
+    [
+        (
+            entry("acme", "ENGINE", "tests.engine_fixtures.broken"),
+            "engine plugin 'acme' failed to load: ImportError: No module named 'acme_sdk'; "
+            "uninstall it, or leave it out with WYOMING_BODHI_ENGINES",
+        ),
+        (entry("dict", "NOT_A_SPEC"), "tests.engine_fixtures:NOT_A_SPEC is not an EngineSpec"),
+        (
+            entry("echo", "FUTURE"),
+            f"written for engine API 99, and this wyoming-bodhi has {API_VERSION}",
+        ),
+        (entry("echo", "MISNAMED"), "is named 'Echo Engine': an engine's name is lower case"),
+        (entry("other", "ECHO"), "engine plugin 'other' is named 'echo'"),
+        (
+            entry("nosetting", "NO_SUCH_SETTING"),
+            "names 'api_key', which is not one of its settings",
+        ),
+        (entry("taken", "TAKEN"), "engine plugins 'bodhi' and 'taken' both declare BODHI_API_KEY"),
+        (entry("bodhi", "BODHI_AGAIN"), "two engine plugins are named 'bodhi'"),
+    ],
+)
+def test_a_plugin_that_does_not_fit_is_refused_in_one_line(
+    entry_point: metadata.EntryPoint, said: str
+) -> None:
+    with pytest.raises(PluginError) as info:
+        discover([BODHI, IAPP, entry_point])
+    assert said in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_every_installed_engine_s_simulator_loads() -> None:
+    # References are strings (the simulators import their engines), so a typo shows only here.
+    for spec in registry.installed():
+        if spec.simulator is not None:
+            assert callable(registry.simulator(spec)), spec.name
+    (bad,) = discover([entry("echo", "BAD_SIMULATOR")])
+    with pytest.raises(PluginError, match="its simulator tests.engine_fixtures:nothing_here"):
+        registry.simulator(bad)
+
+
+def test_every_installed_engine_declares_what_the_core_reads() -> None:
+    for spec in registry.installed():
+        assert isinstance(spec, EngineSpec)
+        settings = spec.settings()
+        assert spec.models(settings), spec.name
+        codes = spec.errors.codes()
+        assert f"{spec.name}-error" in codes and f"{spec.name}-timeout" in codes
+        assert all(code.startswith(f"{spec.name}-") for code in codes)
+        assert spec.errors.code(999) == f"{spec.name}-error"
+        assert spec.errors.refused(401).code in codes
+
+
+async def test_an_engine_declares_whole_file_recognition_exactly_when_it_has_it() -> None:
+    # --rest names the engines that have it before any is built: the declaration must agree
+    # with what each engine implements.
+    import aiohttp
+
+    from wyoming_bodhi.engines.base import WholeFileEngine
+    from wyoming_bodhi.engines.plugin import EngineContext
+
+    async with aiohttp.ClientSession() as http:
+        context = EngineContext(http, None, "")
+        for spec in registry.installed():
+            settings = dataclasses.replace(spec.settings(), **{spec.credential: "k" * 16})
+            engine = spec.build(settings, context)
+            assert isinstance(engine, WholeFileEngine) == spec.capabilities.whole_file, spec.name
+
+
+def test_the_troubleshooting_table_covers_every_code_of_every_shipped_engine() -> None:
+    # The codes are each engine's error table's: a closed set, so the table can name them all.
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "failure-behaviour.md").read_text("utf-8")
+    table = doc[doc.index("## Troubleshooting") :]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    documented = {code.strip() for cell in first_cells for code in cell.replace("`", "").split(",")}
+    missing = [
+        code
+        for spec in registry.builtin()
+        for code in spec.errors.codes()
+        if code not in documented
+    ]
+    assert not missing, f"docs/failure-behaviour.md has no row for {missing}"

@@ -1,0 +1,132 @@
+"""The checks across settings, once each value is valid on its own: the same rules for every
+engine, over what each declares (its credential, URL setting, models, frame lengths and
+capabilities), then each configured engine's own rules, then the core's."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..addresses import is_loopback
+from ..declarations import SettingsError
+from ..declarations.validators import CREDENTIALS_HELP
+from ..engines.plugin import CheckContext, EngineSpec
+
+if TYPE_CHECKING:
+    from . import EngineEntry, Settings
+
+Where = Callable[[str], str]
+
+
+def no_engine(engines: Sequence[EngineSpec[Any]]) -> str:
+    """What to set, engine by engine, when none is configured."""
+    ways: list[str] = []
+    for engine in engines:
+        credential = engine.declaration(engine.credential)
+        more = (
+            f"; or {credential.env}_FILE, or {credential.name} in a config file" if not ways else ""
+        )
+        ways.append(f"{credential.env} ({engine.title}: {engine.languages}{more})")
+    either = {1: "", 2: ", or both"}.get(len(ways), ", or several")
+    return f"no engine configured: set {', '.join(ways)}{either}; {CREDENTIALS_HELP}, or try --demo"
+
+
+def checked(settings: Settings, where: Where) -> Settings:
+    """``settings`` with the default model resolved; raises :class:`SettingsError` naming the
+    first problem."""
+    configured = settings.configured
+    if not configured:
+        raise SettingsError(no_engine([entry.plugin for entry in settings.engines]))
+    if not settings.model:
+        # The first configured engine's (in priority order) first model.
+        first = configured[0]
+        default = first.plugin.models(first.settings)[0].name
+        settings = dataclasses.replace(settings, model=default)
+    _check_model(settings, configured, where)
+    # Rule by rule rather than engine by engine: the first problem named is the same
+    # whatever the engines' order.
+    for rule in (_check_frames, _check_endpointing, _check_hotwords, _check_url):
+        for entry in configured:
+            rule(settings, entry, where)
+    _check_core(settings, where)
+    for entry in configured:
+        entry.plugin.check(entry.settings, CheckContext(settings.demo, where))
+    return settings
+
+
+def _check_model(settings: Settings, configured: Sequence[EngineEntry[Any]], where: Where) -> None:
+    models = [model.name for e in configured for model in e.plugin.models(e.settings)]
+    if settings.model in models:
+        return
+    hints = [entry.plugin.model_hint for entry in configured if entry.plugin.model_hint]
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    raise SettingsError(
+        f"invalid model {settings.model!r} ({where('model')}): not a model of a configured "
+        f"engine; valid models: {', '.join(models)}{hint}"
+    )
+
+
+# The rules every engine is held to, from what it declares.
+
+
+def _check_frames(settings: Settings, entry: EngineEntry[Any], where: Where) -> None:
+    plugin = entry.plugin
+    low, high = plugin.audio.frame_ms
+    if settings.chunk_ms is not None and not low <= settings.chunk_ms <= high:
+        raise SettingsError(
+            f"invalid chunk_ms {settings.chunk_ms} ({where('chunk_ms')}): {plugin.title} takes "
+            f"frames of {low} to {high} ms"
+        )
+
+
+def _check_endpointing(settings: Settings, entry: EngineEntry[Any], where: Where) -> None:
+    plugin = entry.plugin
+    if settings.endpointing and not plugin.capabilities.ends_phrases:
+        raise SettingsError(
+            f"invalid endpointing ({where('endpointing')}): {plugin.title} does not complete a "
+            "phrase on silence by itself, so it cannot end a voice command; turn endpointing "
+            f"off, or serve {plugin.languages} from a separate instance without it"
+        )
+
+
+def _check_hotwords(settings: Settings, entry: EngineEntry[Any], where: Where) -> None:
+    policy = entry.plugin.capabilities.hotwords
+    if policy is None:
+        return
+    for hotword in settings.hotwords:
+        if hotword.score is not None and hotword.score > policy.max_score:
+            raise SettingsError(
+                f"invalid hotwords ({where('hotwords')}): {entry.plugin.title} takes scores "
+                f"up to {policy.max_score:g}, and {hotword.phrase!r} has {hotword.score:g}"
+            )
+
+
+def _check_url(settings: Settings, entry: EngineEntry[Any], where: Where) -> None:
+    name = entry.plugin.url_setting
+    url_text = str(getattr(entry.settings, name))
+    url = urlsplit(url_text)
+    if url.scheme == "ws" and not is_loopback(url.hostname or "") and not settings.allow_insecure:
+        raise SettingsError(
+            f"refusing {name} {url_text} ({where(name)}): ws:// would send the API key and "
+            "your audio unencrypted over the network; use wss://, or set allow_insecure "
+            "(--allow-insecure) if you really mean it"
+        )
+
+
+def _check_core(settings: Settings, where: Where) -> None:
+    if bool(settings.hass_url) != bool(settings.hass_token):
+        given, missing = (
+            ("hass_url", "hass_token") if settings.hass_url else ("hass_token", "hass_url")
+        )
+        raise SettingsError(
+            f"missing {missing}: Home Assistant's names need both hass_url and hass_token (a "
+            f"long-lived access token, also HASS_TOKEN_FILE), and only {given} is set "
+            f"({where(given)})"
+        )
+    if settings.zeroconf is not None and not settings.uri.startswith("tcp://"):
+        raise SettingsError(
+            f"invalid zeroconf ({where('zeroconf')}): zeroconf advertises a TCP port, but uri "
+            f"is {settings.uri} ({where('uri')})"
+        )
