@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import resource
+import signal
 import socket
 import struct
 import time
@@ -390,6 +391,41 @@ async def test_one_connection_too_many_is_told_busy_and_closed() -> None:
             await client.write_event(Describe().event())
             answer = await asyncio.wait_for(client.read_event(), 2)
         assert answer is not None and answer.type == "info"
+
+
+async def test_a_burst_of_connections_waits_in_the_kernel_while_the_server_is_busy() -> None:
+    # A replica behind a balancer gets connections in bursts. While its event loop is busy
+    # (here: stopped outright), the kernel completes their handshakes only while its queue of
+    # connections not yet accepted has room; with asyncio's default of 100 the rest wait for
+    # their SYN to be sent again, a second or more, or are reset.
+    burst, port = 250, free_port()
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+    command = bridge_command(port, "ws://127.0.0.1:9", "--max-connections", str(burst + 10))
+    with process(command, env) as proc:
+        await wait_for_port(port, proc)
+        proc.send_signal(signal.SIGSTOP)
+        try:
+
+            async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+                with contextlib.suppress(OSError, TimeoutError):
+                    return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 0.5)
+                return None
+
+            connections = await asyncio.gather(*(connect() for _ in range(burst)))
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        connected = [c for c in connections if c is not None]
+        try:
+            assert len(connected) == burst
+            for _reader, writer in connected:
+                await async_write_event(Describe().event(), writer)
+            answers = await asyncio.gather(
+                *(asyncio.wait_for(async_read_event(reader), 10) for reader, _ in connected)
+            )
+            assert all(answer is not None and answer.type == "info" for answer in answers)
+        finally:
+            for _reader, writer in connected:
+                writer.close()
 
 
 async def test_idle_connections_are_closed_but_requests_in_progress_are_not() -> None:

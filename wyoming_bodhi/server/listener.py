@@ -45,6 +45,15 @@ errors written (FLUSH_AT_SHUTDOWN), then each connection read on for LINGER. An
 orchestrator's stop timeout must cover drain_delay + shutdown_timeout + this."""
 
 
+def listen_backlog(max_connections: int) -> int:
+    """The kernel's queue of connections not yet accepted: room for a burst as large as the
+    connections served at once (asyncio's default is 100; the kernel caps it at
+    ``net.core.somaxconn``). A replica behind a balancer gets its connections in bursts, and
+    a connection the queue has no room for waits for its SYN to be sent again (a second or
+    more), or is reset."""
+    return max(100, max_connections)
+
+
 def raise_open_file_limit(connections: int, sessions: int, page: int = 0) -> int:
     """Make room for every connection and its engine socket, and for the ``page`` files the
     status page may hold, as far as the hard limit allows.
@@ -106,15 +115,16 @@ class BridgeServer:
         self._previous_exception_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._on_loop_exception)
         uri = urlsplit(self._bridge.settings.uri)
+        backlog = listen_backlog(self._bridge.settings.max_connections)
         if uri.scheme == "tcp":
             self._server = await asyncio.start_server(
-                self._on_client, uri.hostname, uri.port, limit=MAX_LINE_BYTES
+                self._on_client, uri.hostname, uri.port, limit=MAX_LINE_BYTES, backlog=backlog
             )
         elif uri.scheme == "unix":
             self._unix_path = Path(uri.path)
             self._unix_path.unlink(missing_ok=True)
             self._server = await asyncio.start_unix_server(
-                self._on_client, uri.path, limit=MAX_LINE_BYTES
+                self._on_client, uri.path, limit=MAX_LINE_BYTES, backlog=backlog
             )
         else:
             raise ValueError(f"BridgeServer cannot serve {uri.scheme}://")
