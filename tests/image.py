@@ -94,6 +94,15 @@ class Arch:
         """The binfmt_misc handler qemu-user-static registers for its programs."""
         return BINFMT / f"qemu-{self.machines[0]}"
 
+    def interpreter(self) -> Path | None:
+        """What the kernel runs this architecture's programs with here: None when natively."""
+        if native(self):
+            return None
+        for line in self.binfmt.read_text(encoding="utf-8").splitlines():
+            if line.startswith("interpreter "):
+                return Path(line.partition(" ")[2]).resolve()
+        raise BuildError(f"{self.binfmt} names no interpreter")
+
 
 ARCHES = {
     "amd64": Arch("amd64", "amd64", ("x86_64",)),
