@@ -1,8 +1,8 @@
 """The Dockerfile's images, built and run without a Docker engine, for amd64 and arm64.
 
 There is no Docker daemon on the development and CI machines, so the images are built the way
-Podman does it, with buildah: ``--isolation chroot`` (no container runtime needed) and the
-``vfs`` storage driver (no overlay mounts, so it works on any filesystem). The base,
+Podman does it, with buildah: ``--isolation chroot`` (no container runtime needed), in a
+storage of its own (overlay where the kernel mounts it, else vfs: see storage_driver). The base,
 ``BODHI_BASE``, is a Debian bookworm made here with debootstrap, standing in for the
 ``python:*-bookworm`` image that Docker would pull from a container registry this machine
 cannot reach.
@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("WYOMING_BODHI_IMAGE_CACHE", ROOT / ".cache" / "image")).resolve()
 DEBIAN_CACHE = Path(os.environ.get("WYOMING_BODHI_DEBIAN_CACHE", "/var/cache/wyoming-bodhi"))
 SUITE = "bookworm"
-# Debian's Python, which the Dockerfile installs on Home Assistant's base, and the CA
+# Debian's Python standing in for the python image's (venv included), and the CA
 # certificates pip needs.
 DEBOOTSTRAP = ["--variant=minbase", "--include=python3,python3-venv,ca-certificates"]
 # Each repository holds one image per architecture (and variant): the current one.
@@ -68,6 +68,7 @@ CONTAINER_PREFIX = "wyoming-bodhi-test-"
 # The same PATH as Debian's and Python's official images, which the Dockerfile extends.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILD_TIMEOUT = 900
+NICENESS = 10
 
 
 class BuildError(RuntimeError):
@@ -152,10 +153,14 @@ def unavailable(arch: str = "amd64") -> str | None:
 
 
 def run(args: list[str], timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
-    """Run a set-up command; its output goes into the error if it fails."""
+    """Run a set-up command; its output goes into the error if it fails.
+
+    At a lower priority: building (arm64's emulated, a core's worth for minutes) takes the
+    CPU the rest of the suite leaves, and leaves alone the tests that run against the clock.
+    """
     try:
         result = subprocess.run(
-            args,
+            ["nice", "-n", str(NICENESS), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
