@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import signal
 import socket
@@ -41,10 +40,12 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event
 from wyoming.info import Describe
 
-from wyoming_bodhi.server.wire import MAX_PAYLOAD_BYTES
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.wire import MAX_PAYLOAD_BYTES
 
-from .machine import describe_machine, machine_line, sample_process
+from .machine import machine_line, sample_process
+from .report import save
+from .sections import run_sections
 from .servers import HOST, Server, spawn_bridge, spawn_simulator, wait_for_info
 from .wire import encode_event
 
@@ -399,16 +400,15 @@ def markdown(results: dict[str, Any]) -> str:
 async def run(out: Path, repeats: int) -> dict[str, Any]:
     log_dir = out / "attacks-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": describe_machine()}
-    for name, section in (
-        ("audio_after_answer", lambda: audio_after_answer(log_dir, repeats)),
-        ("gone_to_session_end", lambda: gone_to_session_end(log_dir, repeats)),
-        ("stalled_events", lambda: stalled_events(log_dir)),
-        ("loop_stalls", lambda: loop_stalls(log_dir)),
-    ):
-        print(f"attacks: {name}…", file=sys.stderr, flush=True)
-        results[name] = await section()
-    return results
+    return await run_sections(
+        "attacks",
+        [
+            ("audio_after_answer", lambda: audio_after_answer(log_dir, repeats)),
+            ("gone_to_session_end", lambda: gone_to_session_end(log_dir, repeats)),
+            ("stalled_events", lambda: stalled_events(log_dir)),
+            ("loop_stalls", lambda: loop_stalls(log_dir)),
+        ],
+    )
 
 
 def main() -> None:
@@ -421,11 +421,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(run_prober(args.probe))))
         return
     results = asyncio.run(run(args.out, args.repeat))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"attacks-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    print(f"\nwrote {path}", file=sys.stderr)
+    save(args.out, "attacks", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ from wyoming.server import AsyncTcpServer
 from wyoming_bodhi.engines.bodhi.engine import AUDIO as BODHI_AUDIO
 from wyoming_bodhi.pipeline.audio import Pacer
 from wyoming_bodhi.pipeline.bridge import Bridge
-from wyoming_bodhi.server.handler import BodhiEventHandler
+from wyoming_bodhi.server.handler import BridgeEventHandler
+from wyoming_bodhi.server.info import info_event
 from wyoming_bodhi.settings import Settings, validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
 from wyoming_bodhi.simulators.segmenter import (
@@ -116,7 +117,7 @@ async def start_bridge(
 ) -> tuple[AsyncTcpServer, int]:
     server = AsyncTcpServer("127.0.0.1", 0)
     bridge = Bridge(bridge_settings(bodhi_url, **settings), http)
-    await server.start(partial(BodhiEventHandler, bridge=bridge))
+    await server.start(partial(BridgeEventHandler, bridge=bridge, info=info_event(bridge)))
     assert server._server is not None
     return server, server._server.sockets[0].getsockname()[1]
 

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .machine import machine_line
 
 HANDSHAKE_TOLERANCE_MS = 5.0
 """Section d passes when p50 and p95 grow by less than this (timer and scheduling noise)."""
+
+
+def save(out: Path, name: str, results: dict[str, Any], markdown_text: str) -> Path:
+    """Write ``<name>-<UTC time>.json`` into ``out``, print the Markdown, say where it went."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(markdown_text)
+    print(f"\nwrote {path}", file=sys.stderr)
+    return path
 
 
 def _ms(value: float | None, digits: int = 1, sign: bool = False) -> str:

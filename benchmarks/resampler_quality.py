@@ -4,7 +4,7 @@
 of audio, the float-domain alias rejection (6 kHz at 16 kHz, 5 kHz at 48 kHz, and the worst
 tone from 4.4 kHz up at 16/22.05/44.1/48 kHz), the 3.6 kHz passband level, and the mean
 audio the resampler holds back (ms) — the figures behind the comment on RESAMPLER_QUALITY in
-wyoming_bodhi/audio.py. A side study, not part of ``python -m benchmarks``.
+wyoming_bodhi/pipeline/audio/convert.py. A side study, not part of ``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import math
 import numpy as np
 import soxr
 
-import wyoming_bodhi.pipeline.audio as audio
+# The module that reads it when a converter is made, not the package that re-exports it.
+import wyoming_bodhi.pipeline.audio.convert as audio
 
 from . import signals
 from .conversion import CASES, Case, Contender, Ours, cpu_ms_per_second

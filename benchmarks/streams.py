@@ -61,7 +61,7 @@ class Workload:
     request: bytes
     """``transcribe`` and ``audio-start``, as Wyoming wire bytes."""
     chunks: tuple[bytes, ...]
-    """One ``audio-chunk`` event per 20 ms, as Wyoming wire bytes."""
+    """One ``audio-chunk`` event per ``chunk_seconds``, as Wyoming wire bytes."""
     stop: bytes
     frames: tuple[bytes, ...]
     """The 8 kHz Bodhi frames the bridge makes of this audio."""
@@ -69,13 +69,13 @@ class Workload:
     """Seconds after the start at which the bridge has each frame (in real time)."""
 
 
-def make_workload(rate: int = RATE) -> Workload:
+def make_workload(rate: int = RATE, chunk_seconds: float = CHUNK_SECONDS) -> Workload:
     audio = signals.pcm16(signals.speech_like(rate))
-    pieces = signals.split(audio, rate, 1, CHUNK_SECONDS)
+    pieces = signals.split(audio, rate, 1, chunk_seconds)
     frames, ready = _bridge_frames(pieces, rate)
     return Workload(
         duration=len(audio) / (2 * rate),
-        chunk_seconds=CHUNK_SECONDS,
+        chunk_seconds=chunk_seconds,
         request=encode_event(Transcribe(language=LANGUAGE).event())
         + encode_event(AudioStart(rate, 2, 1).event()),
         chunks=tuple(encode_event(AudioChunk(rate, 2, 1, piece).event()) for piece in pieces),
@@ -212,10 +212,16 @@ class BenchClient(AsyncTcpClient):
     """AsyncTcpClient that can also write pre-encoded events."""
 
     async def write_raw(self, *events: bytes) -> None:
+        self.write_nowait(*events)
+        assert self._writer is not None
+        await self._writer.drain()
+
+    def write_nowait(self, *events: bytes) -> int:
+        """Write without waiting for the socket; returns the bytes still queued to send."""
         if self._writer is None:
             raise ConnectionError("not connected")
         self._writer.writelines(events)
-        await self._writer.drain()
+        return self._writer.transport.get_write_buffer_size()
 
 
 async def bridge_utterance(port: int, workload: Workload, realtime: bool) -> float:
@@ -223,7 +229,7 @@ async def bridge_utterance(port: int, workload: Workload, realtime: bool) -> flo
     async with asyncio.timeout(workload.duration + UTTERANCE_TIMEOUT):
         client = BenchClient(HOST, port)
         await client.connect()
-        reader = asyncio.create_task(_read_transcript(client))
+        reader = asyncio.create_task(read_transcript(client))
         try:
             await _send_audio(client, workload, realtime)
             audio_ended_at = time.perf_counter()
@@ -246,7 +252,7 @@ async def _send_audio(client: BenchClient, workload: Workload, realtime: bool) -
     await client.write_raw(workload.stop)
 
 
-async def _read_transcript(client: BenchClient) -> float:
+async def read_transcript(client: BenchClient) -> float:
     """When the ``transcript`` event arrived; reads on to ``transcript-stop``."""
     transcript_at: float | None = None
     while True:

@@ -75,8 +75,12 @@ announce() {
     fi
 }
 
-wyoming-bodhi --config "$options" --uri "$uri" \
-    --http-uri "tcp://$host:$ingress_port" --http-allow "$ingress_from" &
+# No drain delay: Home Assistant connects to the add-on itself, with no load balancer in
+# between that would have to notice the stop, and nowhere else to send a request meanwhile.
+# The status page answers the ingress proxy only, which forwards whatever name the browser
+# knows Home Assistant by (Home Assistant's login has checked the person): any host name.
+wyoming-bodhi --config "$options" --uri "$uri" --drain-delay 0 \
+    --http-uri "tcp://$host:$ingress_port" --http-allow "$ingress_from" --http-host '*' &
 server=$!
 log "started wyoming-bodhi (pid $server) on $uri with $options"
 announce &

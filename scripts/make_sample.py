@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from wyoming_bodhi.clients.wav import audio_chunks, read_header
+from wyoming_bodhi.wav import audio_chunks, read_header
 
 PHRASES = ("बत्ती जलाओ", "पंखा चलाओ")
 VOICE = "hi"

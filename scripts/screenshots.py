@@ -1,5 +1,5 @@
 """Draw docs/status-page.png and docs/status-page-phone.png: the status page after a few
-requests (a transcript, a wrong key, an unknown model) and a microphone test, in headless
+requests (a transcript, an unsupported audio format) and a microphone test, in headless
 Chromium, at desktop and phone width. Everything runs on 127.0.0.1 with the simulators.
 
     .venv/bin/python -m scripts.screenshots   # needs chromium, chromium-driver, fonts-lohit-deva
@@ -37,9 +37,9 @@ def speech_wav(folder: Path) -> Path:
 
 async def requests(port: int) -> None:
     speech = signals.encode(signals.utterances(16000, count=2, burst=0.5, gap=0.6))
-    for request in (Transcribe(language="hi"), Transcribe(name="xx-general-v2-8khz")):
+    for rate in (16000, 4000):
         async with AsyncTcpClient("127.0.0.1", port) as client:
-            await transcribe(client, speech, request=request)
+            await transcribe(client, speech, rate=rate, request=Transcribe(language="hi"))
 
 
 async def main() -> None:

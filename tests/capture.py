@@ -62,6 +62,11 @@ class Microphone:
     _servers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     played_at: list[float] = field(default_factory=list)
 
+    @property
+    def pids(self) -> list[int]:
+        """The rig's own processes: its sound servers and the players started so far."""
+        return [proc.pid for proc in (*self._servers, *self._playing)]
+
     def play(self) -> None:
         """Start the speech; it takes as long to arrive as it takes to say.
 

@@ -37,6 +37,10 @@ class FakeSession:
     ended: bool = False
     closed: bool = False
     skipped_messages: int = 0
+    closing: asyncio.Event | None = None
+    """If given, :meth:`close` starts (``closing_started``), then waits for it: an engine
+    slow to close its session."""
+    closing_started: bool = False
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send_audio(self, frame: bytes) -> None:
@@ -62,6 +66,9 @@ class FakeSession:
             await self._changed.wait()
 
     async def close(self) -> None:
+        self.closing_started = True
+        if self.closing is not None:
+            await self.closing.wait()
         self.closed = True
 
     async def __aenter__(self) -> Self:
@@ -91,6 +98,8 @@ class FakeEngine:
     sessions: list[FakeSession] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     connects: int = 0
+    closing: asyncio.Event | None = None
+    """Given to each session: see :attr:`FakeSession.closing`."""
 
     @property
     def models(self) -> Sequence[Model]:
@@ -104,9 +113,12 @@ class FakeEngine:
         self.requests.append(request)
         if self.failures:
             raise self.failures.pop(0)
-        session = FakeSession(self.script)
+        session = self.new_session()
         self.sessions.append(session)
         return session
+
+    def new_session(self) -> FakeSession:
+        return FakeSession(self.script, closing=self.closing)
 
     def describe_credentials(self) -> str:
         return "none"

@@ -7,10 +7,12 @@ import contextlib
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +20,20 @@ from typing import Any, NoReturn
 
 import aiohttp
 import aiohttp.abc
+import aiohttp.web
 import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
+from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
-from wyoming_bodhi.web.server import StatusServer
+from wyoming_bodhi.web.metrics import Metrics
+from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
 API_KEY = "test-key-3f9a1c7e5b2d4a6f"
 CUSTOMER_ID = str(uuid.UUID("0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b"))
@@ -44,6 +49,25 @@ class RunningBridge:
 
     def client(self) -> AsyncTcpClient:
         return AsyncTcpClient("127.0.0.1", self.port)
+
+
+@dataclass
+class Recorder:
+    """An activity observer (``bridge.activity.add(recorder)``) that keeps what the server
+    recorded: one record a request, whatever became of it."""
+
+    records: list[RequestRecord] = field(default_factory=list)
+    handshake_failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def request_done(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+    def handshake_failed(self, engine: str, code: str) -> None:
+        self.handshake_failures.append((engine, code))
+
+    @property
+    def results(self) -> Counter[str]:
+        return Counter(record.result for record in self.records)
 
 
 @contextlib.asynccontextmanager
@@ -78,6 +102,51 @@ async def running_bridge(
             await server.shutdown(0)
 
 
+@dataclass
+class Rig:
+    """The servers of one test, started as it asks for them and stopped, the last first, when
+    it ends (the ``rig`` fixture): for tests whose set-up differs only by options."""
+
+    stack: contextlib.AsyncExitStack
+
+    async def simulator(self, **options: Any) -> BodhiSimulator:
+        return await self.stack.enter_async_context(running_simulator(**options))
+
+    async def bridge(self, bodhi_url: str, **settings: Any) -> RunningBridge:
+        return await self.stack.enter_async_context(running_bridge(bodhi_url, **settings))
+
+    async def status_page(self, running: RunningBridge) -> StatusServer:
+        return await self.stack.enter_async_context(running_status_page(running))
+
+    async def metrics_listener(self, running: RunningBridge) -> MetricsServer:
+        return await self.stack.enter_async_context(running_metrics_listener(running))
+
+
+async def settled(condition: Callable[[], object], within: float = 3.0) -> bool:
+    """Whether ``condition()`` holds within ``within`` seconds, polled: for state that
+    changes as the servers get round to it (a connection closed, a request forgotten)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def serving(app: aiohttp.web.Application) -> AsyncIterator[int]:
+    """``app`` on 127.0.0.1 at a free port (yielded) until the block ends: a stand-in
+    server of a test's own (a hostile engine, a misbehaving REST endpoint)."""
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
 @contextlib.asynccontextmanager
 async def running_status_page(running: RunningBridge) -> AsyncIterator[StatusServer]:
     """The bridge's status page on 127.0.0.1 (the bridge needs ``http_uri`` set, port 0)."""
@@ -87,6 +156,19 @@ async def running_status_page(running: RunningBridge) -> AsyncIterator[StatusSer
         yield status
     finally:
         await status.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_metrics_listener(running: RunningBridge) -> AsyncIterator[MetricsServer]:
+    """The bridge's health and metrics listener alone (``metrics_uri`` set, port 0)."""
+    listener = MetricsServer(
+        running.bridge, Metrics.observing(running.bridge, lambda: running.server.connections)
+    )
+    await listener.start()
+    try:
+        yield listener
+    finally:
+        await listener.stop()
 
 
 @dataclass
@@ -276,10 +358,31 @@ async def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float =
         return
 
 
-def bridge_command(port: int, bodhi_url: str, *extra: str) -> list[str]:
-    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``."""
+def bridge_command(
+    port: int, bodhi_url: str, *extra: str, drain_delay: float | None = 0
+) -> list[str]:
+    """Arguments for ``python`` that run the bridge on 127.0.0.1:port against ``bodhi_url``.
+
+    No drain delay unless asked (None: the server's default): it is time for a load balancer
+    to notice a stop, and no test but tests/test_shutdown.py has one."""
+    drain = [] if drain_delay is None else ["--drain-delay", f"{drain_delay:g}"]
     return ["-m", "wyoming_bodhi", "--uri", f"tcp://127.0.0.1:{port}", "--bodhi-url", bodhi_url,
-            *extra]  # fmt: skip
+            *drain, *extra]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SelfSigned:
+    """A throwaway certificate for 127.0.0.1 and localhost, and its key (the ``self_signed``
+    fixture)."""
+
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """TLS for a server of the test's own that presents the certificate."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -24,6 +24,7 @@ from wyoming_bodhi.engines.bodhi import catalog
 from wyoming_bodhi.engines.bodhi import errors as bodhi_errors
 from wyoming_bodhi.engines.bodhi.catalog import Catalog
 from wyoming_bodhi.pipeline.bridge import VAD_ENDPOINT_SILENCE
+from wyoming_bodhi.server.listener import CLOSING_TIME
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
 from . import addon_rules
@@ -42,13 +43,17 @@ ADDON_TYPE = re.compile(
 SECRETS = {"api_key", "customer_id", "iapp_api_key"}
 # The start script fixes the URI; discovery replaces zeroconf; the add-on log has its own
 # format; hass_names reaches Home Assistant through the Supervisor, with no URL or token; the
-# manifest's stop timeout covers shutdown_timeout's default; a CA file would need a folder
-# mapped into the container. A new setting fails the test below until it is added to the
-# add-on or to this set.
+# manifest's stop timeout covers shutdown_timeout's default, and with no load balancer in
+# front the start script sets no drain delay; a CA file would need a folder mapped into the
+# container. A new setting fails the test below until it is added to the add-on or to this
+# set.
 NOT_FOR_THE_ADDON = {"uri", "zeroconf", "log_format", "hass_url", "hass_token"}
-NOT_FOR_THE_ADDON |= {"shutdown_timeout", "bodhi_ca"}
-# The status page is served to ingress by run-addon.sh, never on a port of its own.
-NOT_FOR_THE_ADDON |= {"http_uri", "http_allow"}
+NOT_FOR_THE_ADDON |= {"shutdown_timeout", "drain_delay", "bodhi_ca"}
+# The status page (with /readyz and /metrics) is served to ingress by run-addon.sh, never on
+# a port of its own.
+NOT_FOR_THE_ADDON |= {"http_uri", "http_allow", "metrics_uri"}
+# Its one peer is the ingress proxy, which forwards any name Home Assistant is known by.
+NOT_FOR_THE_ADDON |= {"http_hosts", "http_max_connections"}
 # The image decides the event loop: uvloop when it is installed (auto), as everywhere.
 NOT_FOR_THE_ADDON |= {"event_loop"}
 NUMERIC = ["chunk_ms", "lead", "connect_timeout", "response_timeout"]
@@ -99,9 +104,15 @@ def test_the_manifest_has_the_official_add_ons_fields() -> None:
 
 
 def test_the_supervisor_waits_for_a_clean_stop() -> None:
-    # After SIGTERM the server gives in-flight requests shutdown_timeout to finish.
+    # After SIGTERM the add-on's server (no drain delay: run-addon.sh) gives in-flight
+    # requests shutdown_timeout to finish, then answers the rest and closes within
+    # CLOSING_TIME; the Supervisor's stop timeout (10 to 300 s) must cover that, with room.
+    assert "--drain-delay 0" in (ROOT / "docker" / "run-addon.sh").read_text(encoding="utf-8")
     shutdown_timeout = SCHEMA({"api_key": API_KEY})["shutdown_timeout"]
-    assert ADDON["timeout"] >= shutdown_timeout + 5
+    # Left out, the Supervisor's default (the linter's too): 10 s.
+    timeout = ADDON.get("timeout", addon_rules.LINTER_DEFAULTS["timeout"])
+    assert 10 <= timeout <= 300
+    assert timeout >= shutdown_timeout + CLOSING_TIME + 2
 
 
 def test_the_version_is_the_package_version() -> None:
@@ -595,7 +606,7 @@ def test_the_drawing_script_reproduces_the_committed_images(tmp_path: Path) -> N
 def test_the_license_is_mit_as_pyproject_says() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert project["license"] == {"text": "MIT"}
+    assert project["license"] == "MIT"  # an SPDX expression
     assert license_text.splitlines()[0] == "MIT License"
     assert "Permission is hereby granted, free of charge" in license_text
     assert 'org.opencontainers.image.licenses="MIT"' in (ROOT / "Dockerfile").read_text()
@@ -639,9 +650,8 @@ def test_the_documentation_tab_covers_every_bodhi_error() -> None:
         for cls in vars(bodhi_errors).values()
         if isinstance(cls, type) and issubclass(cls, bodhi_errors.BodhiError)
     }
-    # The base class's placeholder, and a message Bodhi sent that we could not read, which is
-    # skipped rather than reported.
-    codes -= {"bodhi-error", "bodhi-protocol"}
+    # A message Bodhi sent that we could not read, which is skipped rather than reported.
+    codes -= {"bodhi-protocol"}
     assert codes, "no error codes found"
     for code in sorted(codes):
         assert f"`{code}`" in DOCS, code

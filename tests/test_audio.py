@@ -23,6 +23,7 @@ from wyoming_bodhi.pipeline.audio import (
     HalfbandDecimator,
     Pacer,
     UnsupportedAudioFormat,
+    converter_for,
     frame_bytes_for,
     halfband_taps,
 )
@@ -310,12 +311,15 @@ def test_5khz_at_48khz_stereo_is_filtered_out() -> None:
 
 
 def test_the_bridge_decimates_16khz_mono_with_the_fir_and_everything_else_with_soxr() -> None:
-    stream = frame_stream()
-    stream.push(b"", 16000, 2, 1)
-    assert isinstance(stream._converter, HalfbandDecimator)
+    assert isinstance(converter_for(AudioFormat(16000, 2, 1), 8000, 800), HalfbandDecimator)
     for fmt in [(16000, 2, 2), (16000, 4, 1), (48000, 2, 1), (22050, 2, 1), (8000, 2, 1)]:
-        stream.push(b"", *fmt)
-        assert isinstance(stream._converter, audio.AudioConverter), fmt
+        assert isinstance(converter_for(AudioFormat(*fmt), 8000, 800), audio.AudioConverter), fmt
+    # And the stream converts with it: 100 ms and the FIR's look-ahead of 16 kHz mono make a
+    # frame at once; the same audio as stereo goes through soxr, which holds some back.
+    enough = noise_s16(2 * 800 + HALFBAND_LOOKAHEAD)
+    assert len(frame_stream().push(enough, 16000, 2, 1)) == 1
+    stereo = np.repeat(np.frombuffer(enough, "<i2"), 2).tobytes()
+    assert frame_stream().push(stereo, 16000, 2, 2) == []
 
 
 def response_db(taps: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], Signal]:
@@ -431,7 +435,8 @@ def test_16khz_mono_for_a_16khz_engine_passes_through_untouched() -> None:
     stream = frame_stream(100, rate=16000)
     frames = stream_all(stream, data, HALFBAND, itertools.repeat(320))
     assert b"".join(frames)[: len(data)] == data
-    assert isinstance(stream._converter, audio.AudioConverter) and stream._converter._passthrough
+    # Not even decoded: the converter hands back the very bytes.
+    assert converter_for(AudioFormat(16000, 2, 1), 16000, 1600).convert(data) is data
 
 
 # --- FrameStream: formats changing mid-stream -----------------------------------------------

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -28,18 +25,12 @@ from wyoming_bodhi.engines.bodhi import (
     BodhiUnavailableError,
 )
 
-from .harness import API_KEY, CUSTOMER_ID, running_simulator, self_signed_certificate
+from .harness import API_KEY, CUSTOMER_ID, SelfSigned, running_simulator
 from .signals import encode, utterances
 
 LEGACY = BodhiCredentials(API_KEY, CUSTOMER_ID)
 KEY_ONLY = BodhiCredentials(API_KEY)
 CONFIG = BodhiConfig(model="hi-general-v2-8khz")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def frames(audio: bytes, size: int = 1600) -> list[bytes]:
@@ -159,17 +150,10 @@ async def test_handshake_timeout(http: aiohttp.ClientSession) -> None:
             await BodhiStream.connect(http, simulator.url, LEGACY, CONFIG, timeout=0.3)
 
 
-@pytest.fixture
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    return self_signed_certificate(tmp_path)
-
-
 async def test_tls_certificates_are_verified(
-    http: aiohttp.ClientSession, self_signed: tuple[Path, Path]
+    http: aiohttp.ClientSession, self_signed: SelfSigned
 ) -> None:
-    cert, key = self_signed
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
+    server_context = self_signed.server_context()
     handshakes: list[bool] = []
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -185,7 +185,8 @@ def test_in_socket_error_codes_map_to_types() -> None:
     assert isinstance(as_string, BodhiErrorMessage)
     assert isinstance(as_string.to_exception(), errors.BodhiAuthenticationError)
     unknown = BodhiErrorMessage("teapot", 418).to_exception()
-    assert unknown.code == "bodhi-418" and "teapot" in unknown.message
+    assert unknown.code == "bodhi-error" and "teapot" in unknown.message
+    assert "code 418" in unknown.message
 
 
 @pytest.mark.parametrize(
@@ -202,8 +203,8 @@ def test_in_socket_error_codes_map_to_types() -> None:
         (403, errors.BodhiInactiveCustomerError, "bodhi-403", False, "deactivated"),
         (500, errors.BodhiServerError, "bodhi-500", True, "internal error"),
         (503, errors.BodhiUnavailableError, "bodhi-503", True, "unavailable"),
-        (404, errors.BodhiHandshakeError, "bodhi-404", False, "HTTP 404"),
-        (502, errors.BodhiHandshakeError, "bodhi-502", True, "HTTP 502"),
+        (404, errors.BodhiHandshakeError, "bodhi-error", False, "HTTP 404"),
+        (502, errors.BodhiHandshakeError, "bodhi-error", True, "HTTP 502"),
     ],
 )
 def test_handshake_status_mapping(
@@ -222,3 +223,59 @@ def test_connection_errors_carry_codes() -> None:
     assert errors.BodhiTimeoutError("slow").retryable
     assert errors.BodhiConnectionError("refused").retryable
     assert not errors.BodhiTLSError("bad cert").retryable
+
+
+# -- codes from outside: a closed set, parsed strictly ------------------------------------------
+
+BODHI_CODES = {
+    "bodhi-400", "bodhi-401", "bodhi-402", "bodhi-403", "bodhi-500", "bodhi-503",
+    "bodhi-error",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param('"\u00b2"', id="superscript two"),
+        pytest.param('"\uff14\uff10\uff11"', id="fullwidth digits"),
+        pytest.param('"' + "7" * 5000 + '"', id="5000 digits as a string"),
+        pytest.param("7" * 4000, id="4000 digits"),
+        pytest.param("-401", id="negative"),
+        pytest.param("401.5", id="a fraction"),
+        pytest.param("1000", id="a close code"),
+        pytest.param("418", id="an undocumented status"),
+        pytest.param('"401 "', id="padded"),
+    ],
+)
+def test_an_in_socket_code_from_outside_never_crashes_and_folds_into_a_known_code(
+    code: str,
+) -> None:
+    message = parse_message('{"error": "trouble", "code": ' + code + "}")
+    assert isinstance(message, BodhiErrorMessage)
+    error = message.to_exception()
+    assert error.code in BODHI_CODES
+    assert len(error.message) < 300 and "trouble" in error.message
+
+
+def test_an_unknown_in_socket_code_is_kept_in_the_message_and_not_called_a_refusal() -> None:
+    error = parse_message('{"error": "going away", "code": 1000}')
+    assert isinstance(error, BodhiErrorMessage)
+    exc = error.to_exception()
+    assert exc.code == "bodhi-error"
+    # The session had been accepted: nothing refused a connection, and 1000 is no HTTP status.
+    assert "refused" not in exc.message and "HTTP" not in exc.message
+    assert "code 1000" in exc.message and "going away" in exc.message
+
+
+@pytest.mark.parametrize("code", ["401", 401, " 402"])
+def test_a_known_in_socket_code_as_digits_keeps_its_meaning(code: object) -> None:
+    message = parse_message(json.dumps({"error": "no", "code": code}))
+    assert isinstance(message, BodhiErrorMessage)
+    assert message.to_exception().code in ("bodhi-401", "bodhi-402")
+
+
+@pytest.mark.parametrize("segment_id", ["\u00b2", "9" * 5000, "\u0664\u0662"])
+def test_a_segment_id_of_odd_digits_is_an_id_not_a_crash(segment_id: str) -> None:
+    result = parse_message('{"type": "complete", "text": "x", "segment_id": "' + segment_id + '"}')
+    assert isinstance(result, BodhiResult)
+    assert result.segment_id is not None

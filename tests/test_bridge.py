@@ -203,27 +203,6 @@ async def test_language_in_the_configured_domain() -> None:
     assert simulator.connections[0].config["model"] == "kn-banking-v2-8khz"  # type: ignore[index]
 
 
-async def test_unknown_model_name_gets_an_error_listing_valid_models() -> None:
-    async with (
-        running_simulator() as simulator,
-        running_bridge(simulator.url) as bridge,
-        bridge.client() as client,
-    ):
-        exchange = await transcribe(
-            client,
-            encode(utterances(16000, count=1)),
-            request=Transcribe(name="zz-general-v9-8khz"),
-        )
-        # The same connection still serves the next request.
-        again = await transcribe(client, encode(utterances(16000, count=1)))
-    assert exchange.types == ["error"]
-    assert exchange.error.data["code"] == "unknown-model"
-    assert "zz-general-v9-8khz" in exchange.error.data["text"]
-    assert "hi-general-v2-8khz" in exchange.error.data["text"]
-    assert again.types[-2:] == ["transcript", "transcript-stop"]
-    assert len(simulator.connections) == 1
-
-
 async def test_several_utterances_on_one_connection() -> None:
     async with (
         running_simulator(texts=TEXTS) as simulator,

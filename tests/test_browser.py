@@ -85,12 +85,13 @@ def click(driver: Any, selector: str) -> None:
 @contextlib.asynccontextmanager
 async def ingress_proxy(target: str) -> AsyncIterator[str]:
     """Home Assistant's ingress, as far as the page can tell: the add-on's pages under
-    ``/api/hassio_ingress/<token>/``, WebSockets included, with the headers the Supervisor
-    adds (X-Ingress-Path, X-Forwarded-Host/-For/-Proto) and the browser's own (Origin)."""
+    ``/api/hassio_ingress/<token>/``, WebSockets included, with the headers Home Assistant
+    and the Supervisor add (X-Ingress-Path, X-Forwarded-Host/-For/-Proto) and the browser's
+    own, which they pass on (Host, Origin)."""
     prefix = f"/api/hassio_ingress/{INGRESS_TOKEN}"
 
     def forwarded(request: web.Request) -> dict[str, str]:
-        skip = {"host", "content-length", "transfer-encoding", "accept-encoding"}
+        skip = {"content-length", "transfer-encoding", "accept-encoding"}
         skip |= {
             name.lower() for name in request.headers if name.lower().startswith("sec-websocket")
         }
@@ -256,10 +257,19 @@ async def test_the_microphone_test_runs_end_to_end_from_chromiums_fake_device(
 
 
 async def test_under_home_assistants_ingress_prefix(speech_wav: Path) -> None:
-    async with served() as (_running, url, _sim), ingress_proxy(url.rstrip("/")) as ingress:
+    # As the add-on serves it (docker/run-addon.sh): to the proxy only, under whatever name
+    # the browser knows Home Assistant by.
+    async with (
+        served(http_hosts=["*"], http_allow=["127.0.0.1"]) as (_running, url, _sim),
+        ingress_proxy(url.rstrip("/")) as ingress,
+    ):
+        ingress = ingress.replace("127.0.0.1", "homeassistant.local")
+        # Home Assistant over HTTPS, as a microphone needs.
+        secure = [ingress.split("/api/")[0]]
 
         def through_ingress() -> tuple[str, tuple[list[str], str]]:
-            with opened(ingress, microphone=speech_wav) as driver:
+            names = ["homeassistant.local"]
+            with opened(ingress, microphone=speech_wav, names=names, secure=secure) as driver:
                 click(driver, "button[data-engine=bodhi]")
                 checked = wait_for(
                     lambda: (t := text_of(driver, "check-bodhi")) != "Checking…" and t
@@ -269,6 +279,52 @@ async def test_under_home_assistants_ingress_prefix(speech_wav: Path) -> None:
         checked, (phrases, transcript) = await asyncio.to_thread(through_ingress)
     assert checked.startswith("Bodhi accepted the credentials")
     assert phrases == TEXTS and transcript == "batti jalao pankha chalao"
+
+
+async def test_a_page_of_another_site_reads_nothing_and_opens_no_session() -> None:
+    async with served() as (_running, url, simulator), browser.another_site() as evil_port:
+
+        def from_evil() -> tuple[dict[str, Any], int, dict[str, Any]]:
+            with browser.chromium(names=["evil.example"]) as driver:
+                driver.get(f"http://evil.example:{evil_port}/")
+                seen = browser.attack(driver, url)
+                # Every attempt has had its answer (the script waited for each).
+                sessions = len(simulator.connections)
+                # The same script on the page's own origin reads it all: the attack works.
+                driver.get(url)
+                return seen, sessions, browser.attack(driver, url)
+
+        seen, sessions, control = await asyncio.to_thread(from_evil)
+    assert browser.read_nothing(seen) == [], seen
+    assert not seen["live"]["opened"] and not seen["microphone"]["opened"]
+    assert sessions == 0
+    assert control["live"]["messages"][0].startswith('{"type": "snapshot"')
+    assert control["check"]["status"] == 200 and len(simulator.connections) > 0
+
+
+async def test_a_dns_rebinding_page_reads_nothing_and_opens_no_session() -> None:
+    # The page is bound beyond loopback (every interface, reachable only from this machine
+    # here); evil.example resolves to this machine, so that page's requests are same-origin.
+    async with (
+        running_simulator(texts=TEXTS, api_key=API_KEY) as simulator,
+        running_bridge(
+            simulator.url, http_uri="tcp://0.0.0.0:0", http_allow=["127.0.0.1"]
+        ) as running,
+        running_status_page(running) as status,
+    ):
+        rebound = f"http://evil.example:{status.port}/"
+
+        def from_rebound() -> tuple[str, dict[str, Any]]:
+            with browser.chromium(names=["evil.example"]) as driver:
+                driver.get(rebound)
+                return str(driver.page_source), browser.attack(driver, rebound)
+
+        page, seen = await asyncio.to_thread(from_rebound)
+        assert simulator.connections == []
+    assert "http_hosts" in page and "Bodhi" not in page
+    assert browser.read_nothing(seen) == [], seen
+    assert seen["check"]["status"] == 403 and seen["status"]["status"] == 403
+    assert not seen["live"]["opened"] and not seen["microphone"]["opened"]
 
 
 async def test_on_a_phone_the_page_fits_the_screen() -> None:

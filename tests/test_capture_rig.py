@@ -237,8 +237,8 @@ def test_rigs_leave_no_process_or_file_behind() -> None:
     with capture.fixed_rate_microphone(bytes(9600)) as jack:
         server = jack.env["JACK_DEFAULT_SERVER"]
         jack.play()
-        jack_processes = [Path(f"/proc/{proc.pid}") for proc in jack._servers + jack._playing]
-        assert all(path.exists() for path in jack_processes)
+        jack_processes = [Path(f"/proc/{pid}") for pid in jack.pids]
+        assert jack_processes and all(path.exists() for path in jack_processes)
         assert list(Path("/dev/shm").glob(f"*{server}*"))
 
     assert not list(_processes_mentioning(str(microphone_home)))

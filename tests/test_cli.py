@@ -78,6 +78,50 @@ def test_start_up_validation_is_one_clear_line(
     assert API_KEY not in result.stderr and CUSTOMER_ID not in result.stderr
 
 
+SECRET_BYTES = b"ab12\xff\xfe-the-rest-of-the-secret-9f3c"
+
+
+def assert_one_line_without_the_secret(result: subprocess.CompletedProcess[str], said: str) -> None:
+    assert (result.returncode, result.stdout) == (2, ""), result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wyoming-bodhi: "), result.stderr
+    assert said in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    # No piece of the secret, nor the byte that could not be read, nor where it was.
+    for piece in ("ab12", "the-rest", "9f3c", "xff", "0xff", "position"):
+        assert piece not in result.stderr, (piece, result.stderr)
+
+
+@pytest.mark.parametrize("variable", ["BODHI_API_KEY_FILE", "IAPP_API_KEY_FILE", "HASS_TOKEN_FILE"])
+def test_a_secret_file_that_is_not_text_is_one_line_without_the_secret(
+    tmp_path: Path, variable: str
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET_BYTES)
+    env = {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID, variable: str(secret)}
+    env.pop(variable.removesuffix("_FILE"), None)
+    result = run_cli([], clean_env(**env))
+    assert_one_line_without_the_secret(result, f"{variable}={secret} is not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("deep.yaml", "hotwords: " + "[" * 10_000 + "]" * 10_000 + "\n"),
+        ("deep.json", '{"hotwords": ' + "[" * 10_000 + "]" * 10_000 + "}"),
+        ("deep-map.yaml", "hotwords:\n" + "".join(" " * n + "a:\n" for n in range(1, 3000))),
+    ],
+)
+def test_a_config_file_nested_too_deeply_is_one_line(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    result = run_cli(["--config", str(path)], clean_env(BODHI_API_KEY=API_KEY,
+                                                      BODHI_CUSTOMER_ID=CUSTOMER_ID))  # fmt: skip
+    assert_one_line_without_the_secret(result, f"config file {path} is nested too deeply")
+
+
 async def test_readme_flow_simulator_then_bridge_then_a_wyoming_client() -> None:
     """The README's try-it path, as separate processes: simulator, bridge, client."""
     bodhi_port, wyoming_port = free_port(), free_port()
@@ -145,7 +189,7 @@ async def test_serves_on_the_event_loop_asked_for(choice: str, loop: str) -> Non
 
 def test_uvloop_asked_for_but_missing_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
-    with pytest.raises(ServeError, match=r"pip install 'wyoming-bodhi\[uvloop\]'"):
+    with pytest.raises(ServeError, match=r"pip install uvloop \(in a clone"):
         event_loop_factory("uvloop")
     # auto falls back to asyncio's own loop; asyncio never asks.
     assert event_loop_factory("auto") is None

@@ -141,3 +141,22 @@ def test_a_line_is_one_write_so_a_server_logging_to_the_same_terminal_cannot_spl
         "… simulated transcript segment 2 from the Bodhi simulator\n",
         "बत्ती\\x1b[31m\n",
     ]
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@pytest.mark.parametrize("control", list(BIDI))
+def test_bidirectional_controls_are_shown_escaped_not_obeyed(control: str) -> None:
+    # U+202E would show "lanigiro" for "original" on the terminal: a transcript that reads
+    # backwards, or a path that is not what it looks.
+    stream = io.StringIO()
+    say(stream, f"abc{control}def")
+    assert stream.getvalue() == f"abc\\u{ord(control):04x}def\n"
+
+
+def test_joiners_that_indian_scripts_need_are_kept() -> None:
+    # ZWNJ and ZWJ choose between conjunct forms in Devanagari, Malayalam and others.
+    stream = io.StringIO()
+    say(stream, "क्\u200dष क्\u200cष")
+    assert stream.getvalue() == "क्\u200dष क्\u200cष\n"

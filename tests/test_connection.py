@@ -15,6 +15,7 @@ import socket
 import struct
 import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,9 +25,10 @@ from wyoming.audio import AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, write_event
 from wyoming.info import Describe
 
-from wyoming_bodhi.clients.wav import WavHeaderStripper
+from wyoming_bodhi import wire
 from wyoming_bodhi.engines.base import EngineError
-from wyoming_bodhi.server import handler, wire
+from wyoming_bodhi.server import handler
+from wyoming_bodhi.wav import WavHeaderStripper
 
 from .fake_engine import FakeEngine
 from .harness import (
@@ -35,6 +37,8 @@ from .harness import (
     clean_env,
     running_bridge,
     running_simulator,
+    serving,
+    settled,
 )
 from .signals import encode, silence
 from .test_promises import (
@@ -44,7 +48,6 @@ from .test_promises import (
     raw_connection,
     result,
     send,
-    settled,
     start_events,
     wav_file,
 )
@@ -309,7 +312,36 @@ async def test_an_early_refusal_waits_for_its_audio_start_and_is_the_only_answer
     assert events[-1].data == {"text": "wrong key", "code": "fake-401"}
 
 
-@pytest.mark.parametrize("refused_by", ["engine", "unknown-model", "bad-transcribe"])
+@pytest.mark.parametrize(
+    "between",
+    [
+        pytest.param(Event("ping", {"text": "are you there"}), id="ping"),
+        pytest.param(Describe().event(), id="describe"),
+        pytest.param(Event("something-new", {"a": 1}), id="an unknown type"),
+    ],
+)
+async def test_events_between_transcribe_and_audio_start_leave_one_request(
+    between: Event,
+) -> None:
+    # A ping between transcribe and audio-start let the refusal kept back for the
+    # audio-start go out at once; the audio-start then started a second request (a second
+    # handshake, a second answer) for what the client sent as one.
+    engine = FakeEngine(failures=[final_refusal(), final_refusal()])
+    async with (
+        running_bridge("ws://127.0.0.1:9", engines=[engine]) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, Transcribe(language="hi").event(), between)
+        # Refused, and the request over: its answer is kept back for the audio-start.
+        assert await settled(lambda: engine.connects == 1 and bridge.bridge.active_utterances == 0)
+        await send(writer, AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE),
+                   AudioStop().event())  # fmt: skip
+        events = await read_events(reader, 1.0)
+    assert engine.connects == 1
+    assert finals(events) == ["error"], types(events)
+
+
+@pytest.mark.parametrize("refused_by", ["engine", "bad-transcribe"])
 async def test_a_client_that_reads_an_early_refusal_and_starts_over_gets_an_answer(
     monkeypatch: pytest.MonkeyPatch, refused_by: str
 ) -> None:
@@ -320,7 +352,6 @@ async def test_a_client_that_reads_an_early_refusal_and_starts_over_gets_an_answ
     engine = FakeEngine(failures=[final_refusal()] if refused_by == "engine" else [])
     first = {
         "engine": Transcribe(language="hi").event(),
-        "unknown-model": Transcribe(name="no-such-model").event(),
         "bad-transcribe": Event("transcribe", {"language": 5}),
     }[refused_by]
     async with (
@@ -341,7 +372,11 @@ FORGED = "x\nERROR:wyoming_bodhi:forged line"
 
 
 def forged_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "\n" in r.getMessage()]
+    """The log lines broken in two. The hostile text must have reached one, or no line could
+    have been: a test whose text no longer reaches the log checks nothing."""
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("forged line" in message for message in messages), messages
+    return [message for message in messages if "\n" in message]
 
 
 @pytest.mark.parametrize(
@@ -388,20 +423,13 @@ async def test_bodhi_close_reason_cannot_forge_log_lines(
 
     app = web.Application()
     app.router.add_get("/", hostile)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with (
-            running_bridge(f"ws://127.0.0.1:{port}/", retries=0) as bridge,
-            raw_connection(bridge.port) as (reader, writer),
-        ):
-            await send(writer, *start_events(), *chunk_events(ONE_PHRASE), AudioStop().event())
-            events = await read_events(reader, 3.0)
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as port,
+        running_bridge(f"ws://127.0.0.1:{port}/", retries=0) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, *start_events(), *chunk_events(ONE_PHRASE), AudioStop().event())
+        events = await read_events(reader, 3.0)
     assert [t for t in types(events) if t in FINAL], types(events)
     assert not forged_lines(caplog), forged_lines(caplog)
 
@@ -443,17 +471,34 @@ async def test_shutdown_while_bodhis_error_is_being_written_sends_one_final_even
         await send(writer, Transcribe(name="pa-general-v3-8khz").event(),
                    AudioStart(16000, 2, 1).event(), *chunk_events(ONE_PHRASE))  # fmt: skip
         await stop_reading(writer)
-        (handler,) = bridge.server._handlers.values()
         await simulator.wait_for_connections(1)
         await asyncio.wait_for(simulator.connections[0].closed.wait(), 5)
-        assert await settled(lambda: handler._current is not None, 1)
-        await asyncio.sleep(0.3)
+        # Bodhi's error is the request's answer, on its way to a client that does not read.
+        assert await settled(lambda: bridge.bridge.active_utterances == 0, 1)
         stopping = asyncio.create_task(bridge.server.shutdown(0))
         events = await read_events(reader, 3.0)
         await stopping
         writer.close()
     finals = [e.data.get("code") for e in events if e.type in FINAL]
     assert len(finals) == 1, finals
+
+
+async def test_shutdown_after_the_answer_while_the_engine_closes_sends_one_final_event() -> None:
+    # The request is answered (endpointing: the engine's first phrase ends the command) but
+    # the utterance goes on while the engine's session closes; a stop meanwhile must not
+    # answer it a second time with a `shutdown` error.
+    engine = FakeEngine(script=[(3, "ek do")], closing=asyncio.Event())  # never closes
+    async with (
+        running_bridge("ws://127.0.0.1:9", engines=[engine], endpointing=True) as bridge,
+        raw_connection(bridge.port) as (reader, writer),
+    ):
+        await send(writer, *start_events(), *chunk_events(ONE_PHRASE))
+        events = await read_until_final(reader, 5)
+        assert await settled(lambda: engine.sessions[0].closing_started, 2)
+        assert bridge.bridge.active_utterances == 1
+        await bridge.server.shutdown(0)
+        events += await read_events(reader, 1.0)
+    assert finals(events) == ["transcript"], types(events)
 
 
 # -- bounded memory under a hostile Bodhi ----------------------------------------------------------
@@ -475,47 +520,44 @@ async def hostile_bodhi(send_after_config: object) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", session)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         yield f"ws://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
 
 
 async def test_partials_with_ever_new_segment_ids_do_not_grow_memory_without_bound() -> None:
-    # TranscriptAssembler keeps the last partial of every segment id it has seen
-    # (_last_partials) until that segment completes; a Bodhi that sends partials under ever
-    # new ids (each up to the 1 MiB message cap) makes one utterance hold all of them, for
-    # as long as the audio lasts (up to --max-audio, 300 s).
+    # TranscriptAssembler keeps the last partial of every segment id it has seen until that
+    # segment completes; a Bodhi that sends partials under ever new ids (each up to the 1 MiB
+    # message cap) made one utterance hold all of them, for as long as the audio lasts (up to
+    # --max-audio, 300 s). Measured as what the process holds once the bridge has read them
+    # all (the complete that follows them is streamed), the utterance still open.
     count, size = 200, 256 * 1024
-    sent = asyncio.Event()
 
     async def flood(ws: Any) -> None:
         for index in range(count):
             await ws.send_str(json.dumps({"type": "partial", "segment_id": index, "eos": False,
                                           "text": f"{index} " + "a" * size}))  # fmt: skip
-        sent.set()
+        await ws.send_str(json.dumps({"type": "complete", "segment_id": count, "eos": False,
+                                      "text": "read"}))  # fmt: skip
 
-    async with (
-        hostile_bodhi(flood) as url,
-        running_bridge(url, lead=30) as bridge,
-        raw_connection(bridge.port) as (_reader, writer),
-    ):
-        await send(writer, *start_events(), *chunk_events(ONE_PHRASE))
-        await asyncio.wait_for(sent.wait(), 10)
-        (handler,) = bridge.server._handlers.values()
-        assert handler._current is not None
-        partials = handler._current._assembler._last_partials
-        # Let the bridge read what was sent.
-        await settled(lambda: len(partials) >= count, 5)
-        held = sum(len(text) for text in partials.values())
-        # While the client is still there (see the shutdown test below for why).
-        await bridge.server.shutdown(0)
-    assert held < 8 * 1024 * 1024, f"{held / 1e6:.0f} MB of partial texts held for one utterance"
+    tracemalloc.start()
+    try:
+        async with (
+            hostile_bodhi(flood) as url,
+            running_bridge(url, lead=30) as bridge,
+            raw_connection(bridge.port) as (reader, writer),
+        ):
+            before = tracemalloc.get_traced_memory()[0]
+            await send(writer, *start_events(), *chunk_events(ONE_PHRASE))
+            while (event := await asyncio.wait_for(async_read_event(reader), 10)) is not None:
+                if event.type == "transcript-chunk":
+                    break
+            assert event is not None and event.data["text"] == "read", event
+            held = tracemalloc.get_traced_memory()[0] - before
+            # While the client is still there (see the shutdown test below for why).
+            await bridge.server.shutdown(0)
+    finally:
+        tracemalloc.stop()
+    assert held < 8 * 1024 * 1024, f"{held / 1e6:.0f} MB held for one utterance"
 
 
 # -- shutdown ----------------------------------------------------------------------------------------

@@ -656,8 +656,11 @@ async def test_the_status_page_is_served_to_the_ingress_proxy_only(
     async with run_addon(tmp_path, demo_options(), ADDON_INGRESS_FROM=allowed, **env) as script:
         await script.wait_for_line("Status page on http://127.0.0.1:")
         async with aiohttp.ClientSession() as http:
+            # Through ingress, the name the browser knows Home Assistant by.
+            headers = {"Host": "homeassistant.local:8123"}
             for path in ("/", "/healthz", "/metrics"):
-                async with http.get(f"http://127.0.0.1:{ingress}{path}") as response:
+                url = f"http://127.0.0.1:{ingress}{path}"
+                async with http.get(url, headers=headers) as response:
                     assert response.status == status, (path, script.output)
         script.proc.terminate()
         assert await script.finish() == 0

@@ -10,7 +10,6 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,18 +17,20 @@ import pytest
 from aiohttp import web
 from wyoming.client import AsyncTcpClient
 
-from wyoming_bodhi.homeassistant.names import HassDataError, HassNames, collect_names, websocket_url
+from wyoming_bodhi.homeassistant.hass_names import HassNames
+from wyoming_bodhi.homeassistant.names import HassDataError, collect_names
+from wyoming_bodhi.homeassistant.websocket_api import websocket_url
 from wyoming_bodhi.settings import SettingsError, load
 
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
+    SelfSigned,
     bridge_command,
     clean_env,
     free_port,
     process,
     running_simulator,
-    self_signed_certificate,
     transcribe,
     wait_for_port,
 )
@@ -371,12 +372,6 @@ async def url(fake: FakeHass) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)  # every logger, every level: the token must be nowhere
     return caplog
@@ -395,7 +390,7 @@ def warnings(logs: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in logs.records
-        if r.name == "wyoming_bodhi.homeassistant.names" and r.levelno == logging.WARNING
+        if r.name.startswith("wyoming_bodhi.homeassistant.") and r.levelno == logging.WARNING
     ]
 
 
@@ -667,11 +662,12 @@ async def test_stop_ends_the_task_promptly_mid_fetch(
 ) -> None:
     fake.swallow = True
     names = HassNames(http, url, TOKEN, timeout=60)
+    before = asyncio.all_tasks()
     names.start()
-    task = names._task
+    (task,) = asyncio.all_tasks() - before
     await asyncio.wait_for(fake.swallowed.wait(), WAIT)
     await asyncio.wait_for(names.stop(), 1.5)
-    assert task is not None and task.done()
+    assert task.done()
     assert names.names == ()
 
 
@@ -679,31 +675,24 @@ async def test_stop_ends_the_task_promptly_between_fetches(
     http: aiohttp.ClientSession, url: str
 ) -> None:
     names = HassNames(http, url, TOKEN, refresh_seconds=600)
+    before = asyncio.all_tasks()
     names.start()
     names.start()  # idempotent: still one task
-    task = names._task
+    (task,) = asyncio.all_tasks() - before
     await asyncio.wait_for(names.updated.wait(), WAIT)
     await asyncio.wait_for(names.stop(), 1.5)
-    assert task is not None and task.done()
+    assert task.done()
     await names.stop()  # and again is harmless
     assert names.names == tuple(EXPECTED)  # the cache outlives the task
-
-
-@pytest.fixture
-def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    cert, key = self_signed_certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 async def test_https_certificates_are_verified(
     http: aiohttp.ClientSession,
     fake: FakeHass,
-    self_signed: ssl.SSLContext,
+    self_signed: SelfSigned,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    async with serving(fake, ssl_context=self_signed) as served:
+    async with serving(fake, ssl_context=self_signed.server_context()) as served:
         names = HassNames(http, served.url, TOKEN)
         error = await names.refresh()
     assert error is not None and error.kind == "tls"

@@ -112,7 +112,8 @@ def test_an_error_the_server_sends_is_fatal_and_named() -> None:
         (429, "iapp-429", True, "too many requests"),
         (500, "iapp-500", True, "internal error"),
         (503, "iapp-503", True, "unavailable"),
-        (418, "iapp-418", False, "HTTP 418"),
+        (418, "iapp-error", False, "HTTP 418"),
+        (502, "iapp-error", True, "HTTP 502"),
     ],
 )
 def test_refusals_map_to_codes_and_say_what_to_do(
@@ -121,3 +122,22 @@ def test_refusals_map_to_codes_and_say_what_to_do(
     error = refused(status)
     assert (error.code, error.retryable) == (code, retryable)
     assert words in error.message
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["7" * 4000, '"\u00b2"', "418", "1000", "-1", '"' + "9" * 5000 + '"'],
+)
+def test_an_in_socket_code_from_outside_folds_into_a_known_code(code: str) -> None:
+    with pytest.raises(EngineError) as info:
+        IappDecoder().feed('{"error": "trouble", "code": ' + code + "}")
+    assert info.value.code == "iapp-error"
+    assert info.value.kind == REJECTED
+    assert len(info.value.message) < 300 and "trouble" in info.value.message
+
+
+def test_a_known_in_socket_code_keeps_its_meaning() -> None:
+    for code in ("429", '"503"'):
+        with pytest.raises(EngineError) as info:
+            IappDecoder().feed('{"error": "later", "code": ' + code + "}")
+        assert info.value.code in ("iapp-429", "iapp-503") and info.value.retryable

@@ -69,7 +69,7 @@ class Built:
 def build(arch: str, addon: bool) -> Built:
     reason = image.unavailable(arch)
     if reason:
-        unavailable(f"building the {arch} image", reason)
+        unavailable("building the image", reason)
     try:
         buildah, name = image.ensure_image(arch, addon)
     except image.BuildError as error:

@@ -77,9 +77,12 @@ async def run_mic(
     during: Callable[[asyncio.subprocess.Process, float], Awaitable[None]] | None = None,
     tty: bool = False,
     timeout: float = TIMEOUT,
-    read_stdout: bool = True,
+    stdout: int | None = None,
 ) -> Run:
-    """Start the client in the microphone's environment; play once it is listening."""
+    """Start the client in the microphone's environment; play once it is listening.
+
+    ``stdout``: the write end of a pipe of the test's own for the client's output (closed
+    here once the client has it), instead of one this reads."""
     run = Run()
     command = [sys.executable, "-m", "wyoming_bodhi.mic", *args]
     master = slave = None
@@ -88,11 +91,12 @@ async def run_mic(
     proc = await asyncio.create_subprocess_exec(
         *command,
         env={**microphone.env, **(env or {})},
-        stdout=slave if tty else asyncio.subprocess.PIPE,
+        stdout=slave if tty else asyncio.subprocess.PIPE if stdout is None else stdout,
         stderr=asyncio.subprocess.PIPE,
     )
-    if slave is not None:
-        os.close(slave)
+    for descriptor in (slave, stdout):
+        if descriptor is not None:
+            os.close(descriptor)
     assert proc.stderr is not None
     started = time.monotonic()
     # Notices (a device's own rate) come first; the speech is played once it listens.
@@ -125,7 +129,7 @@ async def run_mic(
     readers = [lines(proc.stderr, run.stderr)]
     if tty:
         readers.append(terminal())
-    elif read_stdout:
+    elif stdout is None:
         assert proc.stdout is not None
         readers.append(lines(proc.stdout, run.stdout))
     try:
@@ -288,6 +292,35 @@ async def test_seconds_counts_captured_audio_not_the_clock() -> None:
     # 2 s at 8 kHz, 16-bit, in whole frames (the last one padded).
     sent = sum(frame.size for frame in record.frames)
     assert 2 * 16000 <= sent < 2 * 16000 + 1600 + 1
+
+
+async def test_seconds_alone_records_that_long_through_pauses() -> None:
+    """--seconds N is N seconds of audio: the default 1 s of quiet does not end it first
+    (two phrases 1.5 s apart); --silence given as well ends it at the first pause."""
+    audio = speech(count=2, burst=0.8, gap=1.5)  # 0.3 + 0.8 + 1.5 + 0.8 + 0.3 = 3.7 s
+    sent: list[int] = []
+    announced: list[str] = []
+    for extra in ([], ["--silence", "1"]):
+        async with (
+            running_simulator(texts=TEXTS) as simulator,
+            running_bridge(simulator.url) as bridge,
+        ):
+            with capture.alsa_file_microphone(audio, trailing_silence=3.0) as microphone:
+                run = await run_mic(
+                    microphone, "--uri", f"tcp://127.0.0.1:{bridge.port}", "--seconds", "3",
+                    *extra,
+                )  # fmt: skip
+            (record,) = simulator.connections
+        assert run.returncode == 0, run.err
+        sent.append(sum(frame.size for frame in record.frames))
+        announced.append(run.err)
+    alone, with_silence = sent
+    # 3 s at 8 kHz, 16-bit, in whole frames (the last one padded).
+    assert 3 * 16000 <= alone < 3 * 16000 + 1600 + 1
+    assert "after 3 s, on Ctrl-C" in announced[0] and "quiet" not in announced[0]
+    # The first phrase and a second of quiet: 0.3 + 0.8 + 1.0 s, well short of 3 s.
+    assert with_silence < 2.5 * 16000
+    assert "after 1 s of quiet, after 3 s" in announced[1]
 
 
 async def test_anyone_elses_wyoming_server_that_closes_after_each_transcript() -> None:
@@ -512,7 +545,7 @@ async def test_without_pyaudio_it_says_what_to_install(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 2
-    assert "pip install 'wyoming-bodhi[mic]'" in done.stderr
+    assert "pip install pyaudio (in a clone: pip install '.[mic]')" in done.stderr
     assert "sudo apt install portaudio19-dev" in done.stderr
 
 
@@ -640,17 +673,19 @@ async def test_a_frozen_microphone_is_said_and_the_client_ends() -> None:
 
 
 async def test_a_closed_pipe_ends_it_quietly() -> None:
+    # As `| head -1`: the reader takes the first transcript and goes away; the next one meets
+    # the closed pipe, and the client ends, at once and with 0, as a filter does.
+    read_end, write_end = os.pipe()
+
+    def first_line_then_gone() -> None:
+        with open(read_end, "rb") as reader:
+            reader.readline()
+
     async def read_one_then_close(proc: asyncio.subprocess.Process, _begin: float) -> None:
-        assert proc.stdout is not None
-        await proc.stdout.readline()
-        proc.stdout.feed_eof()
-        transport = getattr(proc, "_transport", None)
-        if transport is not None:
-            pipe = transport.get_pipe_transport(1)
-            if pipe is not None:
-                pipe.close()
-        await asyncio.sleep(4.0)  # the next transcript meets the closed pipe
-        if proc.returncode is None:
+        await asyncio.to_thread(first_line_then_gone)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 10)
+        if proc.returncode is None:  # it did not notice: a Ctrl-C ends it, not with 0
             proc.send_signal(signal.SIGINT)
 
     async with (
@@ -660,7 +695,7 @@ async def test_a_closed_pipe_ends_it_quietly() -> None:
         with capture.pulse_microphone(speech(burst=0.6, gap=2.5)) as microphone:
             run = await run_mic(
                 microphone, "--uri", f"tcp://127.0.0.1:{bridge.port}", "--continuous",
-                during=read_one_then_close, read_stdout=False,
+                during=read_one_then_close, stdout=write_end,
             )  # fmt: skip
     assert run.returncode == 0, run.err
     assert "Traceback" not in run.err and "BrokenPipe" not in run.err

@@ -201,14 +201,21 @@ async def test_too_many_concurrent_utterances_are_refused() -> None:
 async def test_audio_longer_than_max_audio_is_an_error() -> None:
     async with (
         running_simulator(texts=TEXTS) as simulator,
-        running_bridge(simulator.url, max_audio=1.0) as bridge,
+        running_bridge(simulator.url, max_audio=1.0, lead=30) as bridge,
         bridge.client() as client,
     ):
-        exchange = await transcribe(client, encode(utterances(16000, count=2)))
-        # The Bodhi session, if it got as far as connecting, is closed, and got no more.
-        for record in simulator.connections:
-            await asyncio.wait_for(record.closed.wait(), 2)
-            assert record.audio_bytes <= 1.1 * 16000
+        audio = encode(utterances(16000, count=2))
+        # The Bodhi session open first (the request starts it), then the rest at once: sent
+        # all at once, the audio passes the limit before the handshake is done.
+        await client.write_event(Transcribe(language="hi").event())
+        await client.write_event(AudioStart(16000, 2, 1).event())
+        await client.write_event(AudioChunk(16000, 2, 1, audio[:3200]).event())
+        (record,) = await simulator.wait_for_connections(1, timeout=5)
+        exchange = await transcribe(client, audio[3200:], request=None, send_audio_start=False)
+        # The Bodhi session is closed, and got no more than the limit (with a lead of 30 s,
+        # the limit is what held the rest back, not the pacing).
+        await asyncio.wait_for(record.closed.wait(), 2)
+    assert 0 < record.audio_bytes <= 1.1 * 16000, record
     assert exchange.error.data["code"] == "audio-too-long"
 
 

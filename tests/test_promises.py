@@ -26,9 +26,9 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe
 
-from wyoming_bodhi.clients.wav import WavHeaderStripper, WavTruncated, find_data
-from wyoming_bodhi.server import wire
+from wyoming_bodhi import wire
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
+from wyoming_bodhi.wav import WavHeaderStripper, WavTruncated, find_data
 
 from .harness import (
     API_KEY,
@@ -41,6 +41,7 @@ from .harness import (
     read_until_final,
     running_bridge,
     running_simulator,
+    settled,
     transcribe,
     unavailable,
     wait_for_port,
@@ -111,15 +112,6 @@ async def gone_within(simulator: BodhiSimulator, left_at: float) -> float:
     await asyncio.wait_for(record.closed.wait(), 5)
     assert record.ended_at is not None
     return record.ended_at - left_at
-
-
-async def settled(condition: object, within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 # -- 1. an endpointed answer ends the Bodhi session ---------------------------------------------
@@ -614,8 +606,11 @@ async def test_client_strings_cannot_forge_log_lines(caplog: pytest.LogCaptureFi
         await client.write_event(Event("not-a-type\nERROR forged", {}))
         await client.write_event(Describe().event())
         await asyncio.wait_for(client.read_event(), 2)
-    for record in caplog.records:
-        assert "\n" not in record.getMessage(), record.getMessage()
+    messages = [record.getMessage() for record in caplog.records]
+    # Each string reached the log, escaped (had none reached it, none could be forged).
+    for escaped in (r"hi\nERROR:wyoming_bodhi:forged", r"zz\nERROR", r"not-a-type\nERROR"):
+        assert any(escaped in message for message in messages), (escaped, messages)
+    assert not [message for message in messages if "\n" in message], messages
 
 
 # -- 10. bounded simulator history -----------------------------------------------------------

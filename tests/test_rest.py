@@ -25,7 +25,6 @@ import pytest
 from aiohttp import web
 
 from wyoming_bodhi.clients.transcribe import main as transcribe_main
-from wyoming_bodhi.clients.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 from wyoming_bodhi.engines.base import Hotword
 from wyoming_bodhi.engines.bodhi import BodhiCredentials, BodhiError
 from wyoming_bodhi.engines.bodhi.protocol import (
@@ -36,8 +35,16 @@ from wyoming_bodhi.engines.bodhi.protocol import (
 )
 from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
+from wyoming_bodhi.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 
-from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator, self_signed_certificate
+from .harness import (
+    API_KEY,
+    CUSTOMER_ID,
+    clean_env,
+    running_simulator,
+    self_signed_certificate,
+    serving,
+)
 from .signals import encode, utterances
 from .test_transcribe_client import Run, fmt, wav
 
@@ -133,8 +140,14 @@ FAILURES: dict[str, tuple[int, bytes, str, str]] = {
             "bodhi-500", "Bodhi had an internal error (500); try again shortly; Bodhi said: Internal Server Error"),
     "503 from a proxy": (503, b"<html><body>503 Service Unavailable</body></html>",
             "bodhi-503", "Bodhi is unavailable or overloaded (503); try again shortly"),
-    "404": (404, b"Not Found", "bodhi-404", "Bodhi refused the transcription request with HTTP 404"),
-    "a redirect": (307, b"", "bodhi-307", "Bodhi refused the transcription request with HTTP 307"),
+    "404": (404, b"Not Found", "bodhi-error", "Bodhi refused the transcription request with HTTP 404"),
+    "a redirect": (307, b"", "bodhi-error", "Bodhi refused the transcription request with HTTP 307"),
+    "an error under 200, an unknown code": (200, reply({"status": "error", "error": "odd", "code": 1000}),
+            "bodhi-error", "Bodhi reported an error (code 1000): odd"),
+    "an error under 200, a code of odd digits": (200, reply({"status": "error", "error": "odd", "code": "\u00b2"}),
+            "bodhi-error", "Bodhi reported an error (code '\u00b2'): odd"),
+    "an error under 200, 5000 digits": (200, reply({"status": "error", "error": "odd", "code": "9" * 5000}),
+            "bodhi-error", "Bodhi reported an error (code '99999...999999'): odd"),
     "an error under 200": (200, reply({"status": "error", "error": "no balance", "code": 402}),
             "bodhi-402", "Bodhi refused the request: insufficient balance (402); top up the account on the Navana dashboard; Bodhi said: no balance"),
     "an error under 200, no code": (200, reply({"status": "error", "error": "bad audio"}),
@@ -200,14 +213,8 @@ async def http_server(
     """An aiohttp server answering every POST with ``handler``; yields it as a ws:// URL."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as port:
+        yield f"ws://127.0.0.1:{port}"
 
 
 def answering(body: bytes, status: int = 200) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -570,6 +577,16 @@ async def test_a_server_that_never_answers_is_given_up_on_in_bounded_time(tmp_pa
         "time with BODHI_CONNECT_TIMEOUT and BODHI_RESPONSE_TIMEOUT\n"
     )
     assert result.seconds < 1.8 + STARTUP
+
+
+@pytest.mark.parametrize("code", ["\u00b2", "7" * 5000])
+async def test_a_reply_with_a_code_of_odd_digits_is_one_line_not_a_traceback(code: str) -> None:
+    body = reply({"status": "error", "error": "odd", "code": code})
+    async with http_server(answering(body)) as url:
+        result = await run(url)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"{PROG}: Bodhi reported an error (code '"), result.stderr
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 200, result.stderr
 
 
 async def test_a_reply_that_is_not_json_is_a_clear_error() -> None:

@@ -3,7 +3,6 @@ them, and the router's choice for each ``transcribe`` a client can send."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,12 +15,6 @@ from wyoming_bodhi.pipeline.routing import PROGRAM_NAME, Router
 from wyoming_bodhi.settings import validate
 
 from .harness import API_KEY, CUSTOMER_ID
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def router_for(http: aiohttp.ClientSession, **raw: Any) -> tuple[Router, list[Engine]]:
@@ -52,6 +45,10 @@ async def test_both_engines_route_by_language_and_by_model(http: aiohttp.ClientS
     assert chosen(router, name=PROGRAM_NAME, language="th") == ("iapp", "iapp-asrx", "th")
     # A language nobody speaks falls back to the default model, with the client's tag.
     assert chosen(router, language="fr") == ("bodhi", "hi-general-v2-8khz", "fr")
+    # A name that is neither is refused by the router (an explicit choice: --model, the
+    # status page); the Wyoming handler drops it before asking (tests/test_other_clients.py).
+    assert router.knows(PROGRAM_NAME) and router.knows("iapp-asrx")
+    assert not router.knows("whisper-1")
     with pytest.raises(UnknownModelError, match="valid models: .*iapp-asrx"):
         router.choose(Transcribe(name="whisper-large"))
 

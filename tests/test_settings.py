@@ -194,6 +194,11 @@ def test_settings_repr_hides_secrets() -> None:
         (["--domain", "medical"], BASE_ENV, "invalid domain 'medical' (--domain)"),
         (["--extra-model", "punjabi"], BASE_ENV, "'punjabi' is not a Bodhi model name"),
         (["--lead", "-1"], BASE_ENV, "invalid lead"),
+        (
+            ["--http-host", "http://bodhi.lan:10301"],
+            BASE_ENV,
+            "(--http-host): 'http://bodhi.lan:10301' is not a host name: give a name alone",
+        ),
     ],
 )
 def test_validation_errors_name_the_setting(

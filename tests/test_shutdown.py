@@ -1,13 +1,25 @@
-"""SIGTERM: stop accepting, let in-flight utterances finish (or end them with an error), exit 0."""
+"""Stopping without losing a request: on SIGTERM, not ready at once but still serving for the
+drain delay; then no new connections, the requests in flight finish within the grace, the
+rest are answered ``shutdown``, and the process exits 0 — inside Docker's 10 s stop timeout
+with the defaults. A second signal hurries it; Ctrl-C skips the drain."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
+import subprocess
+from typing import Any
 
+import aiohttp
+import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
+from wyoming.event import async_read_event, async_write_event
+
+from wyoming_bodhi.server.listener import CLOSING_TIME
 
 from .harness import (
     API_KEY,
@@ -18,12 +30,21 @@ from .harness import (
     free_port,
     process,
     read_until_final,
+    running_bridge,
     running_simulator,
+    settled,
+    transcribe,
     wait_for_port,
 )
 from .signals import encode, utterances
 
 AUDIO = encode(utterances(16000, count=1))
+SPEECH = encode(utterances(16000, count=2, burst=0.5, gap=0.6))
+DOCKER_STOP_TIMEOUT = 10.0
+"""Seconds `docker stop` (and Compose) waits after SIGTERM before SIGKILL, by default."""
+CHUNK = 3200
+"""100 ms of 16 kHz 16-bit mono."""
+ENV = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
 
 
 async def start_utterance(port: int) -> AsyncTcpClient:
@@ -35,39 +56,171 @@ async def start_utterance(port: int) -> AsyncTcpClient:
     return client
 
 
-async def refuses_connections(port: int, within: float = 5.0) -> bool:
+async def refused_after(port: int, since: float, within: float = 10.0) -> float:
+    """Seconds from ``since`` (the loop's clock) until a connection to ``port`` is refused."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while loop.time() < deadline:
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
-            return True
+            return loop.time() - since
         writer.close()
-        await asyncio.sleep(0.02)  # polling with a deadline, not synchronisation by sleep
-    return False
+        await asyncio.sleep(0.01)  # polling with a deadline, not synchronisation by sleep
+    raise AssertionError(f"port {port} still accepts connections after {within:g} s")
+
+
+async def status_after(
+    http: aiohttp.ClientSession, url: str, status: int, since: float, within: float = 5.0
+) -> float:
+    """Seconds from ``since`` until ``url`` answers ``status``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        async with http.get(url) as response:
+            if response.status == status:
+                return loop.time() - since
+        await asyncio.sleep(0.002)  # polling with a deadline
+    raise AssertionError(f"{url} did not answer {status} within {within:g} s")
+
+
+async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with http.get(url) as response:
+        return response.status, await response.text()
+
+
+async def exited_within(server: subprocess.Popen[str], within: float) -> int:
+    return await asyncio.to_thread(server.wait, within)
+
+
+# -- the sequence, as Docker runs it --------------------------------------------------------
+
+
+async def stream(port: int, seconds: float, started: asyncio.Event) -> str:
+    """One client streaming in real time, as a satellite does: ``seconds`` of speech, then
+    audio-stop. What it got: ``transcript``, an error's code, or ``EOF`` (no answer)."""
+    audio = encode(utterances(16000, count=max(1, round(seconds / 1.6)), burst=0.6, gap=1.0))
+    audio = audio[: int(seconds * 16000) * 2]
+    loop = asyncio.get_running_loop()
+    try:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            exchange = Exchange()
+            reader = asyncio.create_task(read_until_final(client, exchange))
+            await client.write_event(Transcribe(language="hi").event())
+            await client.write_event(AudioStart(16000, 2, 1).event())
+            begin = loop.time()
+            for index, offset in enumerate(range(0, len(audio), CHUNK)):
+                if reader.done():
+                    break
+                chunk = AudioChunk(16000, 2, 1, audio[offset : offset + CHUNK])
+                await client.write_event(chunk.event())
+                if index == 4:
+                    started.set()
+                # Paced against the start: real time however late each write is.
+                await asyncio.sleep(max(0.0, begin + (index + 1) * 0.1 - loop.time()))
+            if not reader.done():
+                await client.write_event(AudioStop().event())
+            await reader
+    except ConnectionError:
+        return "EOF"
+    final = exchange.events[-1]
+    return "transcript" if final.type == "transcript-stop" else str(final.data.get("code"))
+
+
+async def test_docker_stop_answers_every_stream_in_flight_before_the_kill() -> None:
+    # `docker stop` with the defaults: SIGTERM, and SIGKILL 10 s later if the server is
+    # still alive. Twenty clients stream in real time: half end their speech during the
+    # drain and get their transcripts, half talk on and get `shutdown`. Every one is
+    # answered, and the server has exited on its own, before the kill.
+    streams, long_streams = 20, 10
+    async with running_simulator(texts=["batti jalao"]) as simulator:
+        port = free_port()
+        args = bridge_command(port, simulator.url, drain_delay=None)  # the defaults
+        with process(args, ENV) as server:
+            await wait_for_port(port, server)
+            started = [asyncio.Event() for _ in range(streams)]
+            clients = [
+                asyncio.create_task(stream(port, 30.0 if index < long_streams else 4.0, event))
+                for index, event in enumerate(started)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 10)
+            loop = asyncio.get_running_loop()
+            sigterm_at = loop.time()
+            server.send_signal(signal.SIGTERM)
+            kill = loop.call_later(DOCKER_STOP_TIMEOUT, server.kill)
+            try:
+                results = await asyncio.gather(*clients)
+                code = await exited_within(server, DOCKER_STOP_TIMEOUT + 5)
+            finally:
+                kill.cancel()
+            stopped_after = loop.time() - sigterm_at
+            log = server.stdout.read() if server.stdout else ""
+
+    assert code == 0, (code, log)  # not -9: it stopped on its own
+    assert results == ["shutdown"] * long_streams + ["transcript"] * (streams - long_streams)
+    # The defaults: 3 s drain + 4 s grace + at most 1.5 s to answer and close.
+    assert 7.0 <= stopped_after < 9.0, stopped_after
+    assert "Shutting down (SIGTERM)" in log and "Stopped" in log
+
+
+async def test_sigterm_says_not_ready_at_once_and_serves_through_the_drain_delay() -> None:
+    port, probes = free_port(), free_port()
+    async with (
+        running_simulator(texts=["batti jalao", "pankha chalao"]) as simulator,
+        aiohttp.ClientSession() as http,
+    ):
+        args = bridge_command(port, simulator.url, "--metrics-uri", f"tcp://127.0.0.1:{probes}",
+                              "--shutdown-timeout", "2", drain_delay=2)  # fmt: skip
+        with process(args, ENV) as server:
+            await wait_for_port(port, server)
+            await wait_for_port(probes, server)
+            base = f"http://127.0.0.1:{probes}"
+            assert (await get(http, f"{base}/readyz"))[0] == 200
+            loop = asyncio.get_running_loop()
+            sigterm_at = loop.time()
+            server.send_signal(signal.SIGTERM)
+            not_ready_after = await status_after(http, f"{base}/readyz", 503, sigterm_at)
+            alive = await get(http, f"{base}/healthz")
+            _code, metrics = await get(http, f"{base}/metrics")
+            # A request a load balancer sends before it has noticed: accepted and served.
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                accepted_after = loop.time() - sigterm_at
+                exchange = await transcribe(client, SPEECH)
+            closed_after = await refused_after(port, sigterm_at)
+            code = await exited_within(server, 10)
+
+    assert not_ready_after < 0.2, not_ready_after
+    assert alive[0] == 200 and json.loads(alive[1])["status"] == "draining"
+    assert "wyoming_bodhi_draining 1.0" in metrics
+    assert accepted_after < 2.0
+    assert exchange.transcript == "batti jalao pankha chalao"
+    assert 2.0 <= closed_after < 2.5, closed_after
+    assert code == 0
 
 
 async def test_sigterm_lets_an_utterance_finish_then_exits_0() -> None:
     port = free_port()
     async with running_simulator(texts=["batti jalao"]) as simulator:
-        env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
-        args = bridge_command(port, simulator.url)
-        with process(args, env) as server:
+        args = bridge_command(port, simulator.url, drain_delay=0.5)
+        with process(args, ENV) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)
             await simulator.wait_for_connections(1)
+            loop = asyncio.get_running_loop()
+            sigterm_at = loop.time()
             server.send_signal(signal.SIGTERM)
-            # New connections are refused soon after ...
-            refused = await refuses_connections(port)
+            # New connections are refused once the drain delay is over ...
+            closed_after = await refused_after(port, sigterm_at)
             # ... while the request in flight still completes.
             await client.write_event(AudioStop().event())
             exchange = Exchange()
             await asyncio.wait_for(read_until_final(client, exchange), 10)
+            # Then its connection is closed: the next request goes to another server.
+            assert await asyncio.wait_for(client.read_event(), 2) is None
             await client.disconnect()
-            code = await asyncio.to_thread(server.wait, 10)
+            code = await exited_within(server, 10)
             log = server.stdout.read() if server.stdout else ""
-    assert refused
+    assert 0.5 <= closed_after < 1.0
     assert exchange.transcript == "batti jalao"
     assert code == 0
     assert "Shutting down (SIGTERM)" in log and "Stopped" in log
@@ -76,9 +229,8 @@ async def test_sigterm_lets_an_utterance_finish_then_exits_0() -> None:
 async def test_sigterm_ends_an_unfinished_utterance_with_an_error_within_the_bound() -> None:
     port = free_port()
     async with running_simulator() as simulator:
-        env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
-        args = bridge_command(port, simulator.url, "--shutdown-timeout", "0.5")
-        with process(args, env) as server:
+        args = bridge_command(port, simulator.url, "--shutdown-timeout", "0.5", drain_delay=0.5)
+        with process(args, ENV) as server:
             await wait_for_port(port, server)
             client = await start_utterance(port)  # and never sends audio-stop
             (record,) = await simulator.wait_for_connections(1)
@@ -87,10 +239,165 @@ async def test_sigterm_ends_an_unfinished_utterance_with_an_error_within_the_bou
             server.send_signal(signal.SIGTERM)
             exchange = Exchange()
             await asyncio.wait_for(read_until_final(client, exchange), 5)
-            code = await asyncio.to_thread(server.wait, 10)
-            elapsed = loop.time() - started
+            answered = loop.time() - started
+            code = await exited_within(server, 10)
             await asyncio.wait_for(record.closed.wait(), 2)
     assert exchange.error.data["code"] == "shutdown"
     assert "shutting down" in exchange.error.data["text"]
     assert code == 0
-    assert 0.5 <= elapsed < 3
+    assert 1.0 <= answered < 1.5
+
+
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_second_signal_stops_at_once_and_still_answers(second: signal.Signals) -> None:
+    port, probes = free_port(), free_port()
+    async with running_simulator() as simulator, aiohttp.ClientSession() as http:
+        args = bridge_command(port, simulator.url, "--metrics-uri", f"tcp://127.0.0.1:{probes}",
+                              drain_delay=None)  # fmt: skip
+        with process(args, ENV) as server:
+            await wait_for_port(port, server)
+            client = await start_utterance(port)  # and never sends audio-stop
+            await simulator.wait_for_connections(1)
+            loop = asyncio.get_running_loop()
+            first_at = loop.time()
+            server.send_signal(signal.SIGTERM)
+            # The stop has begun (the defaults: 3 s of drain, then 4 s of grace).
+            await status_after(http, f"http://127.0.0.1:{probes}/readyz", 503, first_at)
+            again_at = loop.time()
+            server.send_signal(second)
+            exchange = Exchange()
+            await asyncio.wait_for(read_until_final(client, exchange), 5)
+            answered_after = loop.time() - again_at
+            code = await exited_within(server, 5)
+            exited_after = loop.time() - again_at
+    assert exchange.error.data["code"] == "shutdown"
+    assert answered_after < 0.5, answered_after
+    # No more waiting for requests: what is left is closing the connections (this client
+    # keeps its own open, so it gets the whole LINGER), and the process's exit.
+    assert code == 0 and exited_after < CLOSING_TIME + 1.0, exited_after
+
+
+async def test_ctrl_c_skips_the_drain_delay() -> None:
+    # SIGINT comes from a person at a terminal (orchestrators send SIGTERM): there is no
+    # load balancer to wait for, so the server stops taking connections at once.
+    port = free_port()
+    async with running_simulator() as simulator:
+        with process(bridge_command(port, simulator.url, drain_delay=30), ENV) as server:
+            await wait_for_port(port, server)
+            loop = asyncio.get_running_loop()
+            sigint_at = loop.time()
+            server.send_signal(signal.SIGINT)
+            closed_after = await refused_after(port, sigint_at)
+            code = await exited_within(server, 5)
+            exited_after = loop.time() - sigint_at
+    assert closed_after < 0.5 and exited_after < 1.5
+    assert code == 0
+
+
+async def test_the_browser_microphone_is_answered_shutdown_and_closed_cleanly() -> None:
+    port, page = free_port(), free_port()
+    async with running_simulator() as simulator, aiohttp.ClientSession() as http:
+        args = bridge_command(port, simulator.url, "--http-uri", f"tcp://127.0.0.1:{page}",
+                              "--shutdown-timeout", "0.5", drain_delay=0.5)  # fmt: skip
+        with process(args, ENV) as server:
+            await wait_for_port(page, server)
+            base = f"http://127.0.0.1:{page}"
+            async with http.ws_connect(f"{base}/api/microphone", headers={"Origin": base}) as ws:
+                await ws.send_json({"language": "hi", "model": None, "rate": 16000})
+                assert (await ws.receive_json(timeout=5))["type"] == "started"
+
+                async def talk() -> None:
+                    # A person talking on: 100 ms at a time, never pressing stop.
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        while not ws.closed:
+                            await ws.send_bytes(AUDIO[:CHUNK])
+                            await asyncio.sleep(0.1)
+
+                talking = asyncio.create_task(talk())
+                await simulator.wait_for_connections(1)
+                loop = asyncio.get_running_loop()
+                sigterm_at = loop.time()
+                server.send_signal(signal.SIGTERM)
+                messages: list[Any] = []
+                while (message := await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+                    messages.append(json.loads(message.data))
+                closed_after = loop.time() - sigterm_at
+                talking.cancel()
+            code = await exited_within(server, 5)
+
+    assert messages[-1]["type"] == "error" and messages[-1]["code"] == "shutdown"
+    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1000  # not 1006
+    assert 1.0 <= closed_after < 1.5, closed_after
+    assert code == 0
+
+
+# -- connections kept open between requests ------------------------------------------------
+
+
+async def test_draining_closes_each_connection_at_the_end_of_its_request() -> None:
+    # A satellite keeps its connection open between requests: unless it is closed, its
+    # next request comes here, to a server that is stopping, whatever the balancer knows.
+    async with (
+        running_simulator(texts=["batti jalao"]) as simulator,
+        running_bridge(simulator.url) as running,
+        AsyncTcpClient("127.0.0.1", running.port) as busy,
+        AsyncTcpClient("127.0.0.1", running.port) as later,
+        AsyncTcpClient("127.0.0.1", running.port) as idle,
+    ):
+        await busy.write_event(Transcribe(language="hi").event())
+        await busy.write_event(AudioStart(16000, 2, 1).event())
+        await busy.write_event(AudioChunk(16000, 2, 1, AUDIO).event())
+        await simulator.wait_for_connections(1)
+        loop = asyncio.get_running_loop()
+        draining = asyncio.create_task(running.server.drain(loop.time() + 30))
+        # In flight when the drain began: answered, then closed.
+        await busy.write_event(AudioStop().event())
+        busy_exchange = Exchange()
+        await asyncio.wait_for(read_until_final(busy, busy_exchange), 5)
+        busy_closed = await asyncio.wait_for(busy.read_event(), 2) is None
+        # Idle when it began, a request during the drain: served, then closed.
+        later_exchange = await transcribe(later, AUDIO)
+        later_closed = await asyncio.wait_for(later.read_event(), 2) is None
+        # Idle all along: left open during the drain (closing it could race a request) ...
+        open_while_draining = await settled(lambda: running.server.connections == 1)
+        draining.cancel()
+        # ... and closed at once when the drain ends.
+        finishing = asyncio.create_task(running.server.finish(5.0))
+        idle_closed = await asyncio.wait_for(idle.read_event(), 1) is None
+        await finishing
+
+    assert busy_exchange.transcript == "batti jalao" and busy_closed
+    assert later_exchange.transcript == "batti jalao" and later_closed
+    assert open_while_draining and idle_closed
+
+
+async def test_a_client_still_sending_reads_its_answer_before_the_close() -> None:
+    # Closing a socket whose input (the client's audio) is unread resets it; a client whose
+    # writes then fail loses the answer it had not read yet (asyncio's StreamReader raises
+    # the reset before handing out what it holds). Home Assistant reads its answer only at
+    # the end of its audio. So the server reads on, and drops, for a moment after its last
+    # answer.
+    async with (
+        running_simulator() as simulator,
+        running_bridge(simulator.url) as running,
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        chunk = AudioChunk(16000, 2, 1, AUDIO[:640]).event()
+        for event in (Transcribe(language="hi").event(), AudioStart(16000, 2, 1).event(), chunk):
+            await async_write_event(event, writer)
+        await simulator.wait_for_connections(1)
+        stopping = asyncio.create_task(running.server.shutdown(0))
+        # Talks on for 0.2 s before it reads, as a client that reads at the end of its audio.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.2
+        with contextlib.suppress(ConnectionError):
+            while loop.time() < until:
+                await async_write_event(chunk, writer)
+                await asyncio.sleep(0.02)
+        events: list[str | None] = []
+        with contextlib.suppress(ConnectionError):
+            while (event := await asyncio.wait_for(async_read_event(reader), 2)) is not None:
+                events.append(event.data.get("code") if event.type == "error" else event.type)
+        await stopping
+        writer.close()
+    assert events == ["transcript-start", "shutdown"]

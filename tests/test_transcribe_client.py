@@ -29,9 +29,11 @@ from wyoming.error import Error
 from wyoming.event import Event, async_read_event, async_write_event
 
 from wyoming_bodhi import __version__
+from wyoming_bodhi.clients.recording import open_recording
 from wyoming_bodhi.clients.transcribe import main as transcribe_main
-from wyoming_bodhi.clients.transcribe import open_recording, parse_uri, transcribe
-from wyoming_bodhi.clients.wav import (
+from wyoming_bodhi.clients.transcribe import parse_uri, transcribe
+from wyoming_bodhi.pipeline.audio import AudioConverter
+from wyoming_bodhi.wav import (
     WAVE_FORMAT_EXTENSIBLE,
     WAVE_FORMAT_IEEE_FLOAT,
     WAVE_FORMAT_PCM,
@@ -40,7 +42,6 @@ from wyoming_bodhi.clients.wav import (
     audio_chunks,
     read_header,
 )
-from wyoming_bodhi.pipeline.audio import AudioConverter
 
 from .harness import HINDI, clean_env, free_port, process, running_bridge, running_simulator
 from .signals import decode_s16, encode, level_db, utterances
@@ -538,6 +539,34 @@ async def test_every_encoding_reaches_bodhi_intact(tmp_path: Path, name: str) ->
     # within a 16-bit step of the 16-bit reference.
     floor = 30 if case.width == 1 else 60
     assert level_db(expected) - level_db(noise) > floor
+
+
+# The widest files the server takes (README: 8-192 kHz, 8/16/24/32-bit, up to 64 channels):
+# 20 ms of each is more than an event's payload may be (256 KiB).
+WIDE = {
+    "192 kHz 32-bit 24 channels": (WAVE_FORMAT_PCM, 32, 24),
+    "192 kHz 32-bit 64 channels": (WAVE_FORMAT_PCM, 32, 64),
+    "192 kHz float64 64 channels": (WAVE_FORMAT_IEEE_FLOAT, 64, 64),
+}
+
+
+@pytest.mark.parametrize("name", WIDE)
+async def test_the_widest_files_are_sent_in_chunks_the_server_takes(
+    tmp_path: Path, name: str
+) -> None:
+    tag, bits, channels = WIDE[name]
+    rate = 192_000
+    signal = utterances(rate, count=1, burst=0.3, edge=0.05)
+    if tag == WAVE_FORMAT_PCM:
+        samples = encode(signal, bits // 8, channels)
+    else:
+        samples = np.repeat(signal[:, None], channels, axis=1).astype("<f8").tobytes()
+    path = write(tmp_path / "wide.wav", wav(fmt(tag, channels, bits, rate), samples))
+    async with (
+        running_simulator(texts=["sun liya"]) as simulator,
+        running_bridge(simulator.url, lead=30) as bridge,
+    ):
+        assert await send_in_process(path, bridge.port) == "sun liya"
 
 
 # -- the WAV reader's own promises --------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 from wyoming_bodhi.engines.base import Phrase, PhraseKind
 from wyoming_bodhi.engines.bodhi.protocol import BodhiResult, ResultType, phrases_of
 from wyoming_bodhi.pipeline.transcript import TranscriptAssembler
@@ -63,3 +65,19 @@ def test_language_code_is_kept() -> None:
     assembler = TranscriptAssembler()
     assembler.feed(Phrase(PhraseKind.PARTIAL, "x", segment=0, language="ta"))
     assert assembler.language_code == "ta"
+
+
+def test_partials_under_ever_new_segment_ids_are_not_all_kept() -> None:
+    """An engine that sends each partial under a new id, none completed: what the assembler
+    holds stays bounded (it remembers a few open segments' last partials, not all)."""
+    assembler = TranscriptAssembler()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for segment in range(200):
+            assembler.feed(Phrase(PhraseKind.PARTIAL, f"{segment} " + "a" * 256 * 1024, segment))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 8 * 1024 * 1024, f"{held / 1e6:.0f} MB held"
+    assert assembler.text == ""

@@ -11,13 +11,14 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from . import __version__
 from .addresses import tcp_host_port
 from .engines.bodhi.catalog import Catalog
-from .homeassistant.names import HassNames
+from .homeassistant.hass_names import HassNames
 from .pipeline.bridge import Bridge
 from .server.health import check
 from .server.listener import BridgeServer, raise_open_file_limit, serve_stdio
@@ -30,6 +31,9 @@ from .settings import (
     merge,
     validate,
 )
+
+if TYPE_CHECKING:
+    from .web.server import MetricsServer, StatusServer
 
 _LOGGER = logging.getLogger("wyoming_bodhi")
 
@@ -131,34 +135,128 @@ async def serve(settings: Settings) -> None:
             log_serving(bridge)
             await serve_stdio(bridge)
             return
-        raise_open_file_limit(settings.max_connections, settings.max_sessions)
         server = BridgeServer(bridge)
-        status = None
-        if settings.http_uri:
-            from .web.server import StatusServer
+        # Observing from the start, so that the first request is on the page and in /metrics.
+        page, probes = http_listeners(bridge, lambda: server.connections)
+        with StopSignals(bridge) as signals:
+            try:
+                await server.start()
+            except OSError as err:
+                raise ServeError(cannot_serve(settings.uri, err)) from None
+            try:
+                await start_http(page, settings.http_uri, "--http-uri", "BODHI_HTTP_URI")
+                await start_http(probes, settings.metrics_uri, "--metrics-uri", "BODHI_METRICS_URI")
+                log_serving(bridge)
+                async with zeroconf_advertisement(settings):
+                    signum = await signals.first
+                if signum == signal.SIGTERM and settings.drain_delay:
+                    _LOGGER.info(
+                        "Shutting down (SIGTERM): not ready, but taking requests for %g s more "
+                        "(drain_delay); then requests in flight get %g s (shutdown_timeout)",
+                        settings.drain_delay,
+                        settings.shutdown_timeout,
+                    )
+                    await server.drain(signals.at + settings.drain_delay, signals.again)
+                else:
+                    # Ctrl-C comes from a person at a terminal, not from an orchestrator: no
+                    # load balancer is there to notice, so no new connection is taken.
+                    _LOGGER.info("Shutting down (%s)", signal.Signals(signum).name)
+            finally:
+                await server.finish(settings.shutdown_timeout, signals.again)
+                # The page stops only now, so that its microphone was answered too; the
+                # health checks and metrics are answered to the very end.
+                await asyncio.gather(server.close(), *([page.stop()] if page else []))
+                if probes is not None:
+                    await probes.stop()
 
-            # Observing from the start, so that the first request is on the page.
-            status = StatusServer(bridge, lambda: server.connections)
-        try:
-            await server.start()
-        except OSError as err:
-            raise ServeError(cannot_serve(settings.uri, err)) from None
-        try:
-            if status is not None:
-                try:
-                    await status.start()
-                except OSError as err:
-                    raise ServeError(
-                        cannot_serve(settings.http_uri or "", err, "--http-uri", "BODHI_HTTP_URI")
-                    ) from None
-            log_serving(bridge)
-            async with zeroconf_advertisement(settings):
-                signum = await until_stopped()
-            _LOGGER.info("Shutting down (%s)", signal.Signals(signum).name)
-        finally:
-            await server.shutdown(settings.shutdown_timeout)
-            if status is not None:
-                await status.stop()
+
+def http_listeners(
+    bridge: Bridge, connections: Callable[[], int]
+) -> tuple[StatusServer | None, MetricsServer | None]:
+    """The status page and the metrics listener, as configured, sharing one set of metrics."""
+    settings = bridge.settings
+    if not (settings.http_uri or settings.metrics_uri):
+        raise_open_file_limit(settings.max_connections, settings.max_sessions)
+        return None, None
+    # Imported only when asked for: a server without them starts sooner.
+    from .web.metrics import Metrics
+    from .web.server import (
+        PROBE_CONNECTIONS,
+        MetricsServer,
+        StatusServer,
+        open_files,
+        page_connections,
+    )
+
+    # The Wyoming side's files come first; the page takes what is left of the limit.
+    probe_files = open_files(PROBE_CONNECTIONS) if settings.metrics_uri else 0
+    page_files = open_files(settings.http_max_connections) if settings.http_uri else 0
+    granted = raise_open_file_limit(
+        settings.max_connections, settings.max_sessions, page_files + probe_files
+    )
+    metrics = Metrics.observing(bridge, connections)
+    page = (
+        StatusServer(
+            bridge,
+            connections,
+            metrics,
+            max_connections=page_connections(max(0, granted - probe_files)),
+        )
+        if settings.http_uri
+        else None
+    )
+    probes = MetricsServer(bridge, metrics) if settings.metrics_uri else None
+    return page, probes
+
+
+async def start_http(
+    listener: StatusServer | MetricsServer | None, uri: str | None, flag: str, env: str
+) -> None:
+    if listener is None:
+        return
+    try:
+        await listener.start()
+    except OSError as err:
+        raise ServeError(cannot_serve(uri or "", err, flag, env)) from None
+
+
+class StopSignals:
+    """SIGTERM and SIGINT (Docker, Kubernetes and the Supervisor stop containers with
+    SIGTERM). The first begins a stop: the server says it is not ready at once, in the
+    signal's own callback. A second one hurries it: no more waiting for requests, what is
+    still in flight is answered ``shutdown`` now."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+        self._loop = asyncio.get_running_loop()
+        self.first: asyncio.Future[int] = self._loop.create_future()
+        """The first signal's number."""
+        self.at = 0.0
+        """When it came, by the event loop's clock."""
+        self.again = asyncio.Event()
+
+    def __enter__(self) -> StopSignals:
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError):
+                self._loop.add_signal_handler(signum, self._received, signum)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError):
+                self._loop.remove_signal_handler(signum)
+
+    def _received(self, signum: int) -> None:
+        if self.first.done():
+            _LOGGER.info("%s again: stopping now", signal.Signals(signum).name)
+            self.again.set()
+            return
+        self._bridge.draining = True
+        self.at = self._loop.time()
+        self.first.set_result(signum)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -175,8 +273,8 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] |
     except ImportError:
         if choice == "uvloop":
             raise ServeError(
-                "event_loop uvloop needs uvloop: pip install 'wyoming-bodhi[uvloop]', or use "
-                "--event-loop asyncio"
+                "event_loop uvloop needs uvloop: pip install uvloop (in a clone: pip install "
+                "'.[uvloop]'), or use --event-loop asyncio"
             ) from None
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
@@ -232,27 +330,6 @@ def list_models(catalog: Catalog) -> None:
     for model in catalog:
         languages = ", ".join(model.wyoming_languages)
         print(f"{model.name:<{width}}  {languages:<24}  {model.description}")
-
-
-async def until_stopped() -> int:
-    """Until SIGTERM or SIGINT (Docker and the Supervisor stop containers with SIGTERM);
-    returns the signal's number."""
-    stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    loop = asyncio.get_running_loop()
-
-    def stop(signum: int) -> None:
-        if not stopped.done():
-            stopped.set_result(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop, signum)
-    try:
-        return await stopped
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signum)
 
 
 def health_check(uri: str) -> int:

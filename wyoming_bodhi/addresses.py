@@ -22,11 +22,21 @@ def tcp_host_port(uri: str) -> tuple[str, int] | None:
     return None if port is None else (parts.hostname or "", port)
 
 
+def ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``host`` is written as (None for a name), an IPv4-mapped IPv6 address
+    (``::ffff:127.0.0.1``, how a dual-stack socket sees IPv4 peers) as the IPv4 address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def is_loopback(host: str) -> bool:
     """True for this machine: ``localhost`` or a loopback IP address."""
     if host == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = ip_of(host)
+    return address is not None and address.is_loopback

@@ -139,15 +139,36 @@ def _http_uri(value: Any) -> str | None:
     return text
 
 
+def _items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """A list as given in a file, or as a comma- or space-separated string (a variable)."""
+    return value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
+
+
 def _networks(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
     networks = []
-    for item in items:
+    for item in _items(value):
         try:
             networks.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
         except ValueError:
             raise vol.Invalid(f"{item!r} is not an IP address or network") from None
     return tuple(networks)
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,252})")
+
+
+def _host_names(value: Any) -> tuple[str, ...]:
+    """Host names as a browser sends them in ``Host`` (no scheme, no port), or ``*``."""
+    names = []
+    for item in _items(value):
+        name = str(item).strip().lower()
+        if name != "*" and not _HOST_NAME.fullmatch(name):
+            raise vol.Invalid(
+                f"{str(item)[:60]!r} is not a host name: give a name alone, without a scheme "
+                "or port (e.g. bodhi.lan), or * for any"
+            )
+        names.append(name)
+    return tuple(names)
 
 
 def _websocket_url(value: Any) -> str:
@@ -375,8 +396,14 @@ class Settings:
     demo: bool = _switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
     http_uri: str | None = setting(
         None, _http_uri, "BODHI_HTTP_URI",
-        "also serve the status page, /metrics and /healthz over HTTP here, e.g. "
+        "also serve the status page, /metrics, /healthz and /readyz over HTTP here, e.g. "
         "tcp://127.0.0.1:10301 (no password: see the README before binding beyond loopback)",
+    )  # fmt: skip
+    metrics_uri: str | None = setting(
+        None, _http_uri, "BODHI_METRICS_URI",
+        "serve only /healthz, /readyz and /metrics over HTTP here, for health checks and "
+        "Prometheus, e.g. tcp://0.0.0.0:10302 (nothing on it costs money or shows a "
+        "transcript)",
     )  # fmt: skip
     http_allow: tuple[str, ...] = setting(
         (), _networks, "BODHI_HTTP_ALLOW",
@@ -384,9 +411,21 @@ class Settings:
         "unset: any that can connect",
         kind="list",
     )  # fmt: skip
+    http_hosts: tuple[str, ...] = setting(
+        (), _host_names, "BODHI_HTTP_HOSTS",
+        "names the HTTP server is reached by, beyond its addresses and localhost (a page "
+        "under any other name is refused: DNS rebinding); * for any, behind a proxy that "
+        "checks names itself",
+        flag="--http-host", kind="list",
+    )  # fmt: skip
+    http_max_connections: int = setting(
+        32, Ranged(int, 1, 10_000), "BODHI_HTTP_MAX_CONNECTIONS",
+        "concurrent HTTP connections (live pages included); one more is answered 503 and "
+        "closed",
+    )  # fmt: skip
     event_loop: str = setting(
         "auto", vol.In(EVENT_LOOPS), "WYOMING_EVENT_LOOP",
-        "asyncio's own event loop, or uvloop (pip install 'wyoming-bodhi[uvloop]'); auto: "
+        "asyncio's own event loop, or uvloop (pip install uvloop); auto: "
         "uvloop when it is installed",
     )  # fmt: skip
 
@@ -515,9 +554,15 @@ class Settings:
         300.0, Ranged(float, 1, 3600), "BODHI_MAX_AUDIO",
         "longest audio of one request, in seconds; longer ends in an error",
     )  # fmt: skip
+    drain_delay: float = setting(
+        3.0, Ranged(float, 0, 300), "BODHI_DRAIN_DELAY",
+        "on SIGTERM, seconds to go on accepting and serving while /readyz says 503, so "
+        "that a load balancer stops sending requests here first (Ctrl-C skips it)",
+    )  # fmt: skip
     shutdown_timeout: float = setting(
-        10.0, Ranged(float, 0, 300), "BODHI_SHUTDOWN_TIMEOUT",
-        "on SIGTERM, seconds in-flight requests get to finish",
+        4.0, Ranged(float, 0, 300), "BODHI_SHUTDOWN_TIMEOUT",
+        "after the drain delay, seconds in-flight requests get to finish before they are "
+        "answered with a shutdown error",
     )  # fmt: skip
 
     # -- TLS --
@@ -752,11 +797,26 @@ def _unknown_setting(key: str, source: str | None) -> str:
 # -- sources -------------------------------------------------------------------------------
 
 
+MAX_SECRET_FILE_BYTES = 64 * 1024
+"""A key or token is tens or hundreds of bytes; a longer file is not the one meant."""
+
+
 def _read_secret_file(env_name: str, path: str) -> str:
+    # Every message here names the file, never what is in it: the exception of a failed
+    # decode would show a byte of the secret and where it is.
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        with open(path, "rb") as file:
+            data = file.read(MAX_SECRET_FILE_BYTES + 1)
     except OSError as err:
         raise SettingsError(f"cannot read {env_name}={path}: {err.strerror}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SettingsError(
+            f"{env_name}={path} is longer than {MAX_SECRET_FILE_BYTES} bytes: not a secret file"
+        )
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{env_name}={path} is not UTF-8 text") from None
 
 
 def from_environment(environ: Mapping[str, str], raw: RawSettings) -> None:
@@ -782,6 +842,9 @@ def read_config_file(path: str, raw: RawSettings) -> None:
         raise SettingsError(f"{source} is not UTF-8 text") from None
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except RecursionError:
+        # Both parsers recurse per level: a file nested thousands deep is not a config.
+        raise SettingsError(f"{source} is nested too deeply") from None
     except json.JSONDecodeError as err:
         raise SettingsError(
             f"{source} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"

@@ -13,8 +13,10 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from wyoming.client import AsyncClient, AsyncTcpClient, AsyncUnixClient
+from wyoming.event import Event
 
 from ..addresses import tcp_host_port
+from ..wire import FROM_SERVERS, WireError, read_event
 from .cli import UsageError
 from .console import say
 
@@ -37,6 +39,8 @@ def read_failure(uri: str, err: Exception) -> ServerProblem:
     """Why reading from the server at ``uri`` failed, in words, whichever client read."""
     if isinstance(err, ServerProblem):
         return err
+    if isinstance(err, WireError):
+        return ServerProblem(f"{uri} sent an invalid event: {err}", code="invalid-event")
     if isinstance(err, asyncio.IncompleteReadError):
         return ServerProblem(f"{uri} closed the connection in the middle of an event")
     if isinstance(err, OSError):
@@ -51,6 +55,24 @@ _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[\w.-]+):\d+$")
 
 Connector = Callable[[], Awaitable[AsyncClient]]
 """Opens a new connection to the server and returns its client."""
+
+
+class _BoundedReads(AsyncClient):
+    """Reads as the server reads its clients (:mod:`~wyoming_bodhi.wire`): a server cannot
+    make a client hold more than an answer needs by announcing a longer event. Raises
+    :class:`~wyoming_bodhi.wire.WireError`."""
+
+    async def read_event(self) -> Event | None:
+        assert self._reader is not None
+        return await read_event(self._reader, FROM_SERVERS)
+
+
+class TcpClient(_BoundedReads, AsyncTcpClient):
+    pass
+
+
+class UnixClient(_BoundedReads, AsyncUnixClient):
+    pass
 
 
 def parse_uri(uri: str) -> Connector:
@@ -69,7 +91,7 @@ def parse_uri(uri: str) -> Connector:
         path = parts.path
         if not path:
             raise UsageError(f"--uri {uri}: needs a socket path, e.g. unix:///run/wyoming.sock")
-        return lambda: _connect(AsyncUnixClient(path))
+        return lambda: _connect(UnixClient(path))
     hint = f"; did you mean tcp://{uri}?" if _HOST_PORT.match(uri) else f", e.g. {DEFAULT_URI}"
     raise UsageError(f"--uri {uri}: expected tcp://HOST:PORT or unix://PATH{hint}")
 
@@ -90,7 +112,7 @@ async def _connect_tcp(host: str, port: int) -> AsyncClient:
     failures: list[OSError] = []
     for *_, address in addresses:
         try:
-            return await _connect(AsyncTcpClient(str(address[0]), port))
+            return await _connect(TcpClient(str(address[0]), port))
         except OSError as err:
             failures.append(err)
     refused = [err for err in failures if isinstance(err, ConnectionRefusedError)]

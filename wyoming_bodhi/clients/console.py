@@ -14,15 +14,15 @@ import shutil
 import unicodedata
 from typing import TextIO
 
-from ..engines.base import printable
+from ..text import printable
 
 ELLIPSIS = "…"
 
 
 def terminal_safe(text: str) -> str:
     """Text a server or engine sent, fit for a terminal: control characters shown escaped
-    (``\x1b``), never obeyed, so a transcript cannot retitle the window, clear the screen
-    or rewrite a line."""
+    (``\\x1b``, ``\\u202e``), never obeyed, so a transcript cannot retitle the window, clear the
+    screen, rewrite a line or read backwards."""
     return printable(text, limit=None)
 
 

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, TextIO
+from collections.abc import Sequence
+from typing import Final
 
 from wyoming.asr import Transcribe
 
-from .. import __version__
-from ..pipeline.audio import UnsupportedAudioFormat
 from ..settings import SettingsError, load_client_settings
+from . import options
 from .cli import (
     EXIT_INTERRUPTED,
     EXIT_SERVER,
@@ -43,26 +41,16 @@ from .cli import (
     rate,
     seconds,
 )
-from .connection import DEFAULT_URI, ServerProblem, parse_uri
-from .console import StatusLine, StatusLineHandler, say
-from .direct import ClientRequest, Completed, DirectEngine, Failed, Finished, Partial
-from .microphone import SAMPLE_WIDTH, Capture, Microphone, MicrophoneError, MicrophoneLost
+from .connection import ServerProblem, parse_uri
+from .console import StatusLineHandler, say
+from .direct import ClientRequest, DirectEngine
+from .listener import PROG, Listener, Output, RequestOpener
+from .microphone import Microphone, MicrophoneError, MicrophoneLost
 from .remote import WyomingRequest, describe
-from .speech import Activity, SpeechDetector, meter
 
-PROG: Final = "wyoming-bodhi-mic"
 DEFAULT_RATE: Final = 16000
 DEFAULT_SILENCE: Final = 1.0
 """Quiet after speech that ends a command when the client has to find the end."""
-DEFAULT_TIMEOUT: Final = 30.0
-PREROLL_SECONDS: Final = 0.3
-"""Audio kept from before speech is detected (--continuous): a command's first sound is
-quieter than what triggers the detector."""
-METER_SECONDS: Final = 0.1
-NO_SPEECH_SECONDS: Final = 15.0
-"""A command the client must find the end of, with no speech in it this long, is over."""
-
-RequestOpener = Callable[[tuple[int, int, int]], Awaitable[ClientRequest]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,20 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "transcript; twice quits.",
     )
     target = parser.add_argument_group("where the audio goes")
-    target.add_argument(
-        "--uri",
-        default=DEFAULT_URI,
-        help="the Wyoming server: tcp://HOST:PORT or unix://PATH (default: %(default)s)",
-    )
-    target.add_argument(
-        "--direct",
-        action="store_true",
-        help="talk to the engine itself, with the server's credentials (BODHI_API_KEY, "
-        "IAPP_API_KEY, their *_FILE forms, or --config): shows the phrase being spoken",
-    )
-    target.add_argument("--config", metavar="FILE", help="with --direct: the server's config file")
-    target.add_argument("--language", help="language tag to request, e.g. hi, ta-IN, th")
-    target.add_argument("--model", help="model name to request, e.g. ta-general-v2-8khz")
+    options.add_uri(target)
+    options.add_direct(target)
+    options.add_config(target)
+    options.add_request(target)
     capture = parser.add_argument_group("the microphone")
     capture.add_argument(
         "--device", metavar="NAME|INDEX", help="input device (default: the system's)"
@@ -113,236 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds",
         type=seconds(allow_zero=False, most=3600),
         metavar="N",
-        help="end after N s of audio",
+        help="end after N s of audio (alone: record N s, pauses and all; with --silence: "
+        "whichever comes first)",
     )
     ending.add_argument(
         "--continuous",
         action="store_true",
         help="listen for one command after another, each starting when speech does",
     )
-    ending.add_argument(
-        "--timeout",
-        type=seconds(allow_zero=False),
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help="give up on a transcript not there this long after the audio ended "
-        "(default: %(default)g)",
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="show the sound libraries' and the pipeline's logs"
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    options.add_timeout(ending, options.LIVE_TIMEOUT)
+    options.add_debug(parser)
+    options.add_version(parser, PROG)
     return parser
-
-
-class Output:
-    """What the person sees. Direct: each completed phrase is a line on stdout and the phrase
-    being spoken is redrawn in place below. Through a server: phrases as ``… text`` lines on
-    stderr, each transcript a line on stdout. A level meter on a terminal; plain lines in a
-    pipe. Whatever a server or engine sent is shown with its control characters escaped."""
-
-    def __init__(self, direct: bool, stdout: TextIO | None, stderr: TextIO | None) -> None:
-        self.direct = direct
-        self._stdout = stdout
-        self._stderr = stderr
-        on_stdout = direct and stdout is not None and stdout.isatty()
-        self.status = StatusLine(stdout if on_stdout else stderr)
-        self._status_on_stdout = on_stdout
-        self._partial = ""
-
-    def notice(self, text: str) -> None:
-        """A line for the person, on stderr."""
-        if self._status_on_stdout:
-            self.status.clear()
-            say(self._stderr, f"{PROG}: {text}")
-        else:
-            self.status.message(f"{PROG}: {text}")
-
-    def level(self, dbfs: float, state: str) -> None:
-        if not self._partial:
-            self.status.show(f"{meter(dbfs)} {state}")
-
-    def partial(self, text: str) -> None:
-        """The phrase being spoken; "" when it is over (completed, or left out)."""
-        self._partial = text
-        if text:
-            self.status.show(f"… {text}")
-        else:
-            self.status.clear()
-
-    def phrase(self, text: str) -> None:
-        self._partial = ""
-        if self.direct:
-            self.status.clear()
-            say(self._stdout, text)
-        else:
-            self.status.message(f"… {text}")
-
-    def transcript(self, text: str) -> None:
-        self._partial = ""
-        self.status.clear()
-        if not text:
-            self.notice("nothing was recognised")
-        elif not self.direct:
-            say(self._stdout, text)
-
-
-class Listener:
-    """The capture loop: one request after another, each ended by the first of its endings."""
-
-    def __init__(
-        self,
-        capture: Capture,
-        open_request: RequestOpener,
-        output: Output,
-        *,
-        silence: float | None,
-        seconds_limit: float | None,
-        continuous: bool,
-        timeout: float,
-    ) -> None:
-        self.capture = capture
-        self._open_request = open_request
-        self.output = output
-        self._seconds_limit = seconds_limit
-        self._continuous = continuous
-        self._timeout = timeout
-        self.detector = SpeechDetector(capture.rate, capture.channels, end_after=silence)
-        chunk_seconds = 0.02
-        self._preroll: collections.deque[bytes] = collections.deque(
-            maxlen=max(1, round(PREROLL_SECONDS / chunk_seconds))
-        )
-        self.interrupted = False
-        self._meter_due = 0.0
-        self._waiting = False
-        self._no_speech_limit = None if silence is None else NO_SPEECH_SECONDS
-        """With the client finding the end, a command with no speech at all ends too."""
-
-    def interrupt(self) -> None:
-        """Ctrl-C: end the command being spoken (its transcript still comes), then stop."""
-        self.interrupted = True
-        self.capture.wake()
-        if self._waiting:
-            self.output.notice("waiting for the transcript; Ctrl-C again quits")
-
-    async def run(self) -> int:
-        self.capture.start()
-        while not self.interrupted:
-            if self._continuous and not await self._wait_for_speech():
-                break
-            status = await self._one_request()
-            if status != 0 or not self._continuous:
-                return status
-            self.detector.reset()
-        return 0
-
-    async def _wait_for_speech(self) -> bool:
-        """Until speech starts (True), keeping the audio just before it; False if stopped."""
-        self._preroll.clear()
-        while not self.interrupted:
-            chunk = await self.capture.next()
-            if chunk is None:
-                continue
-            self._preroll.append(chunk)
-            activity = self.detector.feed(chunk)
-            self._show_level("waiting for speech")
-            if Activity.SPEECH_STARTED in activity:
-                return True
-        return False
-
-    async def _one_request(self) -> int:
-        capture = self.capture
-        request = await self._open_request((capture.rate, SAMPLE_WIDTH, capture.channels))
-        answer = asyncio.create_task(self._show_updates(request), name="updates")
-        try:
-            for chunk in self._preroll:
-                await self._send(request, chunk)
-            self._preroll.clear()
-            lost: MicrophoneLost | None = None
-            try:
-                await self._stream(request, answer)
-            except MicrophoneLost as err:
-                # What was said before is still worth its transcript.
-                lost = err
-            if not request.finished:
-                await request.end_audio()
-            if not answer.done():
-                self.output.level(self.detector.level.dbfs, "waiting for the transcript")
-            self._waiting = True
-            try:
-                async with asyncio.timeout(self._timeout):
-                    status = await asyncio.shield(answer)
-            except TimeoutError:
-                self.output.notice(
-                    f"no transcript within {self._timeout:g} s of the end of the audio"
-                )
-                status = EXIT_SERVER
-            finally:
-                self._waiting = False
-            if lost is not None:
-                raise lost
-            return status
-        finally:
-            answer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await answer
-            await request.close()
-
-    async def _send(self, request: ClientRequest, chunk: bytes) -> None:
-        capture = self.capture
-        try:
-            await request.add_audio(chunk, capture.rate, SAMPLE_WIDTH, capture.channels)
-        except UnsupportedAudioFormat as err:
-            problem = f"{capture.device.name} captures audio that cannot be used: {err}"
-            raise UsageError(problem) from None
-
-    async def _stream(self, request: ClientRequest, answer: asyncio.Task[int]) -> None:
-        """Send audio until an ending: the server's answer, quiet after speech, the limit,
-        or Ctrl-C."""
-        capture = self.capture
-        sent = 0.0
-        # The answer coming wakes the capture wait, so an ending the server decides is seen
-        # at once rather than at the next chunk.
-        answer.add_done_callback(lambda _task: capture.wake())
-        while not (self.interrupted or request.finished):
-            chunk = await capture.next()
-            if chunk is None:
-                continue
-            await self._send(request, chunk)
-            sent += len(chunk) / capture.bytes_per_second
-            activity = self.detector.feed(chunk)
-            self._show_level("hearing speech" if self.detector.in_speech else "listening")
-            if self._seconds_limit is not None and sent >= self._seconds_limit - 1e-9:
-                return
-            if Activity.SPEECH_ENDED in activity:
-                return
-            no_speech = self._no_speech_limit
-            if no_speech is not None and not self.detector.heard_speech and sent >= no_speech:
-                self.output.notice(f"no speech heard in {no_speech:g} s")
-                return
-
-    async def _show_updates(self, request: ClientRequest) -> int:
-        output = self.output
-        async for update in request.updates():
-            if isinstance(update, Partial):
-                output.partial(update.text)
-            elif isinstance(update, Completed):
-                output.phrase(update.text)
-            elif isinstance(update, Finished):
-                output.transcript(update.text)
-                return 0
-            elif isinstance(update, Failed):
-                output.status.clear()
-                output.notice(f"{update.text} ({update.code})")
-                return EXIT_SERVER
-        return EXIT_SERVER
-
-    def _show_level(self, state: str) -> None:
-        # Redrawn ten times a second of audio, not per chunk: a terminal is slow.
-        seconds = self.detector.seconds
-        if seconds >= self._meter_due:
-            self._meter_due = seconds + METER_SECONDS
-            self.output.level(self.detector.level.dbfs, state)
 
 
 def _describe_devices(microphone: Microphone) -> int:
@@ -406,7 +166,11 @@ async def _listen(args: argparse.Namespace, microphone: Microphone, output: Outp
         # What the user can fix here comes before anything on the network.
         device = microphone.find(args.device)
         open_request, default_silence, ender = await _opener(args, output, stack)
-        silence = default_silence if args.silence is None else (args.silence or None)
+        if args.silence is not None:
+            silence = args.silence or None
+        else:
+            # --seconds alone asks for that much audio: the default quiet does not cut it short.
+            silence = None if args.seconds else default_silence
         capture = microphone.open(device, args.rate)
         stack.callback(capture.close)
         if capture.rate != args.rate or capture.channels != 1:
@@ -461,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
     if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        options.show_debug_logs()
     else:
         # The pipeline's warnings reach the person as notices; nothing else is printed.
         logging.getLogger("wyoming_bodhi").propagate = False

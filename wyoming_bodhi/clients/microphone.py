@@ -40,8 +40,8 @@ PA_INVALID_DEVICE = -9996
 PA_DEVICE_UNAVAILABLE = -9985
 
 INSTALL_HINT = (
-    "the microphone needs PyAudio: pip install 'wyoming-bodhi[mic]' "
-    "(on Debian or Raspberry Pi OS first: sudo apt install portaudio19-dev)"
+    "the microphone needs PyAudio: pip install pyaudio (in a clone: pip install '.[mic]'); "
+    "on Debian or Raspberry Pi OS first: sudo apt install portaudio19-dev"
 )
 
 

@@ -36,7 +36,8 @@ from ..settings import Settings, SettingsError, load_client_settings
 from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, UsageError
 from .connection import DEFAULT_URI
 from .console import say
-from .transcribe import DEFAULT_TIMEOUT, FileReadError, Recording
+from .options import FILE_TIMEOUT
+from .recording import FileReadError, Recording
 
 Fail = Callable[[int, str], int]
 
@@ -131,7 +132,7 @@ def _check_options(args: argparse.Namespace) -> None:
     for flag, given in (
         ("--uri", args.uri != DEFAULT_URI),
         ("--wait", bool(args.wait)),
-        ("--timeout", args.timeout != DEFAULT_TIMEOUT),
+        ("--timeout", args.timeout != FILE_TIMEOUT),
         ("--realtime", args.realtime),
         ("--stream", args.stream),
     ):

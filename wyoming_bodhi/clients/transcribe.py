@@ -16,19 +16,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import BinaryIO, Final, TextIO
+from collections.abc import Sequence
+from typing import Final
 
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.error import Error
 
-from .. import __version__
 from ..settings import Settings, SettingsError, load_client_settings
+from . import options
 from .cli import (
     EXIT_INTERRUPTED,
     EXIT_SERVER,
@@ -38,25 +36,14 @@ from .cli import (
     quiet_stdout,
     seconds,
 )
-from .connection import (
-    DEFAULT_URI,
-    Connector,
-    ServerProblem,
-    connect,
-    parse_uri,
-    read_failure,
-    reason,
-)
-from .console import StatusLine, StatusLineHandler, say
+from .connection import Connector, ServerProblem, connect, parse_uri, read_failure
+from .console import StatusLineHandler, say
 from .direct import Completed, DirectEngine, Failed, Finished, Partial
+from .progress import Progress
+from .recording import FileReadError, Recording, open_recording
 from .remote import hang_up
-from .wav import WavError, WavHeader, WireFormat, audio_chunks, read_header
 
 PROG: Final = "wyoming-bodhi-transcribe"
-CHUNK_SECONDS: Final = 0.02
-DEFAULT_TIMEOUT: Final = 60.0
-
-# -- options ----------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,13 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "wav",
         help="a WAV file: 8/16/24/32-bit integer or 32/64-bit float, any rate and channel count",
     )
-    parser.add_argument(
-        "--uri",
-        default=DEFAULT_URI,
-        help="the server: tcp://HOST:PORT or unix://PATH (default: %(default)s)",
-    )
-    parser.add_argument("--language", help="language tag to request, e.g. hi, ta-IN")
-    parser.add_argument("--model", help="model name to request, e.g. ta-general-v2-8khz")
+    options.add_uri(parser)
+    options.add_request(parser)
     parser.add_argument(
         "--realtime",
         action="store_true",
@@ -85,14 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stream", action="store_true", help="also print each streamed phrase (to stderr)"
     )
-    parser.add_argument(
-        "--timeout",
-        type=seconds(allow_zero=False),
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help="give up when no transcript has come this long after the audio was sent "
-        "(default: %(default)g)",
-    )
+    options.add_timeout(parser, options.FILE_TIMEOUT)
     parser.add_argument(
         "--wait",
         type=seconds(allow_zero=True),
@@ -101,153 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="if the server refuses the connection, keep trying this long, for a server "
         "just started in the background (default: %(default)g, do not wait)",
     )
-    parser.add_argument(
-        "--direct",
-        action="store_true",
-        help="no Wyoming server: stream to the engine itself at the speed of speech, with "
-        "the server's credentials (BODHI_API_KEY, IAPP_API_KEY, their *_FILE forms, or "
-        "--config); shows the phrase being heard on a terminal",
-    )
+    options.add_direct(parser)
     parser.add_argument(
         "--rest",
         action="store_true",
-        help="no Wyoming server: post the whole file to Bodhi's non-streaming API, with the "
-        "server's credentials and settings (environment, *_FILE, --config)",
+        help="no Wyoming server: post the whole file to the engine's whole-file API (engines "
+        "that have one), with the server's credentials and settings (its environment, "
+        "*_FILE, or --config)",
     )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="with --direct or --rest: the server's YAML or JSON settings file (env BODHI_CONFIG)",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    options.add_config(parser, "--direct or --rest")
+    options.add_debug(parser)
+    options.add_version(parser, PROG)
     return parser
-
-
-# -- the file ---------------------------------------------------------------------------
-
-
-class FileReadError(Exception):
-    """Reading the audio failed after the header was fine (a disk error, a vanished mount)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Recording:
-    """An opened WAV file, its header read, positioned at its first byte of audio."""
-
-    path: str
-    file: BinaryIO
-    header: WavHeader
-    audio_bytes: int | None
-    """Bytes of audio to send, when known (a regular file); None reads to the end."""
-
-    @property
-    def wire(self) -> WireFormat:
-        return self.header.format.wire
-
-    @property
-    def seconds(self) -> float | None:
-        """Duration of the audio, when known."""
-        if self.audio_bytes is None:
-            return None
-        fmt = self.header.format
-        return self.audio_bytes // fmt.frame_bytes / fmt.rate
-
-    def chunks(self) -> Iterator[bytes]:
-        """The audio in the wire format, about `CHUNK_SECONDS` a piece."""
-        frames = max(1, round(self.header.format.rate * CHUNK_SECONDS))
-        return audio_chunks(self._read, self.header, frames, self.audio_bytes)
-
-    def _read(self, size: int) -> bytes:
-        try:
-            return self.file.read(size)
-        except OSError as err:
-            raise FileReadError(f"{self.path}: cannot read: {reason(err)}") from err
-
-
-def open_recording(path: str, warn: Callable[[str], None]) -> Recording:
-    """Open and check a WAV file, or raise `UsageError` naming the file and the problem."""
-    try:
-        file = open(path, "rb")  # noqa: SIM115  (the Recording owns it; main closes it)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a WAV file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied") from None
-    except OSError as err:
-        raise UsageError(f"{path}: cannot open: {reason(err)}") from None
-    try:
-        info = os.fstat(file.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise UsageError(f"{path}: is a directory, not a WAV file")
-        # Only a regular file's size says how much audio there is; a FIFO runs to its end.
-        file_size = info.st_size if stat.S_ISREG(info.st_mode) else None
-        try:
-            header = read_header(file.read)
-        except WavError as err:
-            raise UsageError(f"{path}: {err}") from None
-        except OSError as err:
-            raise UsageError(f"{path}: cannot read: {reason(err)}") from None
-        frames = header.frames(file_size)
-        if frames == 0:
-            raise UsageError(f"{path}: no audio: the WAV file's data chunk is empty")
-        if file_size is not None and header.truncated(file_size):
-            assert frames is not None
-            warn(
-                f"{path}: warning: the file is cut short; sending the "
-                f"{frames / header.format.rate:.1f} s of audio it holds"
-            )
-        return Recording(path, file, header, header.audio_bytes(file_size))
-    except BaseException:
-        file.close()
-        raise
-
-
-# -- progress on a terminal -------------------------------------------------------------
-
-
-class Progress:
-    """One ``sending 1.2 / 3.0 s`` status line on a terminal; silent elsewhere."""
-
-    def __init__(self, stream: TextIO, total: float | None, enabled: bool) -> None:
-        self.line = StatusLine(stream, live=enabled)
-        self._total = "" if total is None else f" / {total:.1f} s"
-        self._tenths = -1
-        self._sending = ""
-        self._partial = ""
-
-    def update(self, seconds: float) -> None:
-        """The audio sent so far; redrawn once per tenth of a second of audio."""
-        # The epsilon keeps 50 × 0.02 s from showing as 0.9.
-        tenths = int(seconds * 10 + 1e-6)
-        if tenths != self._tenths:
-            self._tenths = tenths
-            self._sending = f"sending {tenths / 10:.1f}{self._total or ' s'}"
-            self._draw()
-
-    def done(self, seconds: float) -> None:
-        """All audio is sent: say what the wait is for until it is over."""
-        self._sending = f"sent {seconds:.1f} s; waiting for the transcript"
-        self._draw()
-
-    def partial(self, text: str) -> None:
-        """What the engine hears of the phrase being spoken (``--direct``), after the
-        progress; a completed phrase clears it."""
-        self._partial = text
-        self._draw()
-
-    def _draw(self) -> None:
-        self.line.show(f"{self._sending}  … {self._partial}" if self._partial else self._sending)
-
-    def message(self, line: str) -> None:
-        """Print a line of its own (a streamed phrase) without garbling the progress line."""
-        self._partial = ""
-        self.line.clear()
-        self.line.message(line)
-        self._draw()
-
-    def clear(self) -> None:
-        self.line.clear()
 
 
 # -- talking to the server --------------------------------------------------------------
@@ -351,7 +191,7 @@ async def transcribe(
     *,
     realtime: bool = False,
     stream: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = options.FILE_TIMEOUT,
     wait: float = 0.0,
     progress: Progress | None = None,
 ) -> str:
@@ -380,7 +220,7 @@ async def transcribe_direct(
     request: Transcribe,
     *,
     stream: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = options.FILE_TIMEOUT,
     progress: Progress | None = None,
 ) -> str:
     """Stream the recording to the engine itself at the speed of speech, through the
@@ -467,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        options.show_debug_logs()
 
     def fail(code: int, message: str) -> int:
         say(sys.stderr, f"{PROG}: {message}")
@@ -501,7 +343,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # the progress line; the final error is said once, below.
         pipeline_log = logging.getLogger("wyoming_bodhi")
         pipeline_log.addHandler(StatusLineHandler(progress.line, PROG))
-        pipeline_log.propagate = False
+        pipeline_log.propagate = args.debug
     request = Transcribe(name=args.model, language=args.language)
     with recording.file:
         try:

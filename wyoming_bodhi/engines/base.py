@@ -14,12 +14,13 @@ each engine stays sans-I/O in its own ``protocol.py``.
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 from typing import Protocol, Self
+
+from ..text import quoted
 
 SAMPLE_WIDTH = 2
 """Every engine here takes signed 16-bit little-endian mono PCM."""
@@ -170,27 +171,42 @@ REJECTED = "rejected"
 """The engine refused the request in the session (a bad config, say)."""
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_STATUS_DIGITS = 4
+"""A status an engine reports is an HTTP status or a WebSocket close code: four digits."""
 
 
-def valid_unicode(text: str) -> str:
-    """``text`` without lone surrogates: JSON can carry them (``"\\ud800"``), UTF-8 cannot,
-    and what an engine says ends up in a UTF-8 Wyoming event or log line."""
-    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+def status_code(value: object) -> int | str | None:
+    """The status code an engine sent in a message or reply, read strictly: an integer, or a
+    string of ASCII digits, of at most :data:`MAX_STATUS_DIGITS` digits. None when none was
+    sent; anything else (``"²"``, a thousand digits, a list) is returned quoted and short, to
+    be named in a message and never used as a code."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < 10**MAX_STATUS_DIGITS:
+            return value
+    elif isinstance(value, str):
+        digits = value.strip()
+        # str.isdigit() also takes "²" and "٤", which int() then refuses or misreads.
+        if 0 < len(digits) <= MAX_STATUS_DIGITS and digits.isascii() and digits.isdigit():
+            return int(digits)
+    return quoted(value, 16)
 
 
-def printable(text: str, limit: int | None = 500) -> str:
-    """What a server said, fit for a message that is logged or shown: valid Unicode, no
-    control characters (a newline could forge a log line, an escape could drive a terminal),
-    at most ``limit`` characters (None: all of it)."""
-    text = valid_unicode(text if limit is None else text[:limit])
-    return _CONTROL.sub(_escape, text)
+def engine_code(engine: str, status: int | str | None, known: Collection[int]) -> str:
+    """The Wyoming error code for a status an engine gave: ``<engine>-<status>`` for the
+    statuses it is known to give, ``<engine>-error`` for any other (the caller names it in
+    the message). Codes are a closed set whatever an engine sends: they are label values in
+    ``/metrics`` and keys of the status page's counts."""
+    if isinstance(status, int) and status in known:
+        return f"{engine}-{status}"
+    return f"{engine}-error"
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def retryable_code(status: int | str | None) -> bool:
+    """:func:`retryable_status` for a status an engine reported, which may be no HTTP status
+    at all (a close code, something unreadable): only an HTTP status may pass."""
+    return isinstance(status, int) and 100 <= status < 600 and retryable_status(status)
 
 
 MIN_REDACTED_LENGTH = 4
@@ -294,9 +310,11 @@ __all__ = [
     "Request",
     "Session",
     "UnknownModelError",
+    "engine_code",
     "fingerprint",
-    "printable",
+    "quoted",
     "redact",
+    "retryable_code",
     "retryable_status",
-    "valid_unicode",
+    "status_code",
 ]

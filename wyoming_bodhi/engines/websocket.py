@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .base import EngineError, printable
+from ..text import printable
+from .base import EngineError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -178,12 +179,13 @@ class WebSocketSession:
             return Closed(code, reason)
 
     async def skipped(self, what: str) -> None:
-        """Count a message that was not a result; log only the first of a session. Yields to
-        the event loop: messages already received are returned without waiting, and a flood of
-        garbage must not hold the loop for everyone else."""
+        """Count a message that was not a result; log only the first of a session (the
+        pipeline says how many there were). Yields to the event loop: messages already
+        received are returned without waiting, and a flood of garbage must not hold the loop
+        for everyone else."""
         self.skipped_messages += 1
-        level = logging.WARNING if self.skipped_messages == 1 else logging.DEBUG
-        _LOGGER.log(level, "Skipping a message from %s: %s", self._failures.title, what)
+        if self.skipped_messages == 1:
+            _LOGGER.warning("Skipping a message from %s: %s", self._failures.title, what)
         await asyncio.sleep(0)
 
     async def close(self) -> None:

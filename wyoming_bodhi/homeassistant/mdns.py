@@ -58,7 +58,8 @@ async def advertise(
         from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
     except ImportError:
         raise RuntimeError(
-            "--zeroconf needs the zeroconf package: pip install 'wyoming-bodhi[zeroconf]'"
+            "--zeroconf needs the zeroconf package: pip install zeroconf (in a clone: "
+            "pip install '.[zeroconf]')"
         ) from None
     host, port = advertised_address(uri)
     service_name = name or DEFAULT_NAME

@@ -8,6 +8,7 @@ voice command is never slowed by someone watching it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +42,22 @@ class RequestRecord:
     text: str
     """The transcript, or the error's message."""
 
+    @classmethod
+    def refused(cls, client: str, code: str, text: str) -> RequestRecord:
+        """A request refused before any engine was involved."""
+        return cls(
+            started_at=time.time(),
+            client=client,
+            engine="",
+            model="",
+            language="",
+            audio_seconds=0.0,
+            billed_seconds=0.0,
+            latency=None,
+            result=code,
+            text=text,
+        )
+
 
 class ActivityObserver(Protocol):
     def request_done(self, record: RequestRecord) -> None: ...
@@ -48,31 +65,26 @@ class ActivityObserver(Protocol):
     def handshake_failed(self, engine: str, code: str) -> None: ...
 
 
-class NoObserver:
-    def request_done(self, record: RequestRecord) -> None:
-        pass
+class Observers:
+    """Tells every observer added (the metrics, the status page), in turn. An observer's
+    bug is logged, never the request's problem."""
 
-    def handshake_failed(self, engine: str, code: str) -> None:
-        pass
+    def __init__(self) -> None:
+        self._observers: list[ActivityObserver] = []
 
-
-def safely(observer: ActivityObserver) -> ActivityObserver:
-    """An observer's bug is logged, never the request's problem."""
-    return _Guarded(observer)
-
-
-class _Guarded:
-    def __init__(self, inner: ActivityObserver) -> None:
-        self._inner = inner
+    def add(self, observer: ActivityObserver) -> None:
+        self._observers.append(observer)
 
     def request_done(self, record: RequestRecord) -> None:
-        try:
-            self._inner.request_done(record)
-        except Exception:
-            _LOGGER.exception("Recording a request failed")
+        for observer in self._observers:
+            try:
+                observer.request_done(record)
+            except Exception:
+                _LOGGER.exception("Recording a request failed")
 
     def handshake_failed(self, engine: str, code: str) -> None:
-        try:
-            self._inner.handshake_failed(engine, code)
-        except Exception:
-            _LOGGER.exception("Recording a handshake failure failed")
+        for observer in self._observers:
+            try:
+                observer.handshake_failed(engine, code)
+            except Exception:
+                _LOGGER.exception("Recording a handshake failure failed")

@@ -1,4 +1,4 @@
-"""What every connection shares: settings, the engines, routing, Info, the HTTP session."""
+"""What every connection shares: settings, the engines, routing, the HTTP session."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
-from wyoming.event import Event
 
 from ..engines import configured_engines
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
-from ..server.info import build_info
+from ..logs import Throttled
 from ..settings import Settings
-from .activity import ActivityObserver, NoObserver
+from .activity import Observers
 from .hotwords import merge_hotwords
+from .inflight import SHUTDOWN, SHUTDOWN_TEXT, InFlight
 from .routing import Choice, Router
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,13 +41,20 @@ class Bridge:
     """The latest Home Assistant names (cached; never waits)."""
     active_utterances: int = 0
     """Utterances in flight, across every connection (for max_sessions)."""
+    requests: InFlight = field(default_factory=InFlight)
+    """Every request in flight, Wyoming's and the page's microphone's: what a stop ends."""
+    draining: bool = False
+    """A stop has begun: not ready (``/readyz`` says 503), though still serving."""
     shutting_down: bool = False
+    """No new request is taken: each is answered with a ``shutdown`` error."""
     engines: list[Engine] = field(default_factory=list)
     """The engines the settings configure, unless given (tests give scripted ones)."""
-    activity: ActivityObserver = field(default_factory=NoObserver)
+    activity: Observers = field(default_factory=Observers)
     """Told each request's outcome (the status page, /metrics)."""
+    warnings: Throttled = field(default_factory=Throttled)
+    """The server's warnings that a client or an engine can repeat (a bad event, a refused
+    request, a failed one): each kind at most once per interval, with a count."""
     router: Router = field(init=False)
-    info_event: Event = field(init=False)
     ssl_context: ssl.SSLContext | None = field(init=False, default=None)
     """Adds the user's CA (--bodhi-ca) to the system's; verification is never off."""
 
@@ -56,7 +63,7 @@ class Bridge:
         self.ssl_context = settings.ssl_context()
         if not self.engines:
             self.engines = configured_engines(settings, self.http, self.ssl_context)
-        self.router = Router(self.engines, settings.model)
+        self.router = Router(self.engines, settings.model, self.warnings)
         # Blanked out of anything an engine says before it is logged or passed on.
         self.secrets = tuple(
             secret
@@ -68,16 +75,20 @@ class Bridge:
             )
             if secret
         )
-        # Built once: Home Assistant waits about a second for Info, so it must never wait
-        # on anything.
-        self.info_event = build_info(self.engines, settings.endpointing).event()
+
+    @property
+    def ready(self) -> bool:
+        """Ready for new requests: no stop has begun. At max_sessions it still is: one more
+        request is answered ``busy`` at once, which says more than no answer at all."""
+        return not (self.draining or self.shutting_down)
 
     def refusal(self) -> tuple[str, str] | None:
         """Why a new request cannot start now, as (message, code); None if it can."""
         if self.shutting_down:
-            return "the speech-to-text server is shutting down; try again", "shutdown"
+            return SHUTDOWN_TEXT, SHUTDOWN
         if self.active_utterances >= self.settings.max_sessions:
-            _LOGGER.warning(
+            self.warnings.warning(
+                _LOGGER,
                 "Refusing a request: %d utterances in flight (max_sessions)",
                 self.active_utterances,
             )

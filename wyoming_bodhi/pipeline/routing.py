@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from wyoming.asr import Transcribe
 
 from ..engines.base import Engine, Model, UnknownModelError
+from ..logs import Throttled
+from ..text import quoted
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,7 +30,11 @@ class Router:
     """``transcribe.name`` if it names a model; else the first engine with a model for
     ``transcribe.language``; else the default model."""
 
-    def __init__(self, engines: Sequence[Engine], default_model: str) -> None:
+    def __init__(
+        self, engines: Sequence[Engine], default_model: str, warnings: Throttled | None = None
+    ) -> None:
+        self._warnings = warnings or Throttled()
+        """The server's: a client may ask for a language nobody speaks in every request."""
         self._by_name: dict[str, tuple[Engine, Model]] = {}
         for engine in engines:
             for model in engine.models:
@@ -45,6 +51,10 @@ class Router:
     @property
     def names(self) -> list[str]:
         return list(self._by_name)
+
+    def knows(self, name: str) -> bool:
+        """Whether a ``transcribe.name`` means anything here: a model's, or the program's."""
+        return name == PROGRAM_NAME or name in self._by_name
 
     def find(self, name: str) -> tuple[Engine, Model]:
         """The engine and model of that name. Raises :class:`UnknownModelError`."""
@@ -69,9 +79,10 @@ class Router:
                 spoken = engine.model_for_language(language)
                 if spoken is not None:
                     return Choice(engine, spoken, language)
-            _LOGGER.warning(
-                "No model for language %r; using the default model %s",
-                language,
+            self._warnings.warning(
+                _LOGGER,
+                "No model for language %s; using the default model %s",
+                quoted(language),
                 default_model.name,
             )
             return Choice(default_engine, default_model, language)

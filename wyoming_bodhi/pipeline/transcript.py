@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 
 from ..engines.base import Phrase, PhraseKind
+from ..logs import Throttled
+from ..text import quoted
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class TranscriptAssembler:
         """Phrases were left out because the transcript reached its limit."""
         self.language_code: str | None = None
         self.ended = False
+        self.warnings = Throttled(interval=None)
+        """What the engine got wrong, said once; :meth:`Throttled.flush` once the request is
+        over says how often."""
 
     @property
     def text(self) -> str:
@@ -63,7 +68,7 @@ class TranscriptAssembler:
 
         if phrase.kind is PhraseKind.PARTIAL:
             if text and self._last_partials.get(segment) != text:
-                _LOGGER.debug("Partial (segment %r): %r", segment, text)
+                _LOGGER.debug("Partial (segment %s): %s", quoted(segment), quoted(text, 200))
                 self._last_partials.pop(segment, None)
                 self._last_partials[segment] = text
                 while len(self._last_partials) > PARTIALS_KEPT:
@@ -73,7 +78,9 @@ class TranscriptAssembler:
         self._last_partials.pop(segment, None)
         if segment is not None and segment in self._completed_ids:
             if text:
-                _LOGGER.warning("Ignoring a second complete for segment %r", segment)
+                self.warnings.warning(
+                    _LOGGER, "Ignoring a second complete for segment %s", quoted(segment)
+                )
             return None
         if not text:
             # Empty completes are normal (noise, Bodhi's separate end-of-stream form).
@@ -95,11 +102,13 @@ class TranscriptAssembler:
             and confidence is not None
             and confidence < self._min_confidence
         ):
-            _LOGGER.info(
-                "Left out a phrase with confidence %.2f (below %.2f): %r",
+            self.warnings.log(
+                _LOGGER,
+                logging.INFO,
+                "Left out a phrase with confidence %.2f (below %.2f): %s",
                 confidence,
                 self._min_confidence,
-                text,
+                quoted(text, 200),
             )
             return None
         return self._append(text)

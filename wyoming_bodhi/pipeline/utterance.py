@@ -5,9 +5,12 @@ converted and queued, so the handshake overlaps the user's speech. A sender task
 queued frames out; the utterance task reads results and writes transcript events. Every
 utterance ends in exactly one ``transcript`` or ``error`` event, within a bounded time.
 
-Taking audio never waits: the client's audio is converted and queued as it arrives, up to
-``max_audio`` seconds, so the connection is always being read and a client that goes away
-is noticed at once, whatever state its request is in.
+The parts, each in its own module: the intake takes the client's audio without waiting
+(:mod:`.intake`), the connection is retried while the audio waits (:mod:`.retry`), the sender
+paces it out with keepalive silence (:mod:`.sender`), and with endpointing the endpointer
+decides when the command has ended (:mod:`.endpointer`). What is left here is the lifecycle
+(:class:`Stage`), the engine's session and the answer: one state machine, over 400 lines
+because its transitions are easier to check side by side than spread over modules.
 
 The audio usually ends when the client sends ``audio-stop``. It can also end from this side,
 in one of two ways:
@@ -24,53 +27,64 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-import math
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event
 
-from ..clients.wav import Chunks, WavError, WavHeaderStripper, parse_format
-from ..engines.base import (
-    CONNECTION_LOST,
-    TIMEOUT,
-    EngineError,
-    Phrase,
-    Request,
-    Session,
-    redact,
-)
+from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Phrase, Request, Session, redact
+from ..text import quoted
 from .activity import GONE, TRANSCRIPT, RequestRecord
-from .audio import AudioFormat, FrameStream, Pacer
+from .audio import FrameStream, Pacer
 from .bridge import Bridge
-from .retry import RetryPolicy
+from .endpointer import Endpointer
+from .intake import AudioIntake
+from .retry import RetryPolicy, connect_with_retries
 from .routing import Choice
+from .sender import PacedSender
+from .sink import ClientGone, EventSink
 from .transcript import TranscriptAssembler
 
 _LOGGER = logging.getLogger(__name__)
 
-
-class EventSink(Protocol):
-    """Where an utterance's events go: its slot in the connection's output, in order."""
-
-    def put(self, event: Event) -> None:
-        """Queue an event without waiting. Raises :class:`ClientGone`, or ``ValueError`` for an
-        event that cannot be encoded."""
-
-    def close(self) -> None:
-        """No more events for this request."""
+TRANSCRIPT_LINES = 10
+"""Transcript lines logged per 10 s (the server's warning interval): every request's while
+people speak to it, a count instead under a flood of requests."""
 
 
-_END_OF_AUDIO = b""
-"""Queued after the last frame; frames themselves are never empty."""
+class Stage(enum.IntEnum):
+    """Where an utterance is in its life; it only ever moves forward (:meth:`Utterance._advance`).
 
+    ================  ==================================================  =========
+    from              event                                               to
+    ================  ==================================================  =========
+    TAKING_AUDIO      ``end_audio()``; the audio paused, or fell behind   DRAINING
+                      real time, by ``max_command``
+    up to DRAINING    with endpointing: the first complete phrase, no     CUT
+                      speech in ``no_speech_timeout``, ``max_command``
+    up to CUT         the final event (transcript, or error) is out       ANSWERED
+    up to CUT         ``abort()``/``fail()``: max_audio, protocol          ABORTED
+                      misuse, shutdown
+    any               the task is over (the sink closed, unless ABORTED)  CLOSED
+    ================  ==================================================  =========
+    """
 
-class ClientGone(Exception):
-    """The Wyoming client's connection is closed: nobody is waiting for the answer."""
+    TAKING_AUDIO = 0
+    """The client's chunks are converted and queued."""
+    DRAINING = 1
+    """The audio has ended: the queued frames go out, then the end."""
+    CUT = 2
+    """The queued audio was dropped: the end goes out next."""
+    ANSWERED = 3
+    """The final event is out; the engine's clean-up may still run."""
+    ABORTED = 4
+    """Answered with an error by :meth:`Utterance.fail`, which closes the sink itself."""
+    CLOSED = 5
+    """The task is over (or was cancelled before it ever ran)."""
 
 
 class Utterance:
@@ -88,51 +102,52 @@ class Utterance:
     ) -> None:
         settings = bridge.settings
         self._bridge = bridge
+        self._warnings = bridge.warnings
+        """The server's: every request may say the same, and no client may flood the log."""
         self._settings = settings
         self.choice = choice
         self._engine = engine = choice.engine
-        self._audio = engine.audio
         self.request = request
         self._sink = sink
         self._on_phrase = on_phrase
         """Sees every phrase, partials included: Wyoming has no event for those, but a
         person watching a client does want them."""
-        self._keep_sink_open = False
-        """abort() puts the final error itself, after the task has ended."""
-        self._wav_header = WavHeaderStripper()
-        self._frame_ms = settings.frame_ms(engine.audio.frame_ms)
-        self._frame_bytes = engine.audio.frame_bytes(self._frame_ms)
-        self._frames = FrameStream(engine.audio.rate, self._frame_bytes)
-        self._pacer = Pacer(self._frame_ms / 1000, settings.lead)
-        # Unbounded here, bounded by max_audio in add_audio: a client far ahead of real time
-        # is still read, so that its going away is seen.
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._assembler = TranscriptAssembler(settings.min_confidence)
-        self._audio_ended = False
-        """No more audio will be queued."""
-        self._cut = False
-        """Queued audio is dropped: nothing more is sent but eof."""
-        self._ended_by: str | None = None
-        """Why the audio ended on this side (None: the client's audio-stop)."""
-        self._closed = False
-        self._answered = False
-        """The final event (transcript, or error) is out: nothing else may follow it."""
-        self._heard_text = False
-        self._send_error: EngineError | None = None
-        self._frames_sent = 0
-        self._silence_frames_sent = 0
-        self._client_seconds = 0.0
-        self._connected = False
+        self._stage = Stage.TAKING_AUDIO
         self._started_at = time.monotonic()
         self._started_wall = time.time()
+        self._frame_ms = settings.frame_ms(engine.audio.frame_ms)
+        frame_bytes = engine.audio.frame_bytes(self._frame_ms)
+        pacer = Pacer(self._frame_ms / 1000, settings.lead)
+        self._intake = AudioIntake(
+            FrameStream(engine.audio.rate, frame_bytes),
+            pacer,
+            max_audio=settings.max_audio,
+            warnings=self._warnings,
+            started_at=self._started_at,
+        )
+        self._sender = PacedSender(
+            self._intake.queue,
+            pacer,
+            engine.audio,
+            frame_bytes,
+            cut=lambda: self._stage >= Stage.CUT,
+        )
+        self._endpointer = Endpointer(
+            settings.endpointing,
+            no_speech_timeout=settings.no_speech_timeout,
+            max_command=settings.max_command,
+            cut=self._cut_audio,
+        )
+        self._assembler = TranscriptAssembler(settings.min_confidence)
+        self._ended_by: str | None = None
+        """Why the audio ended on this side (None: the client's audio-stop)."""
+        self._connected = False
         self._client = client
         self._outcome: tuple[str, str] | None = None
         """The final event's result (``transcript`` or its error code) and text."""
         self._answered_at: float | None = None
-        self._last_audio_at = self._started_at
         self._audio_stopped_at: float | None = None
         self._task: asyncio.Task[None] | None = None
-        self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
     def start(
@@ -149,20 +164,24 @@ class Utterance:
         utterance = cls(bridge, choice, request, sink, on_phrase=on_phrase, client=client)
         utterance._task = asyncio.create_task(utterance._run(), name="utterance")
         bridge.active_utterances += 1
+        bridge.requests.add(utterance)
         # A done callback, not a finally: a task cancelled before it ever ran skips finally.
         utterance._task.add_done_callback(utterance._on_done)
-        utterance._arm_watchdog(utterance._started_at + bridge.settings.max_command)
+        # Its audio pausing, or falling behind real time, by max_command finishes it.
+        utterance._intake.watch(bridge.settings.max_command, utterance._finish_audio)
         return utterance
 
     def _on_done(self, _task: asyncio.Task[None]) -> None:
+        # Also here, not only in _run's finally: a task cancelled before it ever ran skips it.
+        self._advance(Stage.CLOSED)
         self._bridge.active_utterances -= 1
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        self._bridge.requests.discard(self)
+        self._intake.stop_watching()
         result, text = self._outcome or (GONE, "")
         latency = None
         if self._answered_at is not None and self._audio_stopped_at is not None:
             latency = max(0.0, self._answered_at - self._audio_stopped_at)
-        chunk_seconds = self._frame_ms / 1000
+        sender = self._sender
         self._bridge.activity.request_done(
             RequestRecord(
                 started_at=self._started_wall,
@@ -170,8 +189,10 @@ class Utterance:
                 engine=self._engine.name,
                 model=self.choice.model.name,
                 language=self.choice.language,
-                audio_seconds=self._client_seconds,
-                billed_seconds=(self._frames_sent + self._silence_frames_sent) * chunk_seconds,
+                audio_seconds=self._intake.seconds,
+                billed_seconds=(sender.frames_sent + sender.silence_frames_sent)
+                * self._frame_ms
+                / 1000,
                 latency=latency,
                 result=result,
                 text=text,
@@ -184,41 +205,41 @@ class Utterance:
         self._task.add_done_callback(lambda _task: callback(self))
 
     @property
+    def stage(self) -> Stage:
+        return self._stage
+
+    @property
     def finished(self) -> bool:
         """True once the utterance's final event is out (or it was abandoned): nothing else
         may be sent for it."""
-        return self._task is None or self._task.done() or self._answered
+        return self._task is None or self._task.done() or self._stage >= Stage.ANSWERED
+
+    def _advance(self, to: Stage) -> None:
+        """Move the lifecycle forward to ``to``; never back."""
+        if to <= self._stage:
+            return
+        _LOGGER.debug("Utterance: %s → %s", self._stage.name, to.name)
+        self._stage = to
+        if to >= Stage.DRAINING:
+            # The audio has ended: nothing is left for the watchdog to finish.
+            self._intake.stop_watching()
 
     # -- the client side (called from the Wyoming handler) ------------------------------------
 
     async def add_audio(self, audio: bytes, rate: int, width: int, channels: int) -> None:
         """Convert and queue one chunk; never waits. Raises ``UnsupportedAudioFormat``."""
-        if self._closed or self._audio_ended:
+        if self._stage >= Stage.DRAINING:
             return
-        self._last_audio_at = time.monotonic()
-        if not self._wav_header.decided:
-            audio = self._wav_header.feed(audio)
-            if self._wav_header.header is not None:
-                self._on_wav_header(self._wav_header.header, AudioFormat(rate, width, channels))
-        frames = self._frames.push(audio, rate, width, channels)
-        # The format is valid now: count the client's audio as it arrives (the frames lag
-        # behind it by up to a frame).
-        self._client_seconds += len(audio) / (rate * width * channels)
-        if self._client_seconds > self._settings.max_audio:
+        if not self._intake.push(audio, rate, width, channels):
             await self.abort(
                 f"the audio is longer than {self._settings.max_audio:g} s (max_audio); "
                 "send audio-stop at the end of each request",
                 "audio-too-long",
             )
-            return
-        if frames:
-            self._pacer.start()
-        for frame in frames:
-            self._queue.put_nowait(frame)
 
     def end_audio(self) -> None:
         """The client's audio has ended (``audio-stop``): eof follows the queued audio."""
-        if self._audio_ended:
+        if self._stage >= Stage.DRAINING:
             return
         self._audio_stopped_at = time.monotonic()
         self._finish_audio(None)
@@ -239,93 +260,47 @@ class Utterance:
             await task
 
     async def abort(self, text: str, code: str) -> None:
-        """End the utterance now with an error event, unless it has already answered."""
+        """End the utterance now with an error event, unless it has already answered; return
+        once the engine's session is closed."""
+        self.fail(text, code)
+        await self.cancel()
+
+    def fail(self, text: str, code: str) -> None:
+        """Answer with an error event now, unless already answered, and let the engine's
+        session close meanwhile (:meth:`wait` for it): the client hears at once, however
+        long the engine takes to close. Answered, the task puts nothing more in the sink."""
         if self.finished:
             return
-        self._keep_sink_open = True
-        await self.cancel()
-        _LOGGER.warning("Utterance aborted: %s", text)
-        self._answered = True
+        self._advance(Stage.ABORTED)
         self._record_answer(code, text)
         with contextlib.suppress(ClientGone):
             self._sink.put(Error(text=text, code=code).event())
         self._sink.close()
-
-    def _on_wav_header(self, header: Chunks, declared: AudioFormat) -> None:
-        _LOGGER.debug("Skipped a %d-byte WAV header at the start of the audio", header.data_offset)
-        try:
-            described = parse_format(header.fmt) if header.fmt is not None else None
-        except WavError as err:
-            _LOGGER.warning("The audio starts with a WAV header of another kind (%s)", err)
-            return
-        if described is not None and (
-            described.encoding != "int" or AudioFormat(*described.wire) != declared
-        ):
-            _LOGGER.warning(
-                "The audio starts with a WAV header for %s, but audio-start announced "
-                "%d Hz, %d-bit, %d channel(s); the audio is read as announced",
-                described.describe(),
-                declared.rate,
-                declared.width * 8,
-                declared.channels,
-            )
+        self._warnings.warning(_LOGGER, "Utterance aborted: %s", text, key=code)
+        if self._task is not None:
+            self._task.cancel()
 
     # -- ending the audio from this side --------------------------------------------------------
 
     def _finish_audio(self, reason: str | None) -> None:
         """No more client audio: flush the converter and framer, eof after the queued frames."""
-        if self._audio_ended:
+        if self._stage >= Stage.DRAINING:
             return
         if reason is not None:
             _LOGGER.debug("Ending the audio: %s", reason)
             self._ended_by = reason
-        self._audio_ended = True
-        # The converter's delay line and the partial last frame: zeros stand in for the audio
-        # after the end, and the last frame is zero-padded.
-        frames = self._frames.flush()
-        for frame in frames:
-            self._queue.put_nowait(frame)
-        self._queue.put_nowait(_END_OF_AUDIO)
+        self._advance(Stage.DRAINING)
+        self._intake.finish()
 
     def _cut_audio(self, reason: str) -> None:
         """Drop what is queued; eof goes out next. Also after the client's own audio-stop."""
-        if self._cut:
+        if self._stage >= Stage.CUT:
             return
-        if not self._audio_ended:
+        if self._stage < Stage.DRAINING:
             _LOGGER.debug("Ending the audio: %s", reason)
             self._ended_by = reason
-            self._audio_ended = True
-        self._cut = True
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(_END_OF_AUDIO)
-
-    def _arm_watchdog(self, when: float) -> None:
-        loop = asyncio.get_running_loop()
-        # call_at takes the loop's clock; ours is time.monotonic (the same clock on Linux,
-        # but do not rely on it).
-        self._watchdog = loop.call_at(
-            loop.time() + max(0.0, when - time.monotonic()), self._on_watchdog
-        )
-
-    def _on_watchdog(self) -> None:
-        """Finish the audio once the client's audio pauses, or falls behind real time, by
-        more than max_command. Re-armed lazily: taking audio never touches the timer."""
-        self._watchdog = None
-        if self._audio_ended or self._closed:
-            return
-        limit = self._settings.max_command
-        now = time.monotonic()
-        behind_from = self._started_at + self._client_seconds
-        deadline = min(behind_from, self._last_audio_at) + limit
-        if now < deadline:
-            self._arm_watchdog(deadline)
-        elif self._last_audio_at + limit <= now:
-            self._finish_audio(f"the audio paused for {now - self._last_audio_at:.0f} s")
-        else:
-            self._finish_audio(
-                f"the client's audio fell {now - behind_from:.0f} s behind real time"
-            )
+        self._advance(Stage.CUT)
+        self._intake.cut()
 
     # -- the engine side -----------------------------------------------------------------------
 
@@ -341,7 +316,7 @@ class Utterance:
         else:
             self._record_answer(TRANSCRIPT, self._assembler.text)
         self._emit(event)
-        self._answered = True
+        self._advance(Stage.ANSWERED)
 
     def _record_answer(self, result: str, text: str) -> None:
         self._outcome = (result, text)
@@ -355,15 +330,21 @@ class Utterance:
             except EngineError as err:
                 await self._on_engine_error(err)
                 return
-            if not self._answered:
+            if self._stage < Stage.ANSWERED:
                 self._answer()
         except ClientGone as err:
             _LOGGER.debug("The client went away before its answer was written: %s", err)
         except Exception:
             # A bug of ours, or something the engine sent that we could not handle: the client
             # still gets an answer, never silence.
-            _LOGGER.exception("Internal error in an utterance with %s", model.name)
-            if not self._answered:
+            self._warnings.log(
+                _LOGGER,
+                logging.ERROR,
+                "Internal error in an utterance with %s",
+                model.name,
+                exc_info=True,
+            )
+            if self._stage < Stage.ANSWERED:
                 with contextlib.suppress(ClientGone):
                     self._final(
                         Error(
@@ -371,33 +352,38 @@ class Utterance:
                         ).event()
                     )
         finally:
-            self._closed = True
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            if not self._keep_sink_open:
+            aborted = self._stage is Stage.ABORTED
+            self._advance(Stage.CLOSED)
+            self._intake.clear()
+            if not aborted:
+                # Aborted, fail() has put the final error and closed the sink itself.
                 self._sink.close()
 
     async def _on_engine_error(self, err: EngineError) -> None:
         redact(err, self._bridge.secrets)
-        if self._answered:
+        if self._stage >= Stage.ANSWERED:
             # The user already has their transcript; this was only the clean-up.
             _LOGGER.debug("After the transcript: %s", err)
             return
         if self._connected and self._assembler.segment_count:
             # Whole phrases the engine completed are still what the user said; a voice
             # command is usually one phrase, so this is better than an error.
-            _LOGGER.warning(
+            self._warnings.warning(
+                _LOGGER,
                 "%s failed mid-utterance (%s); answering with the %d phrase(s) it completed",
                 self._engine.title,
                 err,
                 self._assembler.segment_count,
+                key=err.code,
             )
             self._answer()
             return
-        _LOGGER.warning(
+        self._warnings.warning(
+            _LOGGER,
             "Transcription with %s failed: %s",
             self.choice.model.name,
             err,
+            key=err.code,
             extra={"answered": True},  # the client is told; a client's own log need not
         )
         self._final(Error(text=err.message, code=err.code).event())
@@ -408,17 +394,21 @@ class Utterance:
         # Both at once (nothing can come between): the transcript is the final event.
         self._emit(Transcript(text=text, language=language).event())
         self._final(TranscriptStop().event())
-        _LOGGER.info(
+        sender = self._sender
+        self._warnings.log(
+            _LOGGER,
+            logging.INFO,
             "Transcript from %s: %d phrase(s), %.2f s of audio%s, %s",
             self.choice.model.name,
             self._assembler.segment_count,
-            self._frames_sent * self._frame_ms / 1000,
-            f" (+{self._silence_frames_sent * self._frame_ms / 1000:.1f} s keepalive)"
-            if self._silence_frames_sent
+            sender.frames_sent * self._frame_ms / 1000,
+            f" (+{sender.silence_frames_sent * self._frame_ms / 1000:.1f} s keepalive)"
+            if sender.silence_frames_sent
             else "",
             self._timing(),
+            burst=TRANSCRIPT_LINES,
         )
-        _LOGGER.debug("Transcript text: %r", text)
+        _LOGGER.debug("Transcript text: %s", quoted(text, 1000))
 
     def _timing(self) -> str:
         if self._audio_stopped_at is not None:
@@ -427,20 +417,17 @@ class Utterance:
 
     async def _transcribe(self) -> None:
         settings = self._settings
-        loop = asyncio.get_running_loop()
-        timers: list[asyncio.TimerHandle] = []
-        if settings.endpointing:
-            # Home Assistant runs no VAD of its own then: its limits are ours to enforce.
-            timers.append(loop.call_later(settings.no_speech_timeout, self._on_no_speech))
-            timers.append(
-                loop.call_later(
-                    settings.max_command,
-                    self._cut_audio,
-                    f"the command reached the {settings.max_command:g} s limit",
-                )
-            )
+        self._endpointer.start()
         try:
-            session = await self._connect()
+            session = await connect_with_retries(
+                self._engine,
+                self.request,
+                RetryPolicy(settings.retries, settings.retry_budget),
+                connect_timeout=settings.connect_timeout,
+                secrets=self._bridge.secrets,
+                activity=self._bridge.activity,
+                warnings=self._warnings,
+            )
             self._connected = True
             async with session:
                 _LOGGER.debug(
@@ -452,67 +439,43 @@ class Utterance:
                     await self._exchange(session)
                 finally:
                     if session.skipped_messages > 1:
-                        _LOGGER.warning(
+                        self._warnings.warning(
+                            _LOGGER,
                             "Skipped %d messages from %s that were not results",
                             session.skipped_messages,
                             self._engine.title,
                         )
+                    self._assembler.warnings.flush()
         finally:
-            for timer in timers:
-                timer.cancel()
-
-    async def _connect(self) -> Session:
-        """Connect, retrying what a retry can fix, within a bounded budget.
-
-        Nothing is lost meanwhile: the audio waits in the queue, and is all sent once
-        connected.
-        """
-        settings = self._settings
-        policy = RetryPolicy(settings.retries, settings.retry_budget)
-        first_try = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                return await self._engine.connect(self.request, timeout=settings.connect_timeout)
-            except EngineError as err:
-                redact(err, self._bridge.secrets)
-                self._bridge.activity.handshake_failed(self._engine.name, err.code)
-                attempt += 1
-                delay = policy.delay(err, attempt, time.monotonic() - first_try)
-                if delay is None:
-                    raise
-                _LOGGER.warning(
-                    "Connecting to %s failed (%s); retry %d of %d in %.2f s",
-                    self._engine.title,
-                    err,
-                    attempt,
-                    settings.retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+            self._endpointer.stop()
 
     async def _exchange(self, session: Session) -> None:
         settings = self._settings
         engine = self._engine
-        # No deadline while audio is flowing; the sender sets one once the end is sent.
+        loop = asyncio.get_running_loop()
+        # No deadline while audio is flowing; once the end is sent, the engine has
+        # response_timeout for its final result.
         deadline = asyncio.timeout(None)
-        sender = asyncio.create_task(self._send(session, deadline), name="engine sender")
+        sender = asyncio.create_task(
+            self._sender.run(
+                session, lambda: deadline.reschedule(loop.time() + settings.response_timeout)
+            ),
+            name="engine sender",
+        )
         try:
             async with deadline:
                 async for phrase in session.phrases():
-                    if phrase.text.strip():
-                        self._heard_text = True
-                    if self._on_phrase is not None and not self._answered:
+                    self._endpointer.heard(phrase)
+                    if self._on_phrase is not None and self._stage < Stage.ANSWERED:
                         self._on_phrase(phrase)
                     delta = self._assembler.feed(phrase)
-                    if delta is None or self._answered:
+                    if delta is None or self._stage >= Stage.ANSWERED:
                         continue
-                    if settings.endpointing:
-                        # The engine has completed the first phrase: that is the command. Stop
-                        # the audio before writing anything, so no more of it is sent meanwhile.
-                        self._cut_audio(f"{engine.title} ended the command")
+                    # With endpointing, the engine's first complete phrase is the command: the
+                    # audio is cut before anything is written.
+                    ends = self._endpointer.completed(engine.title)
                     self._emit(TranscriptChunk(text=delta).event())
-                    if settings.endpointing:
+                    if ends:
                         self._answer()
         except TimeoutError:
             raise EngineError(
@@ -525,67 +488,13 @@ class Utterance:
         except EngineError as err:
             # A failed send closes the socket; report why it failed, not the close. Anything
             # else the engine said (an in-socket error) is the better reason, and stands.
-            if err.kind == CONNECTION_LOST and self._send_error is not None:
-                raise self._send_error from None
+            if err.kind == CONNECTION_LOST and self._sender.error is not None:
+                raise self._sender.error from None
             raise
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
 
-    def _on_no_speech(self) -> None:
-        if not self._heard_text:
-            self._cut_audio(f"no speech recognised within {self._settings.no_speech_timeout:g} s")
 
-    async def _send(self, session: Session, deadline: asyncio.Timeout) -> None:
-        settings = self._settings
-        audio = self._audio
-        loop = asyncio.get_running_loop()
-        last_sent_at = time.monotonic()
-        paused_flush_done = False
-        try:
-            while True:
-                wait: float | None = None
-                if audio.keepalive_after is not None:
-                    every = audio.keepalive_interval if paused_flush_done else audio.keepalive_after
-                    wait = max(0.0, every - (time.monotonic() - last_sent_at))
-                try:
-                    async with asyncio.timeout(wait):
-                        frame = await self._queue.get()
-                except TimeoutError:
-                    # The client's audio has paused without audio-stop (the watchdog ends it
-                    # after max_command), and the engine would close a silent session.
-                    seconds = 0.0 if paused_flush_done else audio.keepalive_flush
-                    await self._send_silence(session, seconds)
-                    paused_flush_done = True
-                    last_sent_at = time.monotonic()
-                    continue
-                if frame == _END_OF_AUDIO:
-                    await session.send_end()
-                    deadline.reschedule(loop.time() + settings.response_timeout)
-                    _LOGGER.debug("Sent the end after %d frame(s)", self._frames_sent)
-                    return
-                paused_flush_done = False
-                delay = self._pacer.delay()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if self._cut:
-                    # Cut while this frame waited for its turn: the end is next in the queue.
-                    continue
-                await session.send_audio(frame)
-                self._pacer.sent()
-                self._frames_sent += 1
-                last_sent_at = time.monotonic()
-        except EngineError as err:
-            self._send_error = err
-            await session.close()
-
-    async def _send_silence(self, session: Session, seconds: float) -> None:
-        """Whole frames of digital silence, at least one; engines bill these too."""
-        frames = max(1, math.ceil(seconds * self._audio.bytes_per_second / self._frame_bytes))
-        _LOGGER.debug("Audio paused: keeping the session alive with %d silent frame(s)", frames)
-        silence = bytes(self._frame_bytes)
-        for _ in range(frames):
-            await session.send_audio(silence)
-            self._pacer.sent()
-        self._silence_frames_sent += frames
+__all__ = ["TRANSCRIPT_LINES", "ClientGone", "EventSink", "Stage", "Utterance"]

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from wyoming.event import Event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
 from .. import __version__
 from ..engines.base import Engine
+from ..pipeline.bridge import Bridge
 from ..pipeline.routing import PROGRAM_NAME
+
+
+def info_event(bridge: Bridge) -> Event:
+    """The ``info`` event that answers ``describe``, built once per server and handed to
+    each connection: Home Assistant waits about a second for it, so it must never wait on
+    anything."""
+    return build_info(bridge.engines, bridge.settings.endpointing).event()
 
 
 def build_info(engines: Sequence[Engine], endpointing: bool = False) -> Info:

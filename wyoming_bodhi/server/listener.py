@@ -1,9 +1,11 @@
 """The Wyoming server: accepts connections within bounds, and stops gracefully.
 
 ``wyoming.server.AsyncServer`` closes every connection at once on SIGTERM, dropping
-utterances in flight without a word to their clients. Here a shutdown stops accepting,
-gives in-flight utterances ``shutdown_timeout`` seconds to finish, ends the rest with an
-``error`` event, and only then closes the connections.
+utterances in flight without a word to their clients. Here a stop first drains (not ready,
+still accepting and serving for ``drain_delay`` seconds, so that a load balancer notices
+before any connection is refused), then stops accepting, gives the requests in flight
+``shutdown_timeout`` seconds to finish, answers the rest with a ``shutdown`` error, and only
+then closes the connections.
 
 At most ``max_connections`` clients are served at once; one more is told ``busy`` and
 closed, never left waiting. Out of file descriptors, asyncio's accept loop pauses for a
@@ -18,7 +20,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,64 +28,56 @@ from wyoming.error import Error
 from wyoming.event import async_get_stdin, async_write_event
 
 from ..pipeline.bridge import Bridge
-from .handler import BodhiEventHandler
-from .wire import MAX_LINE_BYTES
+from ..wire import MAX_LINE_BYTES
+from .handler import FLUSH_AT_SHUTDOWN, LINGER, BridgeEventHandler
+from .info import info_event
 
 _LOGGER = logging.getLogger(__name__)
 
 _ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
 _SPARE_FILES = 64
 """Open files beyond the sockets: the listening socket, logs, CA files, the event loop's own."""
-WARN_INTERVAL = 10.0
-"""At most one warning per this many seconds for a condition that repeats (per kind)."""
+CLOSING_SLACK = 0.25
+"""Seconds a connection gets, after its LINGER, to end on its own before it is cancelled."""
+CLOSING_TIME = FLUSH_AT_SHUTDOWN + LINGER + CLOSING_SLACK
+"""Seconds, at most, from the end of the grace to every connection closed: the ``shutdown``
+errors written (FLUSH_AT_SHUTDOWN), then each connection read on for LINGER. An
+orchestrator's stop timeout must cover drain_delay + shutdown_timeout + this."""
 
 
-def raise_open_file_limit(connections: int, sessions: int) -> None:
-    """Make room for every connection and its Bodhi socket, as far as the hard limit allows.
+def raise_open_file_limit(connections: int, sessions: int, page: int = 0) -> int:
+    """Make room for every connection and its engine socket, and for the ``page`` files the
+    status page may hold, as far as the hard limit allows.
 
     Many systems start services with a soft limit of 1024 open files and a far higher hard
     one; a server that needs more raises its own soft limit (nginx, redis and others do).
+    Returns the files the page may hold: ``page``, or, when the limit is too low for both,
+    what is left once the Wyoming side has what it needs (it comes first).
     """
     try:
         import resource
     except ImportError:  # pragma: no cover - not on POSIX
-        return
-    wanted = connections + sessions + _SPARE_FILES
+        return page
+    wyoming = connections + sessions + _SPARE_FILES
+    wanted = wyoming + page
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
         if raised > soft:
             resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
             soft = raised
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        _LOGGER.warning(
-            "max_connections %d and max_sessions %d need about %d open files, but the limit is "
-            "%d: raise it (ulimit -n, or the container's nofile limit) or lower max_connections",
-            connections,
-            sessions,
-            wanted,
-            soft,
-        )
-
-
-class Throttled:
-    """Logs a repeating warning at most once per ``interval``, counting the rest."""
-
-    def __init__(self, interval: float = WARN_INTERVAL) -> None:
-        self._interval = interval
-        self._last = -interval
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            message += f" (and {self._suppressed} more times in the last {now - self._last:.0f} s)"
-        _LOGGER.warning(message, *args)
-        self._last = now
-        self._suppressed = 0
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return page
+    _LOGGER.warning(
+        "max_connections %d and max_sessions %d need about %d open files%s, but the limit is "
+        "%d: raise it (ulimit -n, or the container's nofile limit) or lower max_connections",
+        connections,
+        sessions,
+        wyoming,
+        f" and the status page {page} more" if page else "",
+        soft,
+    )
+    return max(0, min(page, soft - wyoming))
 
 
 class BridgeServer:
@@ -92,11 +85,10 @@ class BridgeServer:
 
     def __init__(self, bridge: Bridge) -> None:
         self._bridge = bridge
+        self._info = info_event(bridge)
         self._server: asyncio.Server | None = None
-        self._handlers: dict[asyncio.Task[None], BodhiEventHandler] = {}
+        self._handlers: dict[asyncio.Task[None], BridgeEventHandler] = {}
         self._unix_path: Path | None = None
-        self._busy_warning = Throttled()
-        self._fd_warning = Throttled()
         self._previous_exception_handler: Any = None
 
     @property
@@ -129,7 +121,8 @@ class BridgeServer:
 
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if context.get("message") == _ACCEPT_OUT_OF_RESOURCES:
-            self._fd_warning.warning(
+            self._bridge.warnings.warning(
+                _LOGGER,
                 "Cannot accept connections: %s; pausing for a second. Raise the open-file "
                 "limit (ulimit -n) or lower max_connections (now %d)",
                 context.get("exception"),
@@ -146,8 +139,8 @@ class BridgeServer:
         if len(self._handlers) >= settings.max_connections:
             await self._turn_away(writer, settings.max_connections)
             return
-        handler = BodhiEventHandler(
-            reader, writer, self._bridge, idle_timeout=settings.idle_timeout
+        handler = BridgeEventHandler(
+            reader, writer, self._bridge, self._info, idle_timeout=settings.idle_timeout
         )
         task = asyncio.current_task()
         assert task is not None
@@ -159,7 +152,8 @@ class BridgeServer:
 
     async def _turn_away(self, writer: asyncio.StreamWriter, limit: int) -> None:
         """Tell one client too many that the server is busy, and close: never leave it hanging."""
-        self._busy_warning.warning(
+        self._bridge.warnings.warning(
+            _LOGGER,
             "Turning away a connection from %s: %d connections open (max_connections)",
             writer.get_extra_info("peername"),
             limit,
@@ -174,33 +168,64 @@ class BridgeServer:
                 await async_write_event(error.event(), writer)
         writer.close()
 
-    async def shutdown(self, grace: float) -> None:
-        """Stop accepting, let utterances finish within ``grace`` s, end the rest, close."""
-        self._bridge.shutting_down = True
+    async def drain(self, until: float, hurry: asyncio.Event | None = None) -> None:
+        """Not ready, still serving, until the event loop's clock reads ``until`` (or
+        ``hurry`` is set): new connections are still accepted and served, so that the
+        requests a load balancer sends before it notices are not lost. Each connection is
+        closed once its request is answered, so that its client's next request goes to
+        another server."""
+        self._bridge.draining = True
+        remaining = max(0.0, until - asyncio.get_running_loop().time())
+        if hurry is None:
+            await asyncio.sleep(remaining)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hurry.wait(), remaining)
+
+    async def finish(self, grace: float, hurry: asyncio.Event | None = None) -> None:
+        """Stop accepting; give the requests in flight (the page's microphone's too) ``grace``
+        seconds, or until ``hurry`` is set, to finish; answer the rest with ``shutdown``."""
+        bridge = self._bridge
+        bridge.draining = bridge.shutting_down = True
         if self._server is not None:
             self._server.close()
-        busy = [handler for handler in self._handlers.values() if handler.busy]
-        if busy:
-            _LOGGER.info("Shutting down: waiting up to %g s for %d utterance(s)", grace, len(busy))
-            waits = [asyncio.ensure_future(handler.wait_until_idle()) for handler in busy]
-            _done, pending = await asyncio.wait(waits, timeout=grace)
-            for wait in pending:
-                wait.cancel()
-        # All at once, each bounded: one client that does not read holds up nobody else.
+        for handler in list(self._handlers.values()):
+            handler.close_when_idle()
+        unanswered = bridge.requests.unanswered
+        if unanswered:
+            _LOGGER.info("Shutting down: waiting up to %g s for %d request(s)", grace, unanswered)
+            await bridge.requests.wait(grace, hurry)
+        bridge.requests.fail_all()
+
+    async def close(self) -> None:
+        """After :meth:`finish`: write the last answers and close every connection, each
+        bounded (one client that does not read holds up nobody else)."""
         handlers = list(self._handlers.values())
         outcomes = await asyncio.gather(
-            *(handler.shut_down() for handler in handlers), return_exceptions=True
+            # The engine sessions of the requests answered `shutdown` close meanwhile.
+            self._bridge.requests.wait(FLUSH_AT_SHUTDOWN),
+            *(handler.shut_down() for handler in handlers),
+            return_exceptions=True,
         )
         for outcome in outcomes:
             if isinstance(outcome, Exception) and not isinstance(outcome, ConnectionError):
                 _LOGGER.error("Shutting down a connection failed: %r", outcome)
         if self._handlers:
-            await asyncio.wait(list(self._handlers), timeout=2.0)
+            # Each ends when its client closes, or at the end of its LINGER.
+            timeout = LINGER + CLOSING_SLACK
+            _done, pending = await asyncio.wait(list(self._handlers), timeout=timeout)
+            for task in pending:
+                task.cancel()
         if self._unix_path is not None:
             with contextlib.suppress(OSError):
                 self._unix_path.unlink(missing_ok=True)
         asyncio.get_running_loop().set_exception_handler(self._previous_exception_handler)
         _LOGGER.info("Stopped")
+
+    async def shutdown(self, grace: float, hurry: asyncio.Event | None = None) -> None:
+        """:meth:`finish`, then :meth:`close`."""
+        await self.finish(grace, hurry)
+        await self.close()
 
 
 async def serve_stdio(bridge: Bridge) -> None:
@@ -213,7 +238,7 @@ async def serve_stdio(bridge: Bridge) -> None:
         asyncio.streams.FlowControlMixin, sys.stdout
     )
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
-    handler = BodhiEventHandler(reader, writer, bridge, wait_at_end=True)
+    handler = BridgeEventHandler(reader, writer, bridge, info_event(bridge), wait_at_end=True)
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, reader.feed_eof)

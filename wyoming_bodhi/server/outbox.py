@@ -16,18 +16,13 @@ import contextlib
 import io
 import logging
 from collections import deque
-from typing import Final
+from collections.abc import Callable
 
 from wyoming.event import Event, write_event
 
-from ..pipeline.utterance import ClientGone
+from ..pipeline.sink import MAX_QUEUED, WRITE_TIMEOUT, ClientGone
 
 _LOGGER = logging.getLogger(__name__)
-
-WRITE_TIMEOUT: Final = 5.0
-"""Seconds a write may make no progress: transcripts are a few hundred bytes."""
-MAX_QUEUED: Final = 1024 * 1024
-"""Bytes waiting for a client before it counts as not reading (Info is about 10 kB)."""
 
 
 def encode(event: Event) -> bytes:
@@ -88,9 +83,12 @@ class Outbox:
         *,
         write_timeout: float = WRITE_TIMEOUT,
         max_queued: int = MAX_QUEUED,
+        warn: Callable[..., None] | None = None,
     ) -> None:
         self._writer = writer
         self._peer = peer
+        self._warn = warn or _LOGGER.warning
+        """Logs a warning about this client (the handler's: throttled for the server)."""
         self._write_timeout = write_timeout
         self._max_queued = max_queued
         self._slots: deque[Slot] = deque()
@@ -166,7 +164,7 @@ class Outbox:
     def _cut_off(self, why: str) -> None:
         if self.gone:
             return
-        _LOGGER.warning("Closing the connection from %s: it is not reading (%s)", self._peer, why)
+        self._warn("Closing the connection from %s: it is not reading (%s)", self._peer, why)
         self.gone = True
         self._slots.clear()
         self._drained.set()
@@ -187,3 +185,46 @@ class Outbox:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class AnswerHold:
+    """A request's answer kept back until its ``audio-start``, or ``grace`` seconds.
+
+    A request that begins with ``transcribe`` can be answered before its ``audio-start`` is
+    read (a refusal, or an engine that refuses at once), and Wyoming has no request ids: an
+    ``audio-start`` read after the answer could be this request's own (a client that sends
+    transcribe, audio-start and its audio back to back, as Home Assistant does) or the
+    client's next request (one that read the answer, gave up on this one and starts over
+    without transcribe). Kept back, the answer follows the audio-start, and that audio-start
+    is this request's; a client that sends none within the grace gets its answer then
+    (``on_grace_over()`` is called), and what it sends next is a new request.
+    """
+
+    def __init__(self, grace: float, on_grace_over: Callable[[], object]) -> None:
+        self._grace = grace
+        self._on_grace_over = on_grace_over
+        self._slot: Slot | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def hold(self, slot: Slot) -> None:
+        """Keep ``slot`` (and so every slot after it) back; one held before it goes now."""
+        self.release()
+        slot.hold()
+        self._slot = slot
+        self._timer = asyncio.get_running_loop().call_later(self._grace, self._expire)
+
+    def release(self) -> bool:
+        """Let a kept-back answer go, and its timer; whether one was being kept back."""
+        slot, self._slot = self._slot, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if slot is None:
+            return False
+        slot.release()
+        return True
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.release():
+            self._on_grace_over()

@@ -1,35 +1,32 @@
 """A simulator's I/O shell, whatever the vendor: an aiohttp WebSocket server around a
 sans-I/O session.
 
-Everything about sockets, the handshake, timers, fault injection and recording lives here;
-each vendor's protocol is its session (``bodhi/session.py``, ``iapp/session.py``), and its
-authentication a method of its subclass of :class:`SimulatorServer`.
+The handshake (admission, refusals, recording) lives here, one upgraded connection in
+:mod:`.connection` (frames, timers, fault injection); each vendor's protocol is its session
+(``bodhi/session.py``, ``iapp/session.py``), and its authentication the
+:meth:`~SimulatorServer.authenticate` of its subclass of :class:`SimulatorServer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import ssl
 import time
 from types import TracebackType
 from typing import Self
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from .messages import CLOSE_GOING_AWAY, CLOSE_NORMAL, Message, Reply, SimulatedSession
+from .connection import Connection
+from .messages import SimulatedSession
 from .options import SimulatorOptions
 from .record import (
     ENDED_CLIENT_CLOSED,
-    ENDED_DROPPED,
-    ENDED_ERROR,
-    ENDED_IDLE,
     ENDED_REFUSED,
     ENDED_SERVER_STOPPED,
     ConnectionRecord,
-    FrameRecord,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,13 +39,6 @@ REFUSAL_REASONS = {
     500: "internal server error",
     503: "service unavailable, retry after a brief delay",
 }
-
-# What malformed_results slips in before the first real result.
-MALFORMED_TEXT = "<simulator: this text frame is not JSON>"
-UNKNOWN_SHAPE: Message = {"status": "processing", "detail": "simulator: message of unknown shape"}
-
-MAX_KEPT_NOISE = 100
-"""A flood of raw messages is sent but not recorded, message by message."""
 
 # 1 s frames at 48 kHz are 96 kB; leave room for clients that send more.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -75,7 +65,7 @@ class SimulatorServer:
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
-        self._live: set[_Connection] = set()
+        self._live: set[Connection] = set()
         self._refused = 0
 
     # --- lifecycle ---
@@ -178,7 +168,9 @@ class SimulatorServer:
                 )
             await ws.prepare(request)
             record.http_status = 101
-            connection = _Connection(self, request, ws, record)
+            connection = Connection(
+                self.options, self._stopping, request, ws, record, self.new_session()
+            )
             self._live.add(connection)
             try:
                 await connection.run()
@@ -232,7 +224,7 @@ class SimulatorServer:
                 record.http_status = 503
                 record.end(ENDED_SERVER_STOPPED, time.monotonic(), None, "simulator stopping")
                 return 503, "simulator stopping"
-        refusal = self._authenticate(request, record) or self._refusal()
+        refusal = self.authenticate(request, record) or self._refusal()
         if refusal is not None:
             status, reason = refusal
             record.http_status = status
@@ -240,7 +232,7 @@ class SimulatorServer:
             _LOGGER.info("connection %d refused with HTTP %d: %s", record.index, status, reason)
         return refusal
 
-    def _authenticate(
+    def authenticate(
         self, request: web.Request, record: ConnectionRecord
     ) -> tuple[int, str] | None:
         """None if the handshake's credentials are good, else the refusal (status, reason).
@@ -260,162 +252,6 @@ class SimulatorServer:
             return None
         self._refused += 1
         return status, REFUSAL_REASONS[status]
-
-
-class _Connection:
-    """One upgraded WebSocket: reads frames, feeds the session, sends its replies."""
-
-    def __init__(
-        self,
-        simulator: SimulatorServer,
-        request: web.Request,
-        ws: web.WebSocketResponse,
-        record: ConnectionRecord,
-    ) -> None:
-        self.options = simulator.options
-        self._stopping = simulator._stopping
-        self.request = request
-        self.ws = ws
-        self.record = record
-        self.session = simulator.new_session()
-        record.call_id = self.session.call_id
-        self._noise_pending = self.options.malformed_results or bool(
-            self.options.raw_before_results
-        )
-        self._stop_task: asyncio.Task[bool] | None = None
-
-    def request_stop(self) -> None:
-        """Close from outside (the simulator is stopping); ``run()`` then winds up."""
-        if self._stop_task is None and not self.ws.closed:
-            self.record.end(
-                ENDED_SERVER_STOPPED, time.monotonic(), CLOSE_GOING_AWAY, "simulator stopping"
-            )
-            self._stop_task = asyncio.ensure_future(
-                self.ws.close(code=CLOSE_GOING_AWAY, message=b"simulator stopping")
-            )
-
-    async def run(self) -> None:
-        try:
-            await self._loop()
-        finally:
-            if self._stop_task is not None:
-                # Let the close handshake that stop() started finish before the handler
-                # returns: aiohttp tears the transport down once it does.
-                await asyncio.shield(self._stop_task)
-
-    async def _loop(self) -> None:
-        options, record, ws = self.options, self.record, self.ws
-        while True:
-            silent = options.silent_after_eof and self.session.eof_received
-            try:
-                # An outer timeout, not receive(timeout=...): aiohttp restarts its own timer
-                # after each ping, and Bodhi's idle close does not promise to count pings.
-                async with asyncio.timeout(None if silent else options.idle_timeout):
-                    msg = await ws.receive()
-            except TimeoutError:
-                reason = f"idle timeout: no message for {options.idle_timeout:g} s"
-                record.end(ENDED_IDLE, time.monotonic(), CLOSE_NORMAL, reason)
-                await ws.close(code=CLOSE_NORMAL, message=reason.encode())
-                return
-            if msg.type is WSMsgType.TEXT:
-                record.texts_received.append(msg.data)
-                reply = self.session.on_text(msg.data)
-                if record.config is None and self.session.config is not None:
-                    record.config = self.session.config
-                    _LOGGER.debug(
-                        "connection %d: config model=%s sample_rate=%s",
-                        record.index,
-                        record.config.get("model"),
-                        record.config.get("sample_rate"),
-                    )
-                if self.session.eof_received and not record.eof_received:
-                    record.eof_received = True
-                    record.eof_message = self.session.eof_message
-            elif msg.type is WSMsgType.BINARY:
-                record.frames.append(FrameRecord(len(msg.data), time.monotonic()))
-                if options.record_audio:
-                    record.audio.extend(msg.data)
-                count = len(record.frames)
-                if options.drop_after_frames == count:
-                    self._drop(count)
-                    return
-                if options.error_after_frames == count:
-                    reply = self.session.error("internal error", 500)
-                else:
-                    reply = self.session.on_binary(msg.data)
-            else:
-                # CLOSE, CLOSING (ours, from stop()), CLOSED or ERROR.
-                record.end(
-                    ENDED_CLIENT_CLOSED,
-                    time.monotonic(),
-                    ws.close_code,
-                    msg.extra if isinstance(msg.extra, str) else None,
-                )
-                return
-            if not await self._deliver(reply):
-                return
-
-    async def _deliver(self, reply: Reply) -> bool:
-        """Send a reply; False once the connection is over."""
-        options = self.options
-        if reply.answers_eof:
-            if options.silent_after_eof:
-                _LOGGER.debug("connection %d: eof withheld (silent_after_eof)", self.record.index)
-                return True
-            if options.eos_delay:
-                await asyncio.sleep(options.eos_delay)
-        for message in reply.messages:
-            if not await self._send(message):
-                return False
-        if reply.outcome is not None and not reply.close:
-            # The session is over, and the client is to close (iApp's way).
-            self.record.end(reply.outcome, time.monotonic(), None, "awaiting the client's close")
-        if reply.close:
-            if reply.outcome == ENDED_ERROR and options.leave_open_after_error:
-                # A hostile server: the session is over, but the socket stays open, unread,
-                # so the client's close frame goes unanswered, until the idle timeout.
-                self.record.end(reply.outcome, time.monotonic(), None, reply.close_reason)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), options.idle_timeout)
-                return False
-            code = reply.close_code or CLOSE_NORMAL
-            assert reply.outcome is not None
-            self.record.end(reply.outcome, time.monotonic(), code, reply.close_reason)
-            await self.ws.close(code=code, message=reply.close_reason.encode())
-            return False
-        return True
-
-    async def _send(self, message: Message) -> bool:
-        if self._noise_pending and "type" in message:
-            self._noise_pending = False
-            options = self.options
-            noise: list[Message | str] = []
-            if options.malformed_results:
-                noise += [MALFORMED_TEXT, UNKNOWN_SHAPE]
-            noise += list(options.raw_before_results) * options.raw_repeat
-            for item in noise:
-                if not await self._send_raw(item, keep=len(noise) <= MAX_KEPT_NOISE):
-                    return False
-        return await self._send_raw(message)
-
-    async def _send_raw(self, message: Message | str, keep: bool = True) -> bool:
-        text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-        try:
-            await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError) as err:
-            self.record.end(ENDED_CLIENT_CLOSED, time.monotonic(), self.ws.close_code, str(err))
-            return False
-        if keep:
-            self.record.sent.append(message)
-        return True
-
-    def _drop(self, count: int) -> None:
-        reason = f"dropped after {count} audio frames"
-        self.record.end(ENDED_DROPPED, time.monotonic(), None, reason)
-        _LOGGER.info("connection %d: %s", self.record.index, reason)
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
 
 
 __all__ = ["REFUSAL_REASONS", "SimulatorServer"]

@@ -1,13 +1,15 @@
-"""The HTTP side: the status page, its API, the page's microphone, ``/metrics``, ``/healthz``.
+"""The HTTP side: the status page, its API, the page's microphone, and what machines ask
+(``/healthz``, ``/readyz``, ``/metrics``: see :mod:`.probes`).
 
 Every URL the page uses is relative, so it works as it is under Home Assistant's ingress
 prefix (``/api/hassio_ingress/<token>/``). Nothing served here holds a credential: the
 configuration is shown with its secrets as "set" or "not set".
 
-Who may use it: ``http_allow`` (the add-on allows only the Supervisor's ingress proxy);
-actions that cost something (a microphone session, an engine check) only from the page's own
-origin, so another site open in the same browser cannot start them; and, bound to loopback,
-only under a loopback host name (a DNS-rebinding page cannot pass for it).
+Who may use it (see :mod:`.access`): ``http_allow`` (the add-on allows only the Supervisor's
+ingress proxy); a request must name the server by an address, ``localhost`` or a name in
+``http_hosts`` (a DNS-rebinding page cannot pass for it); and a browser's request must come
+from the page's own origin, so another site open in the same browser can neither read the
+live feed nor start what costs something (a microphone session, an engine check).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -24,15 +27,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import WSMsgType, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__
-from ..addresses import is_loopback
 from ..pipeline.bridge import Bridge
 from ..settings import SETTINGS
+from .access import host_allowed, origin_allowed, peer_allowed
 from .browser_mic import microphone_socket
-from .check import check_engine
+from .check import CheckRate, check_engine
+from .metrics import Metrics
 from .monitor import Monitor
+from .probes import BRIDGE_KEY, METRICS_KEY, metrics, readyz
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,11 +53,10 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'none'"
 )
 
-BRIDGE_KEY = web.AppKey("bridge", Bridge)
 MONITOR_KEY = web.AppKey("monitor", Monitor)
 STATIC_KEY = web.AppKey("static", dict)
 CHECKS_KEY = web.AppKey("checks", dict)
-LOOPBACK_ONLY_KEY = web.AppKey("loopback_only", bool)
+CHECK_RATES_KEY = web.AppKey("check_rates", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,23 +66,33 @@ def _static() -> dict[str, bytes]:
     return {name: folder.joinpath(name).read_bytes() for name in STATIC_FILES}
 
 
-def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) -> web.Application:
+def build_app(bridge: Bridge, monitor: Monitor, registry: Metrics) -> web.Application:
     settings = bridge.settings
     networks = [ipaddress.ip_network(network) for network in settings.http_allow]
+    hosts = frozenset(settings.http_hosts)
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
+        # Before any handler: a refused WebSocket never opens, a refused action never starts.
         if networks:
-            try:
-                address = ipaddress.ip_address(peer[0]) if peer else None
-            except ValueError:
-                address = None
-            if address is None or not any(address in network for network in networks):
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            if not peer_allowed(peer[0] if peer else None, networks):
                 return web.Response(status=403, text="not allowed from this address\n")
-        if loopback_only and not is_loopback(request.url.host or ""):
-            # A page from another site whose name resolves to 127.0.0.1 (DNS rebinding).
-            return web.Response(status=403, text="use localhost or 127.0.0.1\n")
+        headers = request.headers
+        if not host_allowed(headers.get("Host"), hosts):
+            return web.Response(
+                status=403,
+                text="this server answers only to its addresses, localhost, and the names "
+                "given to it (--http-host NAME, http_hosts, BODHI_HTTP_HOSTS): open it by one "
+                "of those\n",
+            )
+        if not origin_allowed(
+            headers.get("Origin"), headers.get("Host"), headers.get("X-Forwarded-Host")
+        ):
+            return web.json_response(
+                {"error": "only the status page itself may do this (Origin does not match)"},
+                status=403,
+            )
         response = await handler(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -90,9 +103,10 @@ def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) 
     app = web.Application(middlewares=[guard], client_max_size=4096)
     app[BRIDGE_KEY] = bridge
     app[MONITOR_KEY] = monitor
+    app[METRICS_KEY] = registry
     app[STATIC_KEY] = _static()
     app[CHECKS_KEY] = {}
-    app[LOOPBACK_ONLY_KEY] = loopback_only
+    app[CHECK_RATES_KEY] = {}
     app.router.add_get("/", _page)
     for name in STATIC_FILES:
         if name != "index.html":
@@ -101,8 +115,9 @@ def build_app(bridge: Bridge, monitor: Monitor, *, loopback_only: bool = False) 
     app.router.add_get("/api/live", _live)
     app.router.add_post("/api/check/{engine}", _check)
     app.router.add_get("/api/microphone", _microphone)
-    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", readyz)
     return app
 
 
@@ -227,33 +242,10 @@ async def _live(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-# -- actions: same origin only ----------------------------------------------------------------
-
-
-def same_origin(request: web.Request) -> bool:
-    """The request comes from our own page: its Origin names the host it was sent to (or,
-    behind Home Assistant's ingress, the host the browser used, X-Forwarded-Host)."""
-    origin = request.headers.get("Origin")
-    if not origin:
-        return False
-    origin_host = urlsplit(origin).netloc.lower()
-    hosts = {request.host.lower()}
-    forwarded = request.headers.get("X-Forwarded-Host")
-    if forwarded:
-        hosts.add(forwarded.split(",")[0].strip().lower())
-    return origin_host in hosts
-
-
-def _cross_origin() -> web.Response:
-    return web.json_response(
-        {"error": "only the status page itself may do this (Origin does not match)"},
-        status=403,
-    )
+# -- actions (the guard has checked their origin) ---------------------------------------------
 
 
 async def _check(request: web.Request) -> web.Response:
-    if not same_origin(request):
-        return _cross_origin()
     bridge, monitor = request.app[BRIDGE_KEY], request.app[MONITOR_KEY]
     name = request.match_info["engine"]
     engine = next((engine for engine in bridge.engines if engine.name == name), None)
@@ -262,10 +254,22 @@ async def _check(request: web.Request) -> web.Response:
     checks: dict[str, asyncio.Task[Any]] = request.app[CHECKS_KEY]
     running = checks.get(name)
     if running is None or running.done():
-        # One check per engine at a time: a page clicking away cannot open many sessions.
+        # One check per engine at a time (a page clicking away joins it), and a few a minute.
         refusal = bridge.refusal()
         if refusal is not None:
             return web.json_response({"error": refusal[0], "code": refusal[1]}, status=503)
+        rate = request.app[CHECK_RATES_KEY].setdefault(name, CheckRate())
+        wait = math.ceil(rate.take())
+        if wait:
+            return web.json_response(
+                {
+                    "error": f"{engine.title} has been checked {rate.burst} times in a short "
+                    f"while ({rate.burst} at once, then one every {rate.every:g} s): try "
+                    f"again in {wait} s"
+                },
+                status=429,
+                headers={"Retry-After": str(wait)},
+            )
         running = checks[name] = asyncio.create_task(_counted_check(bridge, engine))
     result = await asyncio.shield(running)
     shown = {"type": "check", "checked_at": time.time(), **dataclasses.asdict(result)}
@@ -283,23 +287,16 @@ async def _counted_check(bridge: Bridge, engine: Any) -> Any:
 
 
 async def _microphone(request: web.Request) -> web.StreamResponse:
-    if not same_origin(request):
-        return _cross_origin()
     return await microphone_socket(request, request.app[BRIDGE_KEY])
 
 
 # -- for machines -----------------------------------------------------------------------------
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[MONITOR_KEY].metrics.registry)
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
-
-
 async def _healthz(request: web.Request) -> web.Response:
-    bridge = request.app[BRIDGE_KEY]
-    if bridge.shutting_down:
+    """What balancers were told to check before /readyz, kept as it was: 200 while new
+    requests are welcome, 503 from the first moment of a stop, so their configurations get
+    the drain as they are. (The metrics listener's /healthz is liveness instead.)"""
+    if not request.app[BRIDGE_KEY].ready:
         return web.json_response({"status": "stopping"}, status=503)
     return web.json_response({"status": "ok", "version": __version__})

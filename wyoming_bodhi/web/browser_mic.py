@@ -19,6 +19,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -28,6 +30,7 @@ from wyoming.event import Event
 
 from ..engines.base import Phrase, PhraseKind, UnknownModelError
 from ..pipeline.bridge import Bridge
+from ..pipeline.sink import MAX_QUEUED, WRITE_TIMEOUT, ClientGone
 from ..pipeline.utterance import Utterance
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,30 +42,90 @@ START_TIMEOUT = 10.0
 """The first message must come this soon."""
 
 
-class _SocketSink:
-    """The utterance's events and partials, queued for the socket (never waits)."""
+class SocketSink:
+    """The utterance's answers and partials for the page, queued without waiting, and
+    bounded as a Wyoming connection's output is (:mod:`..pipeline.sink`).
 
-    def __init__(self) -> None:
-        self.messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    A partial replaces the one before it while that one is still waiting (it was only the
+    phrase as heard so far). Past ``max_queued`` bytes waiting, the partials go first; if that
+    is not enough, or a send makes no progress for ``WRITE_TIMEOUT``, the page is not reading:
+    ``on_cut_off`` closes its socket and the request ends as if it had left
+    (:class:`ClientGone`).
+    """
+
+    def __init__(
+        self, *, on_cut_off: Callable[[str], object], max_queued: int = MAX_QUEUED
+    ) -> None:
+        self._max_queued = max_queued
+        self._on_cut_off = on_cut_off
+        self._messages: deque[tuple[str, str]] = deque()
+        """(kind, the JSON text) in the order they go out."""
+        self._queued = 0
+        self._closed = False
+        self._wakeup = asyncio.Event()
+        self.gone = False
 
     def put(self, event: Event) -> None:
+        if self.gone:
+            raise ClientGone("the page stopped reading")
         if TranscriptChunk.is_type(event.type):
             text = TranscriptChunk.from_event(event).text.strip()
-            self.messages.put_nowait({"type": "phrase", "text": text})
+            self._append({"type": "phrase", "text": text})
         elif Transcript.is_type(event.type):
-            self.messages.put_nowait(
-                {"type": "transcript", "text": Transcript.from_event(event).text}
-            )
+            self._append({"type": "transcript", "text": Transcript.from_event(event).text})
         elif Error.is_type(event.type):
             error = Error.from_event(event)
-            self.messages.put_nowait({"type": "error", "code": error.code, "text": error.text})
-
-    def close(self) -> None:
-        self.messages.put_nowait(None)
+            self._append({"type": "error", "code": error.code, "text": error.text})
 
     def on_phrase(self, phrase: Phrase) -> None:
-        if phrase.kind is PhraseKind.PARTIAL and phrase.text.strip():
-            self.messages.put_nowait({"type": "partial", "text": " ".join(phrase.text.split())})
+        if self.gone or phrase.kind is not PhraseKind.PARTIAL or not phrase.text.strip():
+            return
+        if self._messages and self._messages[-1][0] == "partial":
+            self._queued -= len(self._messages.pop()[1])
+        self._append({"type": "partial", "text": " ".join(phrase.text.split())})
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def _append(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message)  # ASCII: its length is its size on the wire
+        self._messages.append((message["type"], text))
+        self._queued += len(text)
+        if self._queued > self._max_queued:
+            kept = [item for item in self._messages if item[0] != "partial"]
+            self._messages = deque(kept)
+            self._queued = sum(len(text) for _kind, text in kept)
+            if self._queued > self._max_queued:
+                self.cut_off(f"over {self._max_queued} bytes wait for it")
+                raise ClientGone("the page stopped reading")
+        self._wakeup.set()
+
+    def waiting(self) -> list[str]:
+        """What waits to be sent, in order."""
+        return [text for _kind, text in self._messages]
+
+    async def get(self) -> str | None:
+        """The next message to send; None once the utterance has said everything (or the
+        page was cut off)."""
+        while not self._messages and not self._closed and not self.gone:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if self.gone or not self._messages:
+            return None
+        text = self._messages.popleft()[1]
+        self._queued -= len(text)
+        return text
+
+    def cut_off(self, why: str) -> None:
+        if self.gone:
+            return
+        _LOGGER.warning("Closing a page's microphone socket: it is not reading (%s)", why)
+        self.gone = True
+        self._messages.clear()
+        self._queued = 0
+        self._wakeup.set()
+        self._on_cut_off(why)
 
 
 def _start_message(data: Any) -> tuple[Transcribe, int]:
@@ -112,7 +175,12 @@ async def microphone_socket(request: web.Request, bridge: Bridge) -> web.WebSock
     except UnknownModelError as err:
         return await fail("unknown-model", str(err))
 
-    sink = _SocketSink()
+    def abort(_why: str) -> None:
+        # Abort, not close: a close frame would wait behind what the page is not reading.
+        if request.transport is not None:
+            request.transport.abort()
+
+    sink = SocketSink(on_cut_off=abort)
     utterance = Utterance.start(
         bridge,
         choice,
@@ -133,8 +201,12 @@ async def microphone_socket(request: web.Request, bridge: Bridge) -> web.WebSock
 
     async def forward() -> None:
         """The answers, until the utterance's last."""
-        while (message := await sink.messages.get()) is not None:
-            await ws.send_json(message)
+        while (message := await sink.get()) is not None:
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    await ws.send_str(message)
+            except TimeoutError:
+                sink.cut_off(f"no write made progress for {WRITE_TIMEOUT:g} s")
 
     async def read() -> None:
         """Audio until the page says stop; returns when the page closes the socket."""

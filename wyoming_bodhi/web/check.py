@@ -9,12 +9,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engines.base import REFUSED, Engine, EngineError, Request, redact
 
 CHECK_TIMEOUT = 10.0
 """Bounds the whole check, whatever the engine does."""
+CHECKS_AT_ONCE = 3
+CHECK_EVERY = 20.0
+"""Checks of one engine: up to ``CHECKS_AT_ONCE`` in a row, then one every ``CHECK_EVERY``
+seconds. Each is an authenticated engine session; a person needs a few, a loop no more."""
+
+
+class CheckRate:
+    """A token bucket: ``burst`` checks at once, one more every ``every`` seconds."""
+
+    def __init__(
+        self,
+        burst: int = CHECKS_AT_ONCE,
+        every: float = CHECK_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.every = every
+        self._clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self) -> float:
+        """0 when a check may start now (and counts it), else the seconds until one may."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) / self.every)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) * self.every
 
 
 @dataclass(frozen=True, slots=True)

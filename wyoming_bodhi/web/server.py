@@ -1,54 +1,332 @@
-"""Serving the HTTP side beside the Wyoming server, on ``http_uri``."""
+"""Serving the HTTP side beside the Wyoming server: the status page on ``http_uri`` and the
+health and metrics listener on ``metrics_uri``, each within bounds of its own.
+
+At most ``max_connections`` connections at once per listener (the page's are
+``http_max_connections``, live pages and microphone tests included: a WebSocket keeps its
+connection). Connections are accepted one at a time, only while there is room: one more is
+answered ``503`` and closed (a few at a time), and beyond those, connections wait in the
+kernel's queue. So a listener never holds more than :func:`open_files` descriptors, on
+asyncio's loop or uvloop alike, and with the open-file budget
+(:func:`..server.listener.raise_open_file_limit`) nothing done to it can take those the
+Wyoming side needs. A connection that sends no request, or rests between requests, is closed
+after its keep-alive timeout (aiohttp's own default is an hour).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 
-from ..addresses import WILDCARD_HOSTS, is_loopback, tcp_host_port
-from ..pipeline.activity import safely
+from ..addresses import tcp_host_port
+from ..logs import Throttled
 from ..pipeline.bridge import Bridge
 from .app import build_app
+from .metrics import Metrics
 from .monitor import Monitor
+from .probes import KEEPALIVE_TIMEOUT as PROBES_KEEPALIVE_TIMEOUT
+from .probes import build_probes_app
 
 _LOGGER = logging.getLogger(__name__)
 
+KEEPALIVE_TIMEOUT = 20.0
+"""Seconds a page connection may go without a request (its first included) before it is
+closed. Browsers reconnect as they need; above the 15 s for which aiohttp's client pool (Home
+Assistant's ingress proxy) keeps a connection, so that it never reuses one as it closes."""
+PROBE_CONNECTIONS = 16
+"""Connections the metrics listener serves at once: health checks and scrapes are short, and
+a few balancers, a kubelet and Prometheus need no more."""
+TURNING_AWAY = 4
+"""Connections being answered 503 at once; more wait in the kernel's queue meanwhile."""
+TURN_AWAY_LINGER = 1.0
+"""Seconds a turned-away connection may take to read its 503 and hang up. What it sent is
+read meanwhile: closing with it unread would reset the connection before the answer."""
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
-class StatusServer:
-    """``await start()``; ``await stop()``. Observes the bridge from construction on."""
 
-    def __init__(self, bridge: Bridge, connections: Callable[[], int]) -> None:
-        uri = bridge.settings.http_uri
-        assert uri is not None
-        host_port = tcp_host_port(uri)
-        assert host_port is not None
-        # No host given (tcp://:10301) is this machine only: the page has no password.
-        # Every interface is asked for by name (0.0.0.0 or ::).
-        self.host, self.port = host_port[0] or "127.0.0.1", host_port[1]
-        self.monitor = Monitor(lambda: bridge.active_utterances, connections)
-        bridge.activity = safely(self.monitor)
-        loopback_only = self.host not in WILDCARD_HOSTS and is_loopback(self.host)
-        self._app = build_app(bridge, self.monitor, loopback_only=loopback_only)
-        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=1.0)
+def open_files(max_connections: int) -> int:
+    """Descriptors a listener holds at most with ``max_connections``."""
+    return max_connections + TURNING_AWAY
+
+
+def page_connections(files: int) -> int:
+    """The connections a listener may serve with ``files`` descriptors (at least one)."""
+    return max(1, files - TURNING_AWAY)
+
+
+def listen_address(uri: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` as (host, port). No host given (``tcp://:10301``) is this machine
+    only: the page has no password. Every interface is asked for by name (0.0.0.0 or ::)."""
+    host_port = tcp_host_port(uri)
+    assert host_port is not None
+    return host_port[0] or "127.0.0.1", host_port[1]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 picks a free port)."""
+    return socket.create_server(
+        (host, port),
+        family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+        dualstack_ipv6=host == "::",
+    )
+
+
+def shown_url(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+class _Listener:
+    """An aiohttp application on a ``tcp://`` URI, at most ``max_connections`` at once:
+    ``await start()``, ``await stop()``."""
+
+    what = "HTTP"
+    noun = "HTTP"
+    """What its connections are called in the log."""
+    limit_name = "its limit"
+    """How the limit is set, for the words a turned-away connection gets."""
+
+    def __init__(
+        self,
+        uri: str,
+        app: web.Application,
+        *,
+        max_connections: int,
+        keepalive_timeout: float,
+    ) -> None:
+        self.host, self.port = listen_address(uri)
+        self.max_connections = max_connections
+        self.connections = 0
+        """Connections served now."""
+        self._turning_away = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=keepalive_timeout
+        )
+        self._accepting: asyncio.Task[None] | None = None
+        self._warnings = Throttled()
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port, then :attr:`port` says which) and serve."""
-        host = self.host
-        ipv6 = ":" in host
-        sock = socket.create_server(
-            (host, self.port),
-            family=socket.AF_INET6 if ipv6 else socket.AF_INET,
-            dualstack_ipv6=host == "::",
-        )
+        sock = bind(self.host, self.port)
+        sock.setblocking(False)
         self.port = sock.getsockname()[1]
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        shown = f"[{host}]" if ipv6 else host
-        _LOGGER.info("Status page on http://%s:%d/", shown, self.port)
+        self._accepting = asyncio.create_task(self._accept(sock), name=f"{self.what} accept")
+        _LOGGER.info("%s on %s", self.what, shown_url(self.host, self.port))
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        with sock:
+            while True:
+                await self._room.wait()
+                try:
+                    conn, _address = await loop.sock_accept(sock)
+                except OSError as err:
+                    if err.errno not in _OUT_OF_RESOURCES:
+                        # One connection's trouble (reset before it was accepted, say).
+                        _LOGGER.debug("Accepting an HTTP connection failed: %r", err)
+                        await asyncio.sleep(0.01)
+                        continue
+                    self._warnings.warning(
+                        _LOGGER,
+                        "Cannot accept %s connections: %s; they wait meanwhile. Raise the "
+                        "open-file limit (ulimit -n)",
+                        self.noun,
+                        err,
+                    )
+                    await asyncio.sleep(1.0)
+                    continue
+                await self._serve(loop, conn)
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        protocol = self._protocol()
+        try:
+            await loop.connect_accepted_socket(lambda: protocol, conn)
+        except OSError:
+            conn.close()
+            protocol.connection_lost(None)
+
+    def _protocol(self) -> asyncio.Protocol:
+        """For a connection just accepted: aiohttp's, counted, or a refusal."""
+        if self.connections < self.max_connections:
+            handler = self._runner.server
+            assert handler is not None
+            self.connections += 1
+            self._update_room()
+            return _Counted(handler(), self._released)
+        self._warnings.warning(
+            _LOGGER,
+            "Turning away a %s connection: %d open (%s)",
+            self.noun,
+            self.max_connections,
+            self.limit_name,
+        )
+        self._turning_away += 1
+        self._update_room()
+        text = (
+            f"the {self.what.lower()} has {self.max_connections} connections open "
+            f"({self.limit_name}); try again shortly\n"
+        )
+        return _TurnedAway(text, self._turned_away)
+
+    def _released(self) -> None:
+        self.connections -= 1
+        self._update_room()
+
+    def _turned_away(self) -> None:
+        self._turning_away -= 1
+        self._update_room()
+
+    def _update_room(self) -> None:
+        if self.connections < self.max_connections or self._turning_away < TURNING_AWAY:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    async def stop(self) -> None:
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+        await self._runner.cleanup()
+
+
+class StatusServer(_Listener):
+    """The status page. Observes the bridge from construction on.
+
+    ``metrics``: the server's metrics, when it has them already (a metrics listener too);
+    otherwise the page makes them. ``max_connections``: fewer than ``http_max_connections``
+    when the open-file limit leaves no more (see :func:`page_connections`)."""
+
+    what = "Status page"
+    noun = "page"
+    limit_name = "http_max_connections"
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        connections: Callable[[], int],
+        metrics: Metrics | None = None,
+        *,
+        max_connections: int | None = None,
+    ) -> None:
+        settings = bridge.settings
+        uri = settings.http_uri
+        assert uri is not None
+        self.metrics = metrics or Metrics.observing(bridge, connections)
+        self.monitor = Monitor([engine.name for engine in bridge.engines])
+        bridge.activity.add(self.monitor)
+        allowed = max_connections or settings.http_max_connections
+        if allowed < settings.http_max_connections:
+            _LOGGER.warning(
+                "The status page serves %d connections at once, not %d (http_max_connections), "
+                "so that the Wyoming side keeps the open files it needs",
+                allowed,
+                settings.http_max_connections,
+            )
+        super().__init__(
+            uri,
+            build_app(bridge, self.monitor, self.metrics),
+            max_connections=allowed,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+        )
 
     async def stop(self) -> None:
         self.monitor.close()
-        await self._runner.cleanup()
+        await super().stop()
+
+
+class MetricsServer(_Listener):
+    """``/healthz``, ``/readyz`` and ``/metrics`` alone (see :mod:`.probes`). Stopped once
+    everything else has, so that probes and scrapes are answered to the end."""
+
+    what = "Health checks and metrics"
+    noun = "metrics listener"
+    limit_name = "the metrics listener's limit"
+
+    def __init__(self, bridge: Bridge, metrics: Metrics) -> None:
+        uri = bridge.settings.metrics_uri
+        assert uri is not None
+        super().__init__(
+            uri,
+            build_probes_app(bridge, metrics),
+            max_connections=PROBE_CONNECTIONS,
+            keepalive_timeout=PROBES_KEEPALIVE_TIMEOUT,
+        )
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, which says when the connection is gone."""
+
+    def __init__(self, inner: asyncio.Protocol, released: Callable[[], None]) -> None:
+        self._inner = inner
+        self._released: Callable[[], None] | None = released
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._inner.connection_lost(exc)
+        finally:
+            if self._released is not None:
+                self._released()
+                self._released = None
+
+
+class _TurnedAway(asyncio.Protocol):
+    """One connection too many: told so (503), then closed once it hangs up or lingers."""
+
+    def __init__(self, text: str, done: Callable[[], None]) -> None:
+        self._text = text
+        self._done: Callable[[], None] | None = done
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but they are ones.
+        transport = cast(asyncio.Transport, transport)
+        body = self._text.encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+        ).encode()
+        try:
+            transport.write(head + body)
+            if transport.can_write_eof():
+                transport.write_eof()
+        except OSError:  # it has gone already (reset while it waited to be accepted)
+            transport.abort()
+            return
+        self._timer = asyncio.get_running_loop().call_later(TURN_AWAY_LINGER, transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        """What it asked for, read only so that closing does not reset it."""
+
+    def eof_received(self) -> bool:
+        return False  # it has hung up: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._done is not None:
+            self._done()
+            self._done = None

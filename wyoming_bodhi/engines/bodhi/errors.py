@@ -1,7 +1,9 @@
 """Everything that can go wrong talking to Bodhi, as a small typed hierarchy.
 
 Each error carries a message a user can act on, a short machine ``code`` (used as the
-Wyoming error code, e.g. ``bodhi-401``) and whether retrying the same request can help.
+Wyoming error code, e.g. ``bodhi-401``) and whether retrying the same request can help. The
+codes are a closed set: a status Bodhi does not document, whether it refuses a connection
+with it or reports it in a message, is ``bodhi-error``, the status named in the message.
 No error text ever contains the API key or the customer id: messages are built from fixed
 strings and from what the *server* said, never from our own request headers.
 """
@@ -19,6 +21,7 @@ from ..base import (
     TLS,
     UNREACHABLE,
     EngineError,
+    retryable_code,
     retryable_status,
 )
 
@@ -99,15 +102,26 @@ class BodhiUnavailableError(BodhiError):
 
 class BodhiHandshakeError(BodhiError):
     """The upgrade (or a request to the non-streaming API) was refused with a status Bodhi
-    does not document."""
+    does not document: ``bodhi-error``, the status in the message."""
 
     kind = REFUSED
 
     def __init__(self, status: int, refused: str = "the WebSocket connection") -> None:
         super().__init__(
-            f"Bodhi refused {refused} with HTTP {status}",
-            code=f"bodhi-{status}",
-            retryable=retryable_status(status),
+            f"Bodhi refused {refused} with HTTP {status}", retryable=retryable_status(status)
+        )
+        self.status = status
+
+
+class BodhiReportedError(BodhiError):
+    """An error message (in the socket, or in a reply) with a code Bodhi does not document:
+    ``bodhi-error``, what it sent as its code in the message."""
+
+    kind = REJECTED
+
+    def __init__(self, status: int | str, detail: str) -> None:
+        super().__init__(
+            f"Bodhi reported an error (code {status}): {detail}", retryable=retryable_code(status)
         )
         self.status = status
 
@@ -174,13 +188,16 @@ def _said(error: BodhiError, detail: str | None) -> BodhiError:
     return error
 
 
-def error_for_server_message(code: int | None, detail: str) -> BodhiError:
-    """The error for an in-socket ``{"error": ..., "code": ...}`` message."""
+def error_for_server_message(code: int | str | None, detail: str) -> BodhiError:
+    """The error for an in-socket ``{"error": ..., "code": ...}`` message, ``code`` read by
+    :func:`~..base.status_code` (None: no code, as Bodhi's own 400s come)."""
     if code == 400 or code is None:
         return BodhiBadRequestError(detail)
     if code == 500:
         return BodhiServerError(detail)
-    return _said(error_for_status(code), detail)
+    if isinstance(code, int) and code in _BY_STATUS:
+        return _said(_BY_STATUS[code](), detail)
+    return BodhiReportedError(code, detail)
 
 
 def error_for_reply(status: int, detail: str | None) -> BodhiError:

@@ -1,7 +1,7 @@
 """Bodhi's protocols as plain data: messages in, messages out, no sockets.
 
 The streaming protocol, and at the end the non-streaming API's request and reply (one WAV
-file, one transcript). The shapes follow ``shared/bodhi-protocol.md``. Parsing is tolerant
+file, one transcript). The shapes follow docs/protocol.md. Parsing is tolerant
 where the vendor is vague (unknown keys, missing optional keys, ``segment_id`` as int or
 string) and strict where a message could not mean anything (not JSON, not an object, no
 text, unknown type).
@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ..base import Hotword, Phrase, PhraseKind, printable, valid_unicode
+from ...text import printable, quoted, valid_unicode
+from ..base import Hotword, Phrase, PhraseKind, status_code
 from .errors import BodhiError, BodhiProtocolError, error_for_reply, error_for_server_message
 
 EOF_MESSAGE: Final = '{"eof": 1}'
@@ -132,7 +133,8 @@ class BodhiErrorMessage:
     """An in-socket ``{"error": ..., "code": ...}``: fatal for the session."""
 
     error: str
-    code: int | None = None
+    code: int | str | None = None
+    """As :func:`~..base.status_code` reads it: None when there was none."""
     message: str | None = None
 
     @property
@@ -150,22 +152,29 @@ class BodhiErrorMessage:
         """From a message (or reply) whose ``error`` is truthy; the texts made printable."""
         message = data.get("message")
         return cls(
-            error=printable(str(data.get("error"))),
-            code=_parse_code(data.get("code")),
-            message=printable(str(message)) if message else None,
+            error=_said(data.get("error")),
+            code=status_code(data.get("code")),
+            message=_said(message) if message else None,
         )
+
+
+def _said(value: Any) -> str:
+    """Text the server sent, or whatever it sent in its place, fit for a message."""
+    return printable(value) if isinstance(value, str) else quoted(value, 200)
 
 
 BodhiMessage = BodhiResult | BodhiErrorMessage
 
 
+_SHOWN = 120
+"""Characters of a message that is not understood, shown in the error (and the log)."""
+
+
 def _fail(reason: str, text: str | bytes, what: str = "message") -> BodhiProtocolError:
-    shown = text[:120] if isinstance(text, str) else text[:120].decode("utf-8", "replace")
-    if len(text) > 120:
-        shown = shown[:117] + "..."
+    shown = text if isinstance(text, str) else text[: _SHOWN * 2].decode("utf-8", "replace")
     unit = "characters" if isinstance(text, str) else "bytes"
     return BodhiProtocolError(
-        f"unexpected {what} from Bodhi ({reason}, {len(text)} {unit}): {valid_unicode(shown)!r}"
+        f"unexpected {what} from Bodhi ({reason}, {len(text)} {unit}): {quoted(shown, _SHOWN)}"
     )
 
 
@@ -202,14 +211,20 @@ def _parse_segment_meta(raw: Any) -> SegmentMeta:
     )
 
 
-def _parse_code(value: Any) -> int | None:
-    if isinstance(value, bool):
+MAX_SEGMENT_ID_CHARS = 64
+"""Segment ids are small numbers; a longer string id is cut to this (it only tells phrases
+apart, and the ids of an utterance's phrases are kept until it ends)."""
+
+
+def _segment_id(value: Any) -> int | str | None:
+    """An int or a string; digits (ASCII only: ``"²".isdigit()`` is true too) as the int."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit() and len(value) <= MAX_SEGMENT_ID_CHARS:
+            return int(value)
+        return valid_unicode(value[:MAX_SEGMENT_ID_CHARS])
+    return value
 
 
 def parse_message(text: str | bytes) -> BodhiMessage:
@@ -238,7 +253,7 @@ def parse_message(text: str | bytes) -> BodhiMessage:
     try:
         result_type = ResultType(str(raw_type))
     except ValueError:
-        raise _fail(f"unknown result type {raw_type!r}", text) from None
+        raise _fail(f"unknown result type {quoted(raw_type, 40)}", text) from None
 
     result_text = data.get("text")
     if result_text is None and (eos or "text" in data):
@@ -247,11 +262,7 @@ def parse_message(text: str | bytes) -> BodhiMessage:
     if not isinstance(result_text, str):
         raise _fail("result without text", text)
 
-    segment_id = data.get("segment_id")
-    if isinstance(segment_id, str) and segment_id.isdigit():
-        segment_id = int(segment_id)
-    elif isinstance(segment_id, bool) or not isinstance(segment_id, int | str):
-        segment_id = None
+    segment_id = _segment_id(data.get("segment_id"))
 
     call_id = data.get("call_id")
     language_code = data.get("language_code")
@@ -355,9 +366,11 @@ def parse_transcription(status: int, body: bytes) -> Transcription:
     if not 200 <= status < 300:
         raise error_for_reply(status, _failure_detail(data))
     if isinstance(data, dict) and data.get("status") == "error":
-        # A failure under a success status: its own code if that is an error status.
-        code = _parse_code(data.get("code"))
-        raise error_for_reply(code if code and code >= 400 else 400, _failure_detail(data))
+        # A failure under a success status: its own code if that is an HTTP error status.
+        code = status_code(data.get("code"))
+        if isinstance(code, int) and 400 <= code < 600:
+            raise error_for_reply(code, _failure_detail(data))
+        raise error_for_server_message(code, _failure_detail(data) or "no reason given")
     if data is None:
         raise _fail("not JSON", body, "reply")
     if not isinstance(data, dict):
@@ -366,7 +379,7 @@ def parse_transcription(status: int, body: bytes) -> Transcription:
     if not isinstance(text, str):
         raise _fail("no text", body, "reply")
     if data.get("status", "success") != "success":
-        raise _fail(f"status {printable(str(data['status']), 40)!r}", body, "reply")
+        raise _fail(f"status {quoted(data['status'], 40)}", body, "reply")
     call_id = data.get("call_id")
     return Transcription(valid_unicode(text), call_id if isinstance(call_id, str) else None)
 

@@ -1,8 +1,9 @@
 """Everything that can go wrong talking to iApp ASRx, as engine errors with ``iapp-`` codes.
 
 iApp documents no error schema and no refusal statuses; the codes follow the HTTP status
-(``iapp-401``) or the kind of failure (``iapp-timeout``), and whether a retry can help
-follows the one rule in :func:`~..base.retryable_status`. No message ever holds the key.
+for the statuses below (``iapp-401``), are ``iapp-error`` for any other status (named in the
+message), and follow the kind of failure otherwise (``iapp-timeout``); whether a retry can
+help follows the one rule in :func:`~..base.retryable_status`. No message ever holds the key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..base import (
     TLS,
     UNREACHABLE,
     EngineError,
+    engine_code,
     retryable_status,
 )
 from ..websocket import Failures
@@ -35,11 +37,16 @@ def iapp_error(
     return EngineError(message, code=code or f"iapp-{kind}", kind=kind, retryable=retryable)
 
 
+def iapp_code(status: int | str | None) -> str:
+    """``iapp-401`` for the statuses above, ``iapp-error`` for any other: a closed set."""
+    return engine_code("iapp", status, _REFUSALS)
+
+
 def refused(status: int) -> EngineError:
     message = _REFUSALS.get(
         status, f"iApp ASRx refused the WebSocket connection with HTTP {status}"
     )
-    return iapp_error(REFUSED, message, code=f"iapp-{status}", retryable=retryable_status(status))
+    return iapp_error(REFUSED, message, code=iapp_code(status), retryable=retryable_status(status))
 
 
 FAILURES = Failures(

@@ -1,6 +1,6 @@
 """iApp ASRx's streaming protocol as plain data: messages in, phrases out, no sockets.
 
-What iApp documents (``../shared/bodhi-protocol.md``, "iApp ASRx"), and what its own sample
+What iApp documents (docs/protocol.md, "iApp ASRx"), and what its own sample
 client does:
 
 - no config message; raw 16 kHz mono s16le PCM as binary frames;
@@ -23,8 +23,17 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from ..base import PROTOCOL, REJECTED, EngineError, Phrase, PhraseKind, printable, valid_unicode
-from .errors import iapp_error
+from ...text import printable, quoted, valid_unicode
+from ..base import (
+    PROTOCOL,
+    REJECTED,
+    EngineError,
+    Phrase,
+    PhraseKind,
+    retryable_code,
+    status_code,
+)
+from .errors import iapp_code, iapp_error
 
 END_MESSAGE: Final = json.dumps({"data": {"status": "CloseConnection"}})
 """Sent as a text frame once the last audio frame has gone."""
@@ -37,11 +46,9 @@ NEW_SENTENCE: Final = frozenset({"NewSentence", "New sentence"})
 
 
 def protocol_error(reason: str, text: str) -> EngineError:
-    shown = text[:117] + "..." if len(text) > 120 else text
     return iapp_error(
         PROTOCOL,
-        f"unexpected message from iApp ({reason}, {len(text)} characters): "
-        f"{valid_unicode(shown)!r}",
+        f"unexpected message from iApp ({reason}, {len(text)} characters): {quoted(text, 120)}",
     )
 
 
@@ -65,15 +72,16 @@ class IappDecoder:
         if not isinstance(data, dict):
             raise protocol_error("not a JSON object", text)
         if data.get("error"):
-            detail = printable(str(data.get("message") or data["error"]))
-            code = data.get("code", data.get("status"))
+            said = data.get("message") or data["error"]
+            detail = printable(said) if isinstance(said, str) else quoted(said, 200)
+            status = status_code(data.get("code", data.get("status")))
+            code = iapp_code(status)
+            shown = f" (code {status})" if code == "iapp-error" and status is not None else ""
             raise iapp_error(
                 REJECTED,
-                f"iApp ASRx rejected the request: {detail}",
-                code=f"iapp-{code}"
-                if isinstance(code, int) and not isinstance(code, bool)
-                else "iapp-error",
-                retryable=isinstance(code, int) and code >= 500,
+                f"iApp ASRx rejected the request{shown}: {detail}",
+                code=code,
+                retryable=retryable_code(status),
             )
         result = data.get("text")
         if not isinstance(result, str):
@@ -88,7 +96,7 @@ class IappDecoder:
                 phrases += self._complete()
                 self._sentence += 1
         elif state != SENTENCE:
-            raise protocol_error(f"unknown state {state!r}", text)
+            raise protocol_error(f"unknown state {quoted(state, 40)}", text)
         self._open = True
         self._text = result
         if result.strip():

@@ -1,7 +1,7 @@
 """Bodhi's non-streaming API, sans I/O: a request's form checked as Bodhi would, the whole
 file segmented at once, and the reply.
 
-The API's shape (``shared/bodhi-protocol.md``) comes from public material outside the vendor
+The API's shape (docs/protocol.md) comes from public material outside the vendor
 documents we hold and has not been checked against the live service. Where that material
 is silent, the simulator keeps to what the streaming API documents, strictly, so a client
 tested against it sends what Bodhi is surest to take:
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
-from ...clients.wav import WavError, WavHeader, read_header
 from ...engines.bodhi.catalog import Catalog
+from ...wav import WavError, WavHeader, read_header
 from ..messages import Message
 from ..options import SimulatorOptions
 from ..segmenter import EnergySegmenter, SegmentComplete

@@ -82,7 +82,7 @@ class BodhiSimulator(SimulatorServer):
         finally:
             self._close_record(record)
 
-    def _authenticate(
+    def authenticate(
         self, request: web.Request, record: ConnectionRecord
     ) -> tuple[int, str] | None:
         headers = request.headers

@@ -23,7 +23,7 @@ class IappSimulator(SimulatorServer):
     def new_session(self) -> SimulatedSession:
         return IappSession(self.options)
 
-    def _authenticate(
+    def authenticate(
         self, request: web.Request, record: ConnectionRecord
     ) -> tuple[int, str] | None:
         key = request.headers.get("apikey")

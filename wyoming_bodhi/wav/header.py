@@ -1,50 +1,11 @@
-"""WAV files, sans-I/O: parse RIFF/WAVE, then stream the audio in Wyoming's PCM.
-
-Two users: the file client (``transcribe``) reads WAV files; the server drops a WAV header
-found at the start of an utterance's audio (:class:`WavHeaderStripper`), because Home
-Assistant's speech-to-text HTTP API forwards an uploaded file, header and all, as audio, and
-those 44 bytes are a loud click a recogniser may take for a word.
-
-Everything reads through a ``read(n) -> bytes`` callable the caller supplies (a file's
-``read``, a socket's, ``io.BytesIO``'s), and never opens, seeks or sleeps itself. The header is
-parsed chunk by chunk and the audio is then read a piece at a time, so a two-hour recording
-needs no more memory than a twenty-millisecond one.
-
-Why not the standard library's ``wave``: on Python 3.11 it refuses float and
-WAVE_FORMAT_EXTENSIBLE files (3.12 added the latter), and it cannot say *why* a file is
-unusable in words a user can act on. Why not ``soundfile``: it bundles libsndfile only in its
-manylinux_2_28 x86_64/aarch64 wheels (about 1.3 MB, plus cffi); elsewhere (musl, armv7) it
-needs a system library, and a client that only ever reads WAV does not need it.
-
-What goes over Wyoming for each input (the ``width`` of ``audio-start``/``audio-chunk``):
-
-====================================  =========================================================
-WAV samples                           sent as
-====================================  =========================================================
-8-bit integer (unsigned in WAV)       width 1, bytes unchanged (Wyoming's width 1 is unsigned)
-16-bit integer                        width 2, bytes unchanged
-24-bit integer                        width 3, bytes unchanged
-32-bit integer                        width 4, bytes unchanged
-32- or 64-bit float                   width 2: ×32768, rounded, clipped to the int16 range
-====================================  =========================================================
-
-Integers go through untouched, so the server sees exactly the recording. Floats become 16-bit
-rather than 32-bit: width 2 is the one format every Wyoming speech-to-text server accepts,
-it halves the bytes on the wire, and speech recognisers (Bodhi included) work on 16-bit audio
-anyway, so the extra precision would be thrown away by the server. Scaling by 32768 is the
-exact inverse of the usual int16 → float (÷32768), so a float file made from 16-bit PCM comes
-back bit for bit; anything beyond ±1.0 (legal in a float file) is clipped, never wrapped.
-
-WAVE_FORMAT_EXTENSIBLE is read by its sub-format (PCM or IEEE float) and its container size;
-its valid-bits field is informational, since samples are stored left-justified in the
-container (20 valid bits in 24 are read, and sent, as 24-bit). Channel masks are ignored: the
-server downmixes all channels.
-"""
+"""The RIFF/WAVE header, sans-I/O: its chunks walked as bytes arrive, its fmt chunk parsed,
+and a refusal that says, in words a user can act on, what a file is when it is not a WAV
+file this package reads (see the package's docstring for what it reads)."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
@@ -109,7 +70,7 @@ _MAX_FMT_SIZE: Final = 4096
 
 
 class WavError(ValueError):
-    """The input is not a WAV file this module can read; the message says why, for a user."""
+    """The input is not a WAV file this package can read; the message says why, for a user."""
 
 
 class WavTruncated(WavError):
@@ -141,7 +102,7 @@ class WavFormat:
 
     @property
     def wire(self) -> WireFormat:
-        """How this audio is sent over Wyoming (see the module's table)."""
+        """How this audio is sent over Wyoming (see the package's table)."""
         width = 2 if self.encoding == "float" else self.bits // 8
         return WireFormat(self.rate, width, self.channels)
 
@@ -187,7 +148,7 @@ def sniff(prefix: bytes) -> str | None:
 
 
 def parse_format(body: bytes) -> WavFormat:
-    """A fmt chunk's body → its `WavFormat`; `WavError` if it is one this module refuses."""
+    """A fmt chunk's body → its `WavFormat`; `WavError` if it is one this package refuses."""
     if len(body) < 16:
         raise WavError(f"truncated WAV header: the fmt chunk has {len(body)} bytes, expected 16")
     tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", body)
@@ -391,118 +352,3 @@ def read_header(read: Read) -> WavHeader:
 def _printable(chunk_id: bytes) -> str:
     text = chunk_id.decode("latin-1")
     return repr(text.strip()) if text.isprintable() else chunk_id.hex()
-
-
-class Transcoder:
-    """One WAV format's audio → bytes in its Wyoming `WireFormat` (see the module's table)."""
-
-    def __init__(self, fmt: WavFormat) -> None:
-        self.format: Final = fmt
-        self.wire: Final = fmt.wire
-
-    def convert(self, raw: bytes) -> bytes:
-        """Whole frames of WAV audio → the same frames for Wyoming."""
-        if self.format.encoding == "int":
-            return raw
-        return floats_to_s16(raw, self.format.bits)
-
-
-def floats_to_s16(raw: bytes, bits: int) -> bytes:
-    """Little-endian float32 (``bits`` 32) or float64 samples → s16le, rounded and clipped."""
-    # Imported here, not at the top: integer files (nearly all) and every refusal then skip
-    # numpy's import, a good part of the client's start-up on a small board.
-    import numpy as np
-
-    samples = np.frombuffer(raw, "<f4" if bits == 32 else "<f8").astype(np.float64)
-    # A float file may hold NaN or infinities (a broken plug-in, say): silence and full
-    # scale are the only readings a recogniser can use.
-    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
-    samples *= 32768.0
-    np.rint(samples, out=samples)
-    np.clip(samples, -32768.0, 32767.0, out=samples)
-    return samples.astype("<i2").tobytes()
-
-
-def audio_chunks(
-    read: Read, header: WavHeader, frames_per_chunk: int, limit: int | None = None
-) -> Iterator[bytes]:
-    """The audio after `read_header`, in Wyoming's format, ``frames_per_chunk`` frames a piece.
-
-    Reads at most ``limit`` bytes of audio (by default what the data chunk declares, or up to
-    the end of the input) and drops a partial frame at the end.
-    """
-    if frames_per_chunk < 1:
-        raise ValueError(f"frames_per_chunk must be positive, got {frames_per_chunk}")
-    transcoder = Transcoder(header.format)
-    frame_bytes = header.format.frame_bytes
-    remaining = header.data_size if limit is None else limit
-    piece = frames_per_chunk * frame_bytes
-    pending = b""
-    while remaining is None or remaining > 0:
-        want = piece - len(pending)
-        if remaining is not None:
-            want = min(want, remaining)
-        data = read(want)
-        if not data:
-            return
-        if remaining is not None:
-            remaining -= len(data)
-        if pending:
-            data = pending + data
-        usable = len(data) - len(data) % frame_bytes
-        pending = data[usable:]
-        if usable:
-            yield transcoder.convert(data[:usable] if pending else data)
-
-
-class WavHeaderStripper:
-    """Drops a WAV header from the start of a byte stream, and anything after the data chunk's
-    declared end (trailing metadata); everything else passes through.
-
-    Only the 12-byte preamble is ever held back, until it tells a WAV file from audio; the
-    header's metadata is skipped as it streams past, however large.
-    """
-
-    def __init__(self) -> None:
-        self._walker: ChunkWalker | None = ChunkWalker()
-        self._held = bytearray()
-        self._left: int | None = None
-        """Bytes of samples still to come, when the data chunk declares its size."""
-        self.header: Chunks | None = None
-        """The header that was dropped, if there was one."""
-
-    @property
-    def decided(self) -> bool:
-        """Whether the start of the stream has been told apart (header or not)."""
-        return self._walker is None
-
-    def feed(self, data: bytes) -> bytes:
-        """The audio in ``data`` (possibly empty while a header is still being read)."""
-        walker = self._walker
-        if walker is None:
-            return self._samples(data)
-        preamble = walker.in_preamble
-        try:
-            rest = walker.feed(data)
-        except WavError:
-            # Not a WAV file after all: all of it is audio.
-            self._walker = None
-            held, self._held = bytes(self._held), bytearray()
-            return held + data if preamble else data
-        if walker.in_preamble:
-            self._held += data
-            return b""
-        self._held.clear()
-        if walker.chunks is None:
-            return b""
-        self.header = walker.chunks
-        self._walker = None
-        self._left = walker.chunks.data_size
-        return self._samples(rest)
-
-    def _samples(self, data: bytes) -> bytes:
-        if self._left is None:
-            return data
-        taken = data[: self._left]
-        self._left -= len(taken)
-        return taken
