@@ -5,25 +5,25 @@
 #   docker run --rm -p 10300:10300 -e BODHI_API_KEY_FILE=/run/secrets/bodhi_api_key \
 #       -e BODHI_CUSTOMER_ID_FILE=/run/secrets/bodhi_customer_id ... wyoming-bodhi
 #
-# The add-on build (build.yaml) changes three things through build arguments: the base image
-# (BUILD_FROM: Home Assistant's Debian base, which has no Python, so Debian's python3 is
-# installed), the user (BODHI_USER=root: the Supervisor's /data belongs to root) and the start
-# (BODHI_ADDON=true: the entrypoint then runs docker/run-addon.sh, which reads
-# /data/options.json and announces the server to Home Assistant). Build arguments rather than
-# a CMD override, because an add-on cannot override its image's command.
-ARG BUILD_FROM=python:3.12-slim-bookworm
+# The Supervisor builds the add-on from this file alone (there is no build.yaml): `docker
+# buildx build --platform linux/<arch> --build-arg BUILD_ARCH=<amd64|aarch64> --build-arg
+# BUILD_VERSION=<version> .`. BUILD_ARCH, which every Supervisor passes and `docker build`
+# does not, makes the add-on's variant: root, since the Supervisor's /data belongs to root,
+# and BODHI_ADDON=true, on which the entrypoint runs docker/run-addon.sh (options from
+# /data/options.json, discovery, the status page on the ingress port). A build argument
+# rather than a CMD, because an add-on cannot override its image's command.
+#
+# Both variants start from Python's Debian image (multi-arch: the Supervisor's --platform
+# picks the architecture). Its argument is BODHI_BASE, not the Supervisor's BUILD_FROM:
+# Supervisors before 2026.04 pass BUILD_FROM even without build.yaml, set to Home Assistant's
+# Alpine base, which has neither Python nor apt; from 2026.04 on they pass none.
+ARG BODHI_BASE=python:3.12-slim-bookworm
 
 # -- builder: a virtual environment with the package and its dependencies ----------------------
-FROM ${BUILD_FROM} AS builder
+FROM ${BODHI_BASE} AS builder
 
-# Every dependency has wheels for amd64 and aarch64, so no compiler is needed here either.
-# hadolint ignore=DL3008
-RUN if ! command -v python3 >/dev/null 2>&1; then \
-        apt-get update \
-        && apt-get install -y --no-install-recommends python3 python3-venv \
-        && rm -rf /var/lib/apt/lists/*; \
-    fi \
-    && python3 -m venv /opt/venv
+# Every dependency has wheels for amd64 and aarch64, so no compiler is needed.
+RUN python3 -m venv /opt/venv
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -34,37 +34,29 @@ RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
         ".${BODHI_EXTRAS:+[$BODHI_EXTRAS]}"
 
 # -- the image: the base, a Python runtime and the venv; no compilers, no sources, no caches ----
-FROM ${BUILD_FROM}
-
-# Pinning Debian package versions would break on every security update of the base; the base
-# image tag pins the release.
-# hadolint ignore=DL3008
-RUN if ! command -v python3 >/dev/null 2>&1; then \
-        apt-get update \
-        && apt-get install -y --no-install-recommends python3 ca-certificates \
-        && rm -rf /var/lib/apt/lists/*; \
-    fi
-
-# The standalone image runs as an unprivileged user; the add-on build sets root.
-ARG BODHI_USER=bodhi
-ARG BODHI_UID=1000
-RUN if [ "${BODHI_USER}" != root ]; then \
-        useradd --uid "${BODHI_UID}" --user-group --no-create-home \
-            --home-dir /nonexistent --shell /usr/sbin/nologin "${BODHI_USER}"; \
-    fi
+FROM ${BODHI_BASE}
 
 COPY --from=builder /opt/venv /opt/venv
 COPY docker/entrypoint.sh /usr/local/bin/entrypoint.sh
 COPY docker/run-addon.sh /usr/local/bin/run-addon.sh
-RUN chmod 0755 /usr/local/bin/entrypoint.sh /usr/local/bin/run-addon.sh
+RUN chmod 0755 /usr/local/bin/entrypoint.sh /usr/local/bin/run-addon.sh \
+    && groupadd --gid 1000 bodhi \
+    && useradd --uid 1000 --gid bodhi --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin bodhi
 
-ARG BODHI_ADDON=false
+# The standalone image runs as that user, the add-on (built with BUILD_ARCH) as root; both by
+# number, so that a runtime can tell root from not without the image's /etc/passwd
+# (Kubernetes' runAsNonRoot), which hadolint cannot see through the substitution.
+ARG BUILD_ARCH=""
+ARG BODHI_ADDON=${BUILD_ARCH:+true}
+ARG BODHI_USER=${BUILD_ARCH:+0:0}
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    BODHI_ADDON=${BODHI_ADDON}
+    BODHI_ADDON=${BODHI_ADDON:-false}
 
-USER ${BODHI_USER}
+# hadolint ignore=DL3066
+USER ${BODHI_USER:-1000:1000}
 EXPOSE 10300/tcp
 
 # `docker stop` sends SIGTERM: wyoming-bodhi (PID 1 in the standalone image) stops cleanly on
@@ -78,7 +70,6 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
 
 ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
 
-ARG BUILD_ARCH=""
 ARG BUILD_VERSION=0.1.0
 LABEL \
     io.hass.name="Bodhi" \

@@ -10,7 +10,8 @@
 #   ADDON_PORT             the port to listen on and announce        (10300)
 #   ADDON_DISCOVERY_HOST   the host name Home Assistant reaches us by (this container's)
 #   ADDON_STARTUP_TIMEOUT  seconds to wait for the server to answer before not announcing (60)
-#   ADDON_INGRESS_PORT     the status page's port, config.yaml's ingress_port        (8099)
+#   ADDON_INGRESS_PORT     the status page's port: the Supervisor's default ingress_port,
+#                          which config.yaml keeps                                   (8099)
 #   ADDON_INGRESS_FROM     the only address allowed to reach it: the Supervisor's
 #                          ingress proxy                                            (172.30.32.2)
 #   SUPERVISOR_URL, SUPERVISOR_TOKEN  for python3 -m wyoming_bodhi.homeassistant.supervisor

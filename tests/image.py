@@ -1,11 +1,19 @@
-"""The Dockerfile's image, built and run without a Docker engine.
+"""The Dockerfile's images, built and run without a Docker engine, for amd64 and arm64.
 
-There is no Docker daemon on the development and CI machines, so the image is built the way
-Podman does it, with buildah: ``--isolation chroot`` (no container runtime needed) and the
-``vfs`` storage driver (no overlay mounts, so it works on any filesystem). ``BUILD_FROM`` is
-a Debian bookworm made here with debootstrap, standing in for the ``python:*-bookworm`` and
-Home Assistant bases that Docker would pull from a container registry this machine cannot
-reach.
+There is no Docker daemon on the development and CI machines, so the images are built the way
+Podman does it, with buildah: ``--isolation chroot`` (no container runtime needed), in a
+storage of its own (overlay where the kernel mounts it, else vfs: see storage_driver). The base,
+``BODHI_BASE``, is a Debian bookworm made here with debootstrap, standing in for the
+``python:*-bookworm`` image that Docker would pull from a container registry this machine
+cannot reach.
+
+Each architecture has its own base, and each base two images: the standalone one
+(``docker build .``) and the add-on, built with the arguments and labels the Supervisor
+passes (``BUILD_ARCH``, ``BUILD_VERSION``, ``io.hass.*``, ``--platform``). arm64 is built and
+run on an amd64 machine under qemu-user emulation: the kernel's binfmt_misc hands every
+aarch64 program, in debootstrap's second stage, in the build's ``RUN`` steps and in the
+container, to qemu-aarch64-static (Debian's qemu-user-static registers it with the F flag, so
+it works inside a chroot).
 
 Building installs what building the image always installs: Debian's packages for the base,
 the package's wheels for its virtual environment. Both come from the registries this machine
@@ -13,21 +21,25 @@ already uses, set up as it is: debootstrap reads from the machine's Debian mirro
 the build gets the machine's pip settings (index, local wheel folders, constraints and the CA
 bundle it trusts). The images are cached in buildah's storage under ``.cache/image``
 (``WYOMING_BODHI_IMAGE_CACHE``), tagged by what they were made from, so a checkout's first run
-pays for the build and later runs for none; the debootstrapped tree, which depends on nothing
-of the project's, is kept for every checkout of the machine in ``/var/cache/wyoming-bodhi``
+pays for the builds and later runs for none; the debootstrapped trees, which depend on nothing
+of the project's, are kept for every checkout of the machine in ``/var/cache/wyoming-bodhi``
 (``WYOMING_BODHI_DEBIAN_CACHE``), as Docker keeps a pulled base image.
 
-``python -m tests.image`` builds (or finds) the image and prints what each step took.
+``python -m tests.image [--arch arm64] [--addon]`` builds (or finds) an image and prints what
+each step took.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -39,13 +51,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("WYOMING_BODHI_IMAGE_CACHE", ROOT / ".cache" / "image")).resolve()
 DEBIAN_CACHE = Path(os.environ.get("WYOMING_BODHI_DEBIAN_CACHE", "/var/cache/wyoming-bodhi"))
 SUITE = "bookworm"
-# Debian's Python, which the Dockerfile installs on Home Assistant's base, and the CA
+# Debian's Python standing in for the python image's (venv included), and the CA
 # certificates pip needs.
 DEBOOTSTRAP = ["--variant=minbase", "--include=python3,python3-venv,ca-certificates"]
+# Each repository holds one image per architecture (and variant): the current one.
 DEBIAN_REPO = "localhost/wyoming-bodhi-test-debian"
 BASE_REPO = "localhost/wyoming-bodhi-test-base"
 IMAGE_REPO = "localhost/wyoming-bodhi-test"
@@ -53,14 +68,77 @@ CONTAINER_PREFIX = "wyoming-bodhi-test-"
 # The same PATH as Debian's and Python's official images, which the Dockerfile extends.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILD_TIMEOUT = 900
+NICENESS = 10
 
 
 class BuildError(RuntimeError):
     """A step of making the image failed; the message has the command and its output."""
 
 
-def unavailable() -> str | None:
-    """Why the image cannot be built on this machine at all, or None."""
+@dataclass(frozen=True)
+class Arch:
+    """An architecture, in each tool's name for it."""
+
+    name: str
+    """Debian's and Docker's (``--platform linux/NAME``): amd64, arm64."""
+    supervisor: str
+    """Home Assistant's, in config.yaml's ``arch`` and the Supervisor's BUILD_ARCH."""
+    machines: tuple[str, ...]
+    """What ``uname -m`` says on it."""
+
+    @property
+    def platform(self) -> str:
+        return f"linux/{self.name}"
+
+    @property
+    def binfmt(self) -> Path:
+        """The binfmt_misc handler qemu-user-static registers for its programs."""
+        return BINFMT / f"qemu-{self.machines[0]}"
+
+    def interpreter(self) -> Path | None:
+        """What the kernel runs this architecture's programs with here: None when natively."""
+        if native(self):
+            return None
+        for line in self.binfmt.read_text(encoding="utf-8").splitlines():
+            if line.startswith("interpreter "):
+                return Path(line.partition(" ")[2]).resolve()
+        raise BuildError(f"{self.binfmt} names no interpreter")
+
+
+ARCHES = {
+    "amd64": Arch("amd64", "amd64", ("x86_64",)),
+    "arm64": Arch("arm64", "aarch64", ("aarch64", "arm64")),
+}
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def native(arch: Arch) -> bool:
+    return platform.machine().lower() in arch.machines
+
+
+def emulation_unavailable(arch: Arch) -> str | None:
+    """Why this machine cannot run ``arch``'s programs, or None."""
+    if native(arch):
+        return None
+    setup = "apt-get install qemu-user-static binfmt-support (.ci/run does)"
+    if not (BINFMT / "status").exists():
+        return (
+            f"binfmt_misc is not mounted: mount -t binfmt_misc binfmt_misc {BINFMT} (.ci/run does)"
+        )
+    if not arch.binfmt.is_file():
+        return f"no qemu-user handler for {arch.name} programs: {setup}"
+    handler = arch.binfmt.read_text(encoding="utf-8").splitlines()
+    if handler[:1] != ["enabled"]:
+        return f"the {arch.binfmt.name} handler is disabled: update-binfmts --enable"
+    flags = next((line.split()[1:] for line in handler if line.startswith("flags:")), [])
+    if "F" not in "".join(flags):
+        # Without F the kernel opens the interpreter at each exec, inside the chroot too.
+        return f"the {arch.binfmt.name} handler lacks the F flag: {setup}"
+    return None
+
+
+def unavailable(arch: str = "amd64") -> str | None:
+    """Why ``arch``'s images cannot be built on this machine at all, or None."""
     if not sys.platform.startswith("linux"):
         return "buildah's chroot isolation needs Linux"
     if os.geteuid() != 0:
@@ -71,14 +149,18 @@ def unavailable() -> str | None:
             f"{' and '.join(missing)} not installed: apt-get install buildah debootstrap "
             "(.ci/run does)"
         )
-    return None
+    return emulation_unavailable(ARCHES[arch])
 
 
 def run(args: list[str], timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
-    """Run a set-up command; its output goes into the error if it fails."""
+    """Run a set-up command; its output goes into the error if it fails.
+
+    At a lower priority: building (arm64's emulated, a core's worth for minutes) takes the
+    CPU the rest of the suite leaves, and leaves alone the tests that run against the clock.
+    """
     try:
         result = subprocess.run(
-            args,
+            ["nice", "-n", str(NICENESS), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -95,22 +177,61 @@ def run(args: list[str], timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
     return str(result.stdout)
 
 
+@functools.cache
+def storage_driver() -> str:
+    """overlay where the kernel mounts it on the cache's filesystem, else vfs.
+
+    With overlay a layer is a difference, so a build keeps each step as a layer and the next
+    build reuses them (the add-on's shares the standalone image's up to BUILD_ARCH); with vfs
+    each layer is a full copy, which makes keeping them slower than building again. Overlay
+    does not mount on every filesystem (not on another overlay, as in a container).
+    """
+    probe = CACHE / f"overlay-probe-{os.getpid()}"
+    folders = [probe / name for name in ("lower", "upper", "work", "merged")]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    lower, upper, work, merged = map(str, folders)
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, merged],
+            capture_output=True,
+            check=False,
+        )
+        if mounted.returncode == 0:
+            subprocess.run(["umount", merged], capture_output=True, check=True)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    return "overlay" if mounted.returncode == 0 else "vfs"
+
+
 @dataclass(frozen=True)
 class Buildah:
-    """buildah with a storage of its own, so nothing touches the machine's containers."""
+    """buildah with a storage of its own, so nothing touches the machine's containers; one
+    per architecture, whose images share nothing."""
 
-    root: Path = CACHE / "storage"
+    root: Path
+    driver: str
+
+    @classmethod
+    def for_arch(cls, arch: Arch) -> Buildah:
+        driver = storage_driver()
+        return cls(CACHE / f"{driver}-{arch.name}", driver)
+
+    @property
+    def layers(self) -> bool:
+        """Whether builds keep their steps for the next build (see storage_driver)."""
+        return self.driver == "overlay"
 
     def command(self, *args: str) -> list[str]:
         return [
             "buildah",
             "--root",
             str(self.root),
-            # No overlay mounts with vfs, so run state can live beside the storage.
             "--runroot",
-            str(self.root.parent / "run"),
+            f"{self.root}-run",
             "--storage-driver",
-            "vfs",
+            self.driver,
             *args,
         ]
 
@@ -129,7 +250,7 @@ class Buildah:
         return found
 
     def drop_stale(self, repo: str, keep: str) -> None:
-        """Remove the images an earlier key left: with vfs each one is a full copy on disk."""
+        """Remove the images an earlier key left (with vfs each one is a full copy on disk)."""
         stale = sorted(self.images(repo) - {keep})
         if stale:
             self("rmi", *stale)
@@ -297,7 +418,20 @@ def working_container(buildah: Buildah, purpose: str, image: str) -> Iterator[st
         buildah("rm", name)
 
 
-def build_debian(buildah: Buildah, timings: Timings) -> str:
+def debootstrap(arch: Arch, tree: str, mirror: str | None) -> None:
+    """Debian into ``tree``; a foreign architecture's second stage runs under emulation."""
+    foreign = [] if native(arch) else ["--foreign"]
+    first = ["debootstrap", f"--arch={arch.name}", *foreign, *DEBOOTSTRAP, SUITE, tree]
+    try:
+        run([*first, *([mirror] if mirror else [])])
+        if foreign:
+            # Unpacking was done on the host; configuring runs the packages' own programs.
+            run(["chroot", tree, "/debootstrap/debootstrap", "--second-stage"])
+    finally:
+        unmount_below(tree)
+
+
+def build_debian(buildah: Buildah, arch: Arch, timings: Timings) -> str:
     """A minimal Debian bookworm with Debian's python3, made by debootstrap.
 
     The tree is also kept as a tarball in DEBIAN_CACHE, for every checkout on this machine:
@@ -305,25 +439,22 @@ def build_debian(buildah: Buildah, timings: Timings) -> str:
     It is this setup's counterpart of the base image Docker pulls once per machine.
     """
     mirror = debian_mirror()
-    key = digest(SUITE, *DEBOOTSTRAP, mirror or "")
-    name = f"{DEBIAN_REPO}:{key}"
+    key = digest(SUITE, arch.name, *DEBOOTSTRAP, mirror or "")
+    name = f"{DEBIAN_REPO}-{arch.name}:{key}"
     if buildah.has_image(name):
         return name
-    tarball = DEBIAN_CACHE / f"debian-{SUITE}-{key}.tar"
+    tarball = DEBIAN_CACHE / f"{SUITE}-{arch.name}-{key}.tar"
     # Numeric owners, permissions and xattrs as they are: a `buildah copy` of a tree would give
     # every file to root (the shadow and mail groups' files among them), as COPY does.
     tar = ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*"]
-    with working_container(buildah, "debian", "scratch") as ctr:
+    with working_container(buildah, f"debian-{arch.name}", "scratch") as ctr:
         tree = buildah("mount", ctr)
         if tarball.is_file():
             with timings.step("debian from the machine's cache"):
                 run([*tar, "--same-permissions", "--extract", "--file", str(tarball), "-C", tree])
         else:
             with timings.step("debootstrap"):
-                try:
-                    run(["debootstrap", *DEBOOTSTRAP, SUITE, tree, *([mirror] if mirror else [])])
-                finally:
-                    unmount_below(tree)
+                debootstrap(arch, tree, mirror)
                 # Like Debian's own images: no package lists or downloaded packages.
                 for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
                     for entry in (Path(tree) / leftover).glob("*"):
@@ -333,32 +464,40 @@ def build_debian(buildah: Buildah, timings: Timings) -> str:
                 partial = tarball.with_name(f"{tarball.name}.{os.getpid()}")
                 try:
                     run([*tar, "--create", "--file", str(partial), "-C", tree, "."])
-                    for old in DEBIAN_CACHE.glob(f"debian-{SUITE}-*.tar"):
+                    for old in DEBIAN_CACHE.glob(f"{SUITE}-{arch.name}-*.tar"):
                         old.unlink()
                     partial.replace(tarball)  # whole or not at all, for a concurrent checkout
                 finally:
                     partial.unlink(missing_ok=True)
         buildah("umount", ctr)
-        buildah("config", "--env", f"PATH={BASE_PATH}", "--cmd", '["/bin/bash"]', ctr)
+        buildah(
+            "config",
+            f"--arch={arch.name}",
+            "--os=linux",
+            f"--env=PATH={BASE_PATH}",
+            '--cmd=["/bin/bash"]',
+            ctr,
+        )
         buildah("commit", "--quiet", "--format=docker", ctr, name)
-    buildah.drop_stale(DEBIAN_REPO, name)
+    buildah.drop_stale(f"{DEBIAN_REPO}-{arch.name}", name)
     return name
 
 
-def build_base(buildah: Buildah, pip: PipSetup, timings: Timings) -> str:
-    """BUILD_FROM: Debian, plus this machine's pip settings and the files they name."""
-    debian = build_debian(buildah, timings)
-    name = f"{BASE_REPO}:{digest(debian, pip.key())}"
+def build_base(buildah: Buildah, arch: Arch, pip: PipSetup, timings: Timings) -> str:
+    """BODHI_BASE: Debian, plus this machine's pip settings and the files they name."""
+    debian = build_debian(buildah, arch, timings)
+    name = f"{BASE_REPO}-{arch.name}:{digest(debian, pip.key())}"
     if buildah.has_image(name):
         return name
-    with timings.step("base"), working_container(buildah, "base", debian) as ctr:
+    purpose = f"base-{arch.name}"
+    with timings.step("base"), working_container(buildah, purpose, debian) as ctr:
         conf = CACHE / "pip.conf"
         conf.write_text(pip.conf, encoding="utf-8")
         for path in pip.files:
             buildah("copy", ctr, str(path), str(path))
         buildah("copy", ctr, str(conf), "/etc/pip.conf")
         buildah("commit", "--quiet", "--format=docker", ctr, name)
-    buildah.drop_stale(BASE_REPO, name)
+    buildah.drop_stale(f"{BASE_REPO}-{arch.name}", name)
     return name
 
 
@@ -381,65 +520,133 @@ def context_files() -> list[Path]:
     return files
 
 
-def image_key(base: str) -> str:
+def sources_key() -> str:
+    """What every image is built from: the Dockerfile and the build context."""
     inputs = [ROOT / "Dockerfile", ROOT / ".dockerignore", *context_files()]
     return digest(
-        base,
         *(str(p.relative_to(ROOT)) for p in inputs),
         *(p.read_bytes() for p in inputs),
     )
 
 
-def build_image(buildah: Buildah, base: str, pip: PipSetup, timings: Timings) -> str:
-    """``docker build --build-arg BUILD_FROM=<base> .``, tagged by what it was built from."""
-    name = f"{IMAGE_REPO}:{image_key(base)}"
+def image_key(base: str, args: list[str]) -> str:
+    return digest(base, *args, sources_key())
+
+
+def supervisor_arguments(arch: Arch) -> list[str]:
+    """What the Supervisor adds to ``docker buildx build`` for an add-on with no build.yaml.
+
+    supervisor/apps/build.py, AppBuild.get_docker_args (home-assistant/supervisor at 090ef31,
+    2026.08): ``--platform`` (its MAP_ARCH), the io.hass labels from config.yaml, and the
+    build arguments BUILD_VERSION and BUILD_ARCH; BUILD_FROM only when there is a build.yaml,
+    or, before 2026.04, always.
+    """
+    manifest = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    labels = {
+        "io.hass.version": manifest["version"],
+        "io.hass.arch": arch.supervisor,
+        "io.hass.type": "app",
+        "io.hass.name": manifest["name"].replace("'", ""),
+        "io.hass.description": manifest["description"].replace("'", ""),
+        "io.hass.url": manifest["url"],
+    }
+    build_args = {
+        "BUILD_VERSION": manifest["version"],
+        "BUILD_ARCH": arch.supervisor,
+        # What Supervisors before 2026.04 add without a build.yaml (AddonBuild.base_image at
+        # 1264dbed^): Home Assistant's Alpine base. It is not in this storage, so a Dockerfile
+        # that built on it would fail here (--pull=never) instead of on an older Supervisor.
+        "BUILD_FROM": f"ghcr.io/home-assistant/{arch.supervisor}-base:latest",
+    }
+    return [
+        *(f"--label={key}={value}" for key, value in labels.items()),
+        *(f"--build-arg={key}={value}" for key, value in build_args.items()),
+    ]
+
+
+def image_repo(arch: Arch, addon: bool) -> str:
+    return f"{IMAGE_REPO}-{'addon' if addon else 'standalone'}-{arch.name}"
+
+
+def build_image(
+    buildah: Buildah, base: str, arch: Arch, addon: bool, pip: PipSetup, timings: Timings
+) -> str:
+    """``docker build --platform linux/ARCH .`` (or as the Supervisor builds the add-on), on
+    ``base``; tagged by what it was built from."""
+    args = [f"--platform={arch.platform}", f"--build-arg=BODHI_BASE={base}"]
+    if addon:
+        args += supervisor_arguments(arch)
+    repo = image_repo(arch, addon)
+    name = f"{repo}:{image_key(base, args)}"
     if buildah.has_image(name):
         return name
     mounts = [f"--volume={folder}:{folder}:ro" for folder in pip.folders]
-    with timings.step("build"):
+    with timings.step(f"build {'add-on' if addon else 'standalone'} {arch.name}"):
         buildah(
             "bud",
             "--isolation=chroot",
             "--pull=never",
             # Docker's format: OCI image configs have no HEALTHCHECK.
             "--format=docker",
-            f"--build-arg=BUILD_FROM={base}",
+            f"--layers={str(buildah.layers).lower()}",
+            *args,
             *mounts,
             f"--tag={name}",
             str(ROOT),
         )
-        buildah.drop_stale(IMAGE_REPO, name)
+        buildah.drop_stale(repo, name)
     return name
 
 
 @contextlib.contextmanager
-def locked() -> Iterator[None]:
-    """One build at a time per cache (two test runs in one checkout share it)."""
+def locked(arch: Arch) -> Iterator[None]:
+    """One build at a time per architecture and cache (two test runs in one checkout share
+    it); the architectures build side by side."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / "lock").open("w") as lock:
+    with (CACHE / f"lock-{arch.name}").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
-def ensure_image(timings: Timings | None = None) -> tuple[Buildah, str]:
+def ensure_image(
+    arch: str = "amd64", addon: bool = False, timings: Timings | None = None
+) -> tuple[Buildah, str]:
     """The image for the sources as they are now: found in the cache, or built."""
     timings = timings or Timings()
-    buildah = Buildah()
+    buildah = Buildah.for_arch(ARCHES[arch])
     pip = pip_setup()
-    with locked():
+    with locked(ARCHES[arch]):
         buildah.remove_orphan_containers()
-        base = build_base(buildah, pip, timings)
-        return buildah, build_image(buildah, base, pip, timings)
+        drop_earlier_layers(buildah)
+        base = build_base(buildah, ARCHES[arch], pip, timings)
+        return buildah, build_image(buildah, base, ARCHES[arch], addon, pip, timings)
+
+
+def drop_earlier_layers(buildah: Buildah) -> None:
+    """Remove the steps kept from builds of earlier sources: a change to the package is a
+    change to the builder's first COPY, after which nothing of theirs is reused."""
+    marker = buildah.root.with_name(f"{buildah.root.name}.sources")
+    current = sources_key()
+    if buildah.layers and marker.is_file() and marker.read_text(encoding="utf-8") != current:
+        buildah("rmi", "--prune")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(current, encoding="utf-8")
 
 
 def main() -> int:
-    reason = unavailable()
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.image", description="Build (or find) an image; print the timings."
+    )
+    parser.add_argument("--arch", choices=sorted(ARCHES), default="amd64")
+    parser.add_argument("--addon", action="store_true", help="as the Supervisor builds it")
+    options = parser.parse_args()
+    reason = unavailable(options.arch)
     if reason:
         print(f"cannot build the image: {reason}", file=sys.stderr)
         return 1
     timings = Timings()
     started = time.monotonic()
-    buildah, image = ensure_image(timings)
+    buildah, image = ensure_image(options.arch, options.addon, timings)
     print(f"{image} in {time.monotonic() - started:.1f} s ({timings})")
     print(f"storage: {shlex.join(buildah.command())}")
     return 0

@@ -27,12 +27,12 @@ from wyoming_bodhi.engines.bodhi.engine import VAD_ENDPOINT_SILENCE
 from wyoming_bodhi.server.listener import CLOSING_TIME
 from wyoming_bodhi.settings import SCHEMA, SettingsError, load, validate
 
+from . import addon_rules
 from .harness import API_KEY, CUSTOMER_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = yaml.safe_load((ROOT / "addon.yaml").read_text(encoding="utf-8"))
 TRANSLATIONS = yaml.safe_load((ROOT / "translations" / "en.yaml").read_text(encoding="utf-8"))
-BUILD = yaml.safe_load((ROOT / "build.yaml").read_text(encoding="utf-8"))
 
 # The Supervisor's option types: str, password, int, float, bool, list(a|b), match(re),
 # optionally ranged, "?" for optional; a one-element list for a list of such values.
@@ -109,8 +109,10 @@ def test_the_supervisor_waits_for_a_clean_stop() -> None:
     # CLOSING_TIME; the Supervisor's stop timeout (10 to 300 s) must cover that, with room.
     assert "--drain-delay 0" in (ROOT / "docker" / "run-addon.sh").read_text(encoding="utf-8")
     shutdown_timeout = SCHEMA({"api_key": API_KEY})["shutdown_timeout"]
-    assert 10 <= ADDON["timeout"] <= 300
-    assert ADDON["timeout"] >= shutdown_timeout + CLOSING_TIME + 2
+    # Left out, the Supervisor's default (the linter's too): 10 s.
+    timeout = ADDON.get("timeout", addon_rules.LINTER_DEFAULTS["timeout"])
+    assert 10 <= timeout <= 300
+    assert timeout >= shutdown_timeout + CLOSING_TIME + 2
 
 
 def test_the_version_is_the_package_version() -> None:
@@ -161,12 +163,42 @@ def test_secrets_are_passwords_and_either_engines_key_will_do(tmp_path: Path) ->
         load(["--config", write_options(tmp_path, ADDON["options"])], {})
 
 
-def test_the_model_list_is_the_catalogue() -> None:
+def test_the_model_is_any_name_the_settings_schema_then_checks() -> None:
+    # Text, not a list(...) of the built-in catalogue: the Supervisor would refuse a model
+    # added with extra_models before the server could accept it.
     match = addon_type("model")
-    assert match["type"] == "list"
-    assert match["args"].split("|") == [*Catalog().names, "iapp-asrx"]
+    assert (match["type"], match["args"]) == ("str", None)
     # Unset by default: Bodhi's default model, or iApp's when only iApp is configured.
     assert match["optional"] and "model" not in ADDON["options"]
+
+
+def test_the_supervisor_takes_a_model_added_with_extra_models(tmp_path: Path) -> None:
+    options = addon_options(extra_models=["pa-general-v2-8khz"], model="pa-general-v2-8khz")
+    assert addon_rules.option_problems(ADDON["schema"], options) == []
+    loaded = load(["--config", write_options(tmp_path, options)], {})
+    assert loaded.model == "pa-general-v2-8khz"
+    assert "pa-general-v2-8khz" in loaded.catalog
+
+
+@pytest.mark.parametrize("model", [*Catalog().names, "iapp-asrx"])
+def test_the_supervisor_takes_every_built_in_model(model: str) -> None:
+    assert addon_rules.option_problems(ADDON["schema"], addon_options(model=model)) == []
+
+
+def test_a_model_nobody_configured_stops_the_add_on_naming_the_valid_ones(
+    tmp_path: Path,
+) -> None:
+    options = addon_options(model="pa-general-v2-8khz")  # not added with extra_models
+    assert addon_rules.option_problems(ADDON["schema"], options) == []  # text, to the Supervisor
+    path = write_options(tmp_path, options)
+    with pytest.raises(SettingsError) as caught:
+        load(["--config", path], {})
+    message = str(caught.value)
+    assert message.startswith(
+        f"invalid model 'pa-general-v2-8khz' (config file {path}): not a model of a configured "
+        "engine; valid models: hi-general-v2-8khz, "
+    )
+    assert "add Bodhi models with extra_models" in message
 
 
 def test_the_domain_list_is_the_catalogues() -> None:
@@ -228,10 +260,122 @@ def test_the_translations_name_every_option_and_nothing_else() -> None:
     assert set(TRANSLATIONS["network"]) == set(ADDON["ports"])
 
 
-def test_the_build_covers_every_arch() -> None:
-    assert set(BUILD["build_from"]) == set(ADDON["arch"])
-    for arch, image in BUILD["build_from"].items():
-        assert image == f"ghcr.io/home-assistant/{arch}-base-debian:bookworm"
+# -- the Supervisor's schema and the add-on linter's rules (tests/addon_rules.py) ------------
+
+
+def test_the_manifest_passes_the_supervisors_schema() -> None:
+    assert addon_rules.supervisor_problems(ADDON) == []
+
+
+def test_the_manifest_passes_the_add_on_linter() -> None:
+    assert addon_rules.linter_problems(ADDON) == []
+    assert addon_rules.linter_warnings(ADDON) == []
+
+
+def test_the_defaults_pass_the_supervisors_option_checks() -> None:
+    assert addon_rules.option_problems(ADDON["schema"], ADDON["options"]) == []
+    assert addon_rules.option_problems(ADDON["schema"], addon_options()) == []
+
+
+def test_the_translations_pass_the_supervisors_schema() -> None:
+    assert addon_rules.translation_problems(TRANSLATIONS) == []
+
+
+def test_the_supervisor_builds_without_a_build_file() -> None:
+    assert addon_rules.build_file_problems(ROOT) == []
+
+
+def test_the_status_page_is_on_the_supervisors_default_ingress_port() -> None:
+    # config.yaml leaves ingress_port at its default (the linter wants it left out), so the
+    # start script must serve the status page there.
+    assert "ingress_port" not in ADDON
+    default = addon_rules.LINTER_DEFAULTS["ingress_port"]
+    script = (ROOT / "docker" / "run-addon.sh").read_text(encoding="utf-8")
+    assert f"ingress_port=${{ADDON_INGRESS_PORT:-{default}}}" in script
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"timeout": 5}, "value must be at least 10"),
+        ({"slug": "bodhi stt"}, "does not match regular expression"),
+        ({"arch": ["amd64", "riscv64"]}, "value must be one of"),
+        ({"ports": {"10300/tcp": "x"}}, "not a valid value"),
+        ({"schema": {"model": "text"}}, "does not match regular expression"),
+        ({"schema": {"model": ["str", "int"]}}, "not an option type"),
+        ({"ingress_port": 70000}, "value must be at most 65535"),
+        ({"build_from": {"amd64": "x"}}, "'build_from' is not a manifest key"),
+        ({"arch": ["amd64", "armv7"]}, "uses deprecated 'arch' values: ['armv7']"),
+        ({"advanced": True}, "deprecated 'advanced' config field"),
+        ({"ingress_port": 0, "ports": {"62000/tcp": None}}, "a dynamic ingress port"),
+    ],
+)
+def test_the_supervisor_rules_find_what_the_supervisor_refuses(
+    changes: dict[str, Any], problem: str
+) -> None:
+    problems = addon_rules.supervisor_problems({**ADDON, **changes})
+    assert any(problem in found for found in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"ingress_port": 8099}, "'ingress_port' should be removed, it uses a default value"),
+        ({"init": True}, "'init' should be removed, it uses a default value"),
+        ({"timeout": 10}, "'timeout' should be removed, it uses a default value"),
+        ({"panel_icon": "mdi:puzzle"}, "'panel_icon' should be removed"),
+        ({"homeassistant_api": False}, "'homeassistant_api' should be removed"),
+        ({"webui": "http://[HOST]:[PORT:8099]/"}, "'webui' should be removed, Ingress is enabled"),
+        ({"ingress_port": 0}, "'ingress_port' this does not run on the host network"),
+        ({"watchdog": "tcp://[HOST]:[PORT:10300]"}, "'watchdog', is obsolete"),
+        ({"codenotary": "a@b.c"}, "'codenotary' is deprecated"),
+        ({"timeout": "20"}, "'timeout': '20' is not of type"),
+        ({"init": 1}, "'init' should be removed"),  # Python's 1 == True, as in the linter
+        ({"startup": "before"}, "'startup': 'before' is not one of"),
+        ({"build": "x"}, "'build' was unexpected"),
+    ],
+)
+def test_the_linter_rules_find_what_the_linter_reports(
+    changes: dict[str, Any], problem: str
+) -> None:
+    problems = addon_rules.linter_problems({**ADDON, **changes})
+    assert any(problem in found for found in problems), problems
+
+
+def test_the_linter_warns_about_deprecated_arches() -> None:
+    warnings = addon_rules.linter_warnings({**ADDON, "arch": ["amd64", "aarch64", "armv7"]})
+    assert warnings == ["Architecture 'armv7' is deprecated"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "options", "problem"),
+    [
+        ({"model": "list(a|b)?"}, {"model": "c"}, "Option 'model': 'c': value must be one of"),
+        ({"n": "int(1,5)"}, {"n": 6}, "value must be at most 5"),
+        ({"n": "float(0.5,)"}, {"n": 0.1}, "value must be at least 0.5"),
+        ({"words": ["str"]}, {"words": "batti"}, "Option 'words': expected a list"),
+        ({"key": "password"}, {}, "Missing option 'key'"),
+        ({"key": "str"}, {"key": "x", "other": 1}, "Option 'other' does not exist"),
+    ],
+)
+def test_the_option_rules_find_what_the_supervisor_refuses(
+    schema: dict[str, Any], options: dict[str, Any], problem: str
+) -> None:
+    problems = addon_rules.option_problems(schema, options)
+    assert any(problem in found for found in problems), problems
+
+
+def test_the_translation_rules_find_what_the_supervisor_refuses() -> None:
+    problems = addon_rules.translation_problems({"configuration": {"model": {"title": "x"}}})
+    assert any("required key not provided" in problem for problem in problems), problems
+
+
+def test_a_build_file_is_found_as_the_supervisor_finds_it(tmp_path: Path) -> None:
+    (tmp_path / "build.yaml").write_text("{}", encoding="utf-8")
+    (tmp_path / "build.txt").write_text("", encoding="utf-8")
+    assert addon_rules.build_file_problems(tmp_path) == [
+        "App uses build.yaml which is deprecated. Move build parameters into the Dockerfile"
+    ]
 
 
 # -- options.json through the real loader -----------------------------------------------
@@ -364,7 +508,7 @@ def test_the_store_finds_one_add_on_at_the_root() -> None:
     # The example config folder is not mistaken for an add-on: "config.*" needs the dot.
     assert (ROOT / "config").is_dir()
     assert store_files(ROOT, "repository") == [Path("repository.yaml")]
-    assert store_files(ROOT, "build") == [Path("build.yaml")]
+    assert store_files(ROOT, "build") == []  # the Dockerfile holds the build (DOCS.md)
     for name in ("Dockerfile", "DOCS.md", "CHANGELOG.md", "README.md", "icon.png", "logo.png"):
         assert (ROOT / name).is_file(), name
     assert (ROOT / "translations" / "en.yaml").is_file()

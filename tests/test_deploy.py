@@ -64,7 +64,7 @@ answering what is left with ``shutdown``, closing, and the process's exit."""
 SECRET_ENVS = {spec.env for spec in SETTINGS if spec.secret}
 KNOWN_ENVS = {spec.env for spec in SETTINGS} | {f"{env}_FILE" for env in SECRET_ENVS}
 IMAGE_UID = int(
-    re.search(r"ARG BODHI_UID=(\d+)", (ROOT / "Dockerfile").read_text())[1]  # type: ignore[index]
+    re.search(r"useradd --uid (\d+)", (ROOT / "Dockerfile").read_text())[1]  # type: ignore[index]
 )
 
 

@@ -1,21 +1,28 @@
-"""The image itself, built from the Dockerfile and run: its user, its health check, the demo.
+"""The images themselves, built from the Dockerfile and run: amd64 here, arm64 beside it.
 
-There is no Docker engine here: tests/image.py builds the image with buildah from a Debian
+There is no Docker engine here: tests/image.py builds each image with buildah from a Debian
 base it makes with debootstrap, and the container runs under ``buildah run``, which starts the
 image's command as its configured user with the image's environment, on the host's network.
+arm64 (tests/test_image_arm64.py) is built and run under qemu-user emulation; its tests are
+these, in a file of their own so that pytest-xdist builds the two architectures side by side.
+
+Each architecture has two images: the standalone one (``docker build .``: a non-root user, the
+server as its main process) and the add-on, built with what the Supervisor passes
+(``BUILD_ARCH`` and the rest, no build.yaml) and run as the Supervisor runs it: no arguments,
+root, options in /data/options.json, discovery announced, the status page on the ingress port.
 
 Building is the one step that reaches the network, and only because building the image is
 what is under test: like ``docker build``, it installs Debian's packages and the package's
 wheels from the registries this machine uses. It happens once per change of the image's
-sources (the result is cached under .cache/image, keyed by them); the first build takes about
-two and a half minutes, later runs about ten seconds. Everything the container does is on
-loopback.
+sources (the result is cached under .cache/image, keyed by them); docs/development.md has the
+times. Everything the containers do is on loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -24,16 +31,20 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import aiohttp
 import pytest
+import yaml
 
 from . import image
+from .fake_supervisor import TOKEN, expected_request, running_supervisor
 from .harness import clean_env, free_port, stop_process, unavailable, wait_for_port
 
 VERSION = tomllib.loads((image.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
     "version"
 ]
+MANIFEST = yaml.safe_load((image.ROOT / "config.yaml").read_text(encoding="utf-8"))
 # The recording the README's "Try it" transcribes: two phrases.
 SAMPLE = image.ROOT / "samples" / "batti-jalao.wav"
 # buildah run's helper that chroots, takes on the image's user and starts the command.
@@ -42,6 +53,8 @@ DEMO_TRANSCRIPT = (
     "simulated transcript segment 1 from the Bodhi simulator "
     "simulated transcript segment 2 from the Bodhi simulator"
 )
+# Emulated, a Python program starts in seconds rather than a fraction of one.
+START_TIMEOUT = 90
 
 
 @dataclass(frozen=True)
@@ -50,19 +63,19 @@ class Built:
     name: str
     config: dict[str, Any]
     """The image's Docker config: User, Entrypoint, Healthcheck, Env, Labels."""
+    architecture: str
 
 
-@pytest.fixture(scope="session")
-def built() -> Built:
-    reason = image.unavailable()
+def build(arch: str, addon: bool) -> Built:
+    reason = image.unavailable(arch)
     if reason:
         unavailable("building the image", reason)
     try:
-        buildah, name = image.ensure_image()
+        buildah, name = image.ensure_image(arch, addon)
     except image.BuildError as error:
         pytest.fail(f"the image did not build: {error}")
-    config: dict[str, Any] = buildah.inspect(name)["Docker"]["config"]
-    return Built(buildah, name, config)
+    inspected = buildah.inspect(name)
+    return Built(buildah, name, inspected["Docker"]["config"], inspected["Docker"]["architecture"])
 
 
 class Container:
@@ -82,7 +95,7 @@ class Container:
     def command(self, *args: str) -> list[str]:
         return self.buildah.command("run", "--isolation=chroot", self.name, "--", *args)
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.command(*args),
             capture_output=True,
@@ -90,6 +103,9 @@ class Container:
             timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
+
+    def copy(self, source: Path, destination: str) -> None:
+        self.buildah("copy", self.name, str(source), destination)
 
     def remove(self) -> None:
         self.buildah("rm", self.name)
@@ -121,6 +137,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def argv(pid: int) -> list[str]:
+    """A process's arguments. Under emulation the kernel starts qemu with the program's path
+    and its arguments after it, so a program's own arguments are the tail of this list."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
     except OSError:  # it has gone
@@ -175,64 +193,164 @@ def started(ctr: Container, *args: str) -> Iterator[subprocess.Popen[str]]:
             stop_process(proc, 15)
 
 
-# -- the tests ----------------------------------------------------------------------------------
+async def transcribe_sample(port: int) -> str:
+    """The README's sample through the file client on the host, as Home Assistant is to a
+    container; its transcript."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "wyoming_bodhi.transcribe", str(SAMPLE),
+         "--uri", f"tcp://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
-def test_the_built_image_has_the_dockerfiles_user_health_check_and_entrypoint(
-    built: Built,
-) -> None:
-    config = built.config
-    assert config["User"] == "bodhi"
-    assert config["Entrypoint"] == ["/usr/local/bin/entrypoint.sh"]
-    assert config["Healthcheck"]["Test"] == ["CMD", "wyoming-bodhi", "--health-check"]
-    assert config["Env"][0].startswith("PATH=/opt/venv/bin:")
-    assert config["Labels"]["io.hass.version"] == VERSION
-    assert "10300/tcp" in config["ExposedPorts"]
+async def stop(server: subprocess.Popen[str], main: int) -> str:
+    """``docker stop``: SIGTERM to the main process; its output once it has ended."""
+    os.kill(main, signal.SIGTERM)
+    output, _ = await asyncio.to_thread(server.communicate, timeout=30)
+    return output
 
 
-async def test_the_image_serves_the_demo_as_its_user_healthy_and_stops_on_sigterm(
-    built: Built,
-) -> None:
-    """``docker run -e WYOMING_URI=... IMAGE --demo``, its HEALTHCHECK, a client, ``docker stop``."""
-    test, *health = built.config["Healthcheck"]["Test"]
-    assert test == "CMD"  # exec form: run as is, not through a shell
-    port = free_port()
-    with container(built, WYOMING_URI=f"tcp://127.0.0.1:{port}") as ctr:
-        user = await asyncio.to_thread(ctr.run, "id", "-u")
-        assert user.returncode == 0, user.stderr
-        image_uid = int(user.stdout)
-        assert image_uid != 0
+# -- the tests, for each architecture ---------------------------------------------------------
 
-        # The health check can fail: nothing serves yet.
-        unhealthy = await asyncio.to_thread(ctr.run, *health)
-        assert unhealthy.returncode != 0
-        assert f"cannot connect to tcp://127.0.0.1:{port}" in unhealthy.stdout + unhealthy.stderr
 
-        with started(ctr, "--demo") as server:
-            await wait_for_port(port, server, timeout=60)
-            main = main_process(server.pid)
-            # The entrypoint exec'd the server: it is the main process, and not root.
-            assert argv(main)[1:] == ["/opt/venv/bin/wyoming-bodhi", "--demo"]
-            assert uids(main) == [image_uid] * 4
+class ImageTests:
+    """The images of one architecture: a subclass per architecture names it."""
 
-            healthy = await asyncio.to_thread(ctr.run, *health)
-            assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    arch: ClassVar[str]
 
-            # A client on the host, as Home Assistant is to a container.
-            result = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "wyoming_bodhi.transcribe", str(SAMPLE),
-                 "--uri", f"tcp://127.0.0.1:{port}"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                env=clean_env(),
-            )  # fmt: skip
-            assert result.returncode == 0, result.stderr
-            assert result.stdout.strip() == DEMO_TRANSCRIPT
+    @pytest.fixture(scope="class")
+    @classmethod
+    def standalone(cls) -> Built:
+        return build(cls.arch, addon=False)
 
-            os.kill(main, signal.SIGTERM)  # what `docker stop` sends the main process
-            output, _ = await asyncio.to_thread(server.communicate, timeout=30)
-    assert server.returncode == 0, output
-    assert "DEMO MODE" in output
-    assert "Shutting down (SIGTERM)" in output
+    @pytest.fixture(scope="class")
+    @classmethod
+    def addon(cls) -> Built:
+        return build(cls.arch, addon=True)
+
+    def assert_runs_as_built(self, pid: int) -> None:
+        """The process runs the image's own programs: natively, or (arm64 here) through the
+        kernel's qemu interpreter for them."""
+        program = Path(f"/proc/{pid}/exe").resolve()
+        interpreter = image.ARCHES[self.arch].interpreter()
+        if interpreter is None:
+            assert program.name.startswith(("python3", "dash")), program
+        else:
+            assert program == interpreter
+
+    def test_the_standalone_image_is_the_dockerfiles(self, standalone: Built) -> None:
+        config = standalone.config
+        assert standalone.architecture == self.arch
+        assert config["User"] == "1000:1000"
+        assert config["Entrypoint"] == ["/usr/local/bin/entrypoint.sh"]
+        assert config["Healthcheck"]["Test"] == ["CMD", "wyoming-bodhi", "--health-check"]
+        assert config["Env"][0].startswith("PATH=/opt/venv/bin:")
+        assert "BODHI_ADDON=false" in config["Env"]
+        assert config["Labels"]["io.hass.version"] == VERSION
+        assert "10300/tcp" in config["ExposedPorts"]
+
+    async def test_the_standalone_image_serves_the_demo_as_its_user_healthy_and_stops(
+        self, standalone: Built
+    ) -> None:
+        """``docker run -e WYOMING_URI=... IMAGE --demo``, its HEALTHCHECK, a client, then
+        ``docker stop``."""
+        test, *health = standalone.config["Healthcheck"]["Test"]
+        assert test == "CMD"  # exec form: run as is, not through a shell
+        port = free_port()
+        with container(standalone, WYOMING_URI=f"tcp://127.0.0.1:{port}") as ctr:
+            # The health check can fail: nothing serves yet.
+            unhealthy = await asyncio.to_thread(ctr.run, *health)
+            assert unhealthy.returncode != 0
+            assert (
+                f"cannot connect to tcp://127.0.0.1:{port}" in unhealthy.stdout + unhealthy.stderr
+            )
+
+            with started(ctr, "--demo") as server:
+                await wait_for_port(port, server, timeout=START_TIMEOUT)
+                main = main_process(server.pid)
+                # The entrypoint exec'd the server: it is the main process, and not root.
+                assert argv(main)[-2:] == ["/opt/venv/bin/wyoming-bodhi", "--demo"]
+                assert uids(main) == [1000] * 4
+                self.assert_runs_as_built(main)
+
+                healthy = await asyncio.to_thread(ctr.run, *health)
+                assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+                assert await transcribe_sample(port) == DEMO_TRANSCRIPT
+                output = await stop(server, main)
+        assert server.returncode == 0, output
+        assert "DEMO MODE" in output
+        assert "Shutting down (SIGTERM)" in output
+
+    def test_the_add_on_image_is_the_supervisors_build(self, addon: Built) -> None:
+        config = addon.config
+        assert addon.architecture == self.arch
+        assert config["User"] == "0:0"  # the Supervisor's /data is root's
+        assert "BODHI_ADDON=true" in config["Env"]
+        assert config["Entrypoint"] == ["/usr/local/bin/entrypoint.sh"]
+        assert config["Healthcheck"]["Test"] == ["CMD", "wyoming-bodhi", "--health-check"]
+        labels = config["Labels"]
+        assert labels["io.hass.arch"] == image.ARCHES[self.arch].supervisor
+        assert labels["io.hass.version"] == MANIFEST["version"] == VERSION
+        assert labels["io.hass.type"] == "app"  # the Supervisor's label wins over ours
+
+    async def test_the_add_on_serves_its_options_announces_and_stops(
+        self, addon: Built, tmp_path: Path
+    ) -> None:
+        """As the Supervisor runs it: no arguments, options in /data/options.json, its token
+        and URL in the environment; Home Assistant's ingress proxy asks for the status page."""
+        options = {**MANIFEST["options"], "api_key": "any-key", "demo": True}
+        (tmp_path / "options.json").write_text(json.dumps(options), encoding="utf-8")
+        port, ingress = free_port(), free_port()
+        async with running_supervisor() as supervisor:
+            env = {
+                "SUPERVISOR_TOKEN": TOKEN,
+                "SUPERVISOR_URL": supervisor.url,
+                # On the host's network here: loopback and free ports, not 0.0.0.0:10300.
+                "ADDON_HOST": "127.0.0.1",
+                "ADDON_PORT": str(port),
+                "ADDON_INGRESS_PORT": str(ingress),
+                "ADDON_INGRESS_FROM": "127.0.0.1",  # the proxy is on loopback too
+                "ADDON_DISCOVERY_HOST": "bodhi-addon",
+                # The image's health check asks the default port unless told otherwise.
+                "WYOMING_URI": f"tcp://127.0.0.1:{port}",
+            }
+            with container(addon, **env) as ctr:
+                ctr.copy(tmp_path / "options.json", "/data/options.json")
+                with started(ctr) as server:
+                    await wait_for_port(port, server, timeout=START_TIMEOUT)
+                    main = main_process(server.pid)
+                    # The entrypoint exec'd the add-on's start script, which runs as root.
+                    assert argv(main)[-1] == "/usr/local/bin/run-addon.sh"
+                    assert uids(main) == [0] * 4
+                    self.assert_runs_as_built(main)
+                    (server_args,) = [
+                        argv(pid) for pid in descendants(main) if "--config" in argv(pid)
+                    ]
+                    assert server_args[server_args.index("--config") + 1] == "/data/options.json"
+
+                    await asyncio.wait_for(supervisor.announced.wait(), START_TIMEOUT)
+                    assert supervisor.requests == [expected_request(f"tcp://bodhi-addon:{port}")]
+                    (_, *health) = addon.config["Healthcheck"]["Test"]
+                    healthy = await asyncio.to_thread(ctr.run, *health)
+                    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+                    async with aiohttp.ClientSession() as http:
+                        async with http.get(f"http://127.0.0.1:{ingress}/") as page:
+                            assert page.status == 200
+                            assert "<title>wyoming-bodhi</title>" in await page.text()
+                    assert await transcribe_sample(port) == DEMO_TRANSCRIPT
+                    output = await stop(server, main)
+        assert server.returncode == 0, output
+        assert "run-addon: received SIGTERM: stopping wyoming-bodhi" in output
+        assert "run-addon: wyoming-bodhi exited with status 0" in output
+        assert "DEMO MODE" in output
+        assert TOKEN not in output
+
+
+class TestAmd64(ImageTests):
+    arch = "amd64"

@@ -572,7 +572,8 @@ def test_a_run_without_the_system_packages_says_why_it_skipped(tmp_path: Path) -
     env["PATH"] = str(tmp_path / "bin")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider",
-         "tests/test_browser.py", "tests/test_image.py", "tests/test_mic.py"],
+         "tests/test_browser.py", "tests/test_image.py", "tests/test_image_arm64.py",
+         "tests/test_mic.py"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:]
