@@ -29,6 +29,7 @@ list them alike, and a setting missing from the table (or a row for none) stops 
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -258,10 +259,11 @@ def render(root: Path = ROOT) -> dict[Path, str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    if set(argv) - {"--check"}:
-        print("usage: python scripts/addon_files.py [--check]", file=sys.stderr)
-        return 2
-    check = "--check" in argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a file is not up to date"
+    )
+    check = parser.parse_args(argv).check
     try:
         files = render()
     except AddonFilesError as err:
