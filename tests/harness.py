@@ -314,10 +314,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def process(
-    args: list[str], env: dict[str, str], preexec_fn: Callable[[], None] | None = None
+    args: list[str],
+    env: dict[str, str],
+    preexec_fn: Callable[[], None] | None = None,
+    *,
+    program: str = sys.executable,
 ) -> Iterator[subprocess.Popen[str]]:
+    """``program`` (this Python by default) with ``args``, its output in one pipe; stopped
+    when the block ends."""
     proc = subprocess.Popen(
-        [sys.executable, *args],
+        [program, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
