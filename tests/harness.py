@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -27,11 +28,16 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
+from wyoming_bodhi.engines import registry
+from wyoming_bodhi.homeassistant import supervisor
 from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
-from wyoming_bodhi.settings import validate
+from wyoming_bodhi.settings import declarations, validate
+from wyoming_bodhi.settings.sources import CONFIG_ENV
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi.__main__ import API_KEY_ENV as BODHI_SIMULATOR_KEY
+from wyoming_bodhi.simulators.iapp.__main__ import API_KEY_ENV as IAPP_SIMULATOR_KEY
 from wyoming_bodhi.web.metrics import Metrics
 from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
@@ -302,12 +308,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-CONFIGURATION_PREFIXES = ("BODHI_", "WYOMING_", "IAPP_")
-"""The server's (and its clients') settings: a developer's own never reach a test."""
+@functools.cache
+def configuration() -> frozenset[str]:
+    """Every environment variable the server, its clients and the simulators read: each
+    setting's, the core's and every installed engine's (old names included, and a secret's
+    ``*_FILE``), the config file's, the engine filter, the Supervisor's, the simulators' keys."""
+    names = {CONFIG_ENV, registry.ONLY, supervisor.TOKEN_ENV, supervisor.URL_ENV}
+    names |= {BODHI_SIMULATOR_KEY, IAPP_SIMULATOR_KEY}
+    for spec in declarations():
+        for env in (spec.env, *(alias.env for alias in spec.aliases)):
+            names |= {env, f"{env}_FILE"} if spec.secret else {env}
+    return frozenset(names)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIGURATION_PREFIXES)}
+    """This process's environment less a developer's own configuration (:func:`configuration`),
+    which must never reach a test's server or client, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in configuration()}
     env.update(extra)
     return env
 

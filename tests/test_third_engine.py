@@ -299,3 +299,24 @@ def test_the_secrets_tests_run_over_it(acme: EngineSpec[Any]) -> None:
     from .test_security import ENGINES
 
     assert acme in ENGINES
+
+
+def test_a_developer_s_own_configuration_reaches_no_test_process(
+    acme: EngineSpec[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The servers and clients the tests start get none of the variables a setting reads
+    (Acme's too, which no list in the tests names), nor the config file or engine filter."""
+    own = {
+        "ACME_API_KEY": "developer-acme-key-77e0",
+        "ACME_API_KEY_FILE": "/run/secrets/acme",
+        "ACME_URL": "wss://asr.acme.example",
+        "WYOMING_BODHI_ENGINES": "acme",
+        "BODHI_CONFIG": "/etc/wyoming-bodhi.yaml",
+        "BODHI_CA": "/etc/ssl/ca.pem",  # an old name
+    }
+    for name, value in own.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ACME_HOME", "/home/acme")  # no setting's
+    env = clean_env()
+    assert not set(own) & set(env)
+    assert env["ACME_HOME"] == "/home/acme"
