@@ -35,7 +35,7 @@ from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import declarations, validate
 from wyoming_bodhi.settings.sources import CONFIG_ENV
-from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi import BodhiOptions, BodhiSimulator
 from wyoming_bodhi.simulators.bodhi.__main__ import API_KEY_ENV as BODHI_SIMULATOR_KEY
 from wyoming_bodhi.simulators.iapp.__main__ import API_KEY_ENV as IAPP_SIMULATOR_KEY
 from wyoming_bodhi.web.metrics import Metrics
@@ -78,7 +78,7 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def running_simulator(**options: Any) -> AsyncIterator[BodhiSimulator]:
-    async with BodhiSimulator(SimulatorOptions(**options)) as simulator:
+    async with BodhiSimulator(BodhiOptions(**options)) as simulator:
         yield simulator
 
 
