@@ -33,7 +33,7 @@ from wyoming_bodhi.homeassistant import supervisor
 from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
-from wyoming_bodhi.settings import declarations, validate
+from wyoming_bodhi.settings import Settings, declarations, validate
 from wyoming_bodhi.settings.sources import CONFIG_ENV
 from wyoming_bodhi.simulators.bodhi import BodhiOptions, BodhiSimulator
 from wyoming_bodhi.simulators.bodhi.__main__ import API_KEY_ENV as BODHI_SIMULATOR_KEY
@@ -98,8 +98,25 @@ async def running_bridge(
         **settings,
     }
     connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        bridge = Bridge(validate(raw), http, engines=engines or [])
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        serving_bridge(validate(raw), http, engines) as running,
+    ):
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving_bridge(
+    settings: Settings,
+    http: aiohttp.ClientSession | None = None,
+    engines: list[Any] | None = None,
+) -> AsyncIterator[RunningBridge]:
+    """The bridge's own server with these settings, as loaded (their ``uri``: 127.0.0.1:0
+    in a test); the engines they configure, unless ``engines`` are given."""
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+        bridge = Bridge(settings, http, engines=engines or [])
         server = BridgeServer(bridge)
         await server.start()
         try:

@@ -30,21 +30,19 @@ from wyoming.info import Describe, Info
 
 from wyoming_bodhi.engines import registry
 from wyoming_bodhi.engines.plugin import EngineSpec, Simulated
-from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.health import check
-from wyoming_bodhi.server.listener import BridgeServer
-from wyoming_bodhi.settings import Settings, SettingsError, build_parser, load, validate
+from wyoming_bodhi.settings import SettingsError, build_parser, load, validate
 
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
-    RunningBridge,
     clean_env,
     free_port,
     process,
     running_bridge,
     running_simulator,
     running_status_page,
+    serving_bridge,
     transcribe,
     unavailable,
     wait_for_port,
@@ -78,19 +76,6 @@ async def acme_simulator(acme: EngineSpec[Any], **options: Any) -> AsyncIterator
     assert simulate is not None
     async with simulate(acme.settings(), texts=SWAHILI, **options) as simulator:
         yield simulator
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[RunningBridge]:
-    """The bridge with these settings, as loaded."""
-    async with aiohttp.ClientSession() as http:
-        bridge = Bridge(settings, http)
-        server = BridgeServer(bridge)
-        await server.start()
-        try:
-            yield RunningBridge(server.port, bridge, server)
-        finally:
-            await server.shutdown(0)
 
 
 def swahili(**options: Any) -> Transcribe:
@@ -171,7 +156,7 @@ async def test_its_key_is_read_from_wherever_a_key_may_be_given(
         settings = load(argv, environ)
         assert settings.of(acme).acme_api_key == ACME_KEY
         assert settings.model == "acme-sw"  # the only engine configured: its model is the default
-        async with serving(settings) as running, running.client() as client:
+        async with serving_bridge(settings) as running, running.client() as client:
             exchange = await transcribe(client, SPEECH, request=swahili())
     assert exchange.transcript == " ".join(SWAHILI)
     (record,) = simulator.connections
