@@ -550,6 +550,17 @@ async def test_each_error_status_is_one_line_saying_what_to_do(status: int) -> N
     assert_secret_free(result)
 
 
+async def test_an_old_setting_name_is_said_once(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=TEXTS) as simulator:
+        trusted = await run(simulator.url, BODHI_CA=str(cert))
+    assert (trusted.returncode, trusted.stdout) == (0, "batti jalao pankha chalao\n")
+    assert trusted.stderr == (
+        f"{PROG}: bodhi_ca (BODHI_CA) is deprecated: use ca_file (--ca-file, BODHI_CA_FILE); "
+        "the old names will be removed in a later release\n"
+    )
+
+
 async def test_tls_is_verified_and_ca_file_trusted(tmp_path: Path) -> None:
     cert, key = self_signed_certificate(tmp_path)
     async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=TEXTS) as simulator:
