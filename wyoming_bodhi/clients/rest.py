@@ -24,7 +24,7 @@ from typing import Final
 
 from wyoming.asr import Transcribe
 
-from ..engines.base import TIMEOUT, EngineError, WholeFileEngine
+from ..engines.base import TIMEOUT, EngineError, WholeFileEngine, redact
 from ..pipeline.audio import OUTPUT_WIDTH, AudioConverter, UnsupportedAudioFormat
 from ..settings import Settings
 from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, UsageError
@@ -76,12 +76,16 @@ async def recognize(settings: Settings, transcribe: Transcribe, recording: Recor
             )
         pcm = converted(recording, engine.audio.rate, settings.max_audio)
         seconds = len(pcm) / engine.audio.bytes_per_second
-        return await engine.recognize(
-            request,
-            pcm,
-            connect_timeout=settings.connect_timeout,
-            timeout=settings.connect_timeout + seconds + settings.response_timeout,
-        )
+        try:
+            return await engine.recognize(
+                request,
+                pcm,
+                connect_timeout=settings.connect_timeout,
+                timeout=settings.connect_timeout + seconds + settings.response_timeout,
+            )
+        except EngineError as err:
+            # Whatever the engine does itself: no credential it echoes reaches the terminal.
+            raise redact(err, settings.secrets) from None
 
 
 def _check_options(args: argparse.Namespace) -> None:
