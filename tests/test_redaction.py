@@ -146,3 +146,13 @@ def test_ordinary_text_is_left_alone() -> None:
         lines.append(f"api key {fingerprint(secret)}")
     changed = [line for line in lines if secrets.text(line) != line]
     assert changed == []
+
+
+def test_a_prefix_before_a_cut_mark_json_escaped_is_blanked() -> None:
+    """The status page blanks its JSON once written, where ``…`` is ``\\u2026``."""
+    secrets = Secrets([KEY])
+    for kept in range(FINGERPRINT_LENGTH, 8):
+        written = json.dumps({"text": "w" * 20 + " " + KEY[:kept] + "…"})
+        blanked = secrets.text(written)
+        assert pieces(KEY, blanked) == [], blanked
+        assert json.loads(blanked)["text"] == "w" * 20 + " …", blanked

@@ -29,8 +29,9 @@ FINGERPRINT_LENGTH: Final = 4
 ever shown. Also the shortest piece blanked beside a cut's mark: shorter, it is chance."""
 FINGERPRINTED: Final = 12
 """Keys this long or longer have a fingerprint; shorter ones show nothing."""
-CUT_MARKS: Final = (BLANK, "...")
-"""What a cut leaves where it fell: ``text.printable``'s, reprlib's, most people's."""
+CUT_MARKS: Final = (BLANK, "...", "\\u2026")
+"""What a cut leaves where it fell: ``text.printable``'s, reprlib's, most people's; and
+``…`` as JSON writes it (the status page's answers are blanked once written)."""
 LONG_PIECE: Final = 8
 """A piece of a secret this long is blanked wherever it is (a cut that left no mark): no
 ordinary text holds eight characters of a random key by chance. Half of a shorter key."""
