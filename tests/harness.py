@@ -29,6 +29,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
 from wyoming_bodhi.engines import registry
+from wyoming_bodhi.engines.websocket import engine_http
 from wyoming_bodhi.homeassistant import supervisor
 from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
@@ -97,10 +98,11 @@ async def running_bridge(
         "uri": "tcp://127.0.0.1:0",
         **settings,
     }
+    settings = validate(raw)
     connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
     async with (
-        aiohttp.ClientSession(connector=connector) as http,
-        serving_bridge(validate(raw), http, engines) as running,
+        engine_http(settings.secrets, connector=connector) as http,
+        serving_bridge(settings, http, engines) as running,
     ):
         yield running
 
@@ -115,7 +117,7 @@ async def serving_bridge(
     in a test); the engines they configure, unless ``engines`` are given."""
     async with contextlib.AsyncExitStack() as stack:
         if http is None:
-            http = await stack.enter_async_context(aiohttp.ClientSession())
+            http = await stack.enter_async_context(engine_http(settings.secrets))
         bridge = Bridge(settings, http, engines=engines or [])
         server = BridgeServer(bridge)
         await server.start()

@@ -79,6 +79,35 @@ def test_start_up_validation_is_one_clear_line(
     assert API_KEY not in result.stderr and CUSTOMER_ID not in result.stderr
 
 
+CONTROL_KEY = "SUPERSECRET9876"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "setting"),
+    [
+        ("BODHI_API_KEY", CONTROL_KEY + "\x01", "api_key"),
+        ("BODHI_API_KEY", CONTROL_KEY + "\rabc", "api_key"),
+        ("BODHI_API_KEY", "SUPER\x1bSECRET9876", "api_key"),
+        ("BODHI_CUSTOMER_ID", CUSTOMER_ID[:-1] + "\x01" + CUSTOMER_ID[-1], "customer_id"),
+        ("IAPP_API_KEY", CONTROL_KEY + "\x7f", "iapp_api_key"),
+    ],
+)
+def test_a_credential_with_a_control_character_stops_the_start_in_one_line(
+    variable: str, value: str, setting: str
+) -> None:
+    """Accepted, such a key would fail every request in its header with a traceback: it is
+    refused at start-up instead, as any invalid setting is, and never shown."""
+    env = {"BODHI_API_KEY": API_KEY, "BODHI_CUSTOMER_ID": CUSTOMER_ID, variable: value}
+    result = run_cli(["--uri", "tcp://127.0.0.1:0"], clean_env(**env))
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert result.stderr == (
+        f"wyoming-bodhi: invalid {setting} ({variable}): holds a control character or other "
+        "invisible character: copy it again, without it\n"
+    )
+    for piece in (CONTROL_KEY, "SUPER", value[:8], value[-8:]):
+        assert piece not in result.stderr
+
+
 def test_an_engine_plugin_that_cannot_be_used_stops_the_start_in_one_line() -> None:
     env = clean_env(BODHI_API_KEY=API_KEY, WYOMING_BODHI_ENGINES="bodhi,nosuchengine")
     for args in ([], ["--health-check"], ["--list-models"]):

@@ -314,6 +314,48 @@ async def test_a_server_that_echoes_the_credentials_does_not_get_them_shown() ->
         assert all(secret not in text for secret in SECRETS)
 
 
+PIECE_KEY = "Q7ZX9KJV3WQ8XZJ6KQV2"
+"""Random, and like nothing in a reply: any four characters of it seen are a leak."""
+
+
+def key_pieces(text: str) -> list[str]:
+    """The pieces of :data:`PIECE_KEY`, four characters or more, that ``text`` shows, less
+    its last four (its fingerprint, shown on purpose)."""
+    return [
+        PIECE_KEY[start : start + 4]
+        for start in range(len(PIECE_KEY) - 4 - 4 + 1)
+        if PIECE_KEY[start : start + 4] in text
+    ]
+
+
+# Where a cut falls on what a server replies: the first 499 characters of its ``error``
+# (``printable``); the first 57 and last 58 of the first 240 bytes of a reply that is not
+# JSON (``quoted(…, 120)``), the last of them either where the reply ends or at byte 240.
+# A refusal (401) quotes only its JSON ``error``; a success that is not JSON, its body.
+REST_CUTS: dict[str, Callable[[int], tuple[int, str]]] = {
+    "error-500": lambda piece: (
+        401,
+        json.dumps({"status": "error", "error": "e" * (499 - piece) + PIECE_KEY + " invalid"}),
+    ),
+    "quoted-120-head": lambda piece: (200, "A" * (57 - piece) + PIECE_KEY + "B" * 300),
+    "quoted-120-tail": lambda piece: (200, "A" * 100 + PIECE_KEY + "B" * (58 - piece)),
+    "bytes-240": lambda piece: (200, "A" * (240 - piece) + PIECE_KEY + "B" * 300),
+}
+
+
+@pytest.mark.parametrize("piece", [4, 5, 7, len(PIECE_KEY) - 1])
+@pytest.mark.parametrize("cut", list(REST_CUTS))
+async def test_no_piece_of_the_key_survives_a_cut_in_a_reply(cut: str, piece: int) -> None:
+    """The key where a cut falls in a reply (``piece`` characters of it on the kept side):
+    nothing of it but its last four reaches the error."""
+    status, body = REST_CUTS[cut](piece)
+    async with http_server(answering(body.encode(), status)) as url:
+        with pytest.raises(BodhiError) as caught:
+            await post_file(url, BodhiCredentials(PIECE_KEY, CUSTOMER_ID))
+    for text in (str(caught.value), repr(caught.value)):
+        assert key_pieces(text) == [], text
+
+
 # -- the simulator's endpoint ---------------------------------------------------------------
 
 

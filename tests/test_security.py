@@ -8,7 +8,8 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,18 +128,24 @@ async def serving_only(engine: EngineSpec[Any], **raw: Any) -> AsyncIterator[Run
         yield running
 
 
-@pytest.mark.parametrize("engine", ENGINES, ids=lambda engine: engine.name)
-async def test_every_engine_s_key_is_blanked_when_its_server_echoes_it(
-    engine: EngineSpec[Any], caplog: pytest.LogCaptureFixture
-) -> None:
-    """Nobody lists an engine's secrets: what it declares secret is blanked out of what its
-    server says, in the log, the client's error, the status page and /metrics."""
-    caplog.set_level(logging.DEBUG)
-    secret = f"{engine.name}-key-5d1f9a3c7e2b4068"
+@dataclass
+class Seen:
+    """What a run of one request showed of an engine's key."""
+
+    simulated: Any
+    exchange: Exchange
+    served: list[str]
+    """The status page's API, its /metrics, the metrics listener's, and a live update."""
+    settings: Any
+
+
+async def serve_one_request(engine: EngineSpec[Any], secret: str, **simulated: Any) -> Seen:
+    """One request to ``engine``, keyed with ``secret``, whose simulator behaves as told;
+    then the status page and /metrics as anyone may read them."""
     simulate = registry.simulator(engine)
     assert simulate is not None, engine.name
     async with (
-        simulate(engine.settings(), history=10, echo_credentials=True) as simulator,
+        simulate(engine.settings(), history=10, **simulated) as simulator,
         serving_only(
             engine, **{engine.credential: secret, engine.url_setting: simulator.url}, retries=0
         ) as running,
@@ -158,15 +165,81 @@ async def test_every_engine_s_key_is_blanked_when_its_server_echoes_it(
         async with http.ws_connect(f"http://127.0.0.1:{page.port}/api/live") as live:
             served.append(str(await live.receive_json()))
         assert running.bridge.settings.secrets == (secret,)
+        return Seen(simulator, exchange, served, running.bridge.settings)
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda engine: engine.name)
+async def test_every_engine_s_key_is_blanked_when_its_server_echoes_it(
+    engine: EngineSpec[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody lists an engine's secrets: what it declares secret is blanked out of what its
+    server says, in the log, the client's error, the status page and /metrics."""
+    caplog.set_level(logging.DEBUG)
+    secret = f"{engine.name}-key-5d1f9a3c7e2b4068"
+    seen = await serve_one_request(engine, secret, echo_credentials=True)
     # The server did quote the key back, and it was blanked out.
-    assert simulator.connections[0].api_key == secret
-    error = exchange.error.data
+    assert seen.simulated.connections[0].api_key == secret
+    error = seen.exchange.error.data
     assert "credentials not accepted: api key …" in error["text"], error
     assert secret not in caplog.text
-    assert secret not in str(exchange.events)
-    for text in served:
+    assert secret not in str(seen.exchange.events)
+    for text in seen.served:
         assert secret not in text
-    assert secret not in repr(running.bridge.settings)
+    assert secret not in repr(seen.settings)
+
+
+PIECE_KEY = "Q7ZX9KJV3WQ8XZJ6KQV2"
+"""Random, and like nothing in a log line: any three characters of it seen are a leak."""
+
+
+def pieces(secret: str, text: str) -> list[str]:
+    """The pieces of ``secret``, three characters or more, that ``text`` shows, less those
+    within its last four (its fingerprint, shown on purpose)."""
+    return [
+        secret[start : start + 3]
+        for start in range(len(secret) - 3 + 1)
+        if secret[start : start + 3] in text and start + 3 <= len(secret) - 4
+    ]
+
+
+def _noise(head: int, piece: int, tail: int | None = None) -> str:
+    """A message that is not JSON, with the key where ``quoted(text, N)`` cuts it: ``piece``
+    characters of its start among the ``head`` it keeps, or of its end among the ``tail``."""
+    if tail is None:
+        return "A" * (head - piece) + PIECE_KEY + "B" * 300
+    return "A" * 300 + PIECE_KEY + "B" * (tail - piece)
+
+
+# Where a cut falls on what a server says: the first 499 characters of an error's text
+# (``printable``); the first 57 and last 58 of a message that is not understood
+# (``quoted(…, 120)``: Bodhi, iApp), the first 37 and last 38 (``quoted(…, 80)``: Acme);
+# the status page's first 199 of a transcript.
+CUTS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "error-500": lambda piece: {"echo_credentials": True, "echo_offset": 499 - piece},
+    "quoted-120-head": lambda piece: {"raw_before_results": [_noise(57, piece)]},
+    "quoted-120-tail": lambda piece: {"raw_before_results": [_noise(0, piece, 58)]},
+    "quoted-80-head": lambda piece: {"raw_before_results": [_noise(37, piece)]},
+    "quoted-80-tail": lambda piece: {"raw_before_results": [_noise(0, piece, 38)]},
+    "page-200": lambda piece: {"texts": ["w" * (198 - piece) + " " + PIECE_KEY + " end"]},
+}
+
+
+@pytest.mark.parametrize("piece", [5, len(PIECE_KEY) - 1])
+@pytest.mark.parametrize("cut", list(CUTS))
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda engine: engine.name)
+async def test_no_piece_of_the_key_survives_a_cut(
+    engine: EngineSpec[Any], cut: str, piece: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key where a cut falls (``piece`` characters of it on the kept side), for every
+    engine: nothing of it but the fingerprint's last four reaches the log, the client, the
+    status page or /metrics."""
+    caplog.set_level(logging.DEBUG)
+    seen = await serve_one_request(engine, PIECE_KEY, **CUTS[cut](piece))
+    assert seen.simulated.connections[0].api_key == PIECE_KEY
+    texts = [caplog.text, str(seen.exchange.events), *seen.served]
+    if cut.startswith("quoted"):
+        assert "Skipping a message from" in caplog.text
+    assert [pieces(PIECE_KEY, text) for text in texts] == [[]] * len(texts), texts
 
 
 def test_a_secret_in_any_log_line_is_blanked_at_the_sink() -> None:

@@ -607,3 +607,35 @@ def test_the_old_module_names_are_what_this_project_ships(monkeypatch: pytest.Mo
     assert {spec.name for spec in settings.SETTINGS} == shipped
     assert {str(key.schema) for key in settings.SCHEMA.schema} == shipped
     assert set(settings.SECRETS) == {"api_key", "customer_id", "iapp_api_key", "hass_token"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        ("BODHI_API_KEY", "api_key"),
+        ("BODHI_CUSTOMER_ID", "customer_id"),
+        ("IAPP_API_KEY", "iapp_api_key"),
+        ("HASS_TOKEN", "hass_token"),
+    ],
+)
+@pytest.mark.parametrize("character", ["\x01", "\r", "\n", "\x00", "\x1b", "\x7f", "\u200b"])
+def test_a_secret_with_a_control_character_inside_is_refused(
+    variable: str, setting: str, character: str
+) -> None:
+    """It could never go in a request's header; stripped at the ends, refused inside, and
+    neither the value nor where the character is is told."""
+    value = CUSTOMER if variable == "BODHI_CUSTOMER_ID" else KEY
+    bad = value[:12] + character + value[12:]
+    env = {**BASE_ENV, "HASS_URL": "http://ha.lan:8123", "HASS_TOKEN": "ha-token-5e0d7c31"}
+    with pytest.raises(SettingsError) as info:
+        load([], {**env, variable: bad})
+    message = str(info.value)
+    assert message == (
+        f"invalid {setting} ({variable}): holds a control character or other invisible "
+        "character: copy it again, without it"
+    )
+    assert value[:6] not in message and value[-6:] not in message
+    # At the ends, it is what a file or a paste leaves: stripped, as before.
+    if character.isspace():
+        loaded = load([], {**env, variable: value + character})
+        assert loaded.value(setting) == value

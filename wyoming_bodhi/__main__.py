@@ -19,6 +19,7 @@ from . import __version__
 from .addresses import tcp_host_port
 from .engines import registry
 from .engines.base import Model
+from .engines.websocket import engine_http
 from .homeassistant.hass_names import HassNames
 from .pipeline.bridge import Bridge
 from .redaction import Secrets, redact_logging
@@ -137,7 +138,8 @@ async def serve(settings: Settings) -> None:
     async with (
         demo_backend(settings) as settings,
         # No pool limit of aiohttp's own (100): --max-sessions is the limit that counts.
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+        # What a server says through it comes with the secrets blanked, before it is cut.
+        engine_http(settings.secrets, connector=aiohttp.TCPConnector(limit=0)) as http,
         home_assistant_names(settings, http) as hass,
     ):
         bridge = Bridge(settings, http)

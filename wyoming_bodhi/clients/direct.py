@@ -23,6 +23,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 
 from ..engines.base import Phrase, PhraseKind
+from ..engines.websocket import engine_http
 from ..pipeline.bridge import Bridge, Choice, Request, UnknownModelError
 from ..pipeline.utterance import Utterance
 from ..redaction import Secrets, redact_logging
@@ -177,7 +178,7 @@ class DirectEngine:
         self._bridge: Bridge | None = None
 
     async def __aenter__(self) -> Self:
-        self._http = aiohttp.ClientSession()
+        self._http = engine_http(self.settings.secrets)
         self._bridge = Bridge(self.settings, self._http)
         return self
 

@@ -163,12 +163,18 @@ def ca_file(value: Any) -> str | None:
 
 def secret(placeholders: Collection[str] = ()) -> Callable[[Any], str | None]:
     """A credential: stripped, empty is unset, and refused when it is ``placeholders``' (what
-    an example file holds in its place). Its value is never in a message."""
+    an example file holds in its place) or holds a character no credential does. Its value
+    is never in a message, nor where in it the character is."""
 
     def validate(value: Any) -> str | None:
         if value is None:
             return None
         text = str(value).strip()
+        if any(not c.isprintable() for c in text):
+            # A control character (a pasted ^A, a CR mid-value) cannot go in an HTTP header:
+            # accepted, it would fail every request with a traceback instead of here, once.
+            message = "holds a control character or other invisible character"
+            raise vol.Invalid(f"{message}: copy it again, without it")
         if text in placeholders:
             raise vol.Invalid(
                 f"is the example's placeholder, not a real credential; {CREDENTIALS_HELP}"

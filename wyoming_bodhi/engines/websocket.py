@@ -5,6 +5,10 @@ always verified), sending frames, and receiving text messages, with every way th
 turned into the engine's own :class:`~.base.EngineError` through its :class:`~.errors.ErrorTable`.
 aiohttp's exceptions are re-raised ``from None`` throughout: they carry the request, headers
 included, and a chained traceback must never show a key.
+
+The HTTP client every engine is given (:func:`engine_http`) blanks the declared secrets out of
+what a WebSocket server sends as it arrives: an engine that cuts a server's text short (ours,
+or a plugin's in its own way) can then never leave a piece of a key it echoed.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from ..redaction import Secrets
 from ..text import printable
 from .errors import ErrorTable
 
@@ -51,6 +56,35 @@ class Closed:
     def describe(self) -> str:
         detail = f"code {self.code}" if self.code is not None else "no close code"
         return f"{detail}: {self.reason}" if self.reason else detail
+
+
+class BlankingWebSocket(aiohttp.ClientWebSocketResponse):
+    """A client WebSocket whose text messages and close reason come with :attr:`secrets`
+    blanked out, before anyone reads them."""
+
+    secrets: ClassVar[Secrets] = Secrets()
+
+    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:
+        message = await super().receive(timeout)
+        secrets = self.secrets
+        if not secrets:
+            return message
+        if message.type is aiohttp.WSMsgType.TEXT:
+            data = message.data
+            return message._replace(
+                data=secrets.text(data) if isinstance(data, str) else secrets.data(data)
+            )
+        if message.type is aiohttp.WSMsgType.CLOSE and message.extra:
+            return message._replace(extra=secrets.text(message.extra))
+        return message
+
+
+def engine_http(secrets: Iterable[str | None], **options: Any) -> aiohttp.ClientSession:
+    """The HTTP client the engines are built with (``EngineContext.http``): what a WebSocket
+    server says through it has ``secrets`` blanked out as it arrives. ``options`` are
+    :class:`aiohttp.ClientSession`'s."""
+    blanking = type("BlankingWebSocket", (BlankingWebSocket,), {"secrets": Secrets(secrets)})
+    return aiohttp.ClientSession(ws_response_class=blanking, **options)
 
 
 def host_of(url: str) -> str:

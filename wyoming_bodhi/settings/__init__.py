@@ -93,7 +93,13 @@ class Settings(CoreSettings):
     def secrets(self) -> tuple[str, ...]:
         """The value of every setting declared secret (by the core or by any engine) that is
         set: blanked out of anything an engine or a server says before it is passed on."""
-        return tuple(str(value) for spec, value in self.declared() if spec.secret and value)
+        # The demo key is public (it is in the source), and blanking pieces of it would blank
+        # ordinary words the simulators say ("simulator").
+        return tuple(
+            str(value)
+            for spec, value in self.declared()
+            if spec.secret and value and value != DEMO_API_KEY
+        )
 
     def value(self, name: str) -> Any:
         """A setting's value by the name users write, whoever owns it."""

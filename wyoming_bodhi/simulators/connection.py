@@ -34,11 +34,15 @@ MAX_KEPT_NOISE = 100
 """A flood of raw messages is sent but not recorded, message by message."""
 
 
-def echoed_credentials(record: ConnectionRecord) -> str:
-    """A careless server's error, quoting the credentials the handshake carried."""
+def echoed_credentials(record: ConnectionRecord, offset: int = 0) -> str:
+    """A careless server's error, quoting the credentials the handshake carried; the key
+    from ``offset`` on, if it is given."""
     said = [f"api key {record.api_key}"] if record.api_key else []
     said += [f"customer id {record.customer_id}"] if record.customer_id else []
-    return f"credentials not accepted: {', '.join(said) or 'none given'}"
+    text = f"credentials not accepted: {', '.join(said) or 'none given'}"
+    if offset and record.api_key:
+        text = "x" * max(0, offset - text.index(record.api_key)) + text
+    return text
 
 
 class Connection:
@@ -124,7 +128,7 @@ class Connection:
                 if options.error_after_frames == count:
                     reply = self.session.error("internal error", 500)
                 elif options.echo_credentials and count == 1:
-                    reply = self.session.error(echoed_credentials(record))
+                    reply = self.session.error(echoed_credentials(record, options.echo_offset))
                 else:
                     reply = self.session.on_binary(msg.data)
             else:

@@ -66,6 +66,9 @@ class SimulatorOptions:
     echo_credentials: bool = False
     """On the first audio frame, send an in-socket error quoting the credentials the
     handshake carried, as a careless server might (they must reach no log, client or page)."""
+    echo_offset: int = 0
+    """Where in that error the key starts (filler before it): put it where a client cuts
+    the text short."""
     malformed_results: bool = False
     """Send a non-JSON text frame and a JSON message of unknown shape before the first result."""
     raw_before_results: Sequence[str] = ()

@@ -172,6 +172,10 @@ _SHOWN = 120
 
 def _fail(reason: str, text: str | bytes, what: str = "message") -> BodhiProtocolError:
     shown = text if isinstance(text, str) else text[: _SHOWN * 2].decode("utf-8", "replace")
+    if len(shown) < len(text):
+        # The cut is marked, as every cut is: redaction blanks what a cut left of a key
+        # beside its mark (a piece with no mark beside it is blanked only from 8 characters).
+        shown += "…"
     unit = "characters" if isinstance(text, str) else "bytes"
     return BodhiProtocolError(
         f"unexpected {what} from Bodhi ({reason}, {len(text)} {unit}): {quoted(shown, _SHOWN)}"
