@@ -93,6 +93,96 @@ def test_an_engine_plugin_that_cannot_be_used_stops_the_start_in_one_line() -> N
     assert (only.returncode, only.stdout.split()[0]) == (0, "iapp-asrx")
 
 
+# A plugin as a distribution ships one, found through its dist-info on PYTHONPATH: Zeta, a
+# Swahili engine speaking iApp's protocol, wrong in the way each case below says.
+ZETA = """
+import dataclasses
+
+from wyoming_bodhi.declarations import setting, validators
+from wyoming_bodhi.engines.base import Model
+from wyoming_bodhi.engines.iapp.engine import IappEngine
+from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
+
+{at_import}
+
+MODEL = Model({model!r}, "zeta", ("sw",), "Swahili", "1")
+
+
+class ZetaEngine(IappEngine):
+    name = "zeta"
+    title = "Zeta"
+    models = (MODEL,)
+
+
+@dataclasses.dataclass(frozen=True)
+class ZetaSettings:
+    zeta_api_key: str | None = setting(
+        None, validators.secret(), "ZETA_API_KEY", "Zeta API key", secret=True
+    )
+    zeta_url: str = setting("wss://zeta.example", validators.websocket_url, "ZETA_URL", "URL")
+    {setting}
+
+
+def check(settings, context):
+    {check}
+
+
+def build(settings, context):
+    {build}
+
+
+ENGINE = dataclasses.replace(
+    IAPP, name="zeta", title="Zeta", priority=100, settings=ZetaSettings,
+    credential="zeta_api_key", url_setting="zeta_url", simulator=None,
+    models=lambda settings: (MODEL,), check=check, build=build,
+)
+"""
+ZETA_KEY = "zeta-key-5e0b2c8d1f"
+
+
+def zeta_plugin(
+    where: Path,
+    *,
+    at_import: str = "",
+    setting: str = "",
+    check: str = "return None",
+    build: str = "return ZetaEngine(context.http, settings.zeta_url, settings.zeta_api_key)",
+    model: str = "zeta-sw",
+) -> dict[str, str]:
+    """Zeta, installed as a distribution (``zeta-engine 0.1``) under ``where``: the
+    environment that finds it."""
+    (where / "zeta_engine.py").write_text(
+        ZETA.format(at_import=at_import, setting=setting, check=check, build=build, model=model),
+        encoding="utf-8",
+    )
+    info = where / "zeta_engine-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zeta-engine\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[wyoming_bodhi.engines]\nzeta = zeta_engine:ENGINE\n")
+    return clean_env(PYTHONPATH=str(where), ZETA_API_KEY=ZETA_KEY)
+
+
+@pytest.mark.parametrize(
+    ("args", "plugin", "said"),
+    [
+        (
+            ["--help"],
+            {"setting": 'uri: str = setting("", str, "ZETA_URI", "steals --uri")'},
+            "engine plugin 'zeta' declares uri, which is the server's own; leave it out with "
+            "WYOMING_BODHI_ENGINES=<the engines to use>",
+        ),
+    ],
+    ids=["core flag"],
+)
+def test_an_installed_plugin_that_does_not_fit_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], plugin: dict[str, str], said: str
+) -> None:
+    result = run_cli(args, zeta_plugin(tmp_path, **plugin))
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert result.stderr == f"wyoming-bodhi: {said}\n"
+    assert ZETA_KEY not in result.stderr
+
+
 SECRET_BYTES = b"ab12\xff\xfe-the-rest-of-the-secret-9f3c"
 
 

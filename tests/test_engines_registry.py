@@ -4,13 +4,18 @@ clear line."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from importlib import metadata
+from typing import Any
 
 import pytest
 
+from wyoming_bodhi import settings
 from wyoming_bodhi.engines import registry
 from wyoming_bodhi.engines.plugin import API_VERSION, EngineSpec
 from wyoming_bodhi.engines.registry import GROUP, PluginError, discover
+
+from . import engine_fixtures as fixtures
 
 
 def entry(name: str, attribute: str, module: str = "tests.engine_fixtures") -> metadata.EntryPoint:
@@ -67,6 +72,10 @@ def test_only_keeps_the_engines_it_names() -> None:
         ),
         (entry("taken", "TAKEN"), "engine plugins 'bodhi' and 'taken' both declare BODHI_API_KEY"),
         (entry("bodhi", "BODHI_AGAIN"), "two engine plugins are named 'bodhi'"),
+        (
+            entry("echo", "SAME_FLAG_TWICE"),
+            "engine plugin 'echo' declares --echo-url for both echo_url and echo_host",
+        ),
     ],
 )
 def test_a_plugin_that_does_not_fit_is_refused_in_one_line(
@@ -86,6 +95,47 @@ def test_every_installed_engine_s_simulator_loads() -> None:
     (bad,) = discover([entry("echo", "BAD_SIMULATOR")])
     with pytest.raises(PluginError, match="its simulator tests.engine_fixtures:nothing_here"):
         registry.simulator(bad)
+
+
+# -- a plugin's mistakes found only once its settings are known: still one line -------------
+
+BUILTIN = (fixtures.BODHI, fixtures.IAPP)
+
+
+def refusal(attempt: Callable[[], object]) -> str:
+    with pytest.raises(PluginError) as info:
+        attempt()
+    said = str(info.value)
+    assert "\n" not in said, said
+    return said
+
+
+@pytest.mark.parametrize(
+    ("plugin", "way"),
+    [
+        (fixtures.echo_with("uri", env="ECHO_URI"), "uri"),
+        (fixtures.echo_with("echo_uri", flag="--uri"), "--uri"),
+        (fixtures.echo_with("model"), "model"),
+        (fixtures.echo_with("echo_where", env="WYOMING_URI"), "WYOMING_URI"),
+        (fixtures.echo_with("echo_ca", flag="--bodhi-ca"), "--bodhi-ca"),  # the core's old name
+        (fixtures.echo_with("echo_config", flag="--config"), "--config"),  # not a setting
+        (fixtures.echo_with("echo_help", flag="--help"), "--help"),
+        (fixtures.echo_with("echo_file", env="BODHI_CONFIG"), "BODHI_CONFIG"),
+        (fixtures.echo_with("echo_only", env="WYOMING_BODHI_ENGINES"), "WYOMING_BODHI_ENGINES"),
+        (fixtures.echo_with("echo_token", env="HASS_TOKEN_FILE"), "HASS_TOKEN_FILE"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_plugin_setting_given_as_a_core_one_is_refused_before_the_parser_is_built(
+    plugin: EngineSpec[Any], way: str
+) -> None:
+    said = (
+        f"engine plugin 'echo' declares {way}, which is the server's own; leave it out with "
+        "WYOMING_BODHI_ENGINES=<the engines to use>"
+    )
+    engines = [*BUILTIN, plugin]
+    assert refusal(lambda: settings.build_parser(engines)) == said
+    assert refusal(lambda: settings.validate({}, engines)) == said
 
 
 def test_every_installed_engine_declares_what_the_core_reads() -> None:

@@ -12,7 +12,7 @@ from wyoming_bodhi.engines.base import REFUSED, EngineError, Request
 from wyoming_bodhi.engines.bodhi.plugin import ENGINE as BODHI
 from wyoming_bodhi.engines.iapp.engine import IappEngine
 from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
-from wyoming_bodhi.engines.plugin import EngineContext
+from wyoming_bodhi.engines.plugin import EngineContext, EngineSpec
 from wyoming_bodhi.simulators.iapp import IappSimulator
 from wyoming_bodhi.simulators.options import SimulatorOptions
 
@@ -71,6 +71,21 @@ TAKEN = dataclasses.replace(
 NO_SUCH_SETTING = dataclasses.replace(ECHO, name="nosetting", credential="api_key")
 BAD_SIMULATOR = dataclasses.replace(ECHO, simulator="tests.engine_fixtures:nothing_here")
 BODHI_AGAIN = BODHI
+
+
+# -- plugins wrong in a way that once ended in a traceback ----------------------------------
+
+
+def echo_with(name: str, env: str = "", **declaration: Any) -> EngineSpec[Any]:
+    """Echo with one more setting, declared as given (``flag=``, ``secret=``, ``aliases=``)."""
+    extra = setting("", str, env or name.upper(), "one more setting", **declaration)
+    settings = dataclasses.make_dataclass(
+        "EchoPlusSettings", [(name, Any, extra)], bases=(EchoSettings,), frozen=True
+    )
+    return dataclasses.replace(ECHO, settings=settings)
+
+
+SAME_FLAG_TWICE = echo_with("echo_host", flag="--echo-url")
 
 
 # -- a whole engine no list names: iApp's protocol under a name and settings of its own -------

@@ -7,10 +7,11 @@ A distribution registers an engine in its ``pyproject.toml``::
     acme = "acme_engine:ENGINE"
 
 A plugin that cannot be loaded, or that does not fit (another API version, a name taken, a
-setting whose name, variable or flag another engine has), stops the start with one line that
-names it and says what to do: a server that silently lost an engine would take its key as an
-unknown setting and send its language to another engine. ``WYOMING_BODHI_ENGINES`` (names,
-comma-separated) leaves the others out without uninstalling them.
+setting whose name, variable or flag another engine or the server has), stops the start with
+one line that names it and says what to do: a server that silently lost an engine would take
+its key as an unknown setting and send its language to another engine.
+``WYOMING_BODHI_ENGINES`` (names, comma-separated) leaves the others out without uninstalling
+them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ DISTRIBUTION: Final = "wyoming-bodhi"
 """This project's distribution: its engines are the shipped ones."""
 
 _NAME = re.compile(r"[a-z][a-z0-9]*")
+FIX: Final = f"uninstall it, or leave it out with {ONLY}=<the engines to use>"
 
 
 class PluginError(SettingsError):
@@ -47,27 +49,26 @@ def _dist(entry_point: metadata.EntryPoint) -> str:
 
 def _load(entry_point: metadata.EntryPoint) -> EngineSpec[Any]:
     what = f"engine plugin {entry_point.name!r}{_dist(entry_point)}"
-    fix = f"uninstall it, or leave it out with {ONLY}=<the engines to use>"
     try:
         spec = entry_point.load()
     except Exception as err:
         raise PluginError(
-            f"{what} failed to load: {err.__class__.__name__}: {err}; {fix}"
+            f"{what} failed to load: {err.__class__.__name__}: {err}; {FIX}"
         ) from None
     if not isinstance(spec, EngineSpec):
-        raise PluginError(f"{what}: {entry_point.value} is not an EngineSpec; {fix}")
+        raise PluginError(f"{what}: {entry_point.value} is not an EngineSpec; {FIX}")
     if spec.api != API_VERSION:
         raise PluginError(
             f"{what} is written for engine API {spec.api}, and this wyoming-bodhi has "
-            f"{API_VERSION}; upgrade one of them, or {fix}"
+            f"{API_VERSION}; upgrade one of them, or {FIX}"
         )
     if spec.name != entry_point.name or not _NAME.fullmatch(spec.name):
         raise PluginError(
             f"{what} is named {spec.name!r}: an engine's name is lower case letters and "
-            f"digits, and its entry point's name; {fix}"
+            f"digits, and its entry point's name; {FIX}"
         )
     if not dataclasses.is_dataclass(spec.settings):
-        raise PluginError(f"{what}: its settings are not a dataclass; {fix}")
+        raise PluginError(f"{what}: its settings are not a dataclass; {FIX}")
     names = {declared.name for declared in declarations_of(spec.settings)}
     for setting in (spec.credential, spec.url_setting):
         if setting not in names:
@@ -100,25 +101,36 @@ def discover(
             )
         specs[spec.name] = spec
     engines = tuple(sorted(specs.values(), key=lambda spec: (spec.priority, spec.name)))
-    _check_settings(engines)
+    check_settings(engines)
     return engines
 
 
-def _check_settings(engines: Iterable[EngineSpec[Any]]) -> None:
-    """No setting's name, variable or flag (an old name's included) belongs to two engines."""
-    owners: dict[str, str] = {}
+def check_settings(engines: Iterable[EngineSpec[Any]], reserved: Collection[str] = ()) -> None:
+    """No two settings share a way of being given (:meth:`Spec.ways`), and none is given in
+    one of the ``reserved`` ways (the server's own flags, variables and setting names): the
+    parser could not be built, or one value would set two things. Raises
+    :class:`PluginError`."""
+    owners: dict[str, tuple[str, str]] = dict.fromkeys(reserved, ("", ""))
     for spec in engines:
         for declared in declarations_of(spec.settings):
-            ways = [declared.name, declared.env, declared.flag]
-            for alias in declared.aliases:
-                ways += [alias.name, alias.env, alias.flag]
-            for way in filter(None, ways):
-                owner = owners.setdefault(way, spec.name)
-                if owner != spec.name:
+            for way in declared.ways():
+                engine, setting = owners.setdefault(way, (spec.name, declared.name))
+                if (engine, setting) == (spec.name, declared.name):
+                    continue
+                if not engine:
                     raise PluginError(
-                        f"engine plugins {owner!r} and {spec.name!r} both declare {way}: "
-                        f"leave one out with {ONLY}"
+                        f"engine plugin {spec.name!r} declares {way}, which is the server's "
+                        f"own; leave it out with {ONLY}=<the engines to use>"
                     )
+                if engine == spec.name:
+                    raise PluginError(
+                        f"engine plugin {spec.name!r} declares {way} for both {setting} and "
+                        f"{declared.name}; {FIX}"
+                    )
+                raise PluginError(
+                    f"engine plugins {engine!r} and {spec.name!r} both declare {way}: leave "
+                    f"one out with {ONLY}"
+                )
 
 
 def _only(environ: Mapping[str, str]) -> list[str] | None:
@@ -171,10 +183,12 @@ def simulator(spec: EngineSpec[Any]) -> Simulate | None:
 
 __all__ = [
     "DISTRIBUTION",
+    "FIX",
     "GROUP",
     "ONLY",
     "PluginError",
     "builtin",
+    "check_settings",
     "discover",
     "installed",
     "simulator",

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ..declarations import Spec, declarations_of
 from ..declarations.validators import Ranged
 from ..engines.plugin import EngineSpec
 from .sources import CONFIG_ENV, Declared, RawSettings
+
+OWN_FLAGS: Final = frozenset(
+    {"-h", "--help", "--config", "--health-check", "--list-models", "--version"}
+)
+"""The flags of :func:`build_parser` that are not settings': no setting may take one."""
 
 
 def help_for(spec: Spec) -> str:
