@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -162,6 +163,9 @@ def zeta_plugin(
     return clean_env(PYTHONPATH=str(where), ZETA_API_KEY=ZETA_KEY)
 
 
+FIX = "uninstall it, or leave it out with WYOMING_BODHI_ENGINES=<the engines to use>"
+
+
 @pytest.mark.parametrize(
     ("args", "plugin", "said"),
     [
@@ -171,8 +175,31 @@ def zeta_plugin(
             "engine plugin 'zeta' declares uri, which is the server's own; leave it out with "
             "WYOMING_BODHI_ENGINES=<the engines to use>",
         ),
+        (
+            ["--list-models"],
+            {"at_import": 'import sys; sys.exit("zeta needs a GPU")'},
+            "engine plugin 'zeta' (zeta-engine 0.1) failed to load: it called sys.exit('zeta "
+            f"needs a GPU'); {FIX}",
+        ),
+        (
+            ["--list-models"],
+            {"at_import": "raise KeyboardInterrupt"},
+            f"engine plugin 'zeta' (zeta-engine 0.1) failed to load: KeyboardInterrupt; {FIX}",
+        ),
+        (
+            [],
+            {"check": 'raise KeyError("boom")'},
+            f"engine plugin 'zeta' (zeta-engine 0.1) failed to check its settings: KeyError: "
+            f"'boom'; {FIX}",
+        ),
+        (
+            ["--uri", "tcp://127.0.0.1:0"],
+            {"build": "raise ZeroDivisionError(settings.zeta_api_key)"},
+            "engine plugin 'zeta' (zeta-engine 0.1) failed to build its engine: "
+            f"ZeroDivisionError: …; {FIX}",
+        ),
     ],
-    ids=["core flag"],
+    ids=["core flag", "sys.exit", "KeyboardInterrupt", "check", "build"],
 )
 def test_an_installed_plugin_that_does_not_fit_is_one_line_and_exit_2(
     tmp_path: Path, args: list[str], plugin: dict[str, str], said: str
@@ -181,6 +208,49 @@ def test_an_installed_plugin_that_does_not_fit_is_one_line_and_exit_2(
     assert (result.returncode, result.stdout) == (2, ""), result
     assert result.stderr == f"wyoming-bodhi: {said}\n"
     assert ZETA_KEY not in result.stderr
+
+
+def test_a_plugin_whose_build_fails_stops_direct_in_one_line(tmp_path: Path) -> None:
+    # --direct builds the engines itself, with no server in between: the same line.
+    env = zeta_plugin(tmp_path, build="raise ZeroDivisionError(settings.zeta_api_key)")
+    sample = Path(__file__).parents[1] / "samples" / "batti-jalao.wav"
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_bodhi.transcribe", str(sample), "--direct"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert result.stderr == (
+        "wyoming-bodhi-transcribe: engine plugin 'zeta' (zeta-engine 0.1) failed to build its "
+        f"engine: ZeroDivisionError: …; {FIX}\n"
+    )
+
+
+def test_ctrl_c_while_a_plugin_loads_is_a_ctrl_c(tmp_path: Path) -> None:
+    env = zeta_plugin(
+        tmp_path,
+        at_import='import sys, time; print("importing", file=sys.stderr, flush=True); '
+        "time.sleep(30)",
+    )
+    with subprocess.Popen(
+        [sys.executable, "-m", "wyoming_bodhi", "--list-models"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            assert server.stderr is not None
+            assert server.stderr.readline() == "importing\n"
+            server.send_signal(signal.SIGINT)
+            _, stderr = server.communicate(timeout=20)
+        finally:
+            server.kill()
+    # What a Ctrl-C does to any Python program: it dies of SIGINT, so that its shell stops too.
+    assert server.returncode == -signal.SIGINT, stderr
+    assert "KeyboardInterrupt" in stderr and "engine plugin" not in stderr
 
 
 SECRET_BYTES = b"ab12\xff\xfe-the-rest-of-the-secret-9f3c"

@@ -178,7 +178,12 @@ class DirectEngine:
 
     async def __aenter__(self) -> Self:
         self._http = aiohttp.ClientSession()
-        self._bridge = Bridge(self.settings, self._http)
+        try:
+            self._bridge = Bridge(self.settings, self._http)
+        except SettingsError as err:
+            # A plugin that fails to build its engine.
+            await self._http.close()
+            raise UsageError(str(err)) from None
         return self
 
     async def __aexit__(

@@ -173,9 +173,14 @@ def validate(raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]] | None =
         if values["demo"] and engine.simulator is not None:
             # The demo serves it through its bundled simulator, which takes any key.
             own[engine.credential] = own[engine.credential] or DEMO_API_KEY
-        entries.append(EngineEntry(engine, engine.settings(**own)))
+        entries.append(EngineEntry(engine, _settings_of(engine, own)))
     settings = Settings(**values, engines=tuple(entries), deprecations=deprecations)
     return checks.checked(settings, lambda name: known.where(name, sources))
+
+
+def _settings_of(engine: EngineSpec[S], values: Mapping[str, Any]) -> S:
+    with registry.blamed(engine, "make its settings", values):
+        return engine.settings(**values)
 
 
 def build_parser(engines: Sequence[EngineSpec[Any]] | None = None) -> argparse.ArgumentParser:
@@ -195,7 +200,7 @@ def catalogue(raw: Mapping[str, Any]) -> list[tuple[EngineSpec[Any], Sequence[Mo
     """Every engine's models under the raw settings, in priority order: each engine's own
     settings validated alone, with no credentials needed (``--list-models``)."""
     sources: Mapping[str, str] = getattr(raw, "sources", {})
-    found = []
+    found: list[tuple[EngineSpec[Any], Sequence[Model]]] = []
     for engine in fitting():
         known = Declared(declarations_of(engine.settings))
         own = {name: value for name, value in raw.items() if name in known.by_name}
@@ -207,7 +212,7 @@ def catalogue(raw: Mapping[str, Any]) -> list[tuple[EngineSpec[Any], Sequence[Mo
             raise SettingsError(
                 f"invalid {name} ({known.where(name, sources)}): {first.error_message}"
             ) from None
-        found.append((engine, engine.models(engine.settings(**values))))
+        found.append((engine, registry.models(engine, _settings_of(engine, values))))
     return found
 
 
