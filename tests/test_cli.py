@@ -198,8 +198,14 @@ FIX = "uninstall it, or leave it out with WYOMING_BODHI_ENGINES=<the engines to 
             "engine plugin 'zeta' (zeta-engine 0.1) failed to build its engine: "
             f"ZeroDivisionError: …; {FIX}",
         ),
+        (
+            ["--list-models"],
+            {"model": "iapp-asrx"},
+            "engine plugins 'iapp' and 'zeta' both offer the model 'iapp-asrx': a request naming "
+            "it could go to either; leave one out with WYOMING_BODHI_ENGINES",
+        ),
     ],
-    ids=["core flag", "sys.exit", "KeyboardInterrupt", "check", "build"],
+    ids=["core flag", "sys.exit", "KeyboardInterrupt", "check", "build", "model"],
 )
 def test_an_installed_plugin_that_does_not_fit_is_one_line_and_exit_2(
     tmp_path: Path, args: list[str], plugin: dict[str, str], said: str

@@ -192,6 +192,11 @@ def test_a_plugin_setting_given_as_a_core_one_is_refused_before_the_parser_is_bu
         (fixtures.NO_MODELS, "engine plugin 'echo' offers no model; uninstall it"),
         (fixtures.NAMES_NOT_MODELS, "engine plugin 'echo' offers 'echo-th', which is not a Model"),
         (fixtures.MODEL_TWICE, "engine plugin 'echo' offers the model 'echo-th' twice"),
+        (
+            fixtures.IAPPS_MODEL,
+            "engine plugins 'iapp' and 'echo' both offer the model 'iapp-asrx': a request naming "
+            "it could go to either; leave one out with WYOMING_BODHI_ENGINES",
+        ),
     ],
 )
 def test_a_plugin_s_models_that_cannot_be_served_are_refused_in_one_line(

@@ -132,6 +132,8 @@ MODELS_FAIL = dataclasses.replace(ECHO, models=_fails)
 NO_MODELS = dataclasses.replace(ECHO, models=lambda settings: ())
 NAMES_NOT_MODELS = dataclasses.replace(ECHO, models=lambda settings: ("echo-th",))
 MODEL_TWICE = dataclasses.replace(ECHO, models=lambda settings: (ECHO_MODEL, ECHO_MODEL))
+IAPPS_MODEL = dataclasses.replace(ECHO, models=IAPP.models)
+"""Offers iApp's model under iApp's name."""
 CHECK_FAILS = dataclasses.replace(ECHO, check=_fails)
 CHECK_EXITS = dataclasses.replace(ECHO, check=_exits)
 CHECK_REFUSES = dataclasses.replace(ECHO, check=_refuses)

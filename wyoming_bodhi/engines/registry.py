@@ -8,9 +8,9 @@ A distribution registers an engine in its ``pyproject.toml``::
 
 A plugin that cannot be loaded, or that does not fit (another API version, a name taken, a
 spec or settings class of the wrong shape, a setting whose name, variable or flag another
-engine or the server has), stops the start with one line that names it and says what to do:
-a server that silently lost an engine would take its key as an unknown setting and send its
-language to another engine. So does any exception the
+engine or the server has, a model name another engine offers), stops the start with one line
+that names it and says what to do: a server that silently lost an engine would take its key
+as an unknown setting and send its language to another engine. So does any exception the
 plugin's own code raises where the core calls it (its import, its settings class, ``models``,
 ``check``, ``build``, its simulator): :func:`blamed` makes it that line, with the plugin's
 secrets blanked out. ``WYOMING_BODHI_ENGINES`` (names, comma-separated) leaves the others out
@@ -28,7 +28,7 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from types import FrameType
 from typing import Any, Final
@@ -258,6 +258,21 @@ def models(spec: EngineSpec[S], settings: S) -> tuple[Model, ...]:
     return offered
 
 
+def check_models(offered: Iterable[tuple[EngineSpec[Any], Sequence[Model]]]) -> None:
+    """No model name is offered by two engines: a request naming it could go to either, and
+    Home Assistant would list it twice. Raises :class:`PluginError`."""
+    owners: dict[str, str] = {}
+    for spec, engine_models in offered:
+        for model in engine_models:
+            owner = owners.setdefault(model.name, spec.name)
+            if owner != spec.name:
+                raise PluginError(
+                    f"engine plugins {owner!r} and {spec.name!r} both offer the model "
+                    f"{model.name!r}: a request naming it could go to either; leave one out "
+                    f"with {ONLY}"
+                )
+
+
 def build(spec: EngineSpec[S], settings: S, context: EngineContext) -> Engine:
     """The engine, built once at start-up (a request never builds one). Raises
     :class:`PluginError`."""
@@ -351,6 +366,7 @@ __all__ = [
     "blamed",
     "build",
     "builtin",
+    "check_models",
     "check_settings",
     "discover",
     "installed",

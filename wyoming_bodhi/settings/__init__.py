@@ -213,6 +213,7 @@ def catalogue(raw: Mapping[str, Any]) -> list[tuple[EngineSpec[Any], Sequence[Mo
                 f"invalid {name} ({known.where(name, sources)}): {first.error_message}"
             ) from None
         found.append((engine, registry.models(engine, _settings_of(engine, values))))
+    registry.check_models(found)
     return found
 
 

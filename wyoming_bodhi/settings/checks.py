@@ -43,6 +43,7 @@ def checked(settings: Settings, where: Where) -> Settings:
         entry.plugin.name: registry.models(entry.plugin, entry.settings)
         for entry in settings.engines
     }
+    registry.check_models((entry.plugin, offered[entry.plugin.name]) for entry in settings.engines)
     configured = settings.configured
     if not configured:
         raise SettingsError(no_engine([entry.plugin for entry in settings.engines]))
