@@ -172,8 +172,8 @@ FIX = "uninstall it, or leave it out with WYOMING_BODHI_ENGINES=<the engines to 
         (
             ["--help"],
             {"setting": 'uri: str = setting("", str, "ZETA_URI", "steals --uri")'},
-            "engine plugin 'zeta' declares uri, which is the server's own; leave it out with "
-            "WYOMING_BODHI_ENGINES=<the engines to use>",
+            f"engine plugin 'zeta' (zeta-engine 0.1) declares uri, which is the server's own; "
+            f"{FIX}",
         ),
         (
             ["--list-models"],

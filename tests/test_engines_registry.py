@@ -173,8 +173,8 @@ def test_a_plugin_setting_given_as_a_core_one_is_refused_before_the_parser_is_bu
     plugin: EngineSpec[Any], way: str
 ) -> None:
     said = (
-        f"engine plugin 'echo' declares {way}, which is the server's own; leave it out with "
-        "WYOMING_BODHI_ENGINES=<the engines to use>"
+        f"engine plugin 'echo' declares {way}, which is the server's own; uninstall it, or "
+        "leave it out with WYOMING_BODHI_ENGINES=<the engines to use>"
     )
     engines = [*BUILTIN, plugin]
     assert refusal(lambda: settings.build_parser(engines)) == said

@@ -177,12 +177,11 @@ def check_settings(engines: Iterable[EngineSpec[Any]], reserved: Collection[str]
                     continue
                 if not engine:
                     raise PluginError(
-                        f"engine plugin {spec.name!r} declares {way}, which is the server's "
-                        f"own; leave it out with {ONLY}=<the engines to use>"
+                        f"{_what(spec.name)} declares {way}, which is the server's own; {FIX}"
                     )
                 if engine == spec.name:
                     raise PluginError(
-                        f"engine plugin {spec.name!r} declares {way} for both {setting} and "
+                        f"{_what(spec.name)} declares {way} for both {setting} and "
                         f"{declared.name}; {FIX}"
                     )
                 raise PluginError(
