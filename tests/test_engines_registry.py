@@ -163,6 +163,8 @@ def refusal(attempt: Callable[[], object]) -> str:
         (fixtures.echo_with("echo_ca", flag="--bodhi-ca"), "--bodhi-ca"),  # the core's old name
         (fixtures.echo_with("echo_config", flag="--config"), "--config"),  # not a setting
         (fixtures.echo_with("echo_help", flag="--help"), "--help"),
+        # Where argparse keeps --health-check's value: --echo-check x would run a health check.
+        (fixtures.echo_with("health_check", flag="--echo-check"), "health_check"),
         (fixtures.echo_with("echo_file", env="BODHI_CONFIG"), "BODHI_CONFIG"),
         (fixtures.echo_with("echo_only", env="WYOMING_BODHI_ENGINES"), "WYOMING_BODHI_ENGINES"),
         (fixtures.echo_with("echo_token", env="HASS_TOKEN_FILE"), "HASS_TOKEN_FILE"),

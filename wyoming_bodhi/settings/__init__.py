@@ -119,12 +119,13 @@ class Settings(CoreSettings):
 def fitting(engines: Iterable[EngineSpec[Any]] | None = None) -> tuple[EngineSpec[Any], ...]:
     """These engines (the installed ones by default), once none declares a way of giving a
     setting that the server has: its flags (the settings' and its own, ``--config``,
-    ``--help``), its variables and its setting names. Checked before any parser is built.
-    Raises :class:`PluginError`."""
+    ``--help``), its variables, its setting names and the names its own flags' values are
+    kept under. Checked before any parser is built. Raises :class:`PluginError`."""
     engines = installed() if engines is None else tuple(engines)
     core = declarations_of(CoreSettings)
     reserved = {way for spec in core for way in spec.ways()}
-    registry.check_settings(engines, reserved | command_line.OWN_FLAGS | {CONFIG_ENV, ONLY})
+    own = command_line.OWN_FLAGS | command_line.OWN_NAMES | {CONFIG_ENV, ONLY}
+    registry.check_settings(engines, reserved | own)
     return engines
 
 
