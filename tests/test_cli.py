@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -120,6 +121,171 @@ def test_an_engine_plugin_that_cannot_be_used_stops_the_start_in_one_line() -> N
         assert "bodhi, iapp" in result.stderr and result.stderr.count("\n") == 1
     only = run_cli(["--list-models"], clean_env(WYOMING_BODHI_ENGINES="iapp"))
     assert (only.returncode, only.stdout.split()[0]) == (0, "iapp-asrx")
+
+
+# A plugin as a distribution ships one, found through its dist-info on PYTHONPATH: Zeta, a
+# Swahili engine speaking iApp's protocol, wrong in the way each case below says.
+ZETA = """
+import dataclasses
+
+from wyoming_bodhi.declarations import setting, validators
+from wyoming_bodhi.engines.base import Model
+from wyoming_bodhi.engines.iapp.engine import IappEngine
+from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
+
+{at_import}
+
+MODEL = Model({model!r}, "zeta", ("sw",), "Swahili", "1")
+
+
+class ZetaEngine(IappEngine):
+    name = "zeta"
+    title = "Zeta"
+    models = (MODEL,)
+
+
+@dataclasses.dataclass(frozen=True)
+class ZetaSettings:
+    zeta_api_key: str | None = setting(
+        None, validators.secret(), "ZETA_API_KEY", "Zeta API key", secret=True
+    )
+    zeta_url: str = setting("wss://zeta.example", validators.websocket_url, "ZETA_URL", "URL")
+    {setting}
+
+
+def check(settings, context):
+    {check}
+
+
+def build(settings, context):
+    {build}
+
+
+ENGINE = dataclasses.replace(
+    IAPP, name="zeta", title="Zeta", priority=100, settings=ZetaSettings,
+    credential="zeta_api_key", url_setting="zeta_url", simulator=None,
+    models=lambda settings: (MODEL,), check=check, build=build,
+)
+"""
+ZETA_KEY = "zeta-key-5e0b2c8d1f"
+
+
+def zeta_plugin(
+    where: Path,
+    *,
+    at_import: str = "",
+    setting: str = "",
+    check: str = "return None",
+    build: str = "return ZetaEngine(context.http, settings.zeta_url, settings.zeta_api_key)",
+    model: str = "zeta-sw",
+) -> dict[str, str]:
+    """Zeta, installed as a distribution (``zeta-engine 0.1``) under ``where``: the
+    environment that finds it."""
+    (where / "zeta_engine.py").write_text(
+        ZETA.format(at_import=at_import, setting=setting, check=check, build=build, model=model),
+        encoding="utf-8",
+    )
+    info = where / "zeta_engine-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zeta-engine\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[wyoming_bodhi.engines]\nzeta = zeta_engine:ENGINE\n")
+    return clean_env(PYTHONPATH=str(where), ZETA_API_KEY=ZETA_KEY)
+
+
+FIX = "uninstall it, or leave it out with WYOMING_BODHI_ENGINES=<the engines to use>"
+
+
+@pytest.mark.parametrize(
+    ("args", "plugin", "said"),
+    [
+        (
+            ["--help"],
+            {"setting": 'uri: str = setting("", str, "ZETA_URI", "steals --uri")'},
+            f"engine plugin 'zeta' (zeta-engine 0.1) declares uri, which is the server's own; "
+            f"{FIX}",
+        ),
+        (
+            ["--list-models"],
+            {"at_import": 'import sys; sys.exit("zeta needs a GPU")'},
+            "engine plugin 'zeta' (zeta-engine 0.1) failed to load: it called sys.exit('zeta "
+            f"needs a GPU'); {FIX}",
+        ),
+        (
+            ["--list-models"],
+            {"at_import": "raise KeyboardInterrupt"},
+            f"engine plugin 'zeta' (zeta-engine 0.1) failed to load: KeyboardInterrupt; {FIX}",
+        ),
+        (
+            [],
+            {"check": 'raise KeyError("boom")'},
+            f"engine plugin 'zeta' (zeta-engine 0.1) failed to check its settings: KeyError: "
+            f"'boom'; {FIX}",
+        ),
+        (
+            ["--uri", "tcp://127.0.0.1:0"],
+            {"build": "raise ZeroDivisionError(settings.zeta_api_key)"},
+            "engine plugin 'zeta' (zeta-engine 0.1) failed to build its engine: "
+            f"ZeroDivisionError: …; {FIX}",
+        ),
+        (
+            ["--list-models"],
+            {"model": "iapp-asrx"},
+            "engine plugins 'iapp' and 'zeta' both offer the model 'iapp-asrx': a request naming "
+            "it could go to either; leave one out with WYOMING_BODHI_ENGINES",
+        ),
+    ],
+    ids=["core flag", "sys.exit", "KeyboardInterrupt", "check", "build", "model"],
+)
+def test_an_installed_plugin_that_does_not_fit_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], plugin: dict[str, str], said: str
+) -> None:
+    result = run_cli(args, zeta_plugin(tmp_path, **plugin))
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert result.stderr == f"wyoming-bodhi: {said}\n"
+    assert ZETA_KEY not in result.stderr
+
+
+def test_a_plugin_whose_build_fails_stops_direct_in_one_line(tmp_path: Path) -> None:
+    # --direct builds the engines itself, with no server in between: the same line.
+    env = zeta_plugin(tmp_path, build="raise ZeroDivisionError(settings.zeta_api_key)")
+    sample = Path(__file__).parents[1] / "samples" / "batti-jalao.wav"
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_bodhi.transcribe", str(sample), "--direct"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert result.stderr == (
+        "wyoming-bodhi-transcribe: engine plugin 'zeta' (zeta-engine 0.1) failed to build its "
+        f"engine: ZeroDivisionError: …; {FIX}\n"
+    )
+
+
+def test_ctrl_c_while_a_plugin_loads_is_a_ctrl_c(tmp_path: Path) -> None:
+    env = zeta_plugin(
+        tmp_path,
+        at_import='import sys, time; print("importing", file=sys.stderr, flush=True); '
+        "time.sleep(30)",
+    )
+    with subprocess.Popen(
+        [sys.executable, "-m", "wyoming_bodhi", "--list-models"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            assert server.stderr is not None
+            assert server.stderr.readline() == "importing\n"
+            server.send_signal(signal.SIGINT)
+            _, stderr = server.communicate(timeout=20)
+        finally:
+            server.kill()
+    # What a Ctrl-C does to any Python program: it dies of SIGINT, so that its shell stops too.
+    assert server.returncode == -signal.SIGINT, stderr
+    assert "KeyboardInterrupt" in stderr and "engine plugin" not in stderr
 
 
 SECRET_BYTES = b"ab12\xff\xfe-the-rest-of-the-secret-9f3c"

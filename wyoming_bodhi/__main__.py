@@ -75,8 +75,10 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
                     own = dataclasses.replace(own, **{plugin.credential: None})
             elif entry.configured:
                 # A short history: the demo may run for months, and nobody reads its records.
-                simulator = await stack.enter_async_context(simulate(own, history=DEMO_HISTORY))
-                own = plugin.simulated(own, simulator.url)
+                with registry.blamed(plugin, "start its simulator", own):
+                    simulator = await stack.enter_async_context(simulate(own, history=DEMO_HISTORY))
+                with registry.blamed(plugin, "point its settings at its simulator", own):
+                    own = plugin.simulated(own, simulator.url)
                 served.append(f"{plugin.title} at {simulator.url}")
                 credentials.append(plugin.declaration(plugin.credential).env)
             entries.append(EngineEntry(plugin, own))
@@ -381,6 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    except SettingsError as err:
+        # A plugin that fails to build its engine or to start its simulator: as at start.
+        print(f"wyoming-bodhi: {err}", file=sys.stderr)
+        return 2
     except (ServeError, RuntimeError) as err:
         # Start-up problems we can name (a port in use, a missing optional extra).
         print(f"wyoming-bodhi: {err}", file=sys.stderr)

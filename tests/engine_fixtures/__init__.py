@@ -4,15 +4,17 @@ made by hand point at these, so nothing is installed."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from wyoming_bodhi.declarations import setting, validators
-from wyoming_bodhi.engines.base import REFUSED, EngineError, Request
+from wyoming_bodhi.declarations import SettingsError, setting, validators
+from wyoming_bodhi.engines.base import REFUSED, EngineError, Model, Request
 from wyoming_bodhi.engines.bodhi.plugin import ENGINE as BODHI
+from wyoming_bodhi.engines.iapp.catalog import speaks
 from wyoming_bodhi.engines.iapp.engine import IappEngine
 from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
-from wyoming_bodhi.engines.plugin import EngineContext
+from wyoming_bodhi.engines.plugin import CheckContext, EngineContext, EngineSpec
 from wyoming_bodhi.simulators.iapp import IappSimulator
 from wyoming_bodhi.simulators.options import SimulatorOptions
 
@@ -43,6 +45,14 @@ class TakenSettings:
     taken_url: str = setting("ws://127.0.0.1:9", validators.websocket_url, "TAKEN_URL", "URL")
 
 
+ECHO_MODEL = Model("echo-th", "echo", ("th", "th-TH"), "Thai, echoed (iApp's protocol)", "1")
+"""Its own model: a name another engine offers too is refused."""
+
+
+def _echo_models(settings: Any) -> Sequence[Model]:
+    return (ECHO_MODEL,)
+
+
 ECHO = dataclasses.replace(
     IAPP,
     name="echo",
@@ -51,6 +61,7 @@ ECHO = dataclasses.replace(
     settings=EchoSettings,
     credential="echo_api_key",
     url_setting="echo_url",
+    models=_echo_models,
     simulator=None,
 )
 ALSO_FIRST = dataclasses.replace(
@@ -73,12 +84,72 @@ BAD_SIMULATOR = dataclasses.replace(ECHO, simulator="tests.engine_fixtures:nothi
 BODHI_AGAIN = BODHI
 
 
+# -- plugins wrong in a way that once ended in a traceback ----------------------------------
+
+
+def echo_with(name: str, env: str = "", **declaration: Any) -> EngineSpec[Any]:
+    """Echo with one more setting, declared as given (``flag=``, ``secret=``, ``aliases=``)."""
+    extra = setting("", str, env or name.upper(), "one more setting", **declaration)
+    settings = dataclasses.make_dataclass(
+        "EchoPlusSettings", [(name, Any, extra)], bases=(EchoSettings,), frozen=True
+    )
+    return dataclasses.replace(ECHO, settings=settings)
+
+
+@dataclass(frozen=True)
+class PlainFieldSettings(EchoSettings):
+    echo_retries: int = 3
+    """Not made with setting(): no way to give it, and the core would not know it."""
+
+
+@dataclass(frozen=True)
+class FailingSettings(EchoSettings):
+    def __post_init__(self) -> None:
+        raise ValueError("no settings today")
+
+
+def _fails(*args: Any, **kwargs: Any) -> NoReturn:
+    raise KeyError("boom")
+
+
+def _exits(*args: Any, **kwargs: Any) -> NoReturn:
+    raise SystemExit("bye")
+
+
+def _refuses(settings: Any, context: CheckContext) -> None:
+    raise SettingsError(
+        f"echo_url {settings.echo_url}\nis not one of ours, key {settings.echo_api_key}"
+    )
+
+
+PLAIN_FIELD = dataclasses.replace(ECHO, settings=PlainFieldSettings)
+BAD_FLAG = echo_with("echo_mode", flag="echo-mode")
+SAME_FLAG_TWICE = echo_with("echo_host", flag="--echo-url")
+FAILING_SETTINGS = dataclasses.replace(ECHO, settings=FailingSettings)
+WORDY_PRIORITY = dataclasses.replace(ECHO, priority="high")
+NO_AUDIO = dataclasses.replace(ECHO, audio=None)
+MODELS_FAIL = dataclasses.replace(ECHO, models=_fails)
+NO_MODELS = dataclasses.replace(ECHO, models=lambda settings: ())
+NAMES_NOT_MODELS = dataclasses.replace(ECHO, models=lambda settings: ("echo-th",))
+MODEL_TWICE = dataclasses.replace(ECHO, models=lambda settings: (ECHO_MODEL, ECHO_MODEL))
+IAPPS_MODEL = dataclasses.replace(ECHO, models=IAPP.models)
+"""Offers iApp's model under iApp's name."""
+CHECK_FAILS = dataclasses.replace(ECHO, check=_fails)
+CHECK_EXITS = dataclasses.replace(ECHO, check=_exits)
+CHECK_REFUSES = dataclasses.replace(ECHO, check=_refuses)
+"""Refuses in two lines, quoting its key."""
+
+
 # -- a whole engine no list names: iApp's protocol under a name and settings of its own -------
 
 
 class EchoEngine(IappEngine):
     name = "echo"
     title = "Echo"
+    models = (ECHO_MODEL,)
+
+    def model_for_language(self, tag: str) -> Model | None:
+        return ECHO_MODEL if speaks(tag) else None
 
 
 def _build_echo(settings: EchoSettings, context: EngineContext) -> EchoEngine:
@@ -96,6 +167,11 @@ ECHO_ENGINE = dataclasses.replace(
     ECHO, build=_build_echo, simulator="tests.engine_fixtures:simulate_echo"
 )
 """The echo plugin, whole: it builds its engine and has a simulator."""
+BUILD_FAILS = dataclasses.replace(ECHO_ENGINE, build=_fails)
+BUILD_GIVES_NO_ENGINE = dataclasses.replace(ECHO_ENGINE, build=lambda settings, context: object())
+SIMULATOR_EXITS = dataclasses.replace(ECHO_ENGINE, simulator="tests.engine_fixtures.exits:simulate")
+SIMULATOR_FAILS = dataclasses.replace(ECHO_ENGINE, simulator="tests.engine_fixtures:_fails")
+DEMO_FAILS = dataclasses.replace(ECHO_ENGINE, demo=_fails)
 
 
 # -- a whole-file engine that says its key when it fails, as a careless vendor client might ---

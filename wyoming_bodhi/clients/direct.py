@@ -179,7 +179,12 @@ class DirectEngine:
 
     async def __aenter__(self) -> Self:
         self._http = engine_http(self.settings.secrets)
-        self._bridge = Bridge(self.settings, self._http)
+        try:
+            self._bridge = Bridge(self.settings, self._http)
+        except SettingsError as err:
+            # A plugin that fails to build its engine.
+            await self._http.close()
+            raise UsageError(str(err)) from None
         return self
 
     async def __aexit__(

@@ -62,6 +62,17 @@ class Spec:
     """The add-on's longer text for it; empty: the help. ``{range}`` in it stands for the
     validator's range in words ("20 to 500"), so that the text cannot drift from it."""
 
+    def ways(self) -> tuple[str, ...]:
+        """Every way a user gives it: its name (a config key), variable (and ``*_FILE`` for a
+        secret) and flag, and its old names'. No two settings may share one."""
+        ways: list[str] = []
+        for name, env, flag in (
+            (self.name, self.env, self.flag),
+            *((alias.name, alias.env, alias.flag) for alias in self.aliases),
+        ):
+            ways += [name, env, *([f"{env}_FILE"] if self.secret else []), *filter(None, [flag])]
+        return tuple(dict.fromkeys(ways))
+
 
 def setting(
     default: Any,
@@ -118,6 +129,6 @@ def declarations_of(cls: type[Any]) -> tuple[Spec, ...]:
         spec = item.metadata.get("spec")
         if not isinstance(spec, Spec):
             continue
-        flag = "--" + item.name.replace("_", "-") if item.metadata["auto_flag"] else spec.flag
+        flag = "--" + item.name.replace("_", "-") if item.metadata.get("auto_flag") else spec.flag
         specs.append(replace(spec, name=item.name, flag=flag, default=item.default))
     return tuple(specs)

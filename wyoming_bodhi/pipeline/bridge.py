@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from wyoming.asr import Transcribe, VadSensitivity
 
+from ..engines import registry
 from ..engines.base import Engine, Hotword, Request, UnknownModelError
 from ..engines.errors import ErrorTable
 from ..engines.plugin import EngineContext
@@ -61,7 +62,8 @@ class Bridge:
         if not self.engines:
             context = EngineContext(self.http, self.ssl_context, settings.model)
             self.engines = [
-                entry.plugin.build(entry.settings, context) for entry in settings.configured
+                registry.build(entry.plugin, entry.settings, context)
+                for entry in settings.configured
             ]
         self.router = Router(self.engines, settings.model, self.warnings)
         tables = {entry.plugin.name: entry.plugin.errors for entry in settings.engines}

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import voluptuous as vol
 
 from ..declarations import SettingsError, Spec, declarations_of
+from ..engines import registry
 from ..engines.base import Model
 from ..engines.plugin import EngineSpec
-from ..engines.registry import ONLY, PluginError, builtin, installed
+from ..engines.registry import ONLY, builtin, installed
 from . import checks, command_line
 from .core import DEFAULT_URI, CoreSettings
-from .sources import Declared, RawSettings, environment_and_file
+from .sources import CONFIG_ENV, Declared, RawSettings, environment_and_file
 
 DEMO_API_KEY = "demo-key-for-the-bundled-simulator"
 """In demo mode, each engine with a simulator is configured with this key (any will do)."""
@@ -121,23 +122,27 @@ class Settings(CoreSettings):
             raise AttributeError(name)
 
 
+def fitting(engines: Iterable[EngineSpec[Any]] | None = None) -> tuple[EngineSpec[Any], ...]:
+    """These engines (the installed ones by default), once none declares a way of giving a
+    setting that the server has: its flags (the settings' and its own, ``--config``,
+    ``--help``), its variables, its setting names and the names its own flags' values are
+    kept under. Checked before any parser is built. Raises :class:`PluginError`."""
+    engines = installed() if engines is None else tuple(engines)
+    core = declarations_of(CoreSettings)
+    reserved = {way for spec in core for way in spec.ways()}
+    own = command_line.OWN_FLAGS | command_line.OWN_NAMES | {CONFIG_ENV, ONLY}
+    registry.check_settings(engines, reserved | own)
+    return engines
+
+
 def declared(engines: Iterable[EngineSpec[Any]] | None = None) -> Declared:
     """The declarations of the core and of these engines (the installed ones by default)."""
-    engines = installed() if engines is None else engines
-    core = declarations_of(CoreSettings)
-    taken = {way for spec in core for way in (spec.name, spec.env, spec.flag) if way}
-    specs = list(core)
-    for engine in engines:
-        for spec in declarations_of(engine.settings):
-            # The registry has checked the engines against each other; here, the core.
-            clash = taken & {spec.name, spec.env, spec.flag}
-            if clash:
-                raise PluginError(
-                    f"engine plugin {engine.name!r} declares {', '.join(sorted(clash))}, which "
-                    f"is the server's own; leave it out with {ONLY}"
-                )
-            specs.append(spec)
-    return Declared(specs)
+    return Declared(
+        [
+            *declarations_of(CoreSettings),
+            *(spec for engine in fitting(engines) for spec in declarations_of(engine.settings)),
+        ]
+    )
 
 
 def declarations(engines: Iterable[EngineSpec[Any]] | None = None) -> tuple[Spec, ...]:
@@ -152,7 +157,7 @@ def schema(engines: Iterable[EngineSpec[Any]] | None = None) -> vol.Schema:
 
 def validate(raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]] | None = None) -> Settings:
     """Validate merged raw settings; raises :class:`SettingsError` naming the first problem."""
-    engines = installed() if engines is None else tuple(engines)
+    engines = fitting(engines)
     known = declared(engines)
     sources = dict(getattr(raw, "sources", {}))
     data = dict(raw)
@@ -175,14 +180,19 @@ def validate(raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]] | None =
         if values["demo"] and engine.simulator is not None:
             # The demo serves it through its bundled simulator, which takes any key.
             own[engine.credential] = own[engine.credential] or DEMO_API_KEY
-        entries.append(EngineEntry(engine, engine.settings(**own)))
+        entries.append(EngineEntry(engine, _settings_of(engine, own)))
     settings = Settings(**values, engines=tuple(entries), deprecations=deprecations)
     return checks.checked(settings, lambda name: known.where(name, sources))
 
 
+def _settings_of(engine: EngineSpec[S], values: Mapping[str, Any]) -> S:
+    with registry.blamed(engine, "make its settings", values):
+        return engine.settings(**values)
+
+
 def build_parser(engines: Sequence[EngineSpec[Any]] | None = None) -> argparse.ArgumentParser:
-    engines = installed() if engines is None else engines
-    return command_line.build_parser(declarations_of(CoreSettings), engines)
+    """The server's command line. Raises :class:`PluginError`."""
+    return command_line.build_parser(declarations_of(CoreSettings), fitting(engines))
 
 
 def merge(args: argparse.Namespace, environ: Mapping[str, str]) -> RawSettings:
@@ -197,8 +207,8 @@ def catalogue(raw: Mapping[str, Any]) -> list[tuple[EngineSpec[Any], Sequence[Mo
     """Every engine's models under the raw settings, in priority order: each engine's own
     settings validated alone, with no credentials needed (``--list-models``)."""
     sources: Mapping[str, str] = getattr(raw, "sources", {})
-    found = []
-    for engine in installed():
+    found: list[tuple[EngineSpec[Any], Sequence[Model]]] = []
+    for engine in fitting():
         known = Declared(declarations_of(engine.settings))
         own = {name: value for name, value in raw.items() if name in known.by_name}
         try:
@@ -209,7 +219,8 @@ def catalogue(raw: Mapping[str, Any]) -> list[tuple[EngineSpec[Any], Sequence[Mo
             raise SettingsError(
                 f"invalid {name} ({known.where(name, sources)}): {first.error_message}"
             ) from None
-        found.append((engine, engine.models(engine.settings(**values))))
+        found.append((engine, registry.models(engine, _settings_of(engine, values))))
+    registry.check_models(found)
     return found
 
 
@@ -255,6 +266,7 @@ __all__ = [
     "build_parser",
     "catalogue",
     "declarations",
+    "fitting",
     "load",
     "load_client_settings",
     "merge",

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ..addresses import is_loopback
 from ..declarations import SettingsError
 from ..declarations.validators import CREDENTIALS_HELP
+from ..engines import registry
 from ..engines.plugin import CheckContext, EngineSpec
 
 if TYPE_CHECKING:
@@ -36,15 +37,21 @@ def no_engine(engines: Sequence[EngineSpec[Any]]) -> str:
 def checked(settings: Settings, where: Where) -> Settings:
     """``settings`` with the default model resolved; raises :class:`SettingsError` naming the
     first problem."""
+    # Every engine's, configured or not: a plugin that does not fit stops the start before
+    # its key is set, not on the day it is.
+    offered = {
+        entry.plugin.name: registry.models(entry.plugin, entry.settings)
+        for entry in settings.engines
+    }
+    registry.check_models((entry.plugin, offered[entry.plugin.name]) for entry in settings.engines)
     configured = settings.configured
     if not configured:
         raise SettingsError(no_engine([entry.plugin for entry in settings.engines]))
+    models = [model.name for entry in configured for model in offered[entry.plugin.name]]
     if not settings.model:
         # The first configured engine's (in priority order) first model.
-        first = configured[0]
-        default = first.plugin.models(first.settings)[0].name
-        settings = dataclasses.replace(settings, model=default)
-    _check_model(settings, configured, where)
+        settings = dataclasses.replace(settings, model=models[0])
+    _check_model(settings, configured, models, where)
     # Rule by rule rather than engine by engine: the first problem named is the same
     # whatever the engines' order.
     for rule in (_check_frames, _check_endpointing, _check_hotwords, _check_url):
@@ -52,12 +59,14 @@ def checked(settings: Settings, where: Where) -> Settings:
             rule(settings, entry, where)
     _check_core(settings, where)
     for entry in configured:
-        entry.plugin.check(entry.settings, CheckContext(settings.demo, where))
+        with registry.blamed(entry.plugin, "check its settings", entry.settings):
+            entry.plugin.check(entry.settings, CheckContext(settings.demo, where))
     return settings
 
 
-def _check_model(settings: Settings, configured: Sequence[EngineEntry[Any]], where: Where) -> None:
-    models = [model.name for e in configured for model in e.plugin.models(e.settings)]
+def _check_model(
+    settings: Settings, configured: Sequence[EngineEntry[Any]], models: list[str], where: Where
+) -> None:
     if settings.model in models:
         return
     hints = [entry.plugin.model_hint for entry in configured if entry.plugin.model_hint]

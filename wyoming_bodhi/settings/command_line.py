@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ..declarations import Spec, declarations_of
 from ..declarations.validators import Ranged
 from ..engines.plugin import EngineSpec
 from .sources import CONFIG_ENV, Declared, RawSettings
+
+OWN_FLAGS: Final = frozenset(
+    {"-h", "--help", "--config", "--health-check", "--list-models", "--version"}
+)
+"""The flags of :func:`build_parser` that are not settings': no setting may take one."""
+OWN_NAMES: Final = frozenset({"help", "config", "health_check", "list_models", "version"})
+"""The names argparse stores those flags' values under: a setting of one of these names (with
+a flag of its own) would share its value, so that ``--acme-check x`` ran a health check."""
 
 
 def help_for(spec: Spec) -> str:
