@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import signal
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,6 +38,7 @@ from .harness import (
     running_simulator,
     settled,
     transcribe,
+    unavailable,
     wait_for_port,
 )
 from .signals import encode, utterances
@@ -401,3 +406,58 @@ async def test_a_client_still_sending_reads_its_answer_before_the_close() -> Non
         await stopping
         writer.close()
     assert events == ["transcript-start", "shutdown"]
+
+
+# -- a stop while the server starts ---------------------------------------------------------
+
+SERVER_COMMAND = Path(sys.executable).with_name("wyoming-bodhi")
+"""The command the image's entrypoint execs (so it is PID 1 there), not ``python -m``."""
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (the kernel's SigCgt mask)."""
+    with contextlib.suppress(OSError, ValueError):  # not there (yet, or any more)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def child_of(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return int(children[0]) if children else None
+    return None
+
+
+@pytest.mark.parametrize("pid_1", [False, True], ids=["own process", "PID 1"])
+async def test_sigterm_while_starting_stops_at_once_with_status_0(pid_1: bool) -> None:
+    # dockerd sends SIGTERM whenever it is asked to stop, starting or not. The image execs
+    # the server, so it is PID 1 of its PID namespace, and the kernel drops a signal sent to
+    # PID 1 for which no handler is installed: a stop that came too early was lost, and the
+    # container lived on until the kill. The handler must be there before anything slow
+    # happens, and a stop before serving is a clean stop: status 0, no traceback, at once.
+    if pid_1 and (shutil.which("unshare") is None or os.geteuid() != 0):
+        unavailable("the server as PID 1 of a PID namespace", "needs root and unshare")
+    port = free_port()
+    args = [str(SERVER_COMMAND), "--demo", "--uri", f"tcp://127.0.0.1:{port}"]  # default drain
+    if pid_1:
+        args = ["unshare", "--pid", "--fork", "--kill-child", *args]
+    with process(args[1:], clean_env(), program=args[0]) as started:
+        server_pid: int | None = started.pid
+        if pid_1:
+            await settled(lambda: child_of(started.pid) is not None, within=5)
+            server_pid = child_of(started.pid)
+        assert server_pid is not None
+        # As soon as the process takes SIGTERM: before it has loaded what serves.
+        assert await settled(lambda: catches(server_pid, signal.SIGTERM), within=10)
+        loop = asyncio.get_running_loop()
+        sigterm_at = loop.time()
+        os.kill(server_pid, signal.SIGTERM)
+        code = await exited_within(started, 5)
+        exited_after = loop.time() - sigterm_at
+        log = started.stdout.read() if started.stdout else ""
+    assert code == 0, log
+    assert exited_after < 1.0, exited_after  # no drain: it had served nothing
+    assert " serving " not in log and "Traceback" not in log, log
+    assert "stopped by SIGTERM" in log

@@ -11,12 +11,13 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from . import __version__
 from .addresses import tcp_host_port
+from .command import STOP_SIGNALS, stoppable
 from .engines import registry
 from .engines.base import Model
 from .homeassistant.hass_names import HassNames
@@ -247,17 +248,28 @@ class StopSignals:
         self.at = 0.0
         """When it came, by the event loop's clock."""
         self.again = asyncio.Event()
+        self._before: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> StopSignals:
+        self._before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
         for signum in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError):
                 self._loop.add_signal_handler(signum, self._received, signum)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        for signum in STOP_SIGNALS:
-            with contextlib.suppress(NotImplementedError):
-                self._loop.remove_signal_handler(signum)
+        # Back to what was there before (the command's own stop, see .command) for the
+        # little that is left to do, not to the default the loop leaves (for PID 1: the
+        # signal is dropped); held back meanwhile, so that none falls in between.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for signum in STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError):
+                    self._loop.remove_signal_handler(signum)
+                if self._before.get(signum) is not None:
+                    signal.signal(signum, self._before[signum])
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _received(self, signum: int) -> None:
         if self.first.done():
@@ -267,9 +279,6 @@ class StopSignals:
         self._bridge.draining = True
         self.at = self._loop.time()
         self.first.set_result(signum)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -356,6 +365,11 @@ def health_check(uri: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What the command does first (see .command): a stop while starting ends it at once.
+    return stoppable(lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     try:
         # The flags are the engines' too: a plugin that cannot be used stops even --help.
         args = build_parser().parse_args(argv)
@@ -377,8 +391,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
             runner.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
     except (ServeError, RuntimeError) as err:
         # Start-up problems we can name (a port in use, a missing optional extra).
         print(f"wyoming-bodhi: {err}", file=sys.stderr)
