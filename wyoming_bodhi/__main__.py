@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -65,6 +65,7 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
         yield settings
         return
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(quiet_simulators(settings.debug))
         entries, served, credentials = [], [], []
         for entry in settings.engines:
             plugin, own = entry.plugin, entry.settings
@@ -90,6 +91,20 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
         yield dataclasses.replace(settings, engines=tuple(entries))
 
 
+@contextlib.contextmanager
+def quiet_simulators(debug: bool) -> Iterator[None]:
+    """The simulators' own line per connection (two a request), only with ``--debug``: the
+    demo serves anyone who reaches it, and the server's log says what each request did."""
+    simulators = logging.getLogger(SIMULATORS_LOGGER)
+    level = simulators.level
+    if not debug:
+        simulators.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        simulators.setLevel(level)
+
+
 @contextlib.asynccontextmanager
 async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
     if settings.zeroconf is None:
@@ -106,6 +121,7 @@ async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
 
 SUPERVISOR_CORE_URL = "http://supervisor/core"
 DEMO_HISTORY = 20
+SIMULATORS_LOGGER = "wyoming_bodhi.simulators"
 
 
 @contextlib.asynccontextmanager
