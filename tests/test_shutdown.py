@@ -168,6 +168,114 @@ async def test_docker_stop_answers_every_stream_in_flight_before_the_kill() -> N
     assert "Shutting down (SIGTERM)" in log and "Stopped" in log
 
 
+async def trickle(port: int, path: str) -> str:
+    """A GET whose body (10 MB, says its header) comes a byte every 0.5 s: aiohttp answers,
+    then reads on for its lingering time (10 s), so the request is in progress meanwhile.
+    How it ended."""
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000\r\n\r\n"
+    try:
+        writer.write(head.encode())
+        while True:
+            await writer.drain()
+            await asyncio.sleep(0.5)  # the client's pace, not synchronisation
+            writer.write(b"x")
+    except ConnectionError as err:
+        return type(err).__name__
+    finally:
+        writer.close()
+
+
+async def live_page(base: str, http: aiohttp.ClientSession, answers_the_close: bool) -> str:
+    """A live page: one that reads (and so answers the server's close frame at once), or one
+    that never reads again after the first message, so never answers it. How it ended."""
+    async with http.ws_connect(f"{base}/api/live", headers={"Origin": base}) as ws:
+        await ws.receive_json(timeout=10)  # the snapshot: it is open and served
+        if not answers_the_close:
+            await asyncio.sleep(60)  # cancelled once the test is done
+        while (message := await ws.receive(timeout=30)).type == aiohttp.WSMsgType.TEXT:
+            pass
+        return f"{message.type.name} {message.data}"
+
+
+async def test_docker_stop_with_the_page_and_metrics_open_exits_before_the_kill() -> None:
+    # `docker stop` with the defaults, the status page and the metrics listener on, and the
+    # clients that used to hold the stop past Docker's 10 s: a live page that never answers
+    # the WebSocket's close frame (aiohttp waits for it), and scrapes of /metrics whose bodies
+    # trickle in (aiohttp reads on after its answer). Every Wyoming request and the browser
+    # microphone are answered, and the process exits 0 on its own, well before the kill:
+    # the page and the metrics listener stop alongside the Wyoming side, within its 1.75 s.
+    streams, long_streams = 8, 4
+    port, page, probes = free_port(), free_port(), free_port()
+    async with (
+        running_simulator(texts=["batti jalao"]) as simulator,
+        aiohttp.ClientSession() as http,
+    ):
+        args = bridge_command(port, simulator.url, "--http-uri", f"tcp://127.0.0.1:{page}",
+                              "--metrics-uri", f"tcp://127.0.0.1:{probes}",
+                              drain_delay=None)  # fmt: skip
+        with process(args, ENV) as server:
+            await wait_for_port(port, server)
+            await wait_for_port(page, server)
+            await wait_for_port(probes, server)
+            base = f"http://127.0.0.1:{page}"
+            pages = [
+                asyncio.create_task(live_page(base, http, answers)) for answers in (True, False)
+            ]
+            started = [asyncio.Event() for _ in range(streams)]
+            clients = [
+                asyncio.create_task(stream(port, 30.0 if index < long_streams else 4.0, event))
+                for index, event in enumerate(started)
+            ]
+            async with http.ws_connect(f"{base}/api/microphone", headers={"Origin": base}) as mic:
+                await mic.send_json({"language": "hi", "model": None, "rate": 16000})
+                assert (await mic.receive_json(timeout=10))["type"] == "started"
+
+                async def talk() -> None:
+                    # A person talking on, never pressing stop: answered `shutdown`.
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        while not mic.closed:
+                            await mic.send_bytes(AUDIO[:CHUNK])
+                            await asyncio.sleep(0.1)
+
+                talking = asyncio.create_task(talk())
+                await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 10)
+                loop = asyncio.get_running_loop()
+                # One scrape trickles from before the stop, another from inside the grace, so
+                # that one is in progress when the page and the listener stop at ~7 s.
+                scrapes = [asyncio.create_task(trickle(probes, "/metrics"))]
+                sigterm_at = loop.time()
+                server.send_signal(signal.SIGTERM)
+                kill = loop.call_later(DOCKER_STOP_TIMEOUT, server.kill)
+                try:
+                    await asyncio.sleep(5.0)  # into the grace (drain 3 s, grace 4 s)
+                    scrapes.append(asyncio.create_task(trickle(probes, "/metrics")))
+                    messages: list[Any] = []
+                    while (message := await mic.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+                        messages.append(json.loads(message.data))
+                    talking.cancel()
+                    results = await asyncio.gather(*clients)
+                    code = await exited_within(server, DOCKER_STOP_TIMEOUT + 5)
+                finally:
+                    kill.cancel()
+                stopped_after = loop.time() - sigterm_at
+            ended = await asyncio.wait_for(asyncio.gather(pages[0], *scrapes), 5)
+            pages[1].cancel()
+            log = server.stdout.read() if server.stdout else ""
+
+    assert code == 0, (code, log)  # not -9: it stopped on its own
+    assert results == ["shutdown"] * long_streams + ["transcript"] * (streams - long_streams)
+    assert messages[-1]["type"] == "error" and messages[-1]["code"] == "shutdown"
+    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1000  # not 1006
+    # The page that reads answered the close and was closed cleanly; the scrapes were cut
+    # off (each ended with a ConnectionError, rather than trickling on).
+    assert ended[0] == "CLOSE 1000", ended
+    # 3 s drain + 4 s grace + the last 1.75 s, all listeners at once; an exit (~0.3 s) after.
+    # Before, the page's stop took 2 s and the metrics listener's up to 1 s more, after it.
+    assert 7.0 <= stopped_after < 7.0 + CLOSING_TIME + 0.75, stopped_after
+    assert "Shutting down (SIGTERM)" in log and "Stopped" in log
+
+
 async def test_sigterm_says_not_ready_at_once_and_serves_through_the_drain_delay() -> None:
     port, probes = free_port(), free_port()
     async with (
