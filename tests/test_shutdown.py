@@ -23,7 +23,10 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import async_read_event, async_write_event
 
+from wyoming_bodhi.server.handler import LINGER
 from wyoming_bodhi.server.listener import CLOSING_TIME
+from wyoming_bodhi.web import browser_mic
+from wyoming_bodhi.web import server as web_server
 
 from .harness import (
     API_KEY,
@@ -196,6 +199,13 @@ async def live_page(base: str, http: aiohttp.ClientSession, answers_the_close: b
         while (message := await ws.receive(timeout=30)).type == aiohttp.WSMsgType.TEXT:
             pass
         return f"{message.type.name} {message.data}"
+
+
+def test_the_page_and_the_metrics_listener_keep_the_wyoming_sides_bounds() -> None:
+    # The web side may not import the server side (the layers), so its bounds are its own
+    # constants: they must stay those the stop's arithmetic counts once for all listeners.
+    assert web_server.STOP_TIME == CLOSING_TIME
+    assert browser_mic.CLOSE_TIMEOUT == LINGER
 
 
 async def test_docker_stop_with_the_page_and_metrics_open_exits_before_the_kill() -> None:

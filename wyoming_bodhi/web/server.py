@@ -214,8 +214,10 @@ class _Listener:
     async def stop(self) -> None:
         """Stop accepting, let the requests being served end, and close every connection,
         within :data:`STOP_TIME`. What is still open at :data:`ABORT_AT` is aborted: a
-        WebSocket's close waits for the page's own close frame (aiohttp waits up to 10 s),
-        and a request's body may come a byte at a time; neither may hold up the exit."""
+        WebSocket's close waits for the page's own close frame, and a request's body may
+        come a byte at a time; neither may hold up the exit. aiohttp stops waiting for a
+        handler by then (twice its shutdown timeout); should anything else outlast it, the
+        stop gives up :data:`STOP_SLACK` later."""
         if self._accepting is not None:
             self._accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
