@@ -12,10 +12,12 @@ import wave
 from pathlib import Path
 
 import pytest
+from wyoming.client import AsyncTcpClient
 from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Info
 
 from wyoming_bodhi.homeassistant import mdns
+from wyoming_bodhi.pipeline.utterance import TRANSCRIPT_LINES
 from wyoming_bodhi.server.health import check, client_uri
 
 from .harness import (
@@ -26,6 +28,7 @@ from .harness import (
     process,
     running_bridge,
     running_simulator,
+    transcribe,
     wait_for_port,
 )
 from .signals import encode, utterances
@@ -74,6 +77,28 @@ async def test_demo_mode_shows_the_whole_chain_without_an_account(tmp_path: Path
     assert result.stderr.count("… ") == 2  # the streamed chunks
     assert "DEMO MODE: transcripts come from the bundled simulators (Bodhi at ws://" in log
     assert healthy.returncode == 0
+
+
+async def test_the_demo_writes_no_log_line_per_request() -> None:
+    # The demo serves on 0.0.0.0 in the image and the add-on, to anyone: its bundled
+    # simulators must not log each request (two lines each were 3.6 MB a minute from one
+    # client), any more than the server does: it logs a transcript line per request at a
+    # human pace, TRANSCRIPT_LINES per 10 s at most, and counts the rest.
+    port, requests = free_port(), 40
+    args = ["-m", "wyoming_bodhi", "--demo", "--uri", f"tcp://127.0.0.1:{port}"]
+    with process(args, clean_env()) as server:
+        await wait_for_port(port, server)
+        for _ in range(requests):
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                exchange = await transcribe(client, bytes(640))
+            assert exchange.types[-1] in ("transcript-stop", "error"), exchange.types
+        server.terminate()
+        log, _ = server.communicate(timeout=10)
+    lines = log.splitlines()
+    begin = next(i for i, line in enumerate(lines) if " serving tcp://" in line)
+    end = next(i for i, line in enumerate(lines) if "Shutting down" in line)
+    while_serving = lines[begin + 1 : end]
+    assert len(while_serving) <= TRANSCRIPT_LINES + 1, "\n".join(while_serving[:20])
 
 
 async def test_config_file_settings_reach_bodhi(tmp_path: Path) -> None:

@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import signal
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,7 +23,10 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import async_read_event, async_write_event
 
+from wyoming_bodhi.server.handler import LINGER
 from wyoming_bodhi.server.listener import CLOSING_TIME
+from wyoming_bodhi.web import browser_mic
+from wyoming_bodhi.web import server as web_server
 
 from .harness import (
     API_KEY,
@@ -34,6 +41,7 @@ from .harness import (
     running_simulator,
     settled,
     transcribe,
+    unavailable,
     wait_for_port,
 )
 from .signals import encode, utterances
@@ -160,6 +168,121 @@ async def test_docker_stop_answers_every_stream_in_flight_before_the_kill() -> N
     assert results == ["shutdown"] * long_streams + ["transcript"] * (streams - long_streams)
     # The defaults: 3 s drain + 4 s grace + at most 1.5 s to answer and close.
     assert 7.0 <= stopped_after < 9.0, stopped_after
+    assert "Shutting down (SIGTERM)" in log and "Stopped" in log
+
+
+async def trickle(port: int, path: str) -> str:
+    """A GET whose body (10 MB, says its header) comes a byte every 0.5 s: aiohttp answers,
+    then reads on for its lingering time (10 s), so the request is in progress meanwhile.
+    How it ended."""
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000\r\n\r\n"
+    try:
+        writer.write(head.encode())
+        while True:
+            await writer.drain()
+            await asyncio.sleep(0.5)  # the client's pace, not synchronisation
+            writer.write(b"x")
+    except ConnectionError as err:
+        return type(err).__name__
+    finally:
+        writer.close()
+
+
+async def live_page(base: str, http: aiohttp.ClientSession, answers_the_close: bool) -> str:
+    """A live page: one that reads (and so answers the server's close frame at once), or one
+    that never reads again after the first message, so never answers it. How it ended."""
+    async with http.ws_connect(f"{base}/api/live", headers={"Origin": base}) as ws:
+        await ws.receive_json(timeout=10)  # the snapshot: it is open and served
+        if not answers_the_close:
+            await asyncio.sleep(60)  # cancelled once the test is done
+        while (message := await ws.receive(timeout=30)).type == aiohttp.WSMsgType.TEXT:
+            pass
+        return f"{message.type.name} {message.data}"
+
+
+def test_the_page_and_the_metrics_listener_keep_the_wyoming_sides_bounds() -> None:
+    # The web side may not import the server side (the layers), so its bounds are its own
+    # constants: they must stay those the stop's arithmetic counts once for all listeners.
+    assert web_server.STOP_TIME == CLOSING_TIME
+    assert browser_mic.CLOSE_TIMEOUT == LINGER
+
+
+async def test_docker_stop_with_the_page_and_metrics_open_exits_before_the_kill() -> None:
+    # `docker stop` with the defaults, the status page and the metrics listener on, and the
+    # clients that used to hold the stop past Docker's 10 s: a live page that never answers
+    # the WebSocket's close frame (aiohttp waits for it), and scrapes of /metrics whose bodies
+    # trickle in (aiohttp reads on after its answer). Every Wyoming request and the browser
+    # microphone are answered, and the process exits 0 on its own, well before the kill:
+    # the page and the metrics listener stop alongside the Wyoming side, within its 1.75 s.
+    streams, long_streams = 8, 4
+    port, page, probes = free_port(), free_port(), free_port()
+    async with (
+        running_simulator(texts=["batti jalao"]) as simulator,
+        aiohttp.ClientSession() as http,
+    ):
+        args = bridge_command(port, simulator.url, "--http-uri", f"tcp://127.0.0.1:{page}",
+                              "--metrics-uri", f"tcp://127.0.0.1:{probes}",
+                              drain_delay=None)  # fmt: skip
+        with process(args, ENV) as server:
+            await wait_for_port(port, server)
+            await wait_for_port(page, server)
+            await wait_for_port(probes, server)
+            base = f"http://127.0.0.1:{page}"
+            pages = [
+                asyncio.create_task(live_page(base, http, answers)) for answers in (True, False)
+            ]
+            started = [asyncio.Event() for _ in range(streams)]
+            clients = [
+                asyncio.create_task(stream(port, 30.0 if index < long_streams else 4.0, event))
+                for index, event in enumerate(started)
+            ]
+            async with http.ws_connect(f"{base}/api/microphone", headers={"Origin": base}) as mic:
+                await mic.send_json({"language": "hi", "model": None, "rate": 16000})
+                assert (await mic.receive_json(timeout=10))["type"] == "started"
+
+                async def talk() -> None:
+                    # A person talking on, never pressing stop: answered `shutdown`.
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        while not mic.closed:
+                            await mic.send_bytes(AUDIO[:CHUNK])
+                            await asyncio.sleep(0.1)
+
+                talking = asyncio.create_task(talk())
+                await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 10)
+                loop = asyncio.get_running_loop()
+                # One scrape trickles from before the stop, another from inside the grace, so
+                # that one is in progress when the page and the listener stop at ~7 s.
+                scrapes = [asyncio.create_task(trickle(probes, "/metrics"))]
+                sigterm_at = loop.time()
+                server.send_signal(signal.SIGTERM)
+                kill = loop.call_later(DOCKER_STOP_TIMEOUT, server.kill)
+                try:
+                    await asyncio.sleep(5.0)  # into the grace (drain 3 s, grace 4 s)
+                    scrapes.append(asyncio.create_task(trickle(probes, "/metrics")))
+                    messages: list[Any] = []
+                    while (message := await mic.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+                        messages.append(json.loads(message.data))
+                    talking.cancel()
+                    results = await asyncio.gather(*clients)
+                    code = await exited_within(server, DOCKER_STOP_TIMEOUT + 5)
+                finally:
+                    kill.cancel()
+                stopped_after = loop.time() - sigterm_at
+            ended = await asyncio.wait_for(asyncio.gather(pages[0], *scrapes), 5)
+            pages[1].cancel()
+            log = server.stdout.read() if server.stdout else ""
+
+    assert code == 0, (code, log)  # not -9: it stopped on its own
+    assert results == ["shutdown"] * long_streams + ["transcript"] * (streams - long_streams)
+    assert messages[-1]["type"] == "error" and messages[-1]["code"] == "shutdown"
+    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1000  # not 1006
+    # The page that reads answered the close and was closed cleanly; the scrapes were cut
+    # off (each ended with a ConnectionError, rather than trickling on).
+    assert ended[0] == "CLOSE 1000", ended
+    # 3 s drain + 4 s grace + the last 1.75 s, all listeners at once; an exit (~0.3 s) after.
+    # Before, the page's stop took 2 s and the metrics listener's up to 1 s more, after it.
+    assert 7.0 <= stopped_after < 7.0 + CLOSING_TIME + 0.75, stopped_after
     assert "Shutting down (SIGTERM)" in log and "Stopped" in log
 
 
@@ -401,3 +524,58 @@ async def test_a_client_still_sending_reads_its_answer_before_the_close() -> Non
         await stopping
         writer.close()
     assert events == ["transcript-start", "shutdown"]
+
+
+# -- a stop while the server starts ---------------------------------------------------------
+
+SERVER_COMMAND = Path(sys.executable).with_name("wyoming-bodhi")
+"""The command the image's entrypoint execs (so it is PID 1 there), not ``python -m``."""
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (the kernel's SigCgt mask)."""
+    with contextlib.suppress(OSError, ValueError):  # not there (yet, or any more)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def child_of(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return int(children[0]) if children else None
+    return None
+
+
+@pytest.mark.parametrize("pid_1", [False, True], ids=["own process", "PID 1"])
+async def test_sigterm_while_starting_stops_at_once_with_status_0(pid_1: bool) -> None:
+    # dockerd sends SIGTERM whenever it is asked to stop, starting or not. The image execs
+    # the server, so it is PID 1 of its PID namespace, and the kernel drops a signal sent to
+    # PID 1 for which no handler is installed: a stop that came too early was lost, and the
+    # container lived on until the kill. The handler must be there before anything slow
+    # happens, and a stop before serving is a clean stop: status 0, no traceback, at once.
+    if pid_1 and (shutil.which("unshare") is None or os.geteuid() != 0):
+        unavailable("the server as PID 1 of a PID namespace", "needs root and unshare")
+    port = free_port()
+    args = [str(SERVER_COMMAND), "--demo", "--uri", f"tcp://127.0.0.1:{port}"]  # default drain
+    if pid_1:
+        args = ["unshare", "--pid", "--fork", "--kill-child", *args]
+    with process(args[1:], clean_env(), program=args[0]) as started:
+        server_pid: int | None = started.pid
+        if pid_1:
+            await settled(lambda: child_of(started.pid) is not None, within=5)
+            server_pid = child_of(started.pid)
+        assert server_pid is not None
+        # As soon as the process takes SIGTERM: before it has loaded what serves.
+        assert await settled(lambda: catches(server_pid, signal.SIGTERM), within=10)
+        loop = asyncio.get_running_loop()
+        sigterm_at = loop.time()
+        os.kill(server_pid, signal.SIGTERM)
+        code = await exited_within(started, 5)
+        exited_after = loop.time() - sigterm_at
+        log = started.stdout.read() if started.stdout else ""
+    assert code == 0, log
+    assert exited_after < 1.0, exited_after  # no drain: it had served nothing
+    assert " serving " not in log and "Traceback" not in log, log
+    assert "stopped by SIGTERM" in log

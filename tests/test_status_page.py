@@ -33,6 +33,7 @@ from wyoming_bodhi.web import browser_mic
 from wyoming_bodhi.web import server as web_server
 from wyoming_bodhi.web.browser_mic import SocketSink
 from wyoming_bodhi.web.check import CheckRate
+from wyoming_bodhi.web.metrics import Metrics
 from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
 from . import signals
@@ -835,3 +836,71 @@ async def test_a_port_without_a_host_is_this_machine_only(serve: Serve) -> None:
     page = await serve(http_uri="tcp://:0")
     assert page.status.host == "127.0.0.1"
     assert (await page.get("/healthz"))[0] == 200
+
+
+# -- stopping within the Wyoming side's bound -------------------------------------------------
+
+
+async def test_a_stop_closes_a_live_page_that_never_answers_the_close_within_half_a_second(
+    rig: Rig, http: aiohttp.ClientSession
+) -> None:
+    # A page that stops reading never answers the close frame; aiohttp would wait 10 s for it
+    # (its own shutdown bound, counted twice, made it 2 s): the stop would outlast the
+    # Wyoming side's 1.75 s and push `docker stop` towards the kill.
+    engine = await rig.simulator()
+    running = await rig.bridge(engine.url, http_uri="tcp://127.0.0.1:0")
+    status = StatusServer(running.bridge, lambda: running.server.connections)
+    await status.start()
+    base = f"http://127.0.0.1:{status.port}"
+    async with (
+        http.ws_connect(f"{base}/api/live") as deaf,
+        http.ws_connect(f"{base}/api/live") as reading,
+    ):
+        await deaf.receive_json(timeout=5)
+        await reading.receive_json(timeout=5)
+        ending = asyncio.create_task(reading.receive(timeout=5))
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        await status.stop()
+        stopped_after = loop.time() - begin
+        ended = await ending
+
+    assert ended.type == aiohttp.WSMsgType.CLOSE and ended.data == 1000  # it answered: clean
+    assert browser_mic.CLOSE_TIMEOUT <= stopped_after < browser_mic.CLOSE_TIMEOUT + 0.5
+    assert status.connections == 0
+
+
+async def test_a_stop_cuts_off_a_scrape_whose_body_trickles_in(rig: Rig) -> None:
+    # aiohttp answers a GET at once, then reads its body on for up to 10 s (its lingering
+    # time) while bytes keep coming. The listener's stop does not wait for that.
+    engine = await rig.simulator()
+    running = await rig.bridge(engine.url, metrics_uri="tcp://127.0.0.1:0")
+    listener = MetricsServer(
+        running.bridge, Metrics.observing(running.bridge, lambda: running.server.connections)
+    )
+    await listener.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000\r\n\r\n")
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await asyncio.sleep(0.2)  # the client's pace, not synchronisation
+                writer.write(b"x")
+                await writer.drain()
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        await listener.stop()
+        stopped_after = loop.time() - begin
+        # Its connection is closed: what is left of the answer, then the end.
+        await asyncio.wait_for(reader.read(), 5)
+    finally:
+        trickling.cancel()
+        writer.close()
+
+    assert stopped_after < web_server.STOP_TIME + 0.25, stopped_after
+    assert listener.connections == 0

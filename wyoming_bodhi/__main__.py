@@ -10,13 +10,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from . import __version__
 from .addresses import tcp_host_port
+from .command import STOP_SIGNALS, stoppable
 from .engines import registry
 from .engines.base import Model
 from .engines.websocket import engine_http
@@ -65,6 +66,7 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
         yield settings
         return
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(quiet_simulators(settings.debug))
         entries, served, credentials = [], [], []
         for entry in settings.engines:
             plugin, own = entry.plugin, entry.settings
@@ -92,6 +94,20 @@ async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
         yield dataclasses.replace(settings, engines=tuple(entries))
 
 
+@contextlib.contextmanager
+def quiet_simulators(debug: bool) -> Iterator[None]:
+    """The simulators' own line per connection (two a request), only with ``--debug``: the
+    demo serves anyone who reaches it, and the server's log says what each request did."""
+    simulators = logging.getLogger(SIMULATORS_LOGGER)
+    level = simulators.level
+    if not debug:
+        simulators.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        simulators.setLevel(level)
+
+
 @contextlib.asynccontextmanager
 async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
     if settings.zeroconf is None:
@@ -108,6 +124,7 @@ async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
 
 SUPERVISOR_CORE_URL = "http://supervisor/core"
 DEMO_HISTORY = 20
+SIMULATORS_LOGGER = "wyoming_bodhi.simulators"
 
 
 @contextlib.asynccontextmanager
@@ -181,10 +198,11 @@ async def serve(settings: Settings) -> None:
             finally:
                 await server.finish(settings.shutdown_timeout, signals.again)
                 # The page stops only now, so that its microphone was answered too; the
-                # health checks and metrics are answered to the very end.
-                await asyncio.gather(server.close(), *([page.stop()] if page else []))
-                if probes is not None:
-                    await probes.stop()
+                # health checks and metrics were answered through the drain and the grace.
+                # All three at once, each within 1.75 s (CLOSING_TIME, web.server.STOP_TIME):
+                # one after the other, they would add up past Docker's 10 s.
+                listeners = [listener for listener in (page, probes) if listener is not None]
+                await asyncio.gather(server.close(), *(each.stop() for each in listeners))
 
 
 def http_listeners(
@@ -251,17 +269,28 @@ class StopSignals:
         self.at = 0.0
         """When it came, by the event loop's clock."""
         self.again = asyncio.Event()
+        self._before: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> StopSignals:
+        self._before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
         for signum in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError):
                 self._loop.add_signal_handler(signum, self._received, signum)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        for signum in STOP_SIGNALS:
-            with contextlib.suppress(NotImplementedError):
-                self._loop.remove_signal_handler(signum)
+        # Back to what was there before (the command's own stop, see .command) for the
+        # little that is left to do, not to the default the loop leaves (for PID 1: the
+        # signal is dropped); held back meanwhile, so that none falls in between.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for signum in STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError):
+                    self._loop.remove_signal_handler(signum)
+                if self._before.get(signum) is not None:
+                    signal.signal(signum, self._before[signum])
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _received(self, signum: int) -> None:
         if self.first.done():
@@ -271,9 +300,6 @@ class StopSignals:
         self._bridge.draining = True
         self.at = self._loop.time()
         self.first.set_result(signum)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -360,6 +386,11 @@ def health_check(uri: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # What the command does first (see .command): a stop while starting ends it at once.
+    return stoppable(lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     try:
         # The flags are the engines' too: a plugin that cannot be used stops even --help.
         args = build_parser().parse_args(argv)
@@ -381,8 +412,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
             runner.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
     except SettingsError as err:
         # A plugin that fails to build its engine or to start its simulator: as at start.
         print(f"wyoming-bodhi: {err}", file=sys.stderr)

@@ -34,7 +34,7 @@ from .. import __version__
 from ..pipeline.bridge import Bridge
 from ..redaction import Secrets
 from .access import host_allowed, origin_allowed, peer_allowed
-from .browser_mic import microphone_socket
+from .browser_mic import CLOSE_TIMEOUT, microphone_socket
 from .check import CheckRate, check_engine
 from .metrics import Metrics
 from .monitor import Monitor
@@ -213,7 +213,7 @@ async def _live(request: web.Request) -> web.WebSocketResponse:
     passes it through as it is, where it may buffer a streamed response)."""
     bridge, monitor = request.app[BRIDGE_KEY], request.app[MONITOR_KEY]
     dumps = request.app[DUMPS_KEY]
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
     updates = monitor.subscribe()
     try:

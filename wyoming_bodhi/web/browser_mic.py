@@ -40,6 +40,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 RATES = range(8000, 48001)
 START_TIMEOUT = 10.0
 """The first message must come this soon."""
+CLOSE_TIMEOUT = 0.5
+"""Seconds a page gets to answer our WebSocket close frame before its connection is closed
+regardless (aiohttp waits 10 s): a Wyoming client's LINGER. A page that never answers (a
+tab asleep, a script that stopped reading) would otherwise hold up a stop."""
 
 
 class SocketSink:
@@ -146,7 +150,9 @@ def _start_message(data: Any) -> tuple[Transcribe, int]:
 
 
 async def microphone_socket(request: web.Request, bridge: Bridge) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=20.0)
+    ws = web.WebSocketResponse(
+        max_msg_size=MAX_MESSAGE_BYTES, heartbeat=20.0, timeout=CLOSE_TIMEOUT
+    )
     await ws.prepare(request)
 
     async def fail(code: str, text: str) -> web.WebSocketResponse:

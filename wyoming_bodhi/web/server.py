@@ -44,6 +44,17 @@ PROBE_CONNECTIONS = 16
 a few balancers, a kubelet and Prometheus need no more."""
 TURNING_AWAY = 4
 """Connections being answered 503 at once; more wait in the kernel's queue meanwhile."""
+STOP_SLACK = 0.25
+"""Seconds a listener's connections get, once aborted, to end before its stop gives up."""
+ABORT_AT = 1.5
+"""Seconds into a stop at which the connections still open are aborted: a page that does not
+answer its WebSocket's close frame, a client still sending a request's body. Until then they
+have what a Wyoming client has to take its last answer (1 s) and hang up (0.5 s)."""
+STOP_TIME = ABORT_AT + STOP_SLACK
+"""Seconds, at most, a listener's :meth:`~_Listener.stop` takes: the 1.75 s of the Wyoming
+side's close (``server.listener.CLOSING_TIME``), alongside which it runs, so that a stop's
+arithmetic (drain_delay + shutdown_timeout + 1.75 s) holds with the page and the metrics
+listener open too."""
 TURN_AWAY_LINGER = 1.0
 """Seconds a turned-away connection may take to read its 503 and hang up. What it sent is
 read meanwhile: closing with it unread would reset the connection before the answer."""
@@ -107,8 +118,15 @@ class _Listener:
         self._room = asyncio.Event()
         self._room.set()
         self._runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=keepalive_timeout
+            app,
+            access_log=None,
+            # aiohttp waits up to this for a request's handler, then cancels it and waits up
+            # to this again: counted twice, it is the whole of STOP_TIME.
+            shutdown_timeout=STOP_TIME / 2,
+            keepalive_timeout=keepalive_timeout,
         )
+        self._open: set[_Counted] = set()
+        """The connections being served, to abort what is still open late in a stop."""
         self._accepting: asyncio.Task[None] | None = None
         self._warnings = Throttled()
 
@@ -160,7 +178,9 @@ class _Listener:
             assert handler is not None
             self.connections += 1
             self._update_room()
-            return _Counted(handler(), self._released)
+            counted = _Counted(handler(), self._released)
+            self._open.add(counted)
+            return counted
         self._warnings.warning(
             _LOGGER,
             "Turning away a %s connection: %d open (%s)",
@@ -176,7 +196,8 @@ class _Listener:
         )
         return _TurnedAway(text, self._turned_away)
 
-    def _released(self) -> None:
+    def _released(self, counted: _Counted) -> None:
+        self._open.discard(counted)
         self.connections -= 1
         self._update_room()
 
@@ -191,11 +212,37 @@ class _Listener:
             self._room.clear()
 
     async def stop(self) -> None:
+        """Stop accepting, let the requests being served end, and close every connection,
+        within :data:`STOP_TIME`. What is still open at :data:`ABORT_AT` is aborted: a
+        WebSocket's close waits for the page's own close frame, and a request's body may
+        come a byte at a time; neither may hold up the exit. aiohttp stops waiting for a
+        handler by then (twice its shutdown timeout); should anything else outlast it, the
+        stop gives up :data:`STOP_SLACK` later."""
         if self._accepting is not None:
             self._accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._accepting
-        await self._runner.cleanup()
+        aborting = asyncio.get_running_loop().call_later(ABORT_AT, self._abort_open)
+        cleanup = asyncio.create_task(self._runner.cleanup(), name=f"{self.what} stop")
+        try:
+            # aiohttp's own bound (twice shutdown_timeout) is STOP_TIME already; this one
+            # also covers what it does not bound.
+            _done, pending = await asyncio.wait({cleanup}, timeout=STOP_TIME + STOP_SLACK)
+        finally:
+            aborting.cancel()
+        if not pending:
+            await cleanup  # what it raised, if anything
+            return
+        _LOGGER.warning("The %s did not stop within %g s", self.noun, STOP_TIME)
+        cleanup.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleanup
+
+    def _abort_open(self) -> None:
+        if self._open:
+            _LOGGER.debug("Stopping: aborting %d %s connection(s)", len(self._open), self.noun)
+        for counted in list(self._open):
+            counted.abort()
 
 
 class StatusServer(_Listener):
@@ -244,8 +291,10 @@ class StatusServer(_Listener):
 
 
 class MetricsServer(_Listener):
-    """``/healthz``, ``/readyz`` and ``/metrics`` alone (see :mod:`.probes`). Stopped once
-    everything else has, so that probes and scrapes are answered to the end."""
+    """``/healthz``, ``/readyz`` and ``/metrics`` alone (see :mod:`.probes`). Stopped along
+    with the Wyoming side's close and the page, once the requests have ended, so that probes
+    and scrapes are answered through the drain and the grace, and a stop still fits Docker's
+    10 s."""
 
     what = "Health checks and metrics"
     noun = "metrics listener"
@@ -265,12 +314,21 @@ class MetricsServer(_Listener):
 class _Counted(asyncio.Protocol):
     """aiohttp's protocol for one connection, which says when the connection is gone."""
 
-    def __init__(self, inner: asyncio.Protocol, released: Callable[[], None]) -> None:
+    def __init__(self, inner: asyncio.Protocol, released: Callable[[_Counted], None]) -> None:
         self._inner = inner
-        self._released: Callable[[], None] | None = released
+        self._released: Callable[[_Counted], None] | None = released
+        self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
         self._inner.connection_made(transport)
+
+    def abort(self) -> None:
+        """Close at once, unsent data dropped: aiohttp's handler then sees the connection
+        lost (a WebSocket's close stops waiting, a request's body ends) and returns."""
+        if self._transport is not None:
+            # uvloop's transports are not asyncio.Transport subclasses, but they are ones.
+            cast(asyncio.Transport, self._transport).abort()
 
     def data_received(self, data: bytes) -> None:
         self._inner.data_received(data)
@@ -288,8 +346,9 @@ class _Counted(asyncio.Protocol):
         try:
             self._inner.connection_lost(exc)
         finally:
+            self._transport = None
             if self._released is not None:
-                self._released()
+                self._released(self)
                 self._released = None
 
 
