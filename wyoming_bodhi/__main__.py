@@ -17,7 +17,6 @@ import aiohttp
 
 from . import __version__
 from .addresses import tcp_host_port
-from .command import STOP_SIGNALS, stoppable
 from .engines import registry
 from .engines.base import Model
 from .engines.websocket import engine_http
@@ -36,6 +35,7 @@ from .settings import (
     merge,
     validate,
 )
+from .stopping import STOP_SIGNALS, stoppable
 
 if TYPE_CHECKING:
     from .web.server import MetricsServer, StatusServer
@@ -279,7 +279,7 @@ class StopSignals:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        # Back to what was there before (the command's own stop, see .command) for the
+        # Back to what was there before (the command's own stop, see .stopping) for the
         # little that is left to do, not to the default the loop leaves (for PID 1: the
         # signal is dropped); held back meanwhile, so that none falls in between.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -386,7 +386,7 @@ def health_check(uri: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # What the command does first (see .command): a stop while starting ends it at once.
+    # What the command does first (see .stopping): a stop while starting ends it at once.
     return stoppable(lambda: run(argv))
 
 

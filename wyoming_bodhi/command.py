@@ -1,67 +1,21 @@
 """The ``wyoming-bodhi`` command: takes the stop signals first, then loads the server.
 
-Loading the server takes a second or more (several under emulation), and a stop may come
-meanwhile: dockerd and the kubelet send SIGTERM whenever they are asked to stop, starting or
-not. The image execs the server, so there it is PID 1 of its PID namespace, and the kernel
-drops a signal sent to PID 1 that has no handler: a stop asked for while the server starts
-would be lost, and the container killed only when its stop timeout ran out. So this module
-imports nothing slow, and takes SIGTERM and SIGINT before anything else. Until the server
-serves (and :class:`~.__main__.StopSignals` takes them over for a graceful stop), either one
-ends the process at once, with status 0 like any clean stop: nothing has been served.
+This module imports nothing slow, so that a SIGTERM sent while the server starts is taken
+at once, also as PID 1 in the image (see :mod:`.stopping` for why that matters).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from types import FrameType
+from collections.abc import Sequence
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-class Stopped(SystemExit):
-    """A stop signal that came while nothing was there to stop gracefully. A
-    ``SystemExit`` (status 0), so that the event loop lets it through wherever it lands
-    (asyncio and uvloop log any other exception raised in their callbacks and carry on),
-    and so that nothing prints a traceback for it."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(0)
-        self.signal = signal.Signals(signum)
-
-
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise Stopped(signum)
-
-
-@contextlib.contextmanager
-def stop_signals_taken() -> Iterator[None]:
-    """SIGTERM and SIGINT raise :class:`Stopped` within the block."""
-    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def stoppable(command: Callable[[], int]) -> int:
-    """``command()``'s exit status, or 0 when a stop signal ends it early."""
-    try:
-        with stop_signals_taken():
-            return command()
-    except Stopped as stop:
-        print(f"wyoming-bodhi: stopped by {stop.signal.name}", file=sys.stderr)
-        return 0
+from .stopping import stoppable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``wyoming-bodhi``."""
 
     def load_and_run() -> int:
-        from .__main__ import main as run  # the slow part: aiohttp, numpy, the engines
+        from .__main__ import run  # the slow part: aiohttp, numpy, the engines
 
         return run(argv)
 

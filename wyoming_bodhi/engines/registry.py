@@ -33,8 +33,10 @@ from importlib import metadata
 from types import FrameType
 from typing import Any, Final
 
+from .. import stopping
 from ..declarations import SettingsError, Spec, declarations_of
 from ..redaction import Secrets
+from ..stopping import Stopped
 from ..text import printable, quoted
 from .base import AudioSpec, Capabilities, Engine, Model
 from .errors import ErrorTable
@@ -316,7 +318,8 @@ def _blame(what: Callable[[], str], doing: str, secrets: Secrets) -> Iterator[No
             if said == str(err):
                 raise
             raise type(err)(said) from None
-        except (asyncio.CancelledError, GeneratorExit):
+        except (asyncio.CancelledError, GeneratorExit, Stopped):
+            # Stopped: the user's SIGTERM or Ctrl-C while the plugin loads, not its failure.
             raise
         except BaseException as err:
             if isinstance(err, KeyboardInterrupt) and pressed():
@@ -336,7 +339,11 @@ def _ctrl_c() -> Iterator[Callable[[], bool]]:
     """Whether a KeyboardInterrupt is the user's (a SIGINT came) rather than a plugin's own
     raise. Only Python's own SIGINT handler, in the main thread, can be watched so; where
     another handles SIGINT (asyncio's runner, a program that ignores it), every
-    KeyboardInterrupt is taken to be the user's."""
+    KeyboardInterrupt is taken to be the user's. Where the command took the stop signals
+    (:mod:`..stopping`), a real Ctrl-C raises Stopped, so a KeyboardInterrupt is the plugin's."""
+    if stopping.taken():
+        yield lambda: False
+        return
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
