@@ -606,7 +606,8 @@ async def test_nothing_done_to_the_page_takes_the_wyoming_sides_open_files(
     # The Wyoming side comes first: 100 + 20 sessions + 64 spare; the page gets the rest.
     assert "need about 184 open files and the status page 36 more" in output
     assert "The status page serves 12 connections at once, not 32" in output
-    assert live == 12 and refused == 88
+    # One address holds at most three quarters of them (9); the rest wait for others.
+    assert live == 9 and refused == 91
     assert len(idle) >= 128  # every idle connection the kernel took (its queue is 128)
     assert "Traceback" not in output, output
     assert output.count("Turning away a page connection") == 1, output
