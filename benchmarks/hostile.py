@@ -2,15 +2,22 @@
 from outside the process that suffers it.
 
 1. **Log volume**: bytes a bridge process writes to its log in a minute while one hostile
-   Wyoming client (this process) does its worst without credentials: floods of bad
-   ``transcribe`` events, of requests for models that do not exist, of malformed events, of
-   connections that send garbage, of events with a 60 kB type that never finish, and of
-   requests without audio (each opens a session with the simulator). Each attack alone for
-   ``--seconds`` / 4, then all at once for ``--seconds`` (default 60).
-2. **Metrics series**: the series ``/metrics`` holds after requests to an engine that
+   client (this process) does its worst without credentials. On the Wyoming port: floods of
+   bad ``transcribe`` events, of requests for models that do not exist, of malformed events,
+   of connections that send garbage, of events with a 60 kB type that never finish, and of
+   requests without audio (each opens a session with the simulator). On the status page and
+   the metrics listener: requests aiohttp cannot read (also from an address ``--http-allow``
+   refuses), microphone start messages nested 60,000 deep, and connections held idle or with
+   half a header. Each attack alone for ``--seconds`` / 4, then all at once for
+   ``--seconds`` (default 60).
+2. **Health checks under a connection flood**: ``/healthz`` asked once every 0.5 s on each
+   HTTP listener (1 s to answer, as a kubelet allows) while one peer holds it with three
+   times as many idle and half-header connections as it serves: from another address (the
+   kubelet, a balancer), and, for comparison, from the flooding peer's own address.
+3. **Metrics series**: the series ``/metrics`` holds after requests to an engine that
    answers each one with a new status code (400 by default): half refused at the handshake
    with a status from 400 to 599, half ended by an in-socket error with a new code each time.
-3. **Client memory**: the peak resident memory of ``wyoming-bodhi-transcribe`` against a
+4. **Client memory**: the peak resident memory of ``wyoming-bodhi-transcribe`` against a
    Wyoming server that announces a 2 GB payload and sends 300 MB of it.
 
 Writes ``hostile-<UTC time>.json`` into ``--out`` and prints a Markdown table.
@@ -27,6 +34,7 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +46,26 @@ from wyoming.event import Event
 
 from .machine import describe_machine, machine_line, sample_process
 from .report import save
-from .servers import HOST, Server, free_port, spawn_bridge, spawn_simulator, wait_for_info
+from .servers import (
+    HOST,
+    Server,
+    free_port,
+    spawn_bridge,
+    spawn_simulator,
+    wait_for_info,
+    wait_for_port,
+)
 from .wire import encode_event
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "batti-jalao.wav"
+
+
+OTHER_PEER = "127.0.0.2"
+"""An address of this machine that the bridges here allow, as they allow 127.0.0.1: a
+kubelet's or a balancer's, beside the hostile client's."""
+REFUSED_PEER = "127.0.0.3"
+"""An address of this machine that the bridges' ``--http-allow`` refuses."""
 
 
 @contextlib.asynccontextmanager
@@ -55,9 +78,34 @@ async def bridge_process(log_dir: Path, bodhi_url: str, *extra: str) -> AsyncIte
         server.stop()
 
 
+@dataclass(frozen=True)
+class Ports:
+    """Where one bridge process serves: Wyoming, its status page, its metrics listener."""
+
+    wyoming: int
+    page: int
+    metrics: int
+
+
+@contextlib.asynccontextmanager
+async def bridge_with_listeners(
+    log_dir: Path, bodhi_url: str
+) -> AsyncIterator[tuple[Server, Ports]]:
+    """A bridge with its status page (allowing :data:`HOST` and :data:`OTHER_PEER` only) and
+    its metrics listener on: the process, and where it serves."""
+    page, metrics = free_port(), free_port()
+    async with bridge_process(
+        log_dir, bodhi_url, "--http-uri", f"tcp://{HOST}:{page}", "--http-allow", HOST,
+        "--http-allow", OTHER_PEER, "--metrics-uri", f"tcp://{HOST}:{metrics}",
+    ) as bridge:  # fmt: skip
+        for port in (page, metrics):
+            await wait_for_port(Server("http", bridge.proc, port, bridge.log_path))
+        yield bridge, Ports(bridge.port, page, metrics)
+
+
 # -- 1. log volume -------------------------------------------------------------------------------
 
-Attack = Callable[[int, float], Awaitable[None]]
+Attack = Callable[[Ports, float], Awaitable[None]]
 
 
 async def flood(port: int, until: float, events: Callable[[int], list[Event]]) -> None:
@@ -122,15 +170,111 @@ async def stalled_huge_types(port: int, until: float, at_once: int = 50) -> None
     await asyncio.gather(*(one() for _ in range(at_once)))
 
 
+UNREADABLE = [
+    # A byte not allowed in a path, a request line over 8190 bytes, a bad chunk size, and
+    # garbage after a request on the same connection: aiohttp cannot read them.
+    b"GET /\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\x01GARBAGE /\r\n\r\n",
+]
+
+
+async def unreadable_requests(
+    port: int, until: float, source: str = HOST, at_once: int = 8
+) -> None:
+    """``at_once`` connections at a time, each one request aiohttp cannot read, its answer
+    read to the end."""
+
+    async def one() -> None:
+        for n in itertools.count():
+            if time.monotonic() >= until:
+                return
+            with contextlib.suppress(OSError, TimeoutError):
+                reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+                try:
+                    writer.write(UNREADABLE[n % len(UNREADABLE)])
+                    await asyncio.wait_for(reader.read(), 2)
+                finally:
+                    writer.close()
+
+    await asyncio.gather(*(one() for _ in range(at_once)))
+
+
+async def nested_microphone_starts(port: int, until: float, at_once: int = 4) -> None:
+    """Microphone sockets whose start message is 60,000 ``[``: within the message cap, and
+    nested far deeper than a JSON parser recurses."""
+
+    async def one(http: aiohttp.ClientSession) -> None:
+        while time.monotonic() < until:
+            with contextlib.suppress(OSError, aiohttp.ClientError, TimeoutError):
+                async with http.ws_connect(f"http://{HOST}:{port}/api/microphone") as ws:
+                    await ws.send_str("[" * 60_000)
+                    await ws.receive(timeout=5)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await asyncio.gather(*(one(http) for _ in range(at_once)))
+
+
+async def held_connections(port: int, until: float, count: int, source: str = HOST) -> None:
+    """``count`` connections kept open, each opened again as soon as it is closed: half send
+    nothing, half a request line and then a header every 0.2 s, never finishing."""
+
+    async def one(half_header: bool) -> None:
+        while time.monotonic() < until:
+            try:
+                reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                if half_header:
+                    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                while not reader.at_eof() and time.monotonic() < until:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(reader.read(1000), 0.2)
+                    if half_header and not reader.at_eof():
+                        writer.write(b"X-Slow: 1\r\n")
+            except ConnectionError:
+                pass
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(one(n % 2 == 1) for n in range(count)))
+
+
+HELD = 3 * 32
+"""Connections one peer holds on a listener: three times what the page serves by default."""
+
+
+async def held_on_both(to: Ports, until: float) -> None:
+    await asyncio.gather(
+        held_connections(to.page, until, HELD), held_connections(to.metrics, until, HELD)
+    )
+
+
 ATTACKS: dict[str, Attack] = {
-    "bad transcribe events": lambda port, until: flood(port, until, bad_transcribe),
-    "requests for unknown models": lambda port, until: flood(port, until, unknown_model),
-    "malformed audio-chunk events": lambda port, until: flood(port, until, malformed),
-    "requests without audio (each a Bodhi session)": lambda port, until: flood(
-        port, until, empty_request
+    "bad transcribe events": lambda to, until: flood(to.wyoming, until, bad_transcribe),
+    "requests for unknown models": lambda to, until: flood(to.wyoming, until, unknown_model),
+    "malformed audio-chunk events": lambda to, until: flood(to.wyoming, until, malformed),
+    "requests without audio (each a Bodhi session)": lambda to, until: flood(
+        to.wyoming, until, empty_request
     ),
-    "connections sending garbage": garbage_connections,
-    "60 kB event types that stall": stalled_huge_types,
+    "connections sending garbage": lambda to, until: garbage_connections(to.wyoming, until),
+    "60 kB event types that stall": lambda to, until: stalled_huge_types(to.wyoming, until),
+    "HTTP requests the status page cannot read": lambda to, until: unreadable_requests(
+        to.page, until
+    ),
+    "the same from an address --http-allow refuses": lambda to, until: unreadable_requests(
+        to.page, until, source=REFUSED_PEER
+    ),
+    "HTTP requests the metrics listener cannot read": lambda to, until: unreadable_requests(
+        to.metrics, until
+    ),
+    "microphone start messages nested 60,000 deep": lambda to, until: nested_microphone_starts(
+        to.page, until
+    ),
+    "idle and half-header connections to both listeners": held_on_both,
 }
 
 
@@ -143,10 +287,13 @@ async def log_volume(log_dir: Path, seconds: float) -> dict[str, Any]:
         ]
         cases.append(("all at once", list(ATTACKS.values()), seconds))
         for name, attacks, duration in cases:
-            async with bridge_process(log_dir, f"ws://{HOST}:{simulator.port}") as bridge:
+            async with bridge_with_listeners(log_dir, f"ws://{HOST}:{simulator.port}") as (
+                bridge,
+                ports,
+            ):
                 before = bridge.log_path.stat().st_size
                 until = time.monotonic() + duration
-                await asyncio.gather(*(attack(bridge.port, until) for attack in attacks))
+                await asyncio.gather(*(attack(ports, until) for attack in attacks))
                 await asyncio.sleep(0.5)
                 text = bridge.log_path.read_bytes()[before:]
             lines = text.splitlines()
@@ -162,7 +309,51 @@ async def log_volume(log_dir: Path, seconds: float) -> dict[str, Any]:
     return out
 
 
-# -- 2. metrics series --------------------------------------------------------------------------
+# -- 2. health checks under a connection flood -----------------------------------------------
+
+
+async def health_check(port: int, source: str) -> bool:
+    """``GET /healthz`` from ``source`` as a kubelet sends it: 200 within 1 s?"""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    try:
+        async with asyncio.timeout(1):
+            reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
+            try:
+                writer.write(request)
+                status = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return False
+    return status.startswith(b"HTTP/1.1 200 ")
+
+
+async def probes_under_flood(log_dir: Path, seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with bridge_with_listeners(log_dir, f"ws://{HOST}:9") as (_bridge, ports):
+        for listener, port in (("status page", ports.page), ("metrics listener", ports.metrics)):
+            until = time.monotonic() + seconds
+            flood = asyncio.create_task(held_connections(port, until, HELD))
+            await asyncio.sleep(1.0)  # the flood takes every place it can first
+            answered = {OTHER_PEER: 0, HOST: 0}
+            asked = 0
+            while time.monotonic() < until - 1:
+                results = await asyncio.gather(*(health_check(port, peer) for peer in answered))
+                for peer, ok in zip(answered, results, strict=True):
+                    answered[peer] += ok
+                asked += 1
+                await asyncio.sleep(0.5)
+            await flood
+            out[listener] = {
+                "asked": asked,
+                "answered_from_another_address": answered[OTHER_PEER],
+                "answered_from_the_flooding_address": answered[HOST],
+            }
+            print(f"  {listener}: {out[listener]}", file=sys.stderr, flush=True)
+    return out
+
+
+# -- 3. metrics series --------------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
@@ -252,7 +443,7 @@ async def metrics_series(log_dir: Path, codes: int) -> dict[str, Any]:
     return out
 
 
-# -- 3. client memory -----------------------------------------------------------------------------
+# -- 4. client memory -----------------------------------------------------------------------------
 
 ANNOUNCED = 2 * 1024**3
 SENT = 300 * 1024**2
@@ -319,6 +510,15 @@ def markdown(results: dict[str, Any]) -> str:
         for case, row in results["log_volume"].items():
             lines.append(f"| {case} | {row['bytes_per_minute'] / 1000:.1f} | "
                          f"{row['lines_per_minute']:.0f} | {row['longest_line']} |")  # fmt: skip
+    if "probes" in results:
+        lines += ["", f"**`/healthz` while one peer holds the listener with {HELD} idle and "
+                  "half-header connections** (1 s to answer; goal: every one from another "
+                  "address)", "", "| listener | asked | answered from another address | "
+                  "answered from the flooding address |", "|---|--:|--:|--:|"]  # fmt: skip
+        for listener, row in results["probes"].items():
+            lines.append(f"| {listener} | {row['asked']} | "
+                         f"{row['answered_from_another_address']} | "
+                         f"{row['answered_from_the_flooding_address']} |")  # fmt: skip
     if "metrics_series" in results:
         row = results["metrics_series"]
         lines += ["", f"**`/metrics` after {row['codes']} requests, each answered with a new "
@@ -339,7 +539,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ("log_volume", "metrics_series", "client_memory")
+SECTIONS = ("log_volume", "probes", "metrics_series", "client_memory")
 
 
 async def run(out: Path, seconds: float, codes: int, only: list[str]) -> dict[str, Any]:
@@ -348,6 +548,7 @@ async def run(out: Path, seconds: float, codes: int, only: list[str]) -> dict[st
     results: dict[str, Any] = {"machine": describe_machine()}
     sections: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
         "log_volume": lambda: log_volume(log_dir, seconds),
+        "probes": lambda: probes_under_flood(log_dir, max(10.0, seconds / 4)),
         "metrics_series": lambda: metrics_series(log_dir, codes),
         "client_memory": client_memory,
     }

@@ -30,6 +30,7 @@ from wyoming_bodhi.simulators.bodhi import (
 )
 from wyoming_bodhi.simulators.bodhi.__main__ import build_parser, options_from_args
 from wyoming_bodhi.simulators.iapp import IappOptions, IappSimulator
+from wyoming_bodhi.simulators.iapp.session import IappSession
 from wyoming_bodhi.simulators.options import SimulatorOptions
 from wyoming_bodhi.simulators.segmenter import SegmentEvent
 
@@ -180,6 +181,13 @@ def new_session(**options: Any) -> BodhiSession:
     return BodhiSession(simulator_options, Catalog(simulator_options.extra_models))
 
 
+def test_the_iapp_simulator_refuses_json_nested_too_deep() -> None:
+    session = IappSession(IappOptions())
+    reply = session.on_text("[" * 60_000)
+    assert reply.messages == [{"error": "invalid JSON message", "code": 400}]
+    assert reply.close and session.ended
+
+
 def run_session(
     session: BodhiSession,
     audio: bytes,
@@ -222,6 +230,7 @@ def assert_error(reply_messages: list[dict[str, Any]], text: str, code: int = 40
 BAD_FIRST_MESSAGES: list[tuple[str | bytes, str]] = [
     (b"\x00\x00" * 160, "config must be sent before audio"),
     ("not json", "invalid JSON message"),
+    ("[" * 60_000, "invalid JSON message"),  # nested too deep to parse
     ("[1, 2]", "unsupported message: expected a JSON object"),
     ('{"hello": 1}', "unsupported message: expected config or eof"),
     ('{"eof": 1}', "config must be the first message"),

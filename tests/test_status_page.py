@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import itertools
 import json
+import logging
 import os
 import re
 import resource
@@ -433,12 +434,15 @@ async def test_a_page_that_stops_reading_while_the_engine_floods_is_cut_off(
     ("start", "error"),
     [
         ("not json", "the first message must be JSON"),
+        ("[" * 60_000, "the first message must be JSON"),
         ('["a"]', "the first message must be a JSON object"),
         ('{"rate": 4000}', "rate must be a whole number of Hz from 8000 to 48000"),
         ('{"rate": 16000, "language": 7}', "language must be a short string or null"),
     ],
 )
-async def test_a_bad_start_message_is_refused(start: str, error: str, serve: Serve) -> None:
+async def test_a_bad_start_message_is_refused(
+    start: str, error: str, serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
     page = await serve()
     async with page.microphone() as ws:
         await ws.send_str(start)
@@ -447,7 +451,9 @@ async def test_a_bad_start_message_is_refused(start: str, error: str, serve: Ser
             "code": "protocol",
             "text": error,
         }
+        assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
     assert page.simulator.connections == []
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
 async def test_the_microphone_counts_against_max_sessions(serve: Serve) -> None:
@@ -601,7 +607,8 @@ async def test_nothing_done_to_the_page_takes_the_wyoming_sides_open_files(
     # The Wyoming side comes first: 100 + 20 sessions + 64 spare; the page gets the rest.
     assert "need about 184 open files and the status page 36 more" in output
     assert "The status page serves 12 connections at once, not 32" in output
-    assert live == 12 and refused == 88
+    # One address holds at most three quarters of them (9); the rest wait for others.
+    assert live == 9 and refused == 91
     assert len(idle) >= 128  # every idle connection the kernel took (its queue is 128)
     assert "Traceback" not in output, output
     assert output.count("Turning away a page connection") == 1, output

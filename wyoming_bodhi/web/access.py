@@ -27,6 +27,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ANY_HOST = "*"
 
 
+def networks(allowed: Iterable[str]) -> list[Network]:
+    """``http_allow``'s addresses and networks, as networks."""
+    return [ipaddress.ip_network(network) for network in allowed]
+
+
 def peer_allowed(peer: str | None, networks: Iterable[Network]) -> bool:
     """Is the peer address within one of ``networks``?"""
     address = ip_of(peer or "")

@@ -7,7 +7,8 @@ configuration is shown with its secrets as "set" or "not set", and every JSON an
 written with each secret value blanked out, should an engine have quoted one.
 
 Who may use it (see :mod:`.access`): ``http_allow`` (the add-on allows only the Supervisor's
-ingress proxy); a request must name the server by an address, ``localhost`` or a name in
+ingress proxy), which the listener applies as it accepts a connection (:mod:`.server`); a
+request must name the server by an address, ``localhost`` or a name in
 ``http_hosts`` (a DNS-rebinding page cannot pass for it); and a browser's request must come
 from the page's own origin, so another site open in the same browser can neither read the
 live feed nor start what costs something (a microphone session, an engine check).
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import json
 import logging
 import math
@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 from .. import __version__
 from ..pipeline.bridge import Bridge
 from ..redaction import Secrets
-from .access import host_allowed, origin_allowed, peer_allowed
+from .access import host_allowed, origin_allowed
 from .browser_mic import CLOSE_TIMEOUT, microphone_socket
 from .check import CheckRate, check_engine
 from .metrics import Metrics
@@ -72,16 +72,11 @@ def _static() -> dict[str, bytes]:
 
 def build_app(bridge: Bridge, monitor: Monitor, registry: Metrics) -> web.Application:
     settings = bridge.settings
-    networks = [ipaddress.ip_network(network) for network in settings.http_allow]
     hosts = frozenset(settings.http_hosts)
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Before any handler: a refused WebSocket never opens, a refused action never starts.
-        if networks:
-            peer = request.transport.get_extra_info("peername") if request.transport else None
-            if not peer_allowed(peer[0] if peer else None, networks):
-                return web.Response(status=403, text="not allowed from this address\n")
         headers = request.headers
         if not host_allowed(headers.get("Host"), hosts):
             return web.Response(

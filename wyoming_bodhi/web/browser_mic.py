@@ -136,7 +136,7 @@ def _start_message(data: Any) -> tuple[Transcribe, int]:
     """The page's first message; ``ValueError`` saying what is wrong with it."""
     try:
         start = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep ([[[[…)
         raise ValueError("the first message must be JSON") from None
     if not isinstance(start, dict):
         raise ValueError("the first message must be a JSON object")

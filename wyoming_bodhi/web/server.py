@@ -8,8 +8,22 @@ answered ``503`` and closed (a few at a time), and beyond those, connections wai
 kernel's queue. So a listener never holds more than :func:`open_files` descriptors, on
 asyncio's loop or uvloop alike, and with the open-file budget
 (:func:`..server.listener.raise_open_file_limit`) nothing done to it can take those the
-Wyoming side needs. A connection that sends no request, or rests between requests, is closed
-after its keep-alive timeout (aiohttp's own default is an hour).
+Wyoming side needs.
+
+No one peer can take a listener from the others (a load balancer's or the kubelet's health
+checks, Prometheus, another browser):
+
+- a peer ``http_allow`` refuses is answered ``403`` as it is accepted, before it takes a
+  place, and it never reaches aiohttp;
+- one address holds at most :func:`per_peer` of the places, so a quarter of them is always
+  left to the others (all of them when ``http_allow`` admits one address only, the add-on's
+  ingress proxy);
+- a connection must send its first request's head within :data:`HEAD_TIMEOUT` of being
+  accepted, far sooner than its keep-alive timeout, which then bounds how long it may rest
+  between requests, or take to send the next head (aiohttp's own default is an hour).
+
+What aiohttp says about a connection goes through :class:`ServerLog`: a request it cannot
+read is one warning line per interval, not an ERROR with a traceback each time.
 """
 
 from __future__ import annotations
@@ -19,14 +33,19 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Callable
-from typing import cast
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
-from ..addresses import tcp_host_port
+from ..addresses import ip_of, tcp_host_port
 from ..logs import Throttled
 from ..pipeline.bridge import Bridge
+from ..text import printable
+from .access import Network, networks, peer_allowed
 from .app import build_app
 from .metrics import Labels, Metrics
 from .monitor import Monitor
@@ -44,6 +63,14 @@ PROBE_CONNECTIONS = 16
 a few balancers, a kubelet and Prometheus need no more."""
 TURNING_AWAY = 4
 """Connections being answered 503 at once; more wait in the kernel's queue meanwhile."""
+TURN_AWAY_LINGER = 1.0
+"""Seconds a turned-away connection may take to read its 503 and hang up. What it sent is
+read meanwhile: closing with it unread would reset the connection before the answer."""
+HEAD_TIMEOUT = 3.0
+"""Seconds a connection has, from being accepted, to send its first request's head (request
+line and headers). Health checks, scrapes, proxies and browsers send it at once; a
+connection that sends nothing, or a header now and then, is only holding a place."""
+REFUSED = "not allowed from this address\n"
 STOP_SLACK = 0.25
 """Seconds a listener's connections get, once aborted, to end before its stop gives up."""
 ABORT_AT = 1.5
@@ -55,9 +82,6 @@ STOP_TIME = ABORT_AT + STOP_SLACK
 side's close (``server.listener.CLOSING_TIME``), alongside which it runs, so that a stop's
 arithmetic (drain_delay + shutdown_timeout + 1.75 s) holds with the page and the metrics
 listener open too."""
-TURN_AWAY_LINGER = 1.0
-"""Seconds a turned-away connection may take to read its 503 and hang up. What it sent is
-read meanwhile: closing with it unread would reset the connection before the answer."""
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -69,6 +93,16 @@ def open_files(max_connections: int) -> int:
 def page_connections(files: int) -> int:
     """The connections a listener may serve with ``files`` descriptors (at least one)."""
     return max(1, files - TURNING_AWAY)
+
+
+def per_peer(max_connections: int) -> int:
+    """The connections one address may hold of ``max_connections``: all but a quarter, which
+    is kept for everyone else."""
+    return max(1, max_connections - max_connections // 4)
+
+
+def _only_one_address(allowed: Sequence[Network]) -> bool:
+    return len(allowed) == 1 and allowed[0].num_addresses == 1
 
 
 def listen_address(uri: str) -> tuple[str, int]:
@@ -106,20 +140,29 @@ class _Listener:
         self,
         uri: str,
         app: web.Application,
+        warnings: Throttled,
         *,
         max_connections: int,
         keepalive_timeout: float,
+        allowed: Sequence[Network] = (),
     ) -> None:
         self.host, self.port = listen_address(uri)
         self.max_connections = max_connections
         self.connections = 0
         """Connections served now."""
+        self._allowed = allowed
+        self.per_peer = max_connections if _only_one_address(allowed) else per_peer(max_connections)
+        """Connections one address may hold: with one address allowed, there are no others
+        to keep room for."""
+        self._held: Counter[str] = Counter()
+        """Connections served now, by address."""
         self._turning_away = 0
         self._room = asyncio.Event()
         self._room.set()
         self._runner = web.AppRunner(
             app,
             access_log=None,
+            logger=ServerLog(self.noun, warnings),
             # aiohttp waits up to this for a request's handler, then cancels it and waits up
             # to this again: counted twice, it is the whole of STOP_TIME.
             shutdown_timeout=STOP_TIME / 2,
@@ -128,7 +171,7 @@ class _Listener:
         self._open: set[_Counted] = set()
         """The connections being served, to abort what is still open late in a stop."""
         self._accepting: asyncio.Task[None] | None = None
-        self._warnings = Throttled()
+        self._warnings = warnings
 
     async def start(self) -> None:
         """Bind (port 0 picks a free port, then :attr:`port` says which) and serve."""
@@ -145,7 +188,7 @@ class _Listener:
             while True:
                 await self._room.wait()
                 try:
-                    conn, _address = await loop.sock_accept(sock)
+                    conn, address = await loop.sock_accept(sock)
                 except OSError as err:
                     if err.errno not in _OUT_OF_RESOURCES:
                         # One connection's trouble (reset before it was accepted, say).
@@ -161,44 +204,78 @@ class _Listener:
                     )
                     await asyncio.sleep(1.0)
                     continue
-                await self._serve(loop, conn)
+                await self._serve(loop, conn, address[0])
 
-    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
-        protocol = self._protocol()
+    async def _serve(self, loop: asyncio.AbstractEventLoop, conn: socket.socket, peer: str) -> None:
+        protocol = self._protocol(peer)
+        if protocol is None:
+            conn.close()
+            return
         try:
             await loop.connect_accepted_socket(lambda: protocol, conn)
         except OSError:
             conn.close()
             protocol.connection_lost(None)
 
-    def _protocol(self) -> asyncio.Protocol:
-        """For a connection just accepted: aiohttp's, counted, or a refusal."""
-        if self.connections < self.max_connections:
-            handler = self._runner.server
-            assert handler is not None
-            self.connections += 1
-            self._update_room()
-            counted = _Counted(handler(), self._released)
-            self._open.add(counted)
-            return counted
-        self._warnings.warning(
-            _LOGGER,
-            "Turning away a %s connection: %d open (%s)",
-            self.noun,
-            self.max_connections,
-            self.limit_name,
-        )
+    def _protocol(self, peer: str) -> asyncio.Protocol | None:
+        """For a connection just accepted from ``peer``: aiohttp's, counted; or a refusal;
+        or None, to be closed without a word, when refusals are being said as fast as they
+        may be already."""
+        if self._allowed and not peer_allowed(peer, self._allowed):
+            self._warnings.warning(
+                _LOGGER, "Refusing a %s connection from %s: not in http_allow", self.noun, peer
+            )
+            return self._turn_away("403 Forbidden", REFUSED)
+        if self.connections >= self.max_connections:
+            self._warnings.warning(
+                _LOGGER,
+                "Turning away a %s connection: %d open (%s)",
+                self.noun,
+                self.max_connections,
+                self.limit_name,
+            )
+            return self._turn_away(
+                "503 Service Unavailable",
+                f"the {self.what.lower()} has {self.max_connections} connections open "
+                f"({self.limit_name}); try again shortly\n",
+            )
+        address = str(ip_of(peer) or peer)
+        if self._held[address] >= self.per_peer:
+            self._warnings.warning(
+                _LOGGER,
+                "Turning away a %s connection from %s: it holds %d, as many as one address may",
+                self.noun,
+                address,
+                self.per_peer,
+            )
+            return self._turn_away(
+                "503 Service Unavailable",
+                f"this address has {self.per_peer} connections open to the "
+                f"{self.what.lower()}, as many as one address may of its "
+                f"{self.max_connections}; try again shortly\n",
+            )
+        handler = self._runner.server
+        assert handler is not None
+        self.connections += 1
+        self._held[address] += 1
+        self._update_room()
+        counted = _Counted(handler(), lambda gone: self._released(address, gone), HEAD_TIMEOUT)
+        self._open.add(counted)
+        return counted
+
+    def _turn_away(self, status: str, text: str) -> asyncio.Protocol | None:
+        if self._turning_away >= TURNING_AWAY:
+            return None
         self._turning_away += 1
         self._update_room()
-        text = (
-            f"the {self.what.lower()} has {self.max_connections} connections open "
-            f"({self.limit_name}); try again shortly\n"
-        )
-        return _TurnedAway(text, self._turned_away)
+        return _TurnedAway(status, text, self._turned_away)
 
-    def _released(self, counted: _Counted) -> None:
+    def _released(self, address: str, counted: _Counted) -> None:
         self._open.discard(counted)
         self.connections -= 1
+        self._held[address] -= 1
+        if not self._held[address]:
+            del self._held[address]
         self._update_room()
 
     def _turned_away(self) -> None:
@@ -281,8 +358,10 @@ class StatusServer(_Listener):
         super().__init__(
             uri,
             build_app(bridge, self.monitor, self.metrics),
+            bridge.warnings,
             max_connections=allowed,
             keepalive_timeout=KEEPALIVE_TIMEOUT,
+            allowed=networks(settings.http_allow),
         )
 
     async def stop(self) -> None:
@@ -306,21 +385,87 @@ class MetricsServer(_Listener):
         super().__init__(
             uri,
             build_probes_app(bridge, metrics),
+            bridge.warnings,
             max_connections=PROBE_CONNECTIONS,
             keepalive_timeout=PROBES_KEEPALIVE_TIMEOUT,
         )
 
 
-class _Counted(asyncio.Protocol):
-    """aiohttp's protocol for one connection, which says when the connection is gone."""
+class ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """What aiohttp says about one listener's connections (its ``logger``), in words that
+    cannot flood the log.
 
-    def __init__(self, inner: asyncio.Protocol, released: Callable[[_Counted], None]) -> None:
+    aiohttp logs a request it cannot read (a byte not allowed in a path, a line over 8190
+    bytes, a bad chunk size, garbage after a request) at ERROR with a traceback, every time,
+    before the application and its checks (``http_allow``, Host, Origin) see anything. That
+    is the client's doing, and the client has its 400: one warning line per interval with a
+    count, no traceback, as the Wyoming side treats a bad event. What a handler of ours
+    raises is a bug of ours: ERROR with its traceback, at most once per interval too.
+    aiohttp's own debug lines stay debug lines.
+    """
+
+    def __init__(self, noun: str, warnings: Throttled) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"))
+        self._noun = noun
+        self._warnings = warnings
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if level < logging.WARNING:
+            self.logger.log(level, msg, *args, **kwargs)
+            return
+        error = kwargs.get("exc_info")
+        if error is True:
+            error = sys.exc_info()[1]
+        elif isinstance(error, tuple):
+            error = error[1]
+        said = printable(str(msg) % args if args else str(msg), 200)
+        if isinstance(error, HttpProcessingError):
+            self._warnings.warning(
+                _LOGGER,
+                "Bad HTTP request to the %s (%s): %s; answered %d",
+                self._noun,
+                said,
+                printable(error.message, 200),
+                error.code,
+                key=self._noun,
+            )
+        elif isinstance(error, BaseException):
+            self._warnings.log(
+                _LOGGER,
+                logging.ERROR,
+                "Internal error serving the %s (%s)",
+                self._noun,
+                said,
+                key=self._noun,
+                exc_info=error,
+            )
+        else:
+            self._warnings.log(_LOGGER, level, "%s (on the %s)", said, self._noun, key=self._noun)
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, which says when the connection is gone, and
+    closes it unless its first request's head arrives within ``head_timeout`` seconds."""
+
+    def __init__(
+        self,
+        inner: asyncio.Protocol,
+        released: Callable[[_Counted], None],
+        head_timeout: float,
+    ) -> None:
         self._inner = inner
         self._released: Callable[[_Counted], None] | None = released
         self._transport: asyncio.BaseTransport | None = None
+        self._head_timeout = head_timeout
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._tail = b""
+        """The last bytes of the head so far, for an end that arrives split."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
+        self._head_timer = asyncio.get_running_loop().call_later(
+            self._head_timeout, self._too_slow, transport
+        )
         self._inner.connection_made(transport)
 
     def abort(self) -> None:
@@ -330,7 +475,23 @@ class _Counted(asyncio.Protocol):
             # uvloop's transports are not asyncio.Transport subclasses, but they are ones.
             cast(asyncio.Transport, self._transport).abort()
 
+    def _too_slow(self, transport: asyncio.BaseTransport) -> None:
+        _LOGGER.debug(
+            "Closing an HTTP connection from %s: no request within %g s",
+            transport.get_extra_info("peername"),
+            self._head_timeout,
+        )
+        transport.close()
+
     def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:
+            # The head ends at the first empty line: the first request's starts the stream.
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:
+                self._head_timer.cancel()
+                self._head_timer = None
+            else:
+                self._tail = seen[-3:]
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -343,6 +504,8 @@ class _Counted(asyncio.Protocol):
         self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
         try:
             self._inner.connection_lost(exc)
         finally:
@@ -353,9 +516,11 @@ class _Counted(asyncio.Protocol):
 
 
 class _TurnedAway(asyncio.Protocol):
-    """One connection too many: told so (503), then closed once it hangs up or lingers."""
+    """A connection not served: told why (403, 503), then closed once it hangs up or
+    lingers."""
 
-    def __init__(self, text: str, done: Callable[[], None]) -> None:
+    def __init__(self, status: str, text: str, done: Callable[[], None]) -> None:
+        self._status = status
         self._text = text
         self._done: Callable[[], None] | None = done
         self._timer: asyncio.TimerHandle | None = None
@@ -364,9 +529,10 @@ class _TurnedAway(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but they are ones.
         transport = cast(asyncio.Transport, transport)
         body = self._text.encode()
+        retry = "Retry-After: 5\r\n" if self._status.startswith("503") else ""
         head = (
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+            f"HTTP/1.1 {self._status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n{retry}Connection: close\r\n\r\n"
         ).encode()
         try:
             transport.write(head + body)

@@ -103,7 +103,7 @@ class BodhiSession:
             return Reply()
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self.error("invalid JSON message")
         if not isinstance(message, dict):
             return self.error("unsupported message: expected a JSON object")

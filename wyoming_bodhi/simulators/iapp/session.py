@@ -60,7 +60,7 @@ class IappSession:
             return Reply()
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self.error("invalid JSON message")
         data = message.get("data") if isinstance(message, dict) else None
         status = data.get("status") if isinstance(data, dict) else None
