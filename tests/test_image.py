@@ -14,8 +14,9 @@ root, options in /data/options.json, discovery announced, the status page on the
 Building is the one step that reaches the network, and only because building the image is
 what is under test: like ``docker build``, it installs Debian's packages and the package's
 wheels from the registries this machine uses. It happens once per change of the image's
-sources (the result is cached under .cache/image, keyed by them); docs/development.md has the
-times. Everything the containers do is on loopback.
+sources (the images are kept in the machine's buildah storage, tagged by them, the bases and
+the dependencies' layer for every checkout); docs/development.md has the times. Everything
+the containers do is on loopback.
 """
 
 from __future__ import annotations
