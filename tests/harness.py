@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -27,11 +28,16 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
+from wyoming_bodhi.engines import registry
+from wyoming_bodhi.homeassistant import supervisor
 from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.server.listener import BridgeServer
-from wyoming_bodhi.settings import validate
-from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.settings import Settings, declarations, validate
+from wyoming_bodhi.settings.sources import CONFIG_ENV
+from wyoming_bodhi.simulators.bodhi import BodhiOptions, BodhiSimulator
+from wyoming_bodhi.simulators.bodhi.__main__ import API_KEY_ENV as BODHI_SIMULATOR_KEY
+from wyoming_bodhi.simulators.iapp.__main__ import API_KEY_ENV as IAPP_SIMULATOR_KEY
 from wyoming_bodhi.web.metrics import Metrics
 from wyoming_bodhi.web.server import MetricsServer, StatusServer
 
@@ -72,7 +78,7 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def running_simulator(**options: Any) -> AsyncIterator[BodhiSimulator]:
-    async with BodhiSimulator(SimulatorOptions(**options)) as simulator:
+    async with BodhiSimulator(BodhiOptions(**options)) as simulator:
         yield simulator
 
 
@@ -92,8 +98,25 @@ async def running_bridge(
         **settings,
     }
     connector = aiohttp.TCPConnector(limit=0, resolver=resolver)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        bridge = Bridge(validate(raw), http, engines=engines or [])
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        serving_bridge(validate(raw), http, engines) as running,
+    ):
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving_bridge(
+    settings: Settings,
+    http: aiohttp.ClientSession | None = None,
+    engines: list[Any] | None = None,
+) -> AsyncIterator[RunningBridge]:
+    """The bridge's own server with these settings, as loaded (their ``uri``: 127.0.0.1:0
+    in a test); the engines they configure, unless ``engines`` are given."""
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+        bridge = Bridge(settings, http, engines=engines or [])
         server = BridgeServer(bridge)
         await server.start()
         try:
@@ -302,22 +325,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-CONFIGURATION_PREFIXES = ("BODHI_", "WYOMING_", "IAPP_")
-"""The server's (and its clients') settings: a developer's own never reach a test."""
+@functools.cache
+def configuration() -> frozenset[str]:
+    """Every environment variable the server, its clients and the simulators read: each
+    setting's, the core's and every installed engine's (old names included, and a secret's
+    ``*_FILE``), the config file's, the engine filter, the Supervisor's, the simulators' keys."""
+    names = {CONFIG_ENV, registry.ONLY, supervisor.TOKEN_ENV, supervisor.URL_ENV}
+    names |= {BODHI_SIMULATOR_KEY, IAPP_SIMULATOR_KEY}
+    for spec in declarations():
+        for env in (spec.env, *(alias.env for alias in spec.aliases)):
+            names |= {env, f"{env}_FILE"} if spec.secret else {env}
+    return frozenset(names)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIGURATION_PREFIXES)}
+    """This process's environment less a developer's own configuration (:func:`configuration`),
+    which must never reach a test's server or client, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in configuration()}
     env.update(extra)
     return env
 
 
 @contextlib.contextmanager
 def process(
-    args: list[str], env: dict[str, str], preexec_fn: Callable[[], None] | None = None
+    args: list[str],
+    env: dict[str, str],
+    preexec_fn: Callable[[], None] | None = None,
+    *,
+    program: str = sys.executable,
 ) -> Iterator[subprocess.Popen[str]]:
+    """``program`` (this Python by default) with ``args``, its output in one pipe; stopped
+    when the block ends."""
     proc = subprocess.Popen(
-        [sys.executable, *args],
+        [program, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

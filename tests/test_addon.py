@@ -1,8 +1,11 @@
-"""The Home Assistant add-on manifest agrees with the settings schema and the catalogue."""
+"""The Home Assistant add-on's files: written from the settings' declarations
+(scripts/addon_files.py), taken by the Supervisor and its linter, and loaded by the server."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import importlib.util
 import json
 import os
 import re
@@ -11,7 +14,9 @@ import subprocess
 import sys
 import tomllib
 import zlib
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +25,9 @@ import voluptuous as vol
 import yaml
 
 from wyoming_bodhi import settings
-from wyoming_bodhi.engines.bodhi import catalog
+from wyoming_bodhi.declarations import declarations_of, setting, switch, validators
+from wyoming_bodhi.declarations.validators import OptionalRanged, Ranged
+from wyoming_bodhi.engines import registry
 from wyoming_bodhi.engines.bodhi import errors as bodhi_errors
 from wyoming_bodhi.engines.bodhi.catalog import Catalog
 from wyoming_bodhi.engines.bodhi.engine import VAD_ENDPOINT_SILENCE
@@ -40,30 +47,23 @@ ADDON_TYPE = re.compile(
     r"^(?P<type>str|password|int|float|bool|email|url|port|list|match)"
     r"(?:\((?P<args>.*)\))?(?P<optional>\?)?$"
 )
-SECRETS = {"api_key", "customer_id", "iapp_api_key"}
-# The start script fixes the URI; discovery replaces zeroconf; the add-on log has its own
-# format; hass_names reaches Home Assistant through the Supervisor, with no URL or token; the
-# manifest's stop timeout covers shutdown_timeout's default, and with no load balancer in
-# front the start script sets no drain delay; a CA file would need a folder mapped into the
-# container. A new setting fails the test below until it is added to the add-on or to this
-# set.
-NOT_FOR_THE_ADDON = {"uri", "zeroconf", "log_format", "hass_url", "hass_token"}
-NOT_FOR_THE_ADDON |= {"shutdown_timeout", "drain_delay", "ca_file"}
-# The status page (with /readyz and /metrics) is served to ingress by run-addon.sh, never on
-# a port of its own.
-NOT_FOR_THE_ADDON |= {"http_uri", "http_allow", "metrics_uri"}
-# Its one peer is the ingress proxy, which forwards any name Home Assistant is known by.
-NOT_FOR_THE_ADDON |= {"http_hosts", "http_max_connections"}
-# The image decides the event loop: uvloop when it is installed (auto), as everywhere.
-NOT_FOR_THE_ADDON |= {"event_loop"}
-NUMERIC = ["chunk_ms", "lead", "connect_timeout", "response_timeout"]
-NUMERIC += ["endpoint_silence", "no_speech_timeout", "max_command", "min_confidence"]
-NUMERIC += ["retries", "retry_budget", "max_sessions", "max_audio"]
+NUMERIC = sorted(
+    name
+    for name, kind in ADDON["schema"].items()
+    if isinstance(kind, str) and kind.startswith(("int", "float"))
+)
 
 
-def schema_keys() -> dict[str, Any]:
-    """The settings schema's keys (names) and their validators."""
-    return {str(key.schema): value for key, value in SCHEMA.schema.items()}
+def load_script(name: str) -> ModuleType:
+    """A script of scripts/ as a module, to run it in memory."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ADDON_FILES = load_script("addon_files")
 
 
 def addon_type(name: str) -> re.Match[str]:
@@ -120,20 +120,123 @@ def test_the_version_is_the_package_version() -> None:
     assert ADDON["version"] == project["version"]
 
 
-def test_every_option_is_a_setting_and_every_setting_that_belongs_is_an_option() -> None:
-    keys = schema_keys()
-    assert set(ADDON["options"]) <= set(keys)
-    assert set(ADDON["schema"]) <= set(keys)
-    assert set(ADDON["schema"]) == set(keys) - NOT_FOR_THE_ADDON
-    assert {setting.name for setting in settings.SETTINGS} == set(keys)
+# -- written from the declarations (scripts/addon_files.py) ----------------------------------
 
 
-def test_every_schema_entry_has_a_default_or_is_optional() -> None:
-    for name in ADDON["schema"]:
-        assert name in ADDON["options"] or addon_type(name)["optional"], name
-    assert set(ADDON["options"]) <= set(ADDON["schema"])
-    for name in ADDON["schema"]:
-        addon_type(name)  # a type the Supervisor knows
+def test_the_committed_addon_files_are_what_the_script_writes() -> None:
+    for path, text in ADDON_FILES.render().items():
+        assert (ROOT / path).read_text(encoding="utf-8") == text, (
+            f"{path} is not what the settings' declarations give: run "
+            "python scripts/addon_files.py and commit the result"
+        )
+
+
+def test_an_installed_plugin_is_no_add_on_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The add-on ships this project's engines only, whatever else the developer installed.
+    installed = metadata.entry_points
+
+    def with_another(**params: Any) -> list[metadata.EntryPoint]:
+        echo = metadata.EntryPoint("echo", "tests.engine_fixtures:ECHO", registry.GROUP)
+        return [*installed(**params), echo]
+
+    monkeypatch.setattr(metadata, "entry_points", with_another)
+    registry.installed.cache_clear()
+    try:
+        assert "echo" in [spec.name for spec in registry.installed()]
+        files = ADDON_FILES.render()
+    finally:
+        registry.installed.cache_clear()
+    assert files[Path("addon.yaml")] == (ROOT / "addon.yaml").read_text(encoding="utf-8")
+    assert "echo" not in files[Path("translations/en.yaml")]
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySettings:
+    """One setting of each shape the script knows."""
+
+    toy_key: str | None = setting(None, validators.secret(), "TOY_KEY", "toy key", secret=True)
+    toy_url: str = setting("wss://toy.example", validators.websocket_url, "TOY_URL", "toy URL")
+    toy_domain: str = setting("a", vol.In(("a", "b")), "TOY_DOMAIN", "a or b")
+    toy_words: tuple[str, ...] = setting((), validators.items, "TOY_WORDS", "words", kind="list")
+    toy_count: int = setting(
+        2, Ranged(int, 0, 1_000_000), "TOY_COUNT", "count", description="Count, {range}."
+    )
+    toy_frame: int | None = setting(None, OptionalRanged(int, 20, 500), "TOY_FRAME", "frame ms")
+    toy_silence: float = setting(0.5, Ranged(float, 0.44, 1.2), "TOY_SILENCE", "silence")
+    toy_model: str = setting("", validators.text, "TOY_MODEL", "the model", addon_type="str?")
+    toy_on: bool = switch("TOY_ON", "turn it on", title="Toy on", description="Turns it on.")
+
+
+TOY = {spec.name: spec for spec in declarations_of(ToySettings)}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "default"),
+    [
+        ("toy_key", "password?", ""),  # a secret: a password field, shown empty, never a value
+        ("toy_url", "str", "wss://toy.example"),
+        ("toy_domain", "list(a|b)", "a"),
+        ("toy_words", ["str"], []),
+        ("toy_count", "int(0,1000000)", 2),  # never 1e+06, which the Supervisor cannot read
+        ("toy_frame", "int(20,500)?", None),  # no default: in the schema only
+        ("toy_silence", "float(0.44,1.2)", 0.5),
+        ("toy_model", "str?", None),  # as declared; an empty default is no default
+        ("toy_on", "bool", False),
+    ],
+)
+def test_each_declaration_gives_its_option_type_and_default(
+    name: str, kind: str | list[str], default: Any
+) -> None:
+    spec = TOY[name]
+    assert ADDON_FILES.option_type(spec) == kind
+    if default is None:
+        assert ADDON_FILES.unset_by_default(spec)
+        assert addon_rules.option_problems({name: kind}, {}) == []  # the Supervisor leaves it
+    else:
+        assert not ADDON_FILES.unset_by_default(spec)
+        assert ADDON_FILES.option_default(spec) == default
+        assert addon_rules.option_problems({name: kind}, {name: default}) == []
+
+
+def test_the_texts_come_from_the_declaration_with_its_range() -> None:
+    assert (ADDON_FILES.title(TOY["toy_on"]), ADDON_FILES.description(TOY["toy_on"])) == (
+        "Toy on",
+        "Turns it on.",
+    )
+    # Without texts: the name and the help.
+    assert ADDON_FILES.title(TOY["toy_url"]) == "Toy url"
+    assert ADDON_FILES.description(TOY["toy_url"]) == "Toy URL."
+    assert ADDON_FILES.description(TOY["toy_count"]) == "Count, 0 to 1000000."
+    rangeless = dataclasses.replace(TOY["toy_url"], description="From {range}.")
+    with pytest.raises(ADDON_FILES.AddonFilesError, match="says {range}, but it has none"):
+        ADDON_FILES.description(rangeless)
+
+
+def test_the_options_come_in_the_documentations_order_and_all_of_them() -> None:
+    specs = [TOY["toy_key"], TOY["toy_url"], TOY["toy_on"]]
+    table = "\n## Options\n\n| option | default | what |\n|---|---|---|\n"
+    rows = "| `toy_on` | off | x |\n| `toy_key` | empty | x |\n| `toy_url` | x | x |\n"
+    ordered = ADDON_FILES.in_documented_order(specs, table + rows + "\n## Next\n| `a` |")
+    assert [spec.name for spec in ordered] == ["toy_on", "toy_key", "toy_url"]
+    with pytest.raises(ADDON_FILES.AddonFilesError) as caught:
+        ADDON_FILES.in_documented_order(specs, table + rows.replace("toy_url", "toy_gone"))
+    assert str(caught.value) == (
+        "DOCS.md's option table: add a row for toy_url where it belongs in the add-on's form; "
+        "remove the rows of toy_gone, which is not an option"
+    )
+
+
+def test_the_manifests_head_is_kept_and_nothing_else() -> None:
+    head = ADDON_FILES.manifest_head((ROOT / "addon.yaml").read_text(encoding="utf-8"))
+    assert yaml.safe_load(head)["name"] == "Bodhi" and "options" not in yaml.safe_load(head)
+    with pytest.raises(ADDON_FILES.AddonFilesError, match="has no line"):
+        ADDON_FILES.manifest_head("name: Bodhi\noptions: {}\n")
+    text = ADDON_FILES.manifest("name: Toy\n", [TOY["toy_key"], TOY["toy_frame"]])
+    assert yaml.safe_load(text) == {
+        "name": "Toy",
+        "options": {"toy_key": ""},
+        "schema": {"toy_key": "password?", "toy_frame": "int(20,500)?"},
+    }
 
 
 def test_the_defaults_pass_the_settings_schema() -> None:
@@ -150,8 +253,9 @@ def test_the_defaults_pass_the_settings_schema() -> None:
 
 
 def test_secrets_are_passwords_and_either_engines_key_will_do(tmp_path: Path) -> None:
-    assert set(settings.SECRETS) & set(ADDON["schema"]) == SECRETS
-    for name in SECRETS:
+    secrets = set(settings.SECRETS) & set(ADDON["schema"])
+    assert {"api_key", "customer_id", "iapp_api_key"} <= secrets
+    for name in secrets:
         assert addon_type(name)["type"] == "password", name
         # A Thai-only set-up has no Bodhi key, a Bodhi one no iApp key.
         assert addon_type(name)["optional"], name
@@ -201,19 +305,6 @@ def test_a_model_nobody_configured_stops_the_add_on_naming_the_valid_ones(
     assert "add Bodhi models with extra_models" in message
 
 
-def test_the_domain_list_is_the_catalogues() -> None:
-    match = addon_type("domain")
-    assert match["type"] == "list"
-    assert tuple(match["args"].split("|")) == catalog.DOMAINS
-    assert ADDON["options"]["domain"] == catalog.DEFAULT_DOMAIN
-
-
-@pytest.mark.parametrize("name", ["extra_models", "hotwords"])
-def test_lists_are_lists_of_strings_empty_by_default(name: str) -> None:
-    assert ADDON["schema"][name] == ["str"]
-    assert ADDON["options"][name] == []
-
-
 def test_home_assistant_api_access_only_for_its_names() -> None:
     assert ADDON.get("homeassistant_api", False) == ("hass_names" in ADDON["schema"])
 
@@ -233,31 +324,6 @@ def test_numeric_ranges_match_the_settings_schema(name: str) -> None:
         assert low <= ADDON["options"][name] <= high
     else:
         assert match["optional"]  # unset: the server's default (off / Bodhi's)
-
-
-def test_chunk_ms_range_is_the_documented_one() -> None:
-    assert addon_type("chunk_ms")["args"] == "20,500"
-    (chunk_ms,) = [spec for spec in settings.SETTINGS if spec.name == "chunk_ms"]
-    assert chunk_ms.validator.describe() == "20-500"
-
-
-SWITCHES = ["demo", "debug", "endpointing", "parse_number", "language_id", "transliterate"]
-SWITCHES += ["allow_insecure"]
-
-
-@pytest.mark.parametrize("name", [*SWITCHES, "hass_names"])
-def test_switches_are_booleans_off_by_default(name: str) -> None:
-    assert addon_type(name)["type"] == "bool"
-    assert ADDON["options"][name] is False
-
-
-def test_the_translations_name_every_option_and_nothing_else() -> None:
-    configuration = TRANSLATIONS["configuration"]
-    assert set(configuration) == set(ADDON["schema"])
-    for name, text in configuration.items():
-        assert set(text) == {"name", "description"}, name
-        assert text["name"].strip() and text["description"].strip(), name
-    assert set(TRANSLATIONS["network"]) == set(ADDON["ports"])
 
 
 # -- the Supervisor's schema and the add-on linter's rules (tests/addon_rules.py) ------------
@@ -628,10 +694,6 @@ def docs_options_table() -> dict[str, str]:
     section = section[: section.index("\n## ", 1)]
     rows = re.findall(r"^\| `([a-z_]+)` \| (.+) \|$", section, re.MULTILINE)
     return dict(rows)
-
-
-def test_the_documentation_tab_describes_every_option() -> None:
-    assert list(docs_options_table()) == list(ADDON["schema"])
 
 
 def test_the_documentation_tab_gives_every_default() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi import BodhiOptions, BodhiSimulator
 
 from .harness import unavailable
 from .test_sdk_conformance import RATE, TEXTS, write_wav
@@ -91,7 +91,7 @@ def wav(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("mode", ["file", "stream"])
 async def test_api_sdk_transcribes_with_the_key_alone(sdk: Path, wav: Path, mode: str) -> None:
-    async with BodhiSimulator(SimulatorOptions(texts=TEXTS)) as sim:
+    async with BodhiSimulator(BodhiOptions(texts=TEXTS)) as sim:
         seen = await run_sdk(sdk, mode, sim.url, wav)
         (record,) = await sim.wait_for_connections(1)
         await asyncio.wait_for(record.closed.wait(), 5.0)
@@ -118,7 +118,7 @@ async def test_api_sdk_transcribes_with_the_key_alone(sdk: Path, wav: Path, mode
 
 
 async def test_api_sdk_with_wrong_key_is_refused_with_401(sdk: Path, wav: Path) -> None:
-    async with BodhiSimulator(SimulatorOptions(api_key="K")) as sim:
+    async with BodhiSimulator(BodhiOptions(api_key="K")) as sim:
         seen = await run_sdk(sdk, "file", sim.url, wav, api_key="not-K")
         (record,) = await sim.wait_for_connections(1)
 
@@ -129,7 +129,7 @@ async def test_api_sdk_with_wrong_key_is_refused_with_401(sdk: Path, wav: Path) 
 
 
 async def test_api_sdk_sees_unknown_model_error(sdk: Path, wav: Path) -> None:
-    async with BodhiSimulator(SimulatorOptions()) as sim:
+    async with BodhiSimulator(BodhiOptions()) as sim:
         seen = await run_sdk(sdk, "file", sim.url, wav, model="zz-banking-v2-8khz")
         (record,) = await sim.wait_for_connections(1)
         await asyncio.wait_for(record.closed.wait(), 5.0)
@@ -147,7 +147,7 @@ async def test_legacy_platform_simulation_refuses_a_key_without_customer_id(
     sdk: Path, wav: Path
 ) -> None:
     """``--require-customer-id`` plays the legacy platform, which the newer SDK cannot use."""
-    async with BodhiSimulator(SimulatorOptions(require_customer_id=True)) as sim:
+    async with BodhiSimulator(BodhiOptions(require_customer_id=True)) as sim:
         seen = await run_sdk(sdk, "file", sim.url, wav)
         (record,) = await sim.wait_for_connections(1)
 

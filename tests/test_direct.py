@@ -15,7 +15,7 @@ from pathlib import Path
 from wyoming_bodhi.simulators.iapp import IappSimulator, SimulatorOptions
 
 from . import signals
-from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator
+from .harness import API_KEY, CUSTOMER_ID, clean_env, running_simulator, self_signed_certificate
 from .test_transcribe_client import Run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,3 +184,27 @@ async def test_a_file_longer_than_max_audio_is_refused_before_sending() -> None:
     assert run.returncode == 2
     assert "holds 2 s of audio; one request takes at most 1 s (max_audio" in run.stderr
     assert run.seconds < 10
+
+
+async def test_an_engine_message_quoting_the_key_is_blanked_in_the_warning_shown() -> None:
+    """The pipeline's warnings are shown above the status line, as the server logs them: with
+    every secret blanked out, whatever an engine sent."""
+    garbage = f"<not JSON: your key is {API_KEY}, customer {CUSTOMER_ID}>"
+    async with running_simulator(texts=["batti jalao"], raw_before_results=[garbage]) as simulator:
+        run = await run_direct(str(SAMPLE), env=bodhi_env(simulator.url))
+    assert run.returncode == 0, run.stderr
+    assert "Skipping a message from Bodhi: " in run.stderr
+    assert "your key is …, customer …" in run.stderr
+    assert API_KEY not in run.stderr and CUSTOMER_ID not in run.stderr
+
+
+async def test_an_old_setting_name_is_said_once(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=["ek"]) as simulator:
+        run = await run_direct(str(SAMPLE), env=bodhi_env(simulator.url, BODHI_CA=str(cert)))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines()[0] == (
+        "wyoming-bodhi-transcribe: bodhi_ca (BODHI_CA) is deprecated: use ca_file (--ca-file, "
+        "BODHI_CA_FILE); the old names will be removed in a later release"
+    )
+    assert run.stderr.count("deprecated") == 1

@@ -454,7 +454,7 @@ async def test_a_refusal_is_final_and_never_shows_the_token(
             "tcp://bodhi:10300", token=TOKEN, supervisor_url=fake_supervisor.url
         )
     assert len(fake_supervisor.requests) == 1
-    assert TOKEN not in str(caught.value) and "***" in str(caught.value)
+    assert TOKEN not in str(caught.value) and "…" in str(caught.value)
 
 
 async def test_an_unreachable_supervisor_is_named() -> None:

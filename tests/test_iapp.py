@@ -16,7 +16,7 @@ from wyoming.info import Describe, Info
 
 from wyoming_bodhi.engines.base import EngineError, PhraseKind
 from wyoming_bodhi.engines.iapp.client import IappStream
-from wyoming_bodhi.simulators.iapp import IappSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.iapp import IappOptions, IappSimulator
 
 from .harness import free_port, running_bridge, running_simulator, transcribe
 from .signals import encode, utterances
@@ -30,7 +30,7 @@ IAPP_KEY = "iapp-test-key-8d2c41b0"
 
 @contextlib.asynccontextmanager
 async def iapp_simulator(**options: Any) -> AsyncIterator[IappSimulator]:
-    async with IappSimulator(SimulatorOptions(**options)) as simulator:
+    async with IappSimulator(IappOptions(**options)) as simulator:
         yield simulator
 
 

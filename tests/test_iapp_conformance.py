@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from wyoming_bodhi.simulators.iapp import IappSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.iapp import IappOptions, IappSimulator
 
 from .signals import encode, utterances
 
@@ -29,7 +29,7 @@ KEY = "sample-client-key-1234"
 
 @contextlib.asynccontextmanager
 async def simulator(**options: object) -> AsyncIterator[IappSimulator]:
-    async with IappSimulator(SimulatorOptions(**options)) as running:  # type: ignore[arg-type]
+    async with IappSimulator(IappOptions(**options)) as running:  # type: ignore[arg-type]
         yield running
 
 

@@ -8,7 +8,6 @@ it go, so that each stage can be seen while the utterance is in it.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +18,12 @@ from wyoming.asr import Transcribe
 from wyoming.event import Event
 
 from wyoming_bodhi.engines.base import EngineError, Phrase
-from wyoming_bodhi.pipeline.activity import RequestRecord
 from wyoming_bodhi.pipeline.bridge import Bridge
 from wyoming_bodhi.pipeline.utterance import Stage, Utterance
 from wyoming_bodhi.settings import validate
 
 from .fake_engine import FakeEngine, FakeSession
-from .harness import API_KEY, CUSTOMER_ID
+from .harness import API_KEY, CUSTOMER_ID, Recorder, settled
 from .signals import encode, utterances
 
 SPEECH = encode(utterances(16000, count=1))  # 0.8 s at 16 kHz
@@ -68,22 +66,11 @@ class Sink:
 
 
 @dataclass
-class Records:
-    records: list[RequestRecord] = field(default_factory=list)
-
-    def request_done(self, record: RequestRecord) -> None:
-        self.records.append(record)
-
-    def handshake_failed(self, engine: str, code: str) -> None:
-        pass
-
-
-@dataclass
 class Rig:
     utterance: Utterance
     engine: HeldEngine
     sink: Sink
-    records: Records
+    records: Recorder
 
     @property
     def session(self) -> HeldSession:
@@ -94,12 +81,9 @@ class Rig:
     async def speak(self, seconds: float = 0.8) -> None:
         await self.utterance.add_audio(SPEECH[: int(seconds * 32000) & ~1], 16000, 2, 1)
 
-    async def until(self, condition: Callable[[], bool]) -> None:
+    async def until(self, condition: Callable[[], object]) -> None:
         """Until ``condition()`` holds (the utterance moves on its own timers and tasks)."""
-        deadline = time.monotonic() + WITHIN
-        while not condition():
-            assert time.monotonic() < deadline, "timed out"
-            await asyncio.sleep(0.01)
+        assert await settled(condition, WITHIN), "timed out"
 
     async def clean_up(self) -> None:
         """Let the engine's END go, and wait for the utterance to be over."""
@@ -119,7 +103,7 @@ async def rig() -> AsyncIterator[Callable[..., Any]]:
             engine = engine or HeldEngine()
             raw = {"api_key": API_KEY, "customer_id": CUSTOMER_ID, "lead": 30, **settings}
             bridge = Bridge(validate(raw), http, engines=[engine])
-            records = Records()
+            records = Recorder()
             bridge.activity.add(records)
             choice, request = bridge.request_for(Transcribe(language="xx"))
             sink = Sink()

@@ -2,10 +2,12 @@
 passes, and the wheel installs into a fresh environment and serves ``--demo``, its status
 page's static files included. Offline: the build uses this environment's backend (no
 isolation, nothing downloaded), and the fresh environment borrows this one's dependencies
-without seeing the editable checkout."""
+without seeing what was installed from a checkout (this project, the test engine)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import signal
 import site
@@ -15,6 +17,8 @@ import tarfile
 import urllib.request
 import zipfile
 from pathlib import Path
+
+from wyoming_bodhi.engines import registry
 
 from .harness import clean_env, free_port
 
@@ -49,16 +53,40 @@ def tracked_copy(into: Path) -> Path:
 
 
 def fresh_environment(where: Path) -> Path:
-    """A new venv that sees this environment's installed packages — as plain folders on its
-    path, so their ``.pth`` files (the editable install's among them) are not run — and not
-    the checkout. Returns its bin folder."""
+    """A new venv that sees this environment's installed packages, but not the ones installed
+    from a checkout (editable: this project, and the test engine of tests/engine_plugin).
+    Returns its bin folder."""
     run(sys.executable, "-m", "venv", "--without-pip", where, cwd=where.parent)
     purelib = run(
         where / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
         cwd=where.parent,
     ).strip()  # fmt: skip
-    Path(purelib, "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    Path(purelib, "borrowed.pth").write_text(f"{borrowed(where.parent / 'borrowed')}\n")
     return where / "bin"
+
+
+def borrowed(shelf: Path) -> Path:
+    """This environment's site-packages as links in one folder, less what was installed from
+    a checkout: an editable distribution's metadata (which would register its entry points,
+    an engine's among them, whose code the fresh environment cannot import) and its import
+    hooks. As a plain folder on the path, its ``.pth`` files are not run either."""
+    shelf.mkdir()
+    for site_dir in map(Path, site.getsitepackages()):
+        for entry in site_dir.iterdir():
+            if entry.name.startswith("__editable__") or editable(entry):
+                continue
+            with contextlib.suppress(FileExistsError):  # the first site folder wins
+                (shelf / entry.name).symlink_to(entry)
+    return shelf
+
+
+def editable(entry: Path) -> bool:
+    """A distribution's metadata folder that says it was installed from a checkout."""
+    direct_url = entry / "direct_url.json"
+    if entry.suffix != ".dist-info" or not direct_url.is_file():
+        return False
+    dir_info = json.loads(direct_url.read_text(encoding="utf-8")).get("dir_info", {})
+    return bool(dir_info.get("editable"))
 
 
 def test_the_wheel_and_sdist_pass_twine_and_the_wheel_serves_the_demo(tmp_path: Path) -> None:
@@ -83,11 +111,14 @@ def test_the_wheel_and_sdist_pass_twine_and_the_wheel_serves_the_demo(tmp_path: 
     bin_dir = fresh_environment(tmp_path / "venv")
     run(sys.executable, "-m", "pip", "--python", bin_dir / "python", "install", "--no-index",
         "--no-deps", "--quiet", wheel, cwd=tmp_path)  # fmt: skip
-    where = run(
-        bin_dir / "python", "-c", "import wyoming_bodhi; print(wyoming_bodhi.__file__)",
+    where, engines = run(
+        bin_dir / "python", "-c", "import wyoming_bodhi; print(wyoming_bodhi.__file__); "
+        "from wyoming_bodhi.engines import registry; print(*(e.name for e in registry.installed()))",
         cwd=tmp_path,
-    )  # fmt: skip
+    ).splitlines()  # fmt: skip
     assert where.startswith(str(tmp_path / "venv")), where
+    # The wheel's engines, and none that was installed here from a checkout.
+    assert engines.split() == [engine.name for engine in registry.builtin()]
 
     port, http_port = free_port(), free_port()
     server = subprocess.Popen(

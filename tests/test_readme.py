@@ -64,7 +64,8 @@ def test_the_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None
     )
     test_command = test.strip()
     assert test_command == (
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' -e tests/engine_plugin "
+        "&& .venv/bin/python -m pytest"
     )
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci, "CI must run exactly the README's test command"
@@ -265,7 +266,8 @@ def declared_packages() -> set[str]:
 
 def check_pip_install(words: list[str]) -> None:
     """Installs from a clone, from git, or a package this one depends on; never
-    wyoming-bodhi by name, which is on no package index."""
+    wyoming-bodhi by name, which is on no package index. A folder of the clone with a
+    ``pyproject.toml`` is a distribution of its own there (the test engine)."""
     if "install" not in words:
         return
     extras = PYPROJECT["project"]["optional-dependencies"]
@@ -275,6 +277,8 @@ def check_pip_install(words: list[str]) -> None:
         if " @ git+https://" in target:
             target = target.split(" @ ")[0].replace("wyoming-bodhi", ".", 1)
         name, _, rest = target.partition("[")
+        if name != "." and (ROOT / name / "pyproject.toml").is_file():
+            continue
         if name == ".":
             for extra in rest.rstrip("]").split(","):
                 assert not extra or extra in extras, f"pip install {target}: no extra {extra!r}"

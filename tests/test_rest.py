@@ -23,9 +23,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from wyoming.asr import Transcribe
 
+from wyoming_bodhi.clients.recording import open_recording
+from wyoming_bodhi.clients.rest import recognize
 from wyoming_bodhi.clients.transcribe import main as transcribe_main
-from wyoming_bodhi.engines.base import Hotword
+from wyoming_bodhi.engines.base import EngineError, Hotword
 from wyoming_bodhi.engines.bodhi import BodhiCredentials, BodhiError
 from wyoming_bodhi.engines.bodhi.protocol import (
     TranscribeRequest,
@@ -34,9 +37,11 @@ from wyoming_bodhi.engines.bodhi.protocol import (
     transcribe_url,
 )
 from wyoming_bodhi.engines.bodhi.rest import MAX_REPLY_BYTES, transcribe_file
+from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 from wyoming_bodhi.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 
+from .engine_fixtures import LEAKY_WHOLE_FILE
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
@@ -277,6 +282,22 @@ async def test_a_redirect_is_not_followed_with_the_key() -> None:
             ):
                 await post_file(url)
     assert followed == []
+
+
+async def test_a_whole_file_engine_that_quotes_its_key_does_not_get_it_shown(
+    tmp_path: Path,
+) -> None:
+    """Not every engine blanks its own errors (Bodhi's REST client does): the core does, for
+    every engine, with the secrets it declares."""
+    key = "echo-key-7f3a9c21d5e8b604"
+    settings = validate({"echo_api_key": key}, engines=[LEAKY_WHOLE_FILE])
+    path = tmp_path / "in.wav"
+    path.write_bytes(wav(fmt(1, 1, 16), bytes(32000)))
+    recording = open_recording(str(path), lambda _line: None)
+    with pytest.raises(EngineError) as caught:
+        await recognize(settings, Transcribe(name="iapp-asrx"), recording)
+    assert key not in str(caught.value), caught.value
+    assert "refused key …" in str(caught.value)
 
 
 async def test_a_server_that_echoes_the_credentials_does_not_get_them_shown() -> None:
@@ -548,6 +569,17 @@ async def test_each_error_status_is_one_line_saying_what_to_do(status: int) -> N
     assert record.http_status == status
     assert (result.returncode, result.stdout, result.stderr) == (1, "", f"{PROG}: {line}\n")
     assert_secret_free(result)
+
+
+async def test_an_old_setting_name_is_said_once(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with running_simulator(tls_cert=str(cert), tls_key=str(key), texts=TEXTS) as simulator:
+        trusted = await run(simulator.url, BODHI_CA=str(cert))
+    assert (trusted.returncode, trusted.stdout) == (0, "batti jalao pankha chalao\n")
+    assert trusted.stderr == (
+        f"{PROG}: bodhi_ca (BODHI_CA) is deprecated: use ca_file (--ca-file, BODHI_CA_FILE); "
+        "the old names will be removed in a later release\n"
+    )
 
 
 async def test_tls_is_verified_and_ca_file_trusted(tmp_path: Path) -> None:

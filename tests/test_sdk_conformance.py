@@ -21,7 +21,7 @@ import pytest
 from bodhi import BodhiClient, LiveTranscriptionEvents, TranscriptionConfig
 from bodhi.utils.exceptions import AuthenticationError, BodhiAPIError
 
-from wyoming_bodhi.simulators.bodhi import BodhiSimulator, SimulatorOptions
+from wyoming_bodhi.simulators.bodhi import BodhiOptions, BodhiSimulator
 
 from .harness import clean_env, free_port, process, wait_for_port
 
@@ -101,7 +101,7 @@ async def transcribe_file(
 async def test_sdk_transcribes_two_utterances(tmp_path: Path, final: str, tail: float) -> None:
     path = tmp_path / "two.wav"
     write_wav(path, tail=tail)
-    async with BodhiSimulator(SimulatorOptions(texts=TEXTS, final=final)) as sim:  # type: ignore[arg-type]
+    async with BodhiSimulator(BodhiOptions(texts=TEXTS, final=final)) as sim:  # type: ignore[arg-type]
         collected = await transcribe_file(sim.url, path)
         (record,) = await sim.wait_for_connections(1)
         await asyncio.wait_for(record.closed.wait(), 5.0)
@@ -129,7 +129,7 @@ async def test_sdk_transcribes_two_utterances(tmp_path: Path, final: str, tail: 
 async def test_sdk_sees_unknown_model_error(tmp_path: Path) -> None:
     path = tmp_path / "two.wav"
     write_wav(path, tail=0.2)
-    async with BodhiSimulator(SimulatorOptions()) as sim:
+    async with BodhiSimulator(BodhiOptions()) as sim:
         collected = await transcribe_file(sim.url, path, model="zz-banking-v2-8khz")
         (record,) = await sim.wait_for_connections(1)
         await asyncio.wait_for(record.closed.wait(), 5.0)
@@ -146,7 +146,7 @@ async def test_sdk_sees_unknown_model_error(tmp_path: Path) -> None:
 async def test_sdk_with_wrong_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "two.wav"
     write_wav(path, tail=0.2)
-    async with BodhiSimulator(SimulatorOptions(api_key="K")) as sim:
+    async with BodhiSimulator(BodhiOptions(api_key="K")) as sim:
         collected = await transcribe_file(sim.url, path, api_key="not-K")
         (record,) = await sim.wait_for_connections(1)
 

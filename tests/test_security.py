@@ -20,8 +20,6 @@ from wyoming.info import Describe
 
 from wyoming_bodhi.engines import registry
 from wyoming_bodhi.engines.plugin import EngineSpec
-from wyoming_bodhi.pipeline.bridge import Bridge
-from wyoming_bodhi.server.listener import BridgeServer
 from wyoming_bodhi.settings import SettingsError, load, validate
 
 from .engine_fixtures import ECHO_ENGINE
@@ -36,6 +34,7 @@ from .harness import (
     running_simulator,
     running_status_page,
     self_signed_certificate,
+    serving_bridge,
     transcribe,
 )
 from .signals import encode, utterances
@@ -124,14 +123,8 @@ async def serving_only(engine: EngineSpec[Any], **raw: Any) -> AsyncIterator[Run
         },
         engines=[*registry.installed(), *([engine] if engine is ECHO_ENGINE else [])],
     )
-    async with aiohttp.ClientSession() as http:
-        bridge = Bridge(settings, http)
-        server = BridgeServer(bridge)
-        await server.start()
-        try:
-            yield RunningBridge(server.port, bridge, server)
-        finally:
-            await server.shutdown(0)
+    async with serving_bridge(settings) as running:
+        yield running
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=lambda engine: engine.name)

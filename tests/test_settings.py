@@ -592,3 +592,18 @@ def test_the_settings_that_are_not_add_on_options_say_why() -> None:
     specs = declarations(registry.builtin())
     assert {spec.name for spec in specs if spec.addon} == set(addon["schema"])
     assert all(spec.why_not_addon for spec in specs if not spec.addon)
+
+
+def test_the_old_module_names_are_what_this_project_ships(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``settings.SETTINGS``, ``SCHEMA`` and ``SECRETS`` are from before engines were plugins:
+    what they named was what the project ships (the add-on's and the deployments' tests read
+    them so), whatever other engine is installed beside it."""
+    from wyoming_bodhi import settings
+
+    from .engine_fixtures import ECHO_ENGINE
+
+    monkeypatch.setattr(settings, "installed", lambda: (*registry.builtin(), ECHO_ENGINE))
+    shipped = {spec.name for spec in declarations(registry.builtin())}
+    assert {spec.name for spec in settings.SETTINGS} == shipped
+    assert {str(key.schema) for key in settings.SCHEMA.schema} == shipped
+    assert set(settings.SECRETS) == {"api_key", "customer_id", "iapp_api_key", "hass_token"}

@@ -18,6 +18,7 @@ import pytest
 
 from wyoming_bodhi.engines.bodhi.catalog import Catalog
 from wyoming_bodhi.simulators.bodhi import (
+    BodhiOptions,
     BodhiSession,
     BodhiSimulator,
     ConnectionRecord,
@@ -25,10 +26,11 @@ from wyoming_bodhi.simulators.bodhi import (
     SegmentComplete,
     SegmentOpened,
     SegmentProgress,
-    SimulatorOptions,
     default_text,
 )
 from wyoming_bodhi.simulators.bodhi.__main__ import build_parser, options_from_args
+from wyoming_bodhi.simulators.iapp import IappOptions, IappSimulator
+from wyoming_bodhi.simulators.options import SimulatorOptions
 from wyoming_bodhi.simulators.segmenter import SegmentEvent
 
 RATE = 8000
@@ -174,7 +176,7 @@ def test_segmenter_other_rates() -> None:
 
 
 def new_session(**options: Any) -> BodhiSession:
-    simulator_options = SimulatorOptions(**options)
+    simulator_options = BodhiOptions(**options)
     return BodhiSession(simulator_options, Catalog(simulator_options.extra_models))
 
 
@@ -485,13 +487,28 @@ def test_session_audio_after_eof_is_ignored() -> None:
 
 def test_options_validation() -> None:
     with pytest.raises(ValueError, match="refuse_status"):
-        SimulatorOptions(refuse_status=404)
+        BodhiOptions(refuse_status=404)
     with pytest.raises(ValueError, match="final"):
-        SimulatorOptions(final="both")  # type: ignore[arg-type]
+        BodhiOptions(final="both")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="texts"):
-        SimulatorOptions(texts="namaste")
-    assert SimulatorOptions(texts=["a", "b"]).texts == ("a", "b")
-    assert "secret" not in repr(SimulatorOptions(api_key="secret"))
+        BodhiOptions(texts="namaste")
+    assert BodhiOptions(texts=["a", "b"]).texts == ("a", "b")
+    assert "secret" not in repr(BodhiOptions(api_key="secret"))
+
+
+def test_shared_options_given_to_a_vendor_s_simulator_get_its_own_knobs_at_their_defaults() -> None:
+    """The knobs every simulator shares are SimulatorOptions'; a vendor's own are its
+    subclass's, so that another engine's simulator never changes the shared ones."""
+    shared = SimulatorOptions(texts=["ek"], api_key="K", history=3)
+    assert not hasattr(shared, "final") and not hasattr(shared, "end_form")
+    bodhi = BodhiSimulator(shared).options
+    assert isinstance(bodhi, BodhiOptions)
+    assert (bodhi.texts, bodhi.api_key, bodhi.history) == (("ek",), "K", 3)
+    assert (bodhi.final, bodhi.extra_models) == ("last-complete", ())
+    iapp = IappSimulator(BodhiOptions(texts=["ek"], final="separate")).options
+    assert isinstance(iapp, IappOptions) and not isinstance(iapp, BodhiOptions)
+    assert (iapp.texts, iapp.end_form) == (("ek",), "end_of_process")
+    assert BodhiSimulator(bodhi).options is bodhi
 
 
 def test_cli_flags_map_onto_options() -> None:
@@ -506,7 +523,7 @@ def test_cli_flags_map_onto_options() -> None:
             "--raw-repeat", "3", "--leave-open-after-error", "--history", "7",
         ]
     )  # fmt: skip
-    assert options_from_args(args) == SimulatorOptions(
+    assert options_from_args(args) == BodhiOptions(
         port=0,
         texts=TEXTS,
         api_key="K",
@@ -541,7 +558,7 @@ HEADERS = {"x-api-key": API_KEY, "x-customer-id": CUSTOMER_ID}
 
 @contextlib.asynccontextmanager
 async def running(**options: Any) -> AsyncIterator[BodhiSimulator]:
-    async with BodhiSimulator(SimulatorOptions(**options)) as simulator:
+    async with BodhiSimulator(BodhiOptions(**options)) as simulator:
         yield simulator
 
 
@@ -856,7 +873,7 @@ async def test_eos_delay() -> None:
 
 
 async def test_stop_closes_open_sockets_promptly() -> None:
-    sim = BodhiSimulator(SimulatorOptions())
+    sim = BodhiSimulator(BodhiOptions())
     await sim.start()
     try:
         async with aiohttp.ClientSession() as http, http.ws_connect(sim.url, headers=HEADERS) as ws:
@@ -910,7 +927,7 @@ def test_record_repr_is_a_summary() -> None:
 
 
 async def test_stop_does_not_wait_out_a_handshake_delay() -> None:
-    sim = BodhiSimulator(SimulatorOptions(handshake_delay=30))
+    sim = BodhiSimulator(BodhiOptions(handshake_delay=30))
     await sim.start()
     async with aiohttp.ClientSession() as http:
         connecting = asyncio.create_task(http.ws_connect(sim.url, headers=HEADERS))

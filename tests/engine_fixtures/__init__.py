@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wyoming_bodhi.declarations import setting, validators
+from wyoming_bodhi.engines.base import REFUSED, EngineError, Request
 from wyoming_bodhi.engines.bodhi.plugin import ENGINE as BODHI
 from wyoming_bodhi.engines.iapp.engine import IappEngine
 from wyoming_bodhi.engines.iapp.plugin import ENGINE as IAPP
@@ -95,3 +96,28 @@ ECHO_ENGINE = dataclasses.replace(
     ECHO, build=_build_echo, simulator="tests.engine_fixtures:simulate_echo"
 )
 """The echo plugin, whole: it builds its engine and has a simulator."""
+
+
+# -- a whole-file engine that says its key when it fails, as a careless vendor client might ---
+
+
+class LeakyWholeFileEngine(EchoEngine):
+    async def recognize(
+        self, request: Request, pcm: bytes, *, connect_timeout: float, timeout: float
+    ) -> str:
+        raise EngineError(f"the engine refused key {self._api_key}", code="echo-401", kind=REFUSED)
+
+
+def _build_leaky(settings: EchoSettings, context: EngineContext) -> LeakyWholeFileEngine:
+    assert settings.echo_api_key is not None
+    return LeakyWholeFileEngine(
+        context.http, settings.echo_url, settings.echo_api_key, ssl_context=context.ssl_context
+    )
+
+
+LEAKY_WHOLE_FILE = dataclasses.replace(
+    ECHO,
+    build=_build_leaky,
+    capabilities=dataclasses.replace(ECHO.capabilities, whole_file=True),
+)
+"""Takes whole files, and fails quoting its key: the core must blank it out."""

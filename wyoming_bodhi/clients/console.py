@@ -14,6 +14,7 @@ import shutil
 import unicodedata
 from typing import TextIO
 
+from ..redaction import RedactingFormatter, Secrets
 from ..text import printable
 
 ELLIPSIS = "…"
@@ -122,19 +123,28 @@ class StatusLine:
 
 
 class StatusLineHandler(logging.Handler):
-    """The pipeline's warnings (a retry, an engine's trouble) as lines above the status line.
-    The warning that goes with a request's final error is left out: the client says that
-    error itself, once."""
+    """The pipeline's warnings (a retry, an engine's trouble) as lines above the status line,
+    with every secret blanked out as in the server's log: a warning may quote what an engine
+    sent. The warning that goes with a request's final error is left out: the client says
+    that error itself, once."""
 
-    def __init__(self, line: StatusLine, prefix: str) -> None:
+    def __init__(self, line: StatusLine, prefix: str, secrets: Secrets | None = None) -> None:
         super().__init__(logging.WARNING)
         self._line = line
         self._prefix = prefix
+        self.setFormatter(RedactingFormatter(_MessageOnly(), secrets or Secrets()))
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "answered", False):
             return
         try:
-            self._line.message(f"{self._prefix}: {record.getMessage()}")
+            self._line.message(f"{self._prefix}: {self.format(record)}")
         except Exception:  # a log line must never break the client
             self.handleError(record)
+
+
+class _MessageOnly(logging.Formatter):
+    """The message alone: a status line has no room for a traceback (``--debug`` shows it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -24,8 +25,24 @@ from wyoming.event import Event
 from ..engines.base import Phrase, PhraseKind
 from ..pipeline.bridge import Bridge, Choice, Request, UnknownModelError
 from ..pipeline.utterance import Utterance
-from ..settings import Settings
+from ..redaction import Secrets, redact_logging
+from ..settings import Settings, SettingsError, load_client_settings
 from .cli import UsageError
+
+
+def engine_settings(config: str | None, notice: Callable[[str], None]) -> Settings:
+    """The server's settings, for a client that talks to an engine itself (``--direct``,
+    ``--rest``): its environment, ``*_FILE`` secrets and config file. Each old setting name
+    used is said once through ``notice``, as the server logs it; every secret is blanked out
+    of the log lines shown from here on (``--debug``'s). Raises :class:`UsageError`."""
+    try:
+        settings = load_client_settings(config, os.environ)
+    except SettingsError as err:
+        raise UsageError(str(err)) from None
+    for deprecation in settings.deprecations:
+        notice(deprecation)
+    redact_logging(Secrets(settings.secrets))
+    return settings
 
 
 @dataclass(frozen=True, slots=True)

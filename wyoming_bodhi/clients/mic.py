@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from typing import Final
 
 from wyoming.asr import Transcribe
 
-from ..settings import SettingsError, load_client_settings
+from ..redaction import Secrets
 from . import options
 from .cli import (
     EXIT_INTERRUPTED,
@@ -43,7 +42,7 @@ from .cli import (
 )
 from .connection import ServerProblem, parse_uri
 from .console import StatusLineHandler, say
-from .direct import ClientRequest, DirectEngine
+from .direct import ClientRequest, DirectEngine, engine_settings
 from .listener import PROG, Listener, Output, RequestOpener
 from .microphone import Microphone, MicrophoneError, MicrophoneLost
 from .remote import WyomingRequest, describe
@@ -127,14 +126,11 @@ async def _opener(
     who else ends one, if anyone does."""
     transcribe = Transcribe(name=args.model, language=args.language)
     if args.direct:
-        try:
-            settings = load_client_settings(args.config, os.environ)
-        except SettingsError as err:
-            raise UsageError(str(err)) from None
+        settings = engine_settings(args.config, output.notice)
         engine = await stack.enter_async_context(DirectEngine(settings))
         # A model or language no engine has is said now, not after the person speaks.
         engine.check(transcribe)
-        handler = StatusLineHandler(output.status, PROG)
+        handler = StatusLineHandler(output.status, PROG, Secrets(settings.secrets))
         logging.getLogger("wyoming_bodhi").addHandler(handler)
         stack.callback(logging.getLogger("wyoming_bodhi").removeHandler, handler)
 

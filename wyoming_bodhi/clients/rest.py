@@ -24,13 +24,13 @@ from typing import Final
 
 from wyoming.asr import Transcribe
 
-from ..engines.base import TIMEOUT, EngineError, WholeFileEngine
+from ..engines.base import TIMEOUT, EngineError, WholeFileEngine, redact
 from ..pipeline.audio import OUTPUT_WIDTH, AudioConverter, UnsupportedAudioFormat
-from ..settings import Settings, SettingsError, load_client_settings
+from ..settings import Settings
 from .cli import EXIT_INTERRUPTED, EXIT_SERVER, EXIT_USAGE, UsageError
 from .connection import DEFAULT_URI
 from .console import say
-from .direct import DirectEngine
+from .direct import DirectEngine, engine_settings
 from .options import FILE_TIMEOUT
 from .recording import FileReadError, Recording
 
@@ -76,12 +76,16 @@ async def recognize(settings: Settings, transcribe: Transcribe, recording: Recor
             )
         pcm = converted(recording, engine.audio.rate, settings.max_audio)
         seconds = len(pcm) / engine.audio.bytes_per_second
-        return await engine.recognize(
-            request,
-            pcm,
-            connect_timeout=settings.connect_timeout,
-            timeout=settings.connect_timeout + seconds + settings.response_timeout,
-        )
+        try:
+            return await engine.recognize(
+                request,
+                pcm,
+                connect_timeout=settings.connect_timeout,
+                timeout=settings.connect_timeout + seconds + settings.response_timeout,
+            )
+        except EngineError as err:
+            # Whatever the engine does itself: no credential it echoes reaches the terminal.
+            raise redact(err, settings.secrets) from None
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -100,11 +104,8 @@ def _check_options(args: argparse.Namespace) -> None:
             )
 
 
-def _settings(config: str | None) -> Settings:
-    try:
-        settings = load_client_settings(config)
-    except SettingsError as err:
-        raise UsageError(str(err)) from None
+def _settings(config: str | None, notice: Callable[[str], None]) -> Settings:
+    settings = engine_settings(config, notice)
     if settings.demo:
         raise UsageError(
             "--rest talks to the engine itself, and demo mode has no engine to talk to: "
@@ -123,12 +124,14 @@ def _settings(config: str | None) -> Settings:
     return settings
 
 
-def run(args: argparse.Namespace, recording: Recording, fail: Fail) -> int:
+def run(
+    args: argparse.Namespace, recording: Recording, fail: Fail, notice: Callable[[str], None]
+) -> int:
     """``--rest``: print the transcript; the exit status (0, or the file client's own 1 and
-    2), with the problem in one line."""
+    2), with the problem in one line (``notice``: a line for the person, on stderr)."""
     try:
         _check_options(args)
-        settings = _settings(args.config)
+        settings = _settings(args.config, notice)
         transcribe = Transcribe(name=args.model or None, language=args.language or None)
         text = asyncio.run(recognize(settings, transcribe, recording))
     except (UsageError, FileReadError) as err:

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Final
@@ -25,7 +24,8 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.error import Error
 
-from ..settings import Settings, SettingsError, load_client_settings
+from ..redaction import Secrets
+from ..settings import Settings
 from . import options
 from .cli import (
     EXIT_INTERRUPTED,
@@ -38,7 +38,7 @@ from .cli import (
 )
 from .connection import Connector, ServerProblem, connect, parse_uri, read_failure
 from .console import StatusLineHandler, say
-from .direct import Completed, DirectEngine, Failed, Finished, Partial
+from .direct import Completed, DirectEngine, Failed, Finished, Partial, engine_settings
 from .progress import Progress
 from .recording import FileReadError, Recording, open_recording
 from .remote import hang_up
@@ -326,7 +326,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from .rest import run as run_rest
 
         with recording.file:
-            return run_rest(args, recording, fail)
+            return run_rest(args, recording, fail, warn)
     progress = Progress(
         sys.stderr,
         recording.seconds,
@@ -335,14 +335,14 @@ def _main(argv: Sequence[str] | None) -> int:
     settings: Settings | None = None
     if args.direct:
         try:
-            settings = load_client_settings(args.config, os.environ)
-        except SettingsError as err:
+            settings = engine_settings(args.config, warn)
+        except UsageError as err:
             recording.file.close()
             return fail(EXIT_USAGE, str(err))
         # The pipeline's own warnings (a retry, an engine's trouble), one line each, above
         # the progress line; the final error is said once, below.
         pipeline_log = logging.getLogger("wyoming_bodhi")
-        pipeline_log.addHandler(StatusLineHandler(progress.line, PROG))
+        pipeline_log.addHandler(StatusLineHandler(progress.line, PROG, Secrets(settings.secrets)))
         pipeline_log.propagate = args.debug
     request = Transcribe(name=args.model, language=args.language)
     with recording.file:

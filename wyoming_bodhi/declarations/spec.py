@@ -59,7 +59,8 @@ class Spec:
     title: str = ""
     """The add-on's name for it ("Chunk length (ms)"); empty: derived from the name."""
     description: str = ""
-    """The add-on's longer text for it; empty: the help."""
+    """The add-on's longer text for it; empty: the help. ``{range}`` in it stands for the
+    validator's range in words ("20 to 500"), so that the text cannot drift from it."""
 
 
 def setting(

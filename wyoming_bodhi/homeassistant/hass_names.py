@@ -14,6 +14,7 @@ import time
 
 import aiohttp
 
+from ..redaction import Secrets
 from .websocket_api import HassApi, HassError
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class HassNames:
             raise ValueError("refresh_seconds and timeout must be positive")
         self._api = HassApi(session, url, token, timeout=float(timeout), note=self._note)
         self._where = self._api.where
-        self._token = token
+        # Server text goes into our messages; a misbehaving server could echo the token back.
+        self._secrets = Secrets([token])
         self._refresh = float(refresh_seconds)
         self._names: tuple[str, ...] = ()
         self._task: asyncio.Task[None] | None = None
@@ -103,8 +105,8 @@ class HassNames:
         try:
             names = await self._api.fetch_names()
         except HassError as err:
-            # Rebuilt, not re-used: server text is in the message and must pass _redact.
-            failure = HassError(err.kind, self._redact(str(err)))
+            # Rebuilt, not re-used: server text is in the message, the token blanked out.
+            failure = HassError(err.kind, self._secrets.text(str(err)))
             self._fail(failure)
             return failure
         elapsed = time.monotonic() - started
@@ -140,10 +142,6 @@ class HassNames:
         if key not in self._notes:
             self._notes.add(key)
             _LOGGER.warning("Home Assistant names: %s", message)
-
-    def _redact(self, text: str) -> str:
-        # Server text goes into our messages; a misbehaving server could echo the token back.
-        return text.replace(self._token, "***") if self._token else text
 
 
 __all__ = ["RETRY_FIRST", "HassNames"]

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from ..addresses import WILDCARD_HOSTS, tcp_host_port
+from ..redaction import Secrets
 
 SERVICE = "wyoming"
 DEFAULT_SUPERVISOR_URL = "http://supervisor"
@@ -57,10 +58,6 @@ def check_uri(uri: str) -> str:
             f"'{uri}' names no host Home Assistant can reach; use the add-on's hostname"
         )
     return uri
-
-
-def _redact(text: str, token: str) -> str:
-    return text.replace(token, "***") if token else text
 
 
 async def _post_once(
@@ -106,20 +103,20 @@ async def announce(
     url = f"{supervisor_url.rstrip('/')}/discovery"
     payload = discovery_payload(check_uri(uri))
     attempts = max(1, attempts)
+    # What the Supervisor says goes into our messages; a proxy could echo the token back.
+    secrets = Secrets([token])
     async with aiohttp.ClientSession() as session:
         for attempt in range(1, attempts + 1):
             try:
                 return await _post_once(session, url, payload, token, timeout)
             except _Permanent as err:
-                raise DiscoveryError(
-                    f"the Supervisor refused: {_redact(str(err), token)}"
-                ) from None
+                raise DiscoveryError(f"the Supervisor refused: {secrets.text(str(err))}") from None
             except DiscoveryError as err:
-                reason = f"the Supervisor answered {_redact(str(err), token)}"
+                reason = f"the Supervisor answered {secrets.text(str(err))}"
             except TimeoutError:
                 reason = f"the Supervisor did not answer within {timeout:g} s"
             except aiohttp.ClientError as err:
-                reason = f"cannot reach the Supervisor at {url}: {_redact(str(err), token)}"
+                reason = f"cannot reach the Supervisor at {url}: {secrets.text(str(err))}"
             if attempt == attempts:
                 raise DiscoveryError(f"{reason} (gave up after {attempts} attempts)")
             delay = retry_delay * attempt

@@ -139,10 +139,25 @@ class BridgeServer:
                 self._bridge.settings.max_connections,
             )
             return
+        if self._accept_resumed_after_close(context):
+            # asyncio resumes accepting a second after that pause even when the server was
+            # closed meanwhile (a stop), on a socket that is gone: nothing is lost.
+            _LOGGER.debug("The accept loop resumed after the listener closed: nothing to do")
+            return
         if self._previous_exception_handler is not None:
             self._previous_exception_handler(loop, context)
         else:
             loop.default_exception_handler(context)
+
+    def _accept_resumed_after_close(self, context: dict[str, Any]) -> bool:
+        handle = context.get("handle")
+        callback = getattr(handle, "_callback", None)
+        return (
+            isinstance(context.get("exception"), ValueError)
+            and getattr(callback, "__name__", "") == "_start_serving"
+            and self._server is not None
+            and not self._server.is_serving()
+        )
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         settings = self._bridge.settings

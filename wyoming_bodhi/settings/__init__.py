@@ -32,7 +32,7 @@ import voluptuous as vol
 from ..declarations import SettingsError, Spec, declarations_of
 from ..engines.base import Model
 from ..engines.plugin import EngineSpec
-from ..engines.registry import ONLY, PluginError, installed
+from ..engines.registry import ONLY, PluginError, builtin, installed
 from . import checks, command_line
 from .core import DEFAULT_URI, CoreSettings
 from .sources import Declared, RawSettings, environment_and_file
@@ -228,13 +228,14 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def __getattr__(name: str) -> Any:
-    # The names of before the engines were plugins, over the installed engines, for scripts.
+    # The names of before the engines were plugins, for scripts. What they named then was
+    # what this project ships, and still is, whatever other engine is installed beside it.
     if name == "SETTINGS":
-        return declarations()
+        return declarations(builtin())
     if name == "SCHEMA":
-        return schema()
+        return schema(builtin())
     if name == "SECRETS":
-        return tuple(spec.name for spec in declarations() if spec.secret)
+        return tuple(spec.name for spec in declarations(builtin()) if spec.secret)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

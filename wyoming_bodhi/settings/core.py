@@ -105,7 +105,12 @@ class CoreSettings:
         addon=False,
         why_not_addon="the Supervisor's discovery replaces it",
     )  # fmt: skip
-    debug: bool = switch("WYOMING_DEBUG", "log debug messages (never credentials)")
+    debug: bool = switch(
+        "WYOMING_DEBUG", "log debug messages (never credentials)",
+        title="Debug logging",
+        description="Print DEBUG level messages to the add-on's log: each request's model, "
+        "connection time, partial results and timings (never the credentials).",
+    )  # fmt: skip
     log_format: str = setting(
         DEFAULT_LOG_FORMAT,
         validators.text,
@@ -114,7 +119,13 @@ class CoreSettings:
         addon=False,
         why_not_addon="the add-on's log has its own format",
     )
-    demo: bool = switch("BODHI_DEMO", "serve through the bundled simulator: no account needed")
+    demo: bool = switch(
+        "BODHI_DEMO", "serve through the bundled simulator: no account needed",
+        title="Demo mode",
+        description="Serve through the bundled simulators instead of the engines: no account "
+        "or network needed. They do not recognise speech; each phrase comes back as a "
+        "placeholder text, so you can try the whole chain with Home Assistant.",
+    )  # fmt: skip
     http_uri: str | None = setting(
         None, validators.http_uri, "BODHI_HTTP_URI",
         "also serve the status page, /metrics, /healthz and /readyz over HTTP here, e.g. "
@@ -167,6 +178,15 @@ class CoreSettings:
         "", _model_name, "BODHI_MODEL",
         "the default model (see --list-models; unset: the first model of the first engine "
         "configured)",
+        # Any name, for the Supervisor: it must take a model added with an engine's setting
+        # (extra_models); the server checks the name and stops, naming the valid ones.
+        addon_type="str?",
+        title="Default model",
+        description="The model used when a request names no language, or a language no "
+        "engine has a model for. When the assistant's language is another one an engine "
+        "speaks, that language's model is used; when it is this model's language, this model "
+        "is used. Unset, the first model of the first engine whose key is set. A name that "
+        "is not a model of such an engine stops the add-on, and its log lists the valid ones.",
     )  # fmt: skip
 
     # -- the audio stream --
@@ -176,40 +196,71 @@ class CoreSettings:
         "BODHI_CHUNK_MS",
         f"audio frame length sent to the engines, in ms, within what each takes (unset: "
         f"{ENDPOINTING_FRAME_MS} with --endpointing, else {DEFAULT_FRAME_MS})",
+        title="Chunk length (ms)",
+        description="Length of the audio frames sent to the engines, {range} milliseconds, "
+        f"within what each takes. Unset, {ENDPOINTING_FRAME_MS} when the engine ends the "
+        f"command (the answer comes sooner) and {DEFAULT_FRAME_MS} otherwise.",
     )
     lead: float = setting(
-        1.0, Ranged(float, 0, 30), "BODHI_LEAD", "seconds the audio may run ahead of real time"
-    )
+        1.0, Ranged(float, 0, 30), "BODHI_LEAD", "seconds the audio may run ahead of real time",
+        title="Lead (s)",
+        description="Seconds the audio may run ahead of real time when a client sends faster "
+        "than real time (a wake-word pre-roll). 0 is strict real time; live audio is never "
+        "delayed.",
+    )  # fmt: skip
     connect_timeout: float = setting(
-        5.0, Ranged(float, 0.1, 120), "BODHI_CONNECT_TIMEOUT", "seconds to connect to an engine"
-    )
+        5.0, Ranged(float, 0.1, 120), "BODHI_CONNECT_TIMEOUT", "seconds to connect to an engine",
+        title="Connect timeout (s)",
+        description="Seconds allowed for connecting to the engine (name resolution, TCP, TLS "
+        "and the WebSocket upgrade).",
+    )  # fmt: skip
     response_timeout: float = setting(
         5.0, Ranged(float, 0.1, 120), "BODHI_RESPONSE_TIMEOUT",
         "seconds to wait for the engine's final result after the audio ends",
+        title="Response timeout (s)",
+        description="Seconds to wait for the engine's final result after the audio has ended.",
     )  # fmt: skip
 
     # -- voice features --
     endpointing: bool = switch(
         "BODHI_ENDPOINTING",
         "let the engine end the voice command (Home Assistant then runs no VAD of its own)",
+        title="The engine ends the command",
+        description="Let the engine decide when the voice command has ended: the transcript "
+        "is sent as soon as it completes the first phrase, and Home Assistant runs no voice "
+        "activity detection of its own. An engine that cannot stops the add-on, and its log "
+        "says which.",
     )
     no_speech_timeout: float = setting(
         8.0, Ranged(float, 1, 60), "BODHI_NO_SPEECH_TIMEOUT",
         "with --endpointing: seconds without any recognised text before an empty transcript",
+        title="No-speech timeout (s)",
+        description="With the engine ending the command: seconds without any recognised text "
+        "before giving up with an empty transcript.",
     )  # fmt: skip
     max_command: float = setting(
         15.0, Ranged(float, 1, 300), "BODHI_MAX_COMMAND",
         "longest command (with --endpointing), longest pause in the audio, and how far the "
         "audio may fall behind real time, in seconds",
+        title="Longest command (s)",
+        description="The longest voice command when the engine ends the command, and the "
+        "longest pause in any client's audio; then the transcript is finalised with what was "
+        "said.",
     )  # fmt: skip
     hotwords: tuple[Hotword, ...] = setting(
         (), hotword_list, "BODHI_HOTWORDS",
         "PHRASE[:SCORE] to bias recognition towards (';'-separated in the env)",
         flag="--hotword", kind="list",
+        title="Hotwords",
+        description="Phrases to bias recognition towards, as PHRASE or PHRASE:SCORE (a score "
+        f"above 0 and at most {MAX_HOTWORD_SCORE:g}; without one, the engine's default).",
     )  # fmt: skip
     min_confidence: float | None = setting(
         None, OptionalRanged(float, 0, 1), "BODHI_MIN_CONFIDENCE",
         "leave out completed phrases below this confidence (unset: keep all)",
+        title="Minimum confidence",
+        description="Leave out completed phrases whose confidence is below this, {range}. "
+        "Unset, every phrase is kept.",
     )  # fmt: skip
 
     # -- Home Assistant's names as hotwords --
@@ -228,6 +279,9 @@ class CoreSettings:
     hass_names: bool = switch(
         "BODHI_HASS_NAMES",
         "use Home Assistant's names as hotwords (in an add-on: through the Supervisor)",
+        title="Home Assistant names as hotwords",
+        description="Add the names of the entities, areas and floors exposed to Assist as "
+        "hotwords, read from Home Assistant through the Supervisor (no URL or token needed).",
     )
 
     # -- reliability and limits --
@@ -235,26 +289,44 @@ class CoreSettings:
         2, Ranged(int, 0, 10), "BODHI_RETRIES",
         "retries of a failed connection to the engine (a 5xx, 408 or 429 refusal, refused, "
         "unresolved, timed out)",
+        title="Connection retries",
+        description="How often a failed connection to the engine is retried (a 5xx, 408 or "
+        "429 answer, a refused or timed-out connection, a name that did not resolve), {range}.",
     )  # fmt: skip
     retry_budget: float = setting(
         3.0, Ranged(float, 0, 60), "BODHI_RETRY_BUDGET",
         "seconds from the first attempt after which no retry starts",
+        title="Retry budget (s)",
+        description="Seconds from the first attempt after which no retry starts, so that a "
+        "voice command is never kept waiting long.",
     )  # fmt: skip
     max_sessions: int = setting(
         20, Ranged(int, 1, 10_000), "BODHI_MAX_SESSIONS",
         "concurrent requests; more are refused with a busy error",
+        title="Concurrent requests",
+        description="How many requests may stream to the engines at once; more are refused "
+        "with an error.",
     )  # fmt: skip
     max_connections: int = setting(
         100, Ranged(int, 1, 100_000), "WYOMING_MAX_CONNECTIONS",
         "concurrent client connections; one more is told the server is busy and closed",
+        title="Concurrent connections",
+        description="How many client connections are served at once; one more is told the "
+        "server is busy and closed.",
     )  # fmt: skip
     idle_timeout: float = setting(
         120.0, Ranged(float, 1, 86_400), "WYOMING_IDLE_TIMEOUT",
         "seconds a connection with no request in progress may stay silent",
+        title="Idle connection timeout (s)",
+        description="A connection with no request in progress is closed after this long "
+        "without a message.",
     )  # fmt: skip
     max_audio: float = setting(
         300.0, Ranged(float, 1, 3600), "BODHI_MAX_AUDIO",
         "longest audio of one request, in seconds; longer ends in an error",
+        title="Longest audio (s)",
+        description="The longest audio one request may send, in seconds; longer ends in an "
+        "error.",
     )  # fmt: skip
     drain_delay: float = setting(
         3.0, Ranged(float, 0, 300), "BODHI_DRAIN_DELAY",
@@ -280,8 +352,12 @@ class CoreSettings:
         why_not_addon="a CA file would need a folder mapped into the container",
     )  # fmt: skip
     allow_insecure: bool = switch(
-        "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// engine URL to another machine"
-    )
+        "BODHI_ALLOW_INSECURE", "allow an unencrypted ws:// engine URL to another machine",
+        title="Allow unencrypted engine URLs",
+        description="Allow a ws:// (unencrypted) engine URL to a host other than this "
+        "machine. Your API key would cross the network in clear text: only for a trusted "
+        "local network.",
+    )  # fmt: skip
 
     def frame_ms(self, accepted: tuple[int, int]) -> int:
         """The frame length to send an engine that takes frames of ``accepted`` ms (inclusive).

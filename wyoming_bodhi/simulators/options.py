@@ -1,21 +1,17 @@
-"""Every behaviour of a simulator, as one frozen value (the CLIs map flags onto it).
-
-Most knobs mean the same for every vendor; those marked *Bodhi* or *iApp* concern one.
+"""How a simulator behaves, as one frozen value (the CLIs map flags onto it): the knobs every
+vendor's simulator shares. A vendor with knobs of its own subclasses :class:`SimulatorOptions`
+in its package (``bodhi/options.py``, ``iapp/options.py``) and names the subclass as its
+simulator's ``options_type``; no vendor's knob lives here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Self
 
 from .segmenter import DEFAULT_THRESHOLD_DBFS
-
-FinalForm = Literal["last-complete", "separate"]
-FINAL_FORMS: tuple[FinalForm, ...] = ("last-complete", "separate")
-
-EndForm = Literal["end_of_process", "confirm", "close"]
-END_FORMS: tuple[EndForm, ...] = ("end_of_process", "confirm", "close")
 
 # The handshake statuses Bodhi documents, and those an iApp server may answer.
 REFUSAL_STATUSES = frozenset({401, 402, 403, 429, 500, 503})
@@ -39,34 +35,12 @@ class SimulatorOptions:
     # --- authentication (checked before the WebSocket upgrade) ---
     api_key: str | None = field(default=None, repr=False)
     """If set, only this key is accepted; otherwise any non-empty key is."""
-    require_customer_id: bool = False
-    """Legacy platform: a missing ``x-customer-id`` is refused with 401."""
-
-    # --- models ---
-    extra_models: Sequence[str] = ()
-    """Model names accepted on top of the catalogue's built-ins."""
 
     # --- results ---
     texts: Sequence[str] = ()
     """Segment texts in order, per connection; the default phrase once exhausted."""
-    confidences: Sequence[float | None] = ()
-    """Per-segment confidence, in order (then the language's usual: 0.9, or null)."""
     partials: bool = True
-    """Send partial results (a client can still turn them off with ``exclude_partial``)."""
-    revise: bool = False
-    """One partial per segment shows a wrong last word that a later result corrects."""
-    empty_partials: bool = False
-    """The first partial of each segment has empty text, as the real service sometimes does."""
-    final: FinalForm = "last-complete"
-    """*Bodhi*: ``last-complete``: the last complete carries eos when a segment is open at
-    eof; ``separate``: an empty eos message always follows the last complete."""
-    end_form: EndForm = "end_of_process"
-    """*iApp*: how the end of the results is said: ``end_of_process`` (the documentation's
-    prose), ``confirm`` (a ``Confirm Close Connection`` text, which the sample clients wait
-    for), or ``close`` (the server just closes)."""
-    new_sentence: str = "NewSentence"
-    """*iApp*: the state that starts a new sentence (the documentation also spells it "New
-    sentence")."""
+    """Send partial results (a client can still turn them off, where the protocol lets it)."""
     seconds_per_word: float = 0.25
     """Partials reveal one more word per this much speech."""
     threshold_dbfs: float = DEFAULT_THRESHOLD_DBFS
@@ -113,18 +87,8 @@ class SimulatorOptions:
     demo) holds bounded memory."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "confidences", tuple(self.confidences))
-        for name in ("texts", "extra_models", "raw_before_results"):
-            value = getattr(self, name)
-            # A bare string is a sequence of characters: almost certainly a mistake.
-            if isinstance(value, str) or any(not isinstance(item, str) for item in value):
-                raise ValueError(f"{name} must be a sequence of strings")
-            # Tuples keep the value immutable even when lists were passed in.
-            object.__setattr__(self, name, tuple(value))
-        if self.final not in FINAL_FORMS:
-            raise ValueError(f"final must be one of {FINAL_FORMS}, got {self.final!r}")
-        if self.end_form not in END_FORMS:
-            raise ValueError(f"end_form must be one of {END_FORMS}, got {self.end_form!r}")
+        for name in ("texts", "raw_before_results"):
+            self._strings(name)
         if self.refuse_status is not None and self.refuse_status not in REFUSAL_STATUSES:
             raise ValueError(
                 f"refuse_status must be one of {sorted(REFUSAL_STATUSES)}, got {self.refuse_status}"
@@ -142,3 +106,23 @@ class SimulatorOptions:
         for name in ("idle_timeout", "seconds_per_word", "close_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+
+    def _strings(self, name: str) -> None:
+        """Field ``name`` checked to be a sequence of strings, kept as a tuple."""
+        value = getattr(self, name)
+        # A bare string is a sequence of characters: almost certainly a mistake.
+        if isinstance(value, str) or any(not isinstance(item, str) for item in value):
+            raise ValueError(f"{name} must be a sequence of strings")
+        # Tuples keep the value immutable even when lists were passed in.
+        object.__setattr__(self, name, tuple(value))
+
+    @classmethod
+    def widened(cls, options: SimulatorOptions | None = None) -> Self:
+        """``options`` as this (a vendor's) class: the shared knobs as given, the vendor's
+        own at their defaults; ``options`` itself if it already is one."""
+        if isinstance(options, cls):
+            return options
+        if options is None:
+            return cls()
+        shared = dataclasses.fields(SimulatorOptions)
+        return cls(**{spec.name: getattr(options, spec.name) for spec in shared})

@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 from aiohttp import web
 
@@ -47,7 +47,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 class SimulatorServer:
     """A vendor-compatible streaming ASR server for tests, benchmarks and demos.
 
-    ``async with BodhiSimulator(SimulatorOptions(texts=["namaste"])) as sim:`` serves on
+    ``async with BodhiSimulator(BodhiOptions(texts=["namaste"])) as sim:`` serves on
     ``sim.url`` until the block ends. ``sim.connections`` records the latest handshakes (at
     most ``options.history``); ``sim.connection_count`` counts them all. A vendor's subclass
     says how a handshake authenticates and what a session is.
@@ -56,9 +56,13 @@ class SimulatorServer:
     vendor = "the"
     max_request_bytes = 1024**2
     """The largest request body read (aiohttp's default): handshakes have none."""
+    options_type: ClassVar[type[SimulatorOptions]] = SimulatorOptions
+    """The vendor's options: its subclass of :class:`SimulatorOptions`, if it has knobs of
+    its own. Shared options given to its simulator get the vendor's knobs at their
+    defaults."""
 
     def __init__(self, options: SimulatorOptions | None = None) -> None:
-        self.options = options or SimulatorOptions()
+        self.options = self.options_type.widened(options)
         self.connections: list[ConnectionRecord] = []
         self.connection_count = 0
         self._changed = asyncio.Condition()

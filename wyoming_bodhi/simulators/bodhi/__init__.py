@@ -11,6 +11,7 @@ from ..messages import Reply
 from ..options import SimulatorOptions
 from ..record import ConnectionRecord, FrameRecord
 from ..segmenter import EnergySegmenter, SegmentComplete, SegmentOpened, SegmentProgress
+from .options import BodhiOptions
 from .server import BodhiSimulator
 from .session import BodhiSession, default_text
 
@@ -18,13 +19,14 @@ from .session import BodhiSession, default_text
 def simulate(settings: BodhiSettings, *, history: int = 1000, **options: Any) -> BodhiSimulator:
     """Bodhi for ``--demo`` and tests: the settings' extra models are accepted too, the
     records of at most ``history`` connections are kept (the demo may run for months), and
-    ``options`` are :class:`SimulatorOptions`' knobs."""
+    ``options`` are :class:`BodhiOptions`' knobs."""
     return BodhiSimulator(
-        SimulatorOptions(extra_models=settings.extra_models, history=history, **options)
+        BodhiOptions(extra_models=settings.extra_models, history=history, **options)
     )
 
 
 __all__ = [
+    "BodhiOptions",
     "BodhiSession",
     "BodhiSimulator",
     "ConnectionRecord",

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 from ..cli import common_options, common_parser, run
-from ..options import FINAL_FORMS, SimulatorOptions
+from .options import FINAL_FORMS, BodhiOptions
 from .server import BodhiSimulator
 
 API_KEY_ENV = "BODHI_SIMULATOR_API_KEY"
@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
-    return SimulatorOptions(
+def options_from_args(args: argparse.Namespace) -> BodhiOptions:
+    return BodhiOptions(
         **common_options(args),
         require_customer_id=args.require_customer_id,
         extra_models=args.models,

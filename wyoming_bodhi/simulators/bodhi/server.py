@@ -15,6 +15,7 @@ from ..messages import Message, SimulatedSession
 from ..options import SimulatorOptions
 from ..record import ENDED_ANSWERED, ENDED_ERROR, ConnectionRecord, UploadRecord
 from ..server import SimulatorServer
+from .options import BodhiOptions
 from .rest import AUDIO_FIELD, failure, read_wav, transcribe
 from .session import BodhiSession, is_uuid
 
@@ -30,6 +31,9 @@ class BodhiSimulator(SimulatorServer):
     vendor = "Bodhi"
     max_request_bytes = 32 * 1024 * 1024
     """The largest file the non-streaming API takes: 17 minutes of 16 kHz 16-bit mono."""
+
+    options_type = BodhiOptions
+    options: BodhiOptions
 
     def __init__(self, options: SimulatorOptions | None = None) -> None:
         super().__init__(options)

@@ -24,6 +24,7 @@ from ..segmenter import (
     SegmentProgress,
     clamp_endpoint,
 )
+from .options import BodhiOptions
 
 MIN_SAMPLE_RATE = 8000
 
@@ -73,7 +74,7 @@ class BodhiSession:
 
     def __init__(
         self,
-        options: SimulatorOptions,
+        options: BodhiOptions,
         catalog: Catalog,
         *,
         call_id: str | None = None,

@@ -6,14 +6,22 @@ from typing import Any
 
 from ...engines.iapp.settings import IappSettings
 from ..options import SimulatorOptions
+from .options import IappOptions
 from .server import IappSimulator
 from .session import IappSession, default_text
 
 
 def simulate(settings: IappSettings, *, history: int = 1000, **options: Any) -> IappSimulator:
     """iApp ASRx for ``--demo`` and tests, keeping the records of at most ``history``
-    connections; ``options`` are :class:`SimulatorOptions`' knobs."""
-    return IappSimulator(SimulatorOptions(history=history, **options))
+    connections; ``options`` are :class:`IappOptions`' knobs."""
+    return IappSimulator(IappOptions(history=history, **options))
 
 
-__all__ = ["IappSession", "IappSimulator", "SimulatorOptions", "default_text", "simulate"]
+__all__ = [
+    "IappOptions",
+    "IappSession",
+    "IappSimulator",
+    "SimulatorOptions",
+    "default_text",
+    "simulate",
+]

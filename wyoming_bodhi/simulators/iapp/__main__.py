@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from ..cli import common_options, common_parser, run
-from ..options import END_FORMS, SimulatorOptions
+from .options import END_FORMS, IappOptions
 from .server import IappSimulator
 
 API_KEY_ENV = "IAPP_SIMULATOR_API_KEY"
@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
-    return SimulatorOptions(
+def options_from_args(args: argparse.Namespace) -> IappOptions:
+    return IappOptions(
         **common_options(args), end_form=args.end_form, new_sentence=args.new_sentence
     )
 

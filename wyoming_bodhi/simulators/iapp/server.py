@@ -9,6 +9,7 @@ from aiohttp import web
 from ..messages import SimulatedSession
 from ..record import ConnectionRecord
 from ..server import SimulatorServer
+from .options import IappOptions
 from .session import IappSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -19,6 +20,8 @@ class IappSimulator(SimulatorServer):
     16 kHz audio, sentence results, CloseConnection."""
 
     vendor = "iApp"
+    options_type = IappOptions
+    options: IappOptions
 
     def new_session(self) -> SimulatedSession:
         return IappSession(self.options)

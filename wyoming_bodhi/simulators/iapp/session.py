@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..messages import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, Message, Reply
-from ..options import SimulatorOptions
 from ..segmenter import EnergySegmenter, SegmentComplete, SegmentOpened, SegmentProgress
+from .options import IappOptions
 
 SAMPLE_RATE = 16000
 SENTENCE_PAUSE = 0.5
@@ -47,7 +47,7 @@ class IappSession:
     call_id = None
     config: dict[str, Any] | None = None
 
-    def __init__(self, options: SimulatorOptions) -> None:
+    def __init__(self, options: IappOptions) -> None:
         self._options = options
         self._segmenter = EnergySegmenter(SAMPLE_RATE, SENTENCE_PAUSE, options.threshold_dbfs)
         self._sentence: _Sentence | None = None
