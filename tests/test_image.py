@@ -224,6 +224,11 @@ class ImageTests:
     """The images of one architecture: a subclass per architecture names it."""
 
     arch: ClassVar[str]
+    every_check: ClassVar[bool] = True
+    """Also the checks whose outcome no architecture changes, run natively on amd64: under
+    emulation each costs an emulated Python start (seconds of a core) and proves nothing
+    more. The health check failing before the server answers, the add-on's health check and
+    transcript (the standalone container passes both on every architecture)."""
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -265,12 +270,14 @@ class ImageTests:
         assert test == "CMD"  # exec form: run as is, not through a shell
         port = free_port()
         with container(standalone, WYOMING_URI=f"tcp://127.0.0.1:{port}") as ctr:
-            # The health check can fail: nothing serves yet.
-            unhealthy = await asyncio.to_thread(ctr.run, *health)
-            assert unhealthy.returncode != 0
-            assert (
-                f"cannot connect to tcp://127.0.0.1:{port}" in unhealthy.stdout + unhealthy.stderr
-            )
+            if self.every_check:
+                # The health check can fail: nothing serves yet.
+                unhealthy = await asyncio.to_thread(ctr.run, *health)
+                assert unhealthy.returncode != 0
+                assert (
+                    f"cannot connect to tcp://127.0.0.1:{port}"
+                    in unhealthy.stdout + unhealthy.stderr
+                )
 
             with started(ctr, "--demo") as server:
                 await wait_for_port(port, server, timeout=START_TIMEOUT)
@@ -337,14 +344,16 @@ class ImageTests:
 
                     await asyncio.wait_for(supervisor.announced.wait(), START_TIMEOUT)
                     assert supervisor.requests == [expected_request(f"tcp://bodhi-addon:{port}")]
-                    (_, *health) = addon.config["Healthcheck"]["Test"]
-                    healthy = await asyncio.to_thread(ctr.run, *health)
-                    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+                    if self.every_check:
+                        (_, *health) = addon.config["Healthcheck"]["Test"]
+                        healthy = await asyncio.to_thread(ctr.run, *health)
+                        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
                     async with aiohttp.ClientSession() as http:
                         async with http.get(f"http://127.0.0.1:{ingress}/") as page:
                             assert page.status == 200
                             assert "<title>wyoming-bodhi</title>" in await page.text()
-                    assert await transcribe_sample(port) == DEMO_TRANSCRIPT
+                    if self.every_check:
+                        assert await transcribe_sample(port) == DEMO_TRANSCRIPT
                     output = await stop(server, main)
         assert server.returncode == 0, output
         assert "run-addon: received SIGTERM: stopping wyoming-bodhi" in output
