@@ -666,6 +666,13 @@ def ensure_image(
     with locked(ARCHES[arch]):
         buildah.remove_orphan_containers()
         image = base = build_base(buildah, ARCHES[arch], pip, timings)
+        if addon and not base_only:
+            # The standalone image first, always: buildah's layer cache matches a build with
+            # fewer arguments and labels to the steps of one with more, so a standalone image
+            # built after the add-on of the same sources took the add-on's USER, ENV and
+            # labels (root, BODHI_ADDON=true). Built before, it is the add-on that reuses its
+            # steps, up to BUILD_ARCH, and no further.
+            build_image(buildah, base, ARCHES[arch], False, pip, timings)
         if not base_only:
             image = build_image(buildah, base, ARCHES[arch], addon, pip, timings)
         buildah.tidy(repos(ARCHES[arch]))
