@@ -250,6 +250,10 @@ class ImageTests:
         else:
             assert program == interpreter
 
+
+class StandaloneTests(ImageTests):
+    """``docker build .`` and ``docker run``."""
+
     def test_the_standalone_image_is_the_dockerfiles(self, standalone: Built) -> None:
         config = standalone.config
         assert standalone.architecture == self.arch
@@ -294,6 +298,12 @@ class ImageTests:
         assert server.returncode == 0, output
         assert "DEMO MODE" in output
         assert "Shutting down (SIGTERM)" in output
+
+
+class AddOnTests(ImageTests):
+    """The Supervisor's build and run. A class of its own so that arm64's, emulated, can run
+    in a worker of its own: its build waits for the standalone one (the architecture's lock)
+    and reuses its steps, then it runs beside the standalone container."""
 
     def test_the_add_on_image_is_the_supervisors_build(self, addon: Built) -> None:
         config = addon.config
@@ -362,5 +372,5 @@ class ImageTests:
         assert TOKEN not in output
 
 
-class TestAmd64(ImageTests):
+class TestAmd64(AddOnTests, StandaloneTests):  # collected standalone first
     arch = "amd64"
