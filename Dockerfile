@@ -19,12 +19,24 @@
 # Alpine base, which has neither Python nor apt; from 2026.04 on they pass none.
 ARG BODHI_BASE=python:3.12-slim-bookworm
 
-# -- builder: a virtual environment with the package and its dependencies ----------------------
-FROM ${BODHI_BASE} AS builder
+# -- requirements: the dependencies pyproject.toml declares, one per line ----------------------
+FROM ${BODHI_BASE} AS requirements
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python3 -c 'import sys, tomllib; print(*tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"], sep="\n")' \
+        /tmp/pyproject.toml > /tmp/requirements.txt
 
+# -- dependencies: a virtual environment with them, and nothing of ours -----------------------
+# Copied from a stage of its own, the list is what keys this stage's layers: a change to our
+# code, or to anything else in pyproject.toml, leaves them as they are for the next build.
+FROM ${BODHI_BASE} AS dependencies
 # Every dependency has wheels for amd64 and aarch64, so no compiler is needed.
 RUN python3 -m venv /opt/venv
+COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --requirement /tmp/requirements.txt
 
+# -- builder: the package, into that environment ----------------------------------------------
+FROM dependencies AS builder
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY wyoming_bodhi ./wyoming_bodhi

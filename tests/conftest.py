@@ -53,7 +53,7 @@ def skip_reason(report: pytest.TestReport) -> str:
 
 # The files that take minutes (building the images, arm64 under emulation), longest first:
 # they start at once, beside the rest of the suite, rather than late and after it.
-SLOW_FIRST = ("tests/test_image_arm64.py", "tests/test_image.py")
+SLOW_FIRST = ("tests/test_image_arm64.py", "tests/test_image_arm64_addon.py", "tests/test_image.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

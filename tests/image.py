@@ -19,11 +19,14 @@ Building installs what building the image always installs: Debian's packages for
 the package's wheels for its virtual environment. Both come from the registries this machine
 already uses, set up as it is: debootstrap reads from the machine's Debian mirror, and pip in
 the build gets the machine's pip settings (index, local wheel folders, constraints and the CA
-bundle it trusts). The images are cached in buildah's storage under ``.cache/image``
-(``WYOMING_BODHI_IMAGE_CACHE``), tagged by what they were made from, so a checkout's first run
-pays for the builds and later runs for none; the debootstrapped trees, which depend on nothing
-of the project's, are kept for every checkout of the machine in ``/var/cache/wyoming-bodhi``
-(``WYOMING_BODHI_DEBIAN_CACHE``), as Docker keeps a pulled base image.
+bundle it trusts).
+
+The storage is the machine's, as a Docker engine's images and build cache are: under
+``/var/cache/wyoming-bodhi`` (``WYOMING_BODHI_IMAGE_CACHE``), shared by every checkout and kept
+between CI runs, which clone afresh. Images are tagged by what they were made from, so the
+bases are made once per machine, the Dockerfile's dependencies stage once per list of
+dependencies, and a build for new sources runs only the steps after it; see tidy() for what is
+kept.
 
 ``python -m tests.image [--arch arm64] [--addon]`` builds (or finds) an image and prints what
 each step took.
@@ -45,25 +48,29 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("WYOMING_BODHI_IMAGE_CACHE", ROOT / ".cache" / "image")).resolve()
-DEBIAN_CACHE = Path(os.environ.get("WYOMING_BODHI_DEBIAN_CACHE", "/var/cache/wyoming-bodhi"))
+CACHE = Path(os.environ.get("WYOMING_BODHI_IMAGE_CACHE", "/var/cache/wyoming-bodhi")).resolve()
 SUITE = "bookworm"
 # Debian's Python standing in for the python image's (venv included), and the CA
 # certificates pip needs.
 DEBOOTSTRAP = ["--variant=minbase", "--include=python3,python3-venv,ca-certificates"]
-# Each repository holds one image per architecture (and variant): the current one.
+# A repository per architecture (and variant), each tag what an image was made from.
 DEBIAN_REPO = "localhost/wyoming-bodhi-test-debian"
 BASE_REPO = "localhost/wyoming-bodhi-test-base"
+DEPENDENCIES_REPO = "localhost/wyoming-bodhi-test-dependencies"
 IMAGE_REPO = "localhost/wyoming-bodhi-test"
+# What tidy() keeps: each repository's newest images, and any image made within the hour,
+# which another checkout's run of the suite may be using.
+KEEP_NEWEST = 2
+KEEP_RECENT = 3600
 CONTAINER_PREFIX = "wyoming-bodhi-test-"
 # The same PATH as Debian's and Python's official images, which the Dockerfile extends.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -152,8 +159,8 @@ def unavailable(arch: str = "amd64") -> str | None:
     return emulation_unavailable(ARCHES[arch])
 
 
-def run(args: list[str], timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
-    """Run a set-up command; its output goes into the error if it fails.
+def run(args: list[str], timeout: float = BUILD_TIMEOUT, check: bool = True, **kwargs: Any) -> str:
+    """Run a set-up command; its output goes into the error if it fails (unless not ``check``).
 
     At a lower priority: building (arm64's emulated, a core's worth for minutes) takes the
     CPU the rest of the suite leaves, and leaves alone the tests that run against the clock.
@@ -171,7 +178,7 @@ def run(args: list[str], timeout: float = BUILD_TIMEOUT, **kwargs: Any) -> str:
         )
     except subprocess.TimeoutExpired as error:
         raise BuildError(f"{shlex.join(args)} took over {timeout:.0f} s") from error
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-40:])
         raise BuildError(f"{shlex.join(args)} exited with {result.returncode}:\n{tail}")
     return str(result.stdout)
@@ -249,11 +256,34 @@ class Buildah:
         found: dict[str, Any] = json.loads(self("inspect", "--type", kind, name))
         return found
 
-    def drop_stale(self, repo: str, keep: str) -> None:
-        """Remove the images an earlier key left (with vfs each one is a full copy on disk)."""
-        stale = sorted(self.images(repo) - {keep})
-        if stale:
-            self("rmi", *stale)
+    def tidy(self, repos: list[str]) -> None:
+        """Remove what no build or run is likely to need again, since every checkout of the
+        machine adds to this storage: the images of ``repos`` but the newest few, and the
+        steps no image keeps (those of earlier sources), each if made over an hour ago.
+
+        A tagged image keeps the steps it was made of, so the dependencies stage, tagged too,
+        stays for builds of other sources. An image a container uses is not removed.
+        """
+        now = time.time()
+        for repo in repos:
+            found = self.listing("--filter", f"reference={repo}")
+            found.sort(key=lambda entry: int(entry["created"]), reverse=True)
+            for entry in found[KEEP_NEWEST:]:
+                if now - int(entry["created"]) > KEEP_RECENT:
+                    run(self.command("rmi", entry["id"]), check=False)
+        # Removing an untagged step leaves its parent untagged and childless in turn.
+        tried: set[str] = set()
+        while stale := [
+            entry["id"]
+            for entry in self.listing("--filter", "dangling=true")
+            if now - int(entry["created"]) > KEEP_RECENT and entry["id"] not in tried
+        ]:
+            run(self.command("rmi", *stale), check=False)
+            tried.update(stale)
+
+    def listing(self, *filters: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] | None = json.loads(self("images", "--json", *filters))
+        return found or []
 
     def remove_orphan_containers(self) -> None:
         """Working containers of runs that died (their pid ends the name)."""
@@ -432,43 +462,22 @@ def debootstrap(arch: Arch, tree: str, mirror: str | None) -> None:
 
 
 def build_debian(buildah: Buildah, arch: Arch, timings: Timings) -> str:
-    """A minimal Debian bookworm with Debian's python3, made by debootstrap.
-
-    The tree is also kept as a tarball in DEBIAN_CACHE, for every checkout on this machine:
-    it depends on nothing of the project's, and making it is most of a first build's time.
-    It is this setup's counterpart of the base image Docker pulls once per machine.
-    """
+    """A minimal Debian bookworm with Debian's python3, made by debootstrap: this setup's
+    counterpart of the base image Docker pulls, made once per machine (its storage is the
+    machine's), and most of a first build's time."""
     mirror = debian_mirror()
-    key = digest(SUITE, arch.name, *DEBOOTSTRAP, mirror or "")
-    name = f"{DEBIAN_REPO}-{arch.name}:{key}"
+    name = f"{DEBIAN_REPO}-{arch.name}:{digest(SUITE, arch.name, *DEBOOTSTRAP, mirror or '')}"
     if buildah.has_image(name):
         return name
-    tarball = DEBIAN_CACHE / f"{SUITE}-{arch.name}-{key}.tar"
-    # Numeric owners, permissions and xattrs as they are: a `buildah copy` of a tree would give
-    # every file to root (the shadow and mail groups' files among them), as COPY does.
-    tar = ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*"]
-    with working_container(buildah, f"debian-{arch.name}", "scratch") as ctr:
+    purpose = f"debian-{arch.name}"
+    with timings.step("debootstrap"), working_container(buildah, purpose, "scratch") as ctr:
         tree = buildah("mount", ctr)
-        if tarball.is_file():
-            with timings.step("debian from the machine's cache"):
-                run([*tar, "--same-permissions", "--extract", "--file", str(tarball), "-C", tree])
-        else:
-            with timings.step("debootstrap"):
-                debootstrap(arch, tree, mirror)
-                # Like Debian's own images: no package lists or downloaded packages.
-                for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
-                    for entry in (Path(tree) / leftover).glob("*"):
-                        if entry.is_file():
-                            entry.unlink()
-                DEBIAN_CACHE.mkdir(parents=True, exist_ok=True)
-                partial = tarball.with_name(f"{tarball.name}.{os.getpid()}")
-                try:
-                    run([*tar, "--create", "--file", str(partial), "-C", tree, "."])
-                    for old in DEBIAN_CACHE.glob(f"{SUITE}-{arch.name}-*.tar"):
-                        old.unlink()
-                    partial.replace(tarball)  # whole or not at all, for a concurrent checkout
-                finally:
-                    partial.unlink(missing_ok=True)
+        debootstrap(arch, tree, mirror)
+        # Like Debian's own images: no package lists or downloaded packages.
+        for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            for entry in (Path(tree) / leftover).glob("*"):
+                if entry.is_file():
+                    entry.unlink()
         buildah("umount", ctr)
         buildah(
             "config",
@@ -479,7 +488,6 @@ def build_debian(buildah: Buildah, arch: Arch, timings: Timings) -> str:
             ctr,
         )
         buildah("commit", "--quiet", "--format=docker", ctr, name)
-    buildah.drop_stale(f"{DEBIAN_REPO}-{arch.name}", name)
     return name
 
 
@@ -490,14 +498,17 @@ def build_base(buildah: Buildah, arch: Arch, pip: PipSetup, timings: Timings) ->
     if buildah.has_image(name):
         return name
     purpose = f"base-{arch.name}"
-    with timings.step("base"), working_container(buildah, purpose, debian) as ctr:
-        conf = CACHE / "pip.conf"
+    with (
+        timings.step("base"),
+        working_container(buildah, purpose, debian) as ctr,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        conf = Path(scratch) / "pip.conf"
         conf.write_text(pip.conf, encoding="utf-8")
         for path in pip.files:
             buildah("copy", ctr, str(path), str(path))
         buildah("copy", ctr, str(conf), "/etc/pip.conf")
         buildah("commit", "--quiet", "--format=docker", ctr, name)
-    buildah.drop_stale(f"{BASE_REPO}-{arch.name}", name)
     return name
 
 
@@ -533,6 +544,12 @@ def image_key(base: str, args: list[str]) -> str:
     return digest(base, *args, sources_key())
 
 
+def dependencies() -> list[str]:
+    """What the Dockerfile's requirements stage lists: the project's dependencies."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(pyproject["project"]["dependencies"])
+
+
 def supervisor_arguments(arch: Arch) -> list[str]:
     """What the Supervisor adds to ``docker buildx build`` for an add-on with no build.yaml.
 
@@ -541,6 +558,8 @@ def supervisor_arguments(arch: Arch) -> list[str]:
     build arguments BUILD_VERSION and BUILD_ARCH; BUILD_FROM only when there is a build.yaml,
     or, before 2026.04, always.
     """
+    import yaml  # here, so that .ci/run can make the bases with any python3, before a venv
+
     manifest = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     labels = {
         "io.hass.version": manifest["version"],
@@ -568,6 +587,41 @@ def image_repo(arch: Arch, addon: bool) -> str:
     return f"{IMAGE_REPO}-{'addon' if addon else 'standalone'}-{arch.name}"
 
 
+def repos(arch: Arch) -> list[str]:
+    return [f"{repo}-{arch.name}" for repo in (DEBIAN_REPO, BASE_REPO, DEPENDENCIES_REPO)] + [
+        image_repo(arch, addon) for addon in (False, True)
+    ]
+
+
+def bud(buildah: Buildah, pip: PipSetup, *args: str) -> None:
+    """``buildah bud`` of the Dockerfile, as ``docker build`` does it."""
+    buildah(
+        "bud",
+        "--isolation=chroot",
+        "--pull=never",
+        # Docker's format: OCI image configs have no HEALTHCHECK.
+        "--format=docker",
+        f"--layers={str(buildah.layers).lower()}",
+        *args,
+        *(f"--volume={folder}:{folder}:ro" for folder in pip.folders),
+        str(ROOT),
+    )
+
+
+def build_dependencies(buildah: Buildah, base: str, arch: Arch, pip: PipSetup) -> None:
+    """The Dockerfile's dependencies stage, tagged: a tagged image keeps the steps it was made
+    of, so tidy() leaves them for the next build, of whatever sources (the layer cache)."""
+    name = f"{DEPENDENCIES_REPO}-{arch.name}:{digest(base, *dependencies())}"
+    bud(
+        buildah,
+        pip,
+        f"--platform={arch.platform}",
+        f"--build-arg=BODHI_BASE={base}",
+        "--target=dependencies",
+        f"--tag={name}",
+    )
+
+
 def build_image(
     buildah: Buildah, base: str, arch: Arch, addon: bool, pip: PipSetup, timings: Timings
 ) -> str:
@@ -576,32 +630,21 @@ def build_image(
     args = [f"--platform={arch.platform}", f"--build-arg=BODHI_BASE={base}"]
     if addon:
         args += supervisor_arguments(arch)
-    repo = image_repo(arch, addon)
-    name = f"{repo}:{image_key(base, args)}"
+    name = f"{image_repo(arch, addon)}:{image_key(base, args)}"
     if buildah.has_image(name):
         return name
-    mounts = [f"--volume={folder}:{folder}:ro" for folder in pip.folders]
+    if buildah.layers:
+        with timings.step(f"dependencies {arch.name}"):
+            build_dependencies(buildah, base, arch, pip)
     with timings.step(f"build {'add-on' if addon else 'standalone'} {arch.name}"):
-        buildah(
-            "bud",
-            "--isolation=chroot",
-            "--pull=never",
-            # Docker's format: OCI image configs have no HEALTHCHECK.
-            "--format=docker",
-            f"--layers={str(buildah.layers).lower()}",
-            *args,
-            *mounts,
-            f"--tag={name}",
-            str(ROOT),
-        )
-        buildah.drop_stale(repo, name)
+        bud(buildah, pip, *args, f"--tag={name}")
     return name
 
 
 @contextlib.contextmanager
 def locked(arch: Arch) -> Iterator[None]:
-    """One build at a time per architecture and cache (two test runs in one checkout share
-    it); the architectures build side by side."""
+    """One build at a time per architecture on this machine (every checkout's suite shares
+    the storage); the architectures build side by side."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with (CACHE / f"lock-{arch.name}").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -609,28 +652,31 @@ def locked(arch: Arch) -> Iterator[None]:
 
 
 def ensure_image(
-    arch: str = "amd64", addon: bool = False, timings: Timings | None = None
+    arch: str = "amd64",
+    addon: bool = False,
+    timings: Timings | None = None,
+    *,
+    base_only: bool = False,
 ) -> tuple[Buildah, str]:
-    """The image for the sources as they are now: found in the cache, or built."""
+    """The image for the sources as they are now (or only its base): found in the storage,
+    or built."""
     timings = timings or Timings()
     buildah = Buildah.for_arch(ARCHES[arch])
     pip = pip_setup()
     with locked(ARCHES[arch]):
         buildah.remove_orphan_containers()
-        drop_earlier_layers(buildah)
-        base = build_base(buildah, ARCHES[arch], pip, timings)
-        return buildah, build_image(buildah, base, ARCHES[arch], addon, pip, timings)
-
-
-def drop_earlier_layers(buildah: Buildah) -> None:
-    """Remove the steps kept from builds of earlier sources: a change to the package is a
-    change to the builder's first COPY, after which nothing of theirs is reused."""
-    marker = buildah.root.with_name(f"{buildah.root.name}.sources")
-    current = sources_key()
-    if buildah.layers and marker.is_file() and marker.read_text(encoding="utf-8") != current:
-        buildah("rmi", "--prune")
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(current, encoding="utf-8")
+        image = base = build_base(buildah, ARCHES[arch], pip, timings)
+        if addon and not base_only:
+            # The standalone image first, always: buildah's layer cache matches a build with
+            # fewer arguments and labels to the steps of one with more, so a standalone image
+            # built after the add-on of the same sources took the add-on's USER, ENV and
+            # labels (root, BODHI_ADDON=true). Built before, it is the add-on that reuses its
+            # steps, up to BUILD_ARCH, and no further.
+            build_image(buildah, base, ARCHES[arch], False, pip, timings)
+        if not base_only:
+            image = build_image(buildah, base, ARCHES[arch], addon, pip, timings)
+        buildah.tidy(repos(ARCHES[arch]))
+        return buildah, image
 
 
 def main() -> int:
@@ -639,6 +685,12 @@ def main() -> int:
     )
     parser.add_argument("--arch", choices=sorted(ARCHES), default="amd64")
     parser.add_argument("--addon", action="store_true", help="as the Supervisor builds it")
+    parser.add_argument(
+        "--base",
+        action="store_true",
+        help="only the base it builds on (Debian and this machine's pip settings): .ci/run "
+        "makes it before the suite, as Docker would pull a base image",
+    )
     options = parser.parse_args()
     reason = unavailable(options.arch)
     if reason:
@@ -646,7 +698,7 @@ def main() -> int:
         return 1
     timings = Timings()
     started = time.monotonic()
-    buildah, image = ensure_image(options.arch, options.addon, timings)
+    buildah, image = ensure_image(options.arch, options.addon, timings, base_only=options.base)
     print(f"{image} in {time.monotonic() - started:.1f} s ({timings})")
     print(f"storage: {shlex.join(buildah.command())}")
     return 0

@@ -39,7 +39,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 RUN_ADDON = ROOT / "docker" / "run-addon.sh"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 BIN = Path(sys.executable).parent  # the venv's bin: wyoming-bodhi, python3, the linters
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+VERSION = PYPROJECT["project"]["version"]
 ADDON = yaml.safe_load((ROOT / "addon.yaml").read_text(encoding="utf-8"))
 
 
@@ -126,6 +127,7 @@ def parse_dockerfile(text: str) -> tuple[list[Instruction], list[Stage]]:
 
 PREAMBLE, STAGES = parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
 FINAL = STAGES[-1]
+STAGE = {stage.name: stage for stage in STAGES if stage.name}
 COMPILERS = re.compile(r"\b(gcc|g\+\+|clang|cc|make|cmake|build-essential|[\w.+-]+-dev)\b")
 VARIABLE = re.compile(r"\$\{(\w+)(?::([-+])([^}]*))?\}|\$(\w+)")
 
@@ -177,17 +179,40 @@ BUILDS = {"standalone": STANDALONE, "supervisor": SUPERVISOR, "old supervisor": 
 @pytest.mark.parametrize("build", BUILDS)
 def test_the_base_is_pythons_debian_image_whoever_builds(build: str) -> None:
     assert PREAMBLE[0].args == "BODHI_BASE=python:3.12-slim-bookworm"
-    assert [stage.base for stage in STAGES] == ["${BODHI_BASE}"] * 2
+    for index, stage in enumerate(STAGES):  # it, or a stage before that starts from it
+        assert stage.base in ["${BODHI_BASE}", *(earlier.name for earlier in STAGES[:index])]
     assert expand(FINAL.base, image_args(BUILDS[build])) == "python:3.12-slim-bookworm"
     # BUILD_FROM, which older Supervisors set to an Alpine base, is never used.
     assert not any("BUILD_FROM" in i.args for stage in STAGES for i in stage.instructions)
 
 
-def test_the_builder_installs_the_package_without_a_cache() -> None:
-    builder = STAGES[0]
-    runs = " ".join(builder.all("RUN"))
-    assert "python3 -m venv /opt/venv" in runs
-    assert re.search(r"/opt/venv/bin/pip install --no-cache-dir .*\"\.", runs)
+def test_the_dependencies_install_from_their_list_alone_before_the_package(
+    tmp_path: Path,
+) -> None:
+    """Their layer is keyed by the list of them, not by our code or the rest of
+    pyproject.toml, so that a rebuild for new sources reuses it (docs/development.md)."""
+    requirements, dependencies, builder = (
+        STAGE[name] for name in ("requirements", "dependencies", "builder")
+    )
+    # The list: the requirements stage's command, run here on our pyproject.toml.
+    assert requirements.all("COPY") == ["pyproject.toml /tmp/pyproject.toml"]
+    (listing,) = requirements.all("RUN")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    subprocess.run(["sh", "-c", listing.replace("/tmp/", f"{tmp_path}/")], check=True, timeout=30)
+    dependencies_declared = PYPROJECT["project"]["dependencies"]
+    assert (tmp_path / "requirements.txt").read_text().splitlines() == dependencies_declared
+    # Only that list reaches the dependencies stage, which installs it into the venv.
+    assert dependencies.all("COPY") == [
+        "--from=requirements /tmp/requirements.txt /tmp/requirements.txt"
+    ]
+    assert dependencies.all("RUN") == [
+        "python3 -m venv /opt/venv",
+        "/opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "
+        "--requirement /tmp/requirements.txt",
+    ]
+    # Then the package, into the same venv.
+    assert builder.base == "dependencies"
+    assert re.search(r"/opt/venv/bin/pip install --no-cache-dir .*\"\.", *builder.all("RUN"))
     copied = {source for args in builder.all("COPY") for source in args.split()[:-1]}
     assert copied == {"pyproject.toml", "README.md", "wyoming_bodhi"}
 

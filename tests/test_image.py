@@ -14,8 +14,9 @@ root, options in /data/options.json, discovery announced, the status page on the
 Building is the one step that reaches the network, and only because building the image is
 what is under test: like ``docker build``, it installs Debian's packages and the package's
 wheels from the registries this machine uses. It happens once per change of the image's
-sources (the result is cached under .cache/image, keyed by them); docs/development.md has the
-times. Everything the containers do is on loopback.
+sources (the images are kept in the machine's buildah storage, tagged by them, the bases and
+the dependencies' layer for every checkout); docs/development.md has the times. Everything
+the containers do is on loopback.
 """
 
 from __future__ import annotations
@@ -223,6 +224,11 @@ class ImageTests:
     """The images of one architecture: a subclass per architecture names it."""
 
     arch: ClassVar[str]
+    every_check: ClassVar[bool] = True
+    """Also the checks whose outcome no architecture changes, run natively on amd64: under
+    emulation each costs an emulated Python start (seconds of a core) and proves nothing
+    more. The health check failing before the server answers, the add-on's health check and
+    transcript (the standalone container passes both on every architecture)."""
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -244,6 +250,10 @@ class ImageTests:
         else:
             assert program == interpreter
 
+
+class StandaloneTests(ImageTests):
+    """``docker build .`` and ``docker run``."""
+
     def test_the_standalone_image_is_the_dockerfiles(self, standalone: Built) -> None:
         config = standalone.config
         assert standalone.architecture == self.arch
@@ -264,12 +274,14 @@ class ImageTests:
         assert test == "CMD"  # exec form: run as is, not through a shell
         port = free_port()
         with container(standalone, WYOMING_URI=f"tcp://127.0.0.1:{port}") as ctr:
-            # The health check can fail: nothing serves yet.
-            unhealthy = await asyncio.to_thread(ctr.run, *health)
-            assert unhealthy.returncode != 0
-            assert (
-                f"cannot connect to tcp://127.0.0.1:{port}" in unhealthy.stdout + unhealthy.stderr
-            )
+            if self.every_check:
+                # The health check can fail: nothing serves yet.
+                unhealthy = await asyncio.to_thread(ctr.run, *health)
+                assert unhealthy.returncode != 0
+                assert (
+                    f"cannot connect to tcp://127.0.0.1:{port}"
+                    in unhealthy.stdout + unhealthy.stderr
+                )
 
             with started(ctr, "--demo") as server:
                 await wait_for_port(port, server, timeout=START_TIMEOUT)
@@ -286,6 +298,12 @@ class ImageTests:
         assert server.returncode == 0, output
         assert "DEMO MODE" in output
         assert "Shutting down (SIGTERM)" in output
+
+
+class AddOnTests(ImageTests):
+    """The Supervisor's build and run. A class of its own so that arm64's, emulated, can run
+    in a worker of its own: its build waits for the standalone one (the architecture's lock)
+    and reuses its steps, then it runs beside the standalone container."""
 
     def test_the_add_on_image_is_the_supervisors_build(self, addon: Built) -> None:
         config = addon.config
@@ -336,14 +354,16 @@ class ImageTests:
 
                     await asyncio.wait_for(supervisor.announced.wait(), START_TIMEOUT)
                     assert supervisor.requests == [expected_request(f"tcp://bodhi-addon:{port}")]
-                    (_, *health) = addon.config["Healthcheck"]["Test"]
-                    healthy = await asyncio.to_thread(ctr.run, *health)
-                    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+                    if self.every_check:
+                        (_, *health) = addon.config["Healthcheck"]["Test"]
+                        healthy = await asyncio.to_thread(ctr.run, *health)
+                        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
                     async with aiohttp.ClientSession() as http:
                         async with http.get(f"http://127.0.0.1:{ingress}/") as page:
                             assert page.status == 200
                             assert "<title>wyoming-bodhi</title>" in await page.text()
-                    assert await transcribe_sample(port) == DEMO_TRANSCRIPT
+                    if self.every_check:
+                        assert await transcribe_sample(port) == DEMO_TRANSCRIPT
                     output = await stop(server, main)
         assert server.returncode == 0, output
         assert "run-addon: received SIGTERM: stopping wyoming-bodhi" in output
@@ -352,5 +372,5 @@ class ImageTests:
         assert TOKEN not in output
 
 
-class TestAmd64(ImageTests):
+class TestAmd64(AddOnTests, StandaloneTests):  # collected standalone first
     arch = "amd64"

@@ -28,6 +28,7 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 
 from tests import capture, signals
 from tests.capture import Microphone
+from wyoming_bodhi.clients import microphone
 
 from .harness import API_KEY, CUSTOMER_ID, free_port, running_bridge, running_simulator
 
@@ -321,6 +322,49 @@ async def test_seconds_alone_records_that_long_through_pauses() -> None:
     # The first phrase and a second of quiet: 0.3 + 0.8 + 1.0 s, well short of 3 s.
     assert with_silence < 2.5 * 16000
     assert "after 1 s of quiet, after 3 s" in announced[1]
+
+
+async def test_a_backlog_past_the_limit_keeps_the_oldest_audio() -> None:
+    """A device faster than real time (the file microphone above) runs ahead of a busy
+    loop by seconds of audio within milliseconds: what is kept is the start, in order, so a
+    command never loses its beginning (the test above ended at 3 s, not at its first pause,
+    when the speech went and only the silence after it was left)."""
+
+    class Unclocked:
+        """Numbered chunks, as fast as they are asked for."""
+
+        def __init__(self) -> None:
+            self.count = 0
+
+        def read(self, frames: int, exception_on_overflow: bool) -> bytes:
+            self.count += 1
+            return self.count.to_bytes(4, "big") * (frames // 2)
+
+        def stop_stream(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    stream = Unclocked()
+    device = microphone.Device(0, "unclocked", 1, 8000)
+    capture_ = microphone.Capture(stream, device, 8000, 1, 160)
+    limit = round(microphone.MAX_QUEUED_SECONDS * 8000 / 160)
+    capture_.start()
+    try:
+        # The loop is busy (a server slow to answer): the reader runs past the limit.
+        deadline = time.monotonic() + 10
+        while stream.count <= 2 * limit and time.monotonic() < deadline:
+            time.sleep(0.01)  # noqa: ASYNC251 (the loop is meant to be busy)
+        await asyncio.sleep(0)  # the loop takes what the reader handed it
+        assert stream.count > 2 * limit
+        chunks = [await capture_.next() for _ in range(limit)]
+        assert [chunk[:4] if chunk else b"" for chunk in chunks] == [
+            n.to_bytes(4, "big") for n in range(1, limit + 1)
+        ]
+        assert capture_.dropped > 0
+    finally:
+        capture_.close()
 
 
 async def test_anyone_elses_wyoming_server_that_closes_after_each_transcript() -> None:

@@ -324,8 +324,11 @@ class Capture:
 
     def _put(self, item: bytes | BaseException | object) -> None:
         if isinstance(item, bytes) and len(self._queue) >= self._max_queued:
-            self._queue.popleft()
+            # The oldest is kept: what was said first, in order, and never a command whose
+            # start is gone (a device that delivers faster than real time, as a file does,
+            # fills the queue within milliseconds of a busy loop).
             self.dropped += 1
+            return
         self._queue.append(item)
         self._ready.set()
 
