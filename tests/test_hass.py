@@ -36,7 +36,8 @@ from .harness import (
 )
 from .signals import encode, utterances
 
-TOKEN = "eyJhbGciOiJIUzI1NiJ9.s3cr3t-long-lived-token.sig"
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiI3ZjNhOWMyMSJ9.Zk9xQ2hTbVd4"
+"""Shaped as Home Assistant's tokens are (a JWT): no word of a message is a piece of it."""
 WAIT = 5.0  # upper bound on every wait; none of them should come close
 
 # --------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from wyoming_bodhi.settings import validate
 from wyoming_bodhi.simulators.bodhi import BodhiSimulator
 from wyoming_bodhi.wav import WAVE_FORMAT_IEEE_FLOAT, WAVE_FORMAT_PCM
 
-from .engine_fixtures import LEAKY_WHOLE_FILE
+from .engine_fixtures import ECHO_MODEL, LEAKY_WHOLE_FILE
 from .harness import (
     API_KEY,
     CUSTOMER_ID,
@@ -295,7 +295,7 @@ async def test_a_whole_file_engine_that_quotes_its_key_does_not_get_it_shown(
     path.write_bytes(wav(fmt(1, 1, 16), bytes(32000)))
     recording = open_recording(str(path), lambda _line: None)
     with pytest.raises(EngineError) as caught:
-        await recognize(settings, Transcribe(name="iapp-asrx"), recording)
+        await recognize(settings, Transcribe(name=ECHO_MODEL.name), recording)
     assert key not in str(caught.value), caught.value
     assert "refused key …" in str(caught.value)
 
