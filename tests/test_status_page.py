@@ -623,7 +623,9 @@ async def test_out_of_descriptors_a_page_connection_waits_and_is_then_served(
     async with server_under_a_file_limit(event_loop, 64) as (server, port, http_port):
         wyoming = [await asyncio.open_connection("127.0.0.1", port) for _ in range(80)]
         descriptors = f"/proc/{server.pid}/fd"
-        assert await settled(lambda: len(os.listdir(descriptors)) >= 63, within=5)
+        # Every one of the 64 taken: with one still free (a loaded machine, the Wyoming side
+        # not through its accepts yet), the page would rightly take it and answer at once.
+        assert await settled(lambda: len(os.listdir(descriptors)) >= 64, within=5)
         page = asyncio.create_task(http_get(http_port))
         done, _ = await asyncio.wait({page}, timeout=1.5)
         assert not done, page.result()  # waiting, not refused or dropped
