@@ -269,7 +269,7 @@ async def test_a_plugin_whose_build_fails_stops_the_start_in_one_line() -> None:
 async def test_a_plugin_whose_simulator_fails_stops_the_demo_in_one_line(
     plugin: EngineSpec[Any], said: str
 ) -> None:
-    from wyoming_bodhi.__main__ import demo_backend
+    from wyoming_bodhi.simulators.demo import demo_backend
 
     demo = settings.validate({"demo": True}, [*BUILTIN, plugin])
     with pytest.raises(PluginError) as info:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from . import __version__
 from .addresses import tcp_host_port
-from .engines import registry
 from .engines.base import Model
 from .engines.websocket import engine_http
 from .homeassistant.hass_names import HassNames
@@ -27,7 +25,6 @@ from .server.health import check
 from .server.listener import BridgeServer, raise_open_file_limit, serve_stdio
 from .settings import (
     DEFAULT_URI,
-    EngineEntry,
     Settings,
     SettingsError,
     build_parser,
@@ -35,6 +32,7 @@ from .settings import (
     merge,
     validate,
 )
+from .simulators.demo import demo_backend
 from .stopping import STOP_SIGNALS, stoppable
 
 if TYPE_CHECKING:
@@ -59,56 +57,6 @@ def configure_logging(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def demo_backend(settings: Settings) -> AsyncIterator[Settings]:
-    """In demo mode, each engine's bundled simulator stands in for it; otherwise nothing
-    changes. An engine without a simulator is left out."""
-    if not settings.demo:
-        yield settings
-        return
-    async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(quiet_simulators(settings.debug))
-        entries, served, credentials = [], [], []
-        for entry in settings.engines:
-            plugin, own = entry.plugin, entry.settings
-            simulate = registry.simulator(plugin)
-            if simulate is None:
-                if entry.configured:
-                    _LOGGER.info("Demo mode: %s has no simulator, and is left out", plugin.title)
-                    own = dataclasses.replace(own, **{plugin.credential: None})
-            elif entry.configured:
-                # A short history: the demo may run for months, and nobody reads its records.
-                with registry.blamed(plugin, "start its simulator", own):
-                    simulator = await stack.enter_async_context(simulate(own, history=DEMO_HISTORY))
-                with registry.blamed(plugin, "point its settings at its simulator", own):
-                    own = plugin.simulated(own, simulator.url)
-                served.append(f"{plugin.title} at {simulator.url}")
-                credentials.append(plugin.declaration(plugin.credential).env)
-            entries.append(EngineEntry(plugin, own))
-        _LOGGER.warning(
-            "DEMO MODE: transcripts come from the bundled simulators (%s), not from the real "
-            "services. They find speech by loudness and answer each phrase with a placeholder "
-            "text; set %s and drop --demo to transcribe for real.",
-            ", ".join(served),
-            " or ".join(credentials),
-        )
-        yield dataclasses.replace(settings, engines=tuple(entries))
-
-
-@contextlib.contextmanager
-def quiet_simulators(debug: bool) -> Iterator[None]:
-    """The simulators' own line per connection (two a request), only with ``--debug``: the
-    demo serves anyone who reaches it, and the server's log says what each request did."""
-    simulators = logging.getLogger(SIMULATORS_LOGGER)
-    level = simulators.level
-    if not debug:
-        simulators.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        simulators.setLevel(level)
-
-
-@contextlib.asynccontextmanager
 async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
     if settings.zeroconf is None:
         yield
@@ -123,8 +71,6 @@ async def zeroconf_advertisement(settings: Settings) -> AsyncIterator[None]:
 
 
 SUPERVISOR_CORE_URL = "http://supervisor/core"
-DEMO_HISTORY = 20
-SIMULATORS_LOGGER = "wyoming_bodhi.simulators"
 
 
 @contextlib.asynccontextmanager
