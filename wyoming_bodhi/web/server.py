@@ -288,8 +288,8 @@ class _Listener:
         within :data:`STOP_TIME`. What is still open at :data:`ABORT_AT` is aborted: a
         WebSocket's close waits for the page's own close frame, and a request's body may
         come a byte at a time; neither may hold up the exit. aiohttp stops waiting for a
-        handler by then (twice its shutdown timeout); should anything else outlast it, the
-        stop gives up :data:`STOP_SLACK` later."""
+        handler by then (twice its shutdown timeout); should anything else outlast that, the
+        stop gives up at :data:`STOP_TIME` all the same, :data:`STOP_SLACK` after the abort."""
         if self._accepting is not None:
             self._accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -298,8 +298,8 @@ class _Listener:
         cleanup = asyncio.create_task(self._runner.cleanup(), name=f"{self.what} stop")
         try:
             # aiohttp's own bound (twice shutdown_timeout) is STOP_TIME already; this one
-            # also covers what it does not bound.
-            _done, pending = await asyncio.wait({cleanup}, timeout=STOP_TIME + STOP_SLACK)
+            # also covers what it does not bound, so that STOP_TIME holds whatever happens.
+            _done, pending = await asyncio.wait({cleanup}, timeout=STOP_TIME)
         finally:
             aborting.cancel()
         if not pending:
