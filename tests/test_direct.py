@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
+import socket
 import subprocess
 import sys
 import time
 import wave
 from pathlib import Path
+
+import pytest
 
 from wyoming_bodhi.simulators.iapp import IappSimulator, SimulatorOptions
 
@@ -150,7 +153,29 @@ async def test_without_credentials_it_says_how_to_give_them() -> None:
     run = await run_direct(str(SAMPLE), env={})
     assert run.returncode == 2
     assert "no engine configured: set BODHI_API_KEY" in run.stderr
+    # The client has no --demo: the way out it names is the server's.
+    assert "try --demo" not in run.stderr
+    assert "or start wyoming-bodhi --demo and transcribe through it, without --direct" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+async def test_demo_mode_is_refused_rather_than_its_key_sent_to_the_real_engine() -> None:
+    # The bundled simulators run in the server; the demo's key, sent to the engine's real
+    # address, would come back as a wrong key (or, as here, never leave at all).
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(0)
+        port = listener.getsockname()[1]
+        run = await run_direct(
+            str(SAMPLE), env={"BODHI_DEMO": "1", "BODHI_URL": f"ws://127.0.0.1:{port}"}
+        )
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing connected
+    assert run.returncode == 2, run
+    assert run.stderr == (
+        "wyoming-bodhi-transcribe: --direct talks to the engine itself, and demo mode has no "
+        "engine to talk to: unset BODHI_DEMO (or demo in the config file), or start "
+        "wyoming-bodhi --demo and transcribe through it, without --direct\n"
+    )
 
 
 async def test_a_streamed_wav_of_unknown_length_gets_the_timeout_after_its_end(

@@ -27,19 +27,29 @@ from ..engines.websocket import engine_http
 from ..pipeline.bridge import Bridge, Choice, Request, UnknownModelError
 from ..pipeline.utterance import Utterance
 from ..redaction import Secrets, redact_logging
-from ..settings import Settings, SettingsError, load_client_settings
+from ..settings import TRY_DEMO, Settings, SettingsError, load_client_settings
 from .cli import UsageError
 
 
-def engine_settings(config: str | None, notice: Callable[[str], None]) -> Settings:
-    """The server's settings, for a client that talks to an engine itself (``--direct``,
-    ``--rest``): its environment, ``*_FILE`` secrets and config file. Each old setting name
-    used is said once through ``notice``, as the server logs it; every secret is blanked out
-    of the log lines shown from here on (``--debug``'s). Raises :class:`UsageError`."""
+def engine_settings(
+    config: str | None, notice: Callable[[str], None], flag: str = "--direct"
+) -> Settings:
+    """The server's settings, for a client that talks to an engine itself (``flag``:
+    ``--direct``, ``--rest``): its environment, ``*_FILE`` secrets and config file. Each old
+    setting name used is said once through ``notice``, as the server logs it; every secret is
+    blanked out of the log lines shown from here on (``--debug``'s). Raises
+    :class:`UsageError`, also in demo mode: the bundled simulators run in the server, and
+    the demo's key would go to the real engine."""
+    instead = f"or start wyoming-bodhi --demo and transcribe through it, without {flag}"
     try:
         settings = load_client_settings(config, os.environ)
     except SettingsError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(str(err).replace(TRY_DEMO, instead)) from None
+    if settings.demo:
+        raise UsageError(
+            f"{flag} talks to the engine itself, and demo mode has no engine to talk to: "
+            f"unset BODHI_DEMO (or demo in the config file), {instead}"
+        )
     for deprecation in settings.deprecations:
         notice(deprecation)
     redact_logging(Secrets(settings.secrets))

@@ -105,12 +105,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _settings(config: str | None, notice: Callable[[str], None]) -> Settings:
-    settings = engine_settings(config, notice)
-    if settings.demo:
-        raise UsageError(
-            "--rest talks to the engine itself, and demo mode has no engine to talk to: "
-            "unset BODHI_DEMO (or demo in the config file)"
-        )
+    settings = engine_settings(config, notice, "--rest")
     if not any(entry.plugin.capabilities.whole_file for entry in settings.configured):
         able = [e.plugin for e in settings.engines if e.plugin.capabilities.whole_file]
         if not able:

@@ -35,6 +35,7 @@ from ..engines.base import Model
 from ..engines.plugin import EngineSpec
 from ..engines.registry import ONLY, builtin, installed
 from . import checks, command_line
+from .checks import TRY_DEMO
 from .core import DEFAULT_URI, CoreSettings
 from .sources import CONFIG_ENV, Declared, RawSettings, environment_and_file
 
@@ -259,6 +260,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_URI",
     "DEMO_API_KEY",
+    "TRY_DEMO",
     "EngineEntry",
     "RawSettings",
     "Settings",

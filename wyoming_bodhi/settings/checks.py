@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 Where = Callable[[str], str]
 
 
+TRY_DEMO = "or try --demo"
+"""The server's way out of having no engine; a client that talks to an engine itself has
+none, and says its own (:func:`..clients.direct.engine_settings`)."""
+
+
 def no_engine(engines: Sequence[EngineSpec[Any]]) -> str:
     """What to set, engine by engine, when none is configured."""
     ways: list[str] = []
@@ -31,7 +36,7 @@ def no_engine(engines: Sequence[EngineSpec[Any]]) -> str:
         )
         ways.append(f"{credential.env} ({engine.title}: {engine.languages}{more})")
     either = {1: "", 2: ", or both"}.get(len(ways), ", or several")
-    return f"no engine configured: set {', '.join(ways)}{either}; {CREDENTIALS_HELP}, or try --demo"
+    return f"no engine configured: set {', '.join(ways)}{either}; {CREDENTIALS_HELP}, {TRY_DEMO}"
 
 
 def checked(settings: Settings, where: Where) -> Settings:
