@@ -453,7 +453,7 @@ def test_a_port_in_use_says_how_to_pick_another() -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         f"wyoming-bodhi: cannot serve tcp://127.0.0.1:{port}: port {port} is already in use "
         "(another wyoming-bodhi or Wyoming server?); pick another with "
-        f"--uri tcp://127.0.0.1:{port + 1} (or WYOMING_URI)"
+        f"--uri tcp://127.0.0.1:{port + 10} (or WYOMING_URI)"
     )
     assert "Traceback" not in result.stderr and " serving " not in result.stderr
 

@@ -445,6 +445,26 @@ def test_zeroconf_needs_tcp() -> None:
         load(["--zeroconf", "--uri", "unix:///tmp/x.sock"], BASE_ENV)
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--http-uri", "tcp://127.0.0.1:10300"], "http_uri (--http-uri) and uri (--uri / WYOMING_URI) both name port 10300"),
+        (["--uri", "tcp://0.0.0.0:10301", "--http-uri", "tcp://127.0.0.1:10301"], "http_uri (--http-uri) and uri (--uri) both name port 10301"),
+        (["--http-uri", "tcp://127.0.0.1:10302", "--metrics-uri", "tcp://:10302"], "metrics_uri (--metrics-uri) and http_uri (--http-uri) both name port 10302"),
+    ],
+)  # fmt: skip
+def test_two_listeners_on_one_port_are_named_at_start_up(argv: list[str], said: str) -> None:
+    # Else the second to bind says "already in use", and one looks for another program.
+    with pytest.raises(SettingsError) as caught:
+        load(argv, BASE_ENV)
+    assert str(caught.value).startswith(said), caught.value
+
+
+def test_one_port_on_two_addresses_is_two_listeners() -> None:
+    argv = ["--uri", "tcp://127.0.0.1:10300", "--http-uri", "tcp://127.0.0.2:10300"]
+    assert load(argv, BASE_ENV).http_uri == "tcp://127.0.0.2:10300"
+
+
 def test_git_ignores_a_local_config_file_that_holds_the_key() -> None:
     root = EXAMPLE.parent.parent
     for name in ("wyoming-bodhi.yaml", "wyoming-bodhi.json", "secrets/api_key"):

@@ -299,7 +299,8 @@ def cannot_serve(uri: str, err: OSError, flag: str = "--uri", env: str = "WYOMIN
     if host_port is None:
         return f"cannot serve {uri}: {reason}"
     host, port = host_port
-    another = f"tcp://{host or '0.0.0.0'}:{port + 1 if port else 10300}"
+    # Ten up: the next two are the status page's and the metrics listener's by convention.
+    another = f"tcp://{host or '0.0.0.0'}:{port + 10 if port else 10300}"
     if err.errno == errno.EADDRINUSE:
         hint = (
             f"port {port} is already in use (another wyoming-bodhi or Wyoming server?); pick "

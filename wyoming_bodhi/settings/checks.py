@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..addresses import is_loopback
+from ..addresses import is_loopback, tcp_host_port
 from ..declarations import SettingsError
 from ..declarations.validators import CREDENTIALS_HELP
 from ..engines import registry
@@ -144,3 +144,34 @@ def _check_core(settings: Settings, where: Where) -> None:
             f"invalid zeroconf ({where('zeroconf')}): zeroconf advertises a TCP port, but uri "
             f"is {settings.uri} ({where('uri')})"
         )
+    _check_ports(settings, where)
+
+
+_EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})
+
+
+def _check_ports(settings: Settings, where: Where) -> None:
+    """The Wyoming port, the status page's and the metrics listener's must differ where
+    their addresses overlap: else the second to bind fails with "already in use", which
+    sends one looking for another program."""
+    listeners = [
+        (name, tcp_host_port(str(uri)))
+        for name, uri in (
+            ("uri", settings.uri),
+            ("http_uri", settings.http_uri),
+            ("metrics_uri", settings.metrics_uri),
+        )
+        if uri
+    ]
+    for index, (name, address) in enumerate(listeners):
+        for other, other_address in listeners[:index]:
+            if address is None or other_address is None:
+                continue
+            (host, port), (other_host, other_port) = address, other_address
+            overlap = host == other_host or {host, other_host} & _EVERY_INTERFACE
+            if port and port == other_port and overlap:
+                raise SettingsError(
+                    f"{name} ({where(name)}) and {other} ({where(other)}) both name port "
+                    f"{port}: give each its own (Wyoming 10300, the status page 10301, "
+                    "metrics 10302 by convention)"
+                )
