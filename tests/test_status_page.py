@@ -770,6 +770,24 @@ async def test_behind_ingress_the_forwarded_host_is_the_pages_origin(
             assert response.status == 200 and (await response.json())["ok"] is True
 
 
+@pytest.mark.parametrize(
+    ("where", "allow", "warned"),
+    [("tcp://0.0.0.0:0", [], True), ("tcp://0.0.0.0:0", ["192.168.1.0/24"], False),
+     ("tcp://127.0.0.1:0", [], False), ("tcp://:0", [], False)],
+)  # fmt: skip
+async def test_a_page_open_to_the_network_without_http_allow_is_warned_of(
+    serve: Serve, caplog: pytest.LogCaptureFixture, where: str, allow: list[str], warned: bool
+) -> None:
+    # No login of its own: bound beyond loopback with nobody turned away, transcripts are
+    # anyone's on the network, and the operator hears of it once at start.
+    with caplog.at_level(logging.WARNING, logger="wyoming_bodhi.web.server"):
+        await serve(http_uri=where, http_allow=allow, http_hosts=["*"])
+    said = [r.getMessage() for r in caplog.records if "open to every peer" in r.getMessage()]
+    assert len(said) == (1 if warned else 0), said
+    if warned:
+        assert "--http-allow" in said[0] and "0.0.0.0" in said[0]
+
+
 async def test_http_allow_turns_others_away(serve: Serve) -> None:
     page = await serve(http_allow=["10.0.0.0/8"])
     for path in ("/", "/metrics", "/healthz", "/api/status"):

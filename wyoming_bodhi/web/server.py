@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from ..addresses import ip_of, tcp_host_port
+from ..addresses import ip_of, is_loopback, tcp_host_port
 from ..logs import Throttled
 from ..pipeline.bridge import Bridge
 from .access import Network, networks, peer_allowed
@@ -358,6 +358,15 @@ class StatusServer(_Listener):
             keepalive_timeout=KEEPALIVE_TIMEOUT,
             allowed=networks(settings.http_allow),
         )
+        if not settings.http_allow and not is_loopback(self.host or "127.0.0.1"):
+            # The page has no login of its own: said once, where the operator looks first.
+            _LOGGER.warning(
+                "The status page on %s is open to every peer that reaches the port: they see "
+                "recent transcripts and can run the microphone test and the engine check on "
+                "your account. Limit it with --http-allow (e.g. 192.168.1.0/24), or put it "
+                "behind a proxy with a login",
+                shown_url(self.host, self.port),
+            )
 
     async def stop(self) -> None:
         self.monitor.close()
