@@ -109,6 +109,19 @@ def test_a_credential_with_a_control_character_stops_the_start_in_one_line(
         assert piece not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["--hotword", f"{API_KEY}:99"], ["--model", API_KEY], ["--bodhi-url", API_KEY]],
+)
+def test_a_key_pasted_into_another_setting_is_not_shown_in_its_error(args: list[str]) -> None:
+    # The error quotes the value given, which may go to a shared log: not when it is a key.
+    env = clean_env(BODHI_API_KEY=API_KEY, BODHI_CUSTOMER_ID=CUSTOMER_ID)
+    result = run_cli(["--uri", "tcp://127.0.0.1:0", *args], env)
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert result.stderr.startswith("wyoming-bodhi: invalid "), result.stderr
+    assert "…" in result.stderr and API_KEY[:8] not in result.stderr, result.stderr
+
+
 def test_an_engine_plugin_that_cannot_be_used_stops_the_start_in_one_line() -> None:
     env = clean_env(BODHI_API_KEY=API_KEY, WYOMING_BODHI_ENGINES="bodhi,nosuchengine")
     for args in ([], ["--health-check"], ["--list-models"]):

@@ -16,7 +16,7 @@ from wyoming_bodhi.engines.base import AudioSpec, EngineError, retryable_status
 from wyoming_bodhi.pipeline.retry import RetryPolicy
 
 from .fake_engine import FakeEngine
-from .harness import running_bridge, transcribe
+from .harness import API_KEY, CUSTOMER_ID, running_bridge, transcribe
 from .signals import encode, silence, utterances
 
 SPEECH = encode(utterances(16000, count=1))  # 0.8 s at 16 kHz
@@ -127,3 +127,15 @@ async def test_frames_are_cut_at_the_engines_own_rate() -> None:
     assert {len(frame) for frame in session.frames} == {3200}
     assert b"".join(session.frames)[: len(SPEECH)] == SPEECH
     assert time.monotonic() - started < 2
+
+
+async def test_a_transcript_that_quotes_a_secret_has_it_blanked() -> None:
+    # What arrives is blanked before any engine reads it, but a key written in a JSON
+    # string's escapes (or in another case) is only seen in the text the engine decoded.
+    engine = FakeEngine(
+        script=[(1, f"your key is {API_KEY.upper()}"), (2, f"customer {CUSTOMER_ID}")]
+    )
+    async with running_bridge("ws://127.0.0.1:9", engines=[engine]) as bridge:
+        async with bridge.client() as client:
+            exchange = await transcribe(client, SPEECH)
+    assert exchange.transcript == "your key is … customer …", exchange.transcript

@@ -29,22 +29,28 @@ FINGERPRINT_LENGTH: Final = 4
 ever shown. Also the shortest piece blanked beside a cut's mark: shorter, it is chance."""
 FINGERPRINTED: Final = 12
 """Keys this long or longer have a fingerprint; shorter ones show nothing."""
-CUT_MARKS: Final = (BLANK, "...", "\\u2026")
-"""What a cut leaves where it fell: ``text.printable``'s, reprlib's, most people's; and
-``…`` as JSON writes it (the status page's answers are blanked once written)."""
+CUT_MARKS: Final = (BLANK, "...", "\\u2026", "**")
+"""What a cut leaves where it fell: ``text.printable``'s, reprlib's, most people's; ``…`` as
+JSON writes it (the status page's answers are blanked once written); and a server's own mask
+(``Q7ZX9K************abcd``)."""
 LONG_PIECE: Final = 8
 """A piece of a secret this long is blanked wherever it is (a cut that left no mark): no
 ordinary text holds eight characters of a random key by chance. Half of a shorter key."""
 
 
+FOLDED_PIECE: Final = 12
+"""The same, in the letters and digits of text alone, whatever case (see :func:`_folded`):
+longer, since words run together there ("is not a UUID" holds ``notauuid``)."""
+
+
 class _Secret:
     """One secret value, and how to find it and its pieces in text."""
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, long_piece: int = LONG_PIECE) -> None:
         self.value = value
         # As it is written once quoted: JSON and repr() escape quotes and backslashes.
         self.forms = tuple(dict.fromkeys((value, json.dumps(value)[1:-1], repr(value)[1:-1])))
-        self.run = max(FINGERPRINT_LENGTH + 1, min(LONG_PIECE, len(value) // 2))
+        self.run = max(FINGERPRINT_LENGTH + 1, min(long_piece, len(value) // 2))
         # Any piece ``run`` long holds one of these whole: blocks half as long, end to end.
         # Only where text holds a block is a piece looked for around it.
         size = (self.run + 1) // 2
@@ -123,6 +129,22 @@ def _common(text: str, at: int, value: str, offset: int, length: int) -> tuple[i
     return start, end
 
 
+def _folded(text: str) -> tuple[str, list[int]]:
+    """``text``'s letters and digits alone, case folded, and where each came from in it.
+
+    A server may quote a key in another case, or broken up (``Q7ZX-9KJV-…``, a zero-width
+    joiner or a control character every few characters, which a terminal shows as nothing):
+    secrets are also looked for in this view of the text."""
+    folded: list[str] = []
+    origins: list[int] = []
+    for at, char in enumerate(text):
+        if char.isalnum():
+            for part in char.casefold():
+                folded.append(part)
+                origins.append(at)
+    return "".join(folded), origins
+
+
 class Secrets:
     """A set of secret values, and text with each of them (and any piece of one a cut left)
     blanked out."""
@@ -137,16 +159,33 @@ class Secrets:
             )
         )
         self._secrets = tuple(map(_Secret, self.values))
+        folded = {_folded(value)[0] for value in self.values}
+        self._folded = tuple(
+            # Short ones are looked for as they are only: half of one is a word by chance.
+            _Secret(value, FOLDED_PIECE)
+            for value in folded
+            if len(value) >= 2 * LONG_PIECE
+        )
 
     def __bool__(self) -> bool:
         return bool(self.values)
 
     def text(self, text: str) -> str:
         """``text`` with each secret blanked out, and each piece of one that is long enough
-        not to be chance: eight characters anywhere (half of a shorter secret), or, beside a
-        cut's mark (``…``, ``...``), the start of one before it and the end of one after it,
+        not to be chance: eight characters anywhere (half of a shorter secret), in any case
+        and whatever is put between its letters and digits, or, beside a cut's mark (``…``,
+        ``...``, a mask's ``**``), the start of one before it and the end of one after it,
         from four characters on. A key's last four, its fingerprint, stay."""
         spans = [span for secret in self._secrets for span in secret.spans(text)]
+        if self._folded:
+            view, origins = _folded(text)
+            spans.extend(
+                (origins[start], origins[end - 1] + 1)
+                for secret in self._folded
+                for start, end in secret.spans(view)
+                # Its last four alone, in any case or spelling, is the fingerprint.
+                if end - start > FINGERPRINT_LENGTH
+            )
         if not spans:
             return text
         merged: list[list[int]] = []

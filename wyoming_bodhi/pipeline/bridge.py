@@ -15,6 +15,7 @@ from ..engines.base import Engine, Hotword, Request, UnknownModelError
 from ..engines.errors import ErrorTable
 from ..engines.plugin import EngineContext
 from ..logs import Throttled
+from ..redaction import Secrets
 from ..settings import Settings
 from .activity import Observers
 from .hotwords import merge_hotwords
@@ -75,6 +76,9 @@ class Bridge:
         # Blanked out of anything an engine says before it is logged or passed on: every
         # value any engine (or the core) declares secret.
         self.secrets = settings.secrets
+        self.blanking = Secrets(self.secrets)
+        """The same, for the text of phrases: a server that quotes a key in a transcript
+        (escaped in its JSON, where the blanking of what arrives cannot see it)."""
 
     @property
     def ready(self) -> bool:

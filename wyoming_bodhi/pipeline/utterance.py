@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import time
@@ -415,6 +416,10 @@ class Utterance:
             return f"{(time.monotonic() - self._audio_stopped_at) * 1000:.0f} ms after audio-stop"
         return f"{self._ended_by or 'ended here'}, before any audio-stop"
 
+    def _blanked(self, phrase: Phrase) -> Phrase:
+        text = self._bridge.blanking.text(phrase.text) if phrase.text else phrase.text
+        return phrase if text == phrase.text else dataclasses.replace(phrase, text=text)
+
     async def _transcribe(self) -> None:
         settings = self._settings
         self._endpointer.start()
@@ -464,7 +469,8 @@ class Utterance:
         )
         try:
             async with deadline:
-                async for phrase in session.phrases():
+                async for heard in session.phrases():
+                    phrase = self._blanked(heard)
                     self._endpointer.heard(phrase)
                     if self._on_phrase is not None and self._stage < Stage.ANSWERED:
                         self._on_phrase(phrase)

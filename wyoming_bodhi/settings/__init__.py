@@ -34,6 +34,7 @@ from ..engines import registry
 from ..engines.base import Model
 from ..engines.plugin import EngineSpec
 from ..engines.registry import ONLY, builtin, installed
+from ..redaction import Secrets
 from . import checks, command_line
 from .checks import TRY_DEMO
 from .core import DEFAULT_URI, CoreSettings
@@ -157,9 +158,26 @@ def schema(engines: Iterable[EngineSpec[Any]] | None = None) -> vol.Schema:
 
 
 def validate(raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]] | None = None) -> Settings:
-    """Validate merged raw settings; raises :class:`SettingsError` naming the first problem."""
+    """Validate merged raw settings; raises :class:`SettingsError` naming the first problem,
+    with every secret given blanked out of what it quotes (a key pasted into the wrong
+    setting, or as a config file's key)."""
     engines = fitting(engines)
     known = declared(engines)
+    try:
+        return _validate(raw, engines, known)
+    except SettingsError as err:
+        given = Secrets(
+            str(raw.get(spec.name) or "") for spec in known.by_name.values() if spec.secret
+        )
+        said = given.text(str(err))
+        if said == str(err):
+            raise
+        raise type(err)(said) from None
+
+
+def _validate(
+    raw: Mapping[str, Any], engines: Sequence[EngineSpec[Any]], known: Declared
+) -> Settings:
     sources = dict(getattr(raw, "sources", {}))
     data = dict(raw)
     deprecations = known.canonical(data, sources)
