@@ -210,8 +210,9 @@ async def test_a_killed_replica_loses_the_requests_it_had_in_flight(
     cluster: Cluster, refused: int
 ) -> None:
     """SIGKILL: what the replica was serving is lost, unavoidably. As shipped (no retries),
-    so is the one request HAProxy sends it next, whose refused connection marks it down at
-    once; a retry on another replica (``retries 1``, ``option redispatch``) saves that one."""
+    so is the request HAProxy sends it next, whose refused connection marks it down at once
+    (and any sent in the same instant); a retry on another replica (``retries 1``, ``option
+    redispatch``) saves those."""
     balancer, replicas = cluster.haproxy, cluster.replicas
     loop = asyncio.get_running_loop()
     victim = replicas[1]
@@ -242,7 +243,9 @@ async def test_a_killed_replica_loses_the_requests_it_had_in_flight(
     # Every request lost was on the killed replica: those it was serving (their
     # connections reset or closed), and as shipped the first one sent after (refused).
     assert {sessions[r.local_port].server for r in gone} == {victim.name}  # type: ignore[index]
-    assert states.count("SC") == refused
+    # As shipped, the first refused connection marks it down; on a loaded machine a few more
+    # may have been sent to it in the same instant. With a retry, none is lost.
+    assert (1 <= states.count("SC") <= 5) if refused else states.count("SC") == 0, states
     assert all(request.started < down for request in gone)
     assert load.since(down), "no request was made after it went down"
 
