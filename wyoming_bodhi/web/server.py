@@ -127,6 +127,8 @@ class _Listener:
 
     what = "HTTP"
     noun = "HTTP"
+    named = "HTTP server"
+    """What its refusals call it."""
     """What its connections are called in the log."""
     limit_name = "its limit"
     """How the limit is set, for the words a turned-away connection gets."""
@@ -231,7 +233,7 @@ class _Listener:
             )
             return self._turn_away(
                 "503 Service Unavailable",
-                f"the {self.what.lower()} has {self.max_connections} connections open "
+                f"the {self.named} has {self.max_connections} connections open "
                 f"({self.limit_name}); try again shortly\n",
             )
         address = str(ip_of(peer) or peer)
@@ -246,7 +248,7 @@ class _Listener:
             return self._turn_away(
                 "503 Service Unavailable",
                 f"this address has {self.per_peer} connections open to the "
-                f"{self.what.lower()}, as many as one address may of its "
+                f"{self.named}, as many as one address may of its "
                 f"{self.max_connections}; try again shortly\n",
             )
         handler = self._runner.server
@@ -326,6 +328,7 @@ class StatusServer(_Listener):
 
     what = "Status page"
     noun = "page"
+    named = "status page"
     limit_name = "http_max_connections"
 
     def __init__(
@@ -381,6 +384,7 @@ class MetricsServer(_Listener):
 
     what = "Health checks and metrics"
     noun = "metrics listener"
+    named = "metrics listener"
     limit_name = "the metrics listener's limit"
 
     def __init__(self, bridge: Bridge, metrics: Metrics) -> None:
