@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import Final
 
@@ -41,6 +42,12 @@ ordinary text holds eight characters of a random key by chance. Half of a shorte
 FOLDED_PIECE: Final = 12
 """The same, in the letters and digits of text alone, whatever case (see :func:`_folded`):
 longer, since words run together there ("is not a UUID" holds ``notauuid``)."""
+
+
+FOLDED_WITHIN: Final = 65536
+"""Texts longer than this are searched as they are only (an engine's flood, blanked as it
+arrives, at the speed it arrives): what is shown of one is cut far shorter, and blanked
+again, in full, where it is shown."""
 
 
 class _Secret:
@@ -129,20 +136,29 @@ def _common(text: str, at: int, value: str, offset: int, length: int) -> tuple[i
     return start, end
 
 
-def _folded(text: str) -> tuple[str, list[int]]:
-    """``text``'s letters and digits alone, case folded, and where each came from in it.
+_LETTERS_AND_DIGITS: Final = re.compile(r"[^\W_]+")
+
+
+def _folded(text: str) -> str:
+    """``text``'s letters and digits alone, case folded.
 
     A server may quote a key in another case, or broken up (``Q7ZX-9KJV-…``, a zero-width
     joiner or a control character every few characters, which a terminal shows as nothing):
     secrets are also looked for in this view of the text."""
-    folded: list[str] = []
+    return "".join(run.casefold() for run in _LETTERS_AND_DIGITS.findall(text))
+
+
+def _origins(text: str) -> list[int]:
+    """Where each character of ``_folded(text)`` came from in ``text``."""
     origins: list[int] = []
-    for at, char in enumerate(text):
-        if char.isalnum():
-            for part in char.casefold():
-                folded.append(part)
-                origins.append(at)
-    return "".join(folded), origins
+    for run in _LETTERS_AND_DIGITS.finditer(text):
+        start, end = run.span()
+        if len(run.group().casefold()) == end - start:
+            origins.extend(range(start, end))
+        else:  # a letter that folds to several ("ß" → "ss")
+            for at in range(start, end):
+                origins.extend([at] * len(text[at].casefold()))
+    return origins
 
 
 class Secrets:
@@ -159,7 +175,7 @@ class Secrets:
             )
         )
         self._secrets = tuple(map(_Secret, self.values))
-        folded = {_folded(value)[0] for value in self.values}
+        folded = {_folded(value) for value in self.values}
         self._folded = tuple(
             # Short ones are looked for as they are only: half of one is a word by chance.
             _Secret(value, FOLDED_PIECE)
@@ -177,15 +193,18 @@ class Secrets:
         ``...``, a mask's ``**``), the start of one before it and the end of one after it,
         from four characters on. A key's last four, its fingerprint, stay."""
         spans = [span for secret in self._secrets for span in secret.spans(text)]
-        if self._folded:
-            view, origins = _folded(text)
-            spans.extend(
-                (origins[start], origins[end - 1] + 1)
+        if self._folded and len(text) <= FOLDED_WITHIN:
+            view = _folded(text)
+            found = [
+                (start, end)
                 for secret in self._folded
                 for start, end in secret.spans(view)
                 # Its last four alone, in any case or spelling, is the fingerprint.
                 if end - start > FINGERPRINT_LENGTH
-            )
+            ]
+            if found:
+                origins = _origins(text)
+                spans.extend((origins[start], origins[end - 1] + 1) for start, end in found)
         if not spans:
             return text
         merged: list[list[int]] = []
