@@ -44,10 +44,10 @@ FOLDED_PIECE: Final = 12
 longer, since words run together there ("is not a UUID" holds ``notauuid``)."""
 
 
-FOLDED_WITHIN: Final = 65536
+FOLDED_WITHIN: Final = 4096
 """Texts longer than this are searched as they are only (an engine's flood, blanked as it
-arrives, at the speed it arrives): what is shown of one is cut far shorter, and blanked
-again, in full, where it is shown."""
+arrives, at the speed it arrives; a long partial): what is shown of an engine's message is
+cut far shorter (500 characters at most), and blanked again, in full, where it is shown."""
 
 
 class _Secret:
