@@ -37,7 +37,16 @@ from wyoming.asr import Transcript, TranscriptChunk, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event
 
-from ..engines.base import CONNECTION_LOST, TIMEOUT, EngineError, Phrase, Request, Session, redact
+from ..engines.base import (
+    CONNECTION_LOST,
+    TIMEOUT,
+    EngineError,
+    Phrase,
+    PhraseKind,
+    Request,
+    Session,
+    redact,
+)
 from ..text import quoted
 from .activity import GONE, TRANSCRIPT, RequestRecord
 from .audio import FrameStream, Pacer
@@ -417,7 +426,11 @@ class Utterance:
         return f"{self._ended_by or 'ended here'}, before any audio-stop"
 
     def _blanked(self, phrase: Phrase) -> Phrase:
-        text = self._bridge.blanking.text(phrase.text) if phrase.text else phrase.text
+        # Every complete phrase (the transcript); a partial, which only the status page's
+        # microphone test shows, when short: an engine may send hundreds of large ones.
+        if not phrase.text or (phrase.kind is PhraseKind.PARTIAL and len(phrase.text) > 4096):
+            return phrase
+        text = self._bridge.blanking.text(phrase.text)
         return phrase if text == phrase.text else dataclasses.replace(phrase, text=text)
 
     async def _transcribe(self) -> None:
