@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..addresses import is_loopback, tcp_host_port
+from ..addresses import WILDCARD_HOSTS, is_loopback, tcp_host_port
 from ..declarations import SettingsError
 from ..declarations.validators import CREDENTIALS_HELP
 from ..engines import registry
@@ -147,9 +147,6 @@ def _check_core(settings: Settings, where: Where) -> None:
     _check_ports(settings, where)
 
 
-_EVERY_INTERFACE = frozenset({"", "0.0.0.0", "::"})
-
-
 def _check_ports(settings: Settings, where: Where) -> None:
     """The Wyoming port, the status page's and the metrics listener's must differ where
     their addresses overlap: else the second to bind fails with "already in use", which
@@ -168,7 +165,7 @@ def _check_ports(settings: Settings, where: Where) -> None:
             if address is None or other_address is None:
                 continue
             (host, port), (other_host, other_port) = address, other_address
-            overlap = host == other_host or {host, other_host} & _EVERY_INTERFACE
+            overlap = host == other_host or {host, other_host} & WILDCARD_HOSTS
             if port and port == other_port and overlap:
                 raise SettingsError(
                     f"{name} ({where(name)}) and {other} ({where(other)}) both name port "
