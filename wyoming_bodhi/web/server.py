@@ -361,7 +361,7 @@ class StatusServer(_Listener):
             keepalive_timeout=KEEPALIVE_TIMEOUT,
             allowed=networks(settings.http_allow),
         )
-        if not settings.http_allow and not is_loopback(self.host or "127.0.0.1"):
+        if not settings.http_allow and not is_loopback(self.host):
             # The page has no login of its own: said once, where the operator looks first.
             _LOGGER.warning(
                 "The status page on %s is open to every peer that reaches the port: they see "
